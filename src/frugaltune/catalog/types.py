@@ -1,0 +1,98 @@
+"""Typed catalog rows. Every field carries its unit in its name; every row carries `source` and `data_date`.
+
+Floats are plain Python floats (SkyPilot learned that numpy floats break JSON output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One GPU model's hardware facts (from shared/reference/gpus.csv)."""
+
+    name: str  # canonical, e.g. "A100-80GB", "H100-SXM", "RTX-4090", "T4"
+    aliases: tuple[str, ...]  # forgiving spellings that resolve to this GPU ("a100 80gb", "A100-SXM4-80GB", ...)
+    architecture: str  # "Turing", "Ampere", "Ada Lovelace", "Hopper", "Blackwell", "CDNA3", ...
+    segment: str  # "datacenter" | "workstation" | "consumer"
+    memory_gb: float  # marketed GB (1e9 bytes)
+    memory_bandwidth_gb_per_s: float | None
+    bf16_tflops: float | None  # dense tensor TFLOPs, None where bf16 is unsupported
+    fp16_tflops: float | None  # dense tensor TFLOPs with fp32 accumulate (what AMP training gets)
+    fp32_tflops: float | None  # non-tensor FP32
+    tf32_tflops: float | None
+    fp8_tflops: float | None
+    bf16_supported: bool
+    fp8_supported: bool
+    tdp_watts: float | None
+    price_usd: float | None  # purchase price where a source gives one
+    source: str
+    data_date: str  # ISO date (YYYY-MM-DD) or "unknown"
+    notes: str = ""
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * 1e9
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One rentable (or owned) way to get GPUs: provider x instance x region, with its billing rules."""
+
+    platform: str  # canonical lower-case provider key: "aws", "gcp", "azure", "lambda", "modal", "runpod", ...
+    instance: str  # SKU / instance type / tier
+    gpu: str  # canonical GpuSpec.name
+    gpus_per_instance: int
+    region: str
+    on_demand_usd_per_gpu_hour: float | None
+    spot_usd_per_gpu_hour: float | None  # None where no spot/interruptible price is offered
+    billing_increment_s: int  # 1 = per second, 60 = per minute, 3600 = per hour
+    billing_minimum_s: int  # minimum billed duration per launch
+    whole_instance: bool  # True when the instance can only be rented whole (8-GPU nodes)
+    kind: str  # "cloud" | "serverless" | "marketplace" | "owned"
+    data_date: str  # ISO date or "unknown"
+    source: str
+    notes: str = ""
+
+    def usd_per_gpu_hour(self, pricing: str) -> float | None:
+        """Price per GPU-hour for `pricing` in {"on-demand", "spot"}; None when not offered."""
+        return self.spot_usd_per_gpu_hour if pricing == "spot" else self.on_demand_usd_per_gpu_hour
+
+
+@dataclass(frozen=True)
+class StoragePrice:
+    """Persistent storage price of a provider."""
+
+    platform: str
+    item: str
+    usd_per_gb_month: float
+    source: str
+    data_date: str
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    """A decoder-only transformer's shape: enough to count params, FLOPs and activation bytes without weights."""
+
+    name: str
+    hf_id: str
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int  # per expert for MoE
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_position_embeddings: int
+    tie_word_embeddings: bool
+    mlp_type: str = "gated"  # "gated" (SwiGLU/GeGLU: 3 matrices) | "plain" (2 matrices)
+    num_experts: int = 0
+    experts_per_token: int = 0
+    qkv_bias: bool = False
+    total_params: int | None = None  # published/computed count; None -> computed from the shape
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+    data_date: str = "unknown"
+    notes: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)

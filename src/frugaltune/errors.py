@@ -1,0 +1,52 @@
+"""The error hierarchy. The CLI prints these as one line (plus a "To fix:" hint) with no traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class FrugalError(Exception):
+    """Base of every error frugaltune raises for bad input. `fix` tells the user what to do."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return self.message if not self.fix else f"{self.message} To fix: {self.fix}"
+
+
+class CatalogError(FrugalError):
+    """Unknown GPU / model / platform / offer, or a malformed catalog file."""
+
+
+class ConfigError(FrugalError):
+    """A bad training config key or value, or a bad CLI flag value."""
+
+
+class DataError(FrugalError):
+    """A dataset file or row that cannot be used (names the file and line)."""
+
+
+class InfeasiblePlanError(FrugalError):
+    """Nothing in the search space meets the job's constraints (says what would)."""
+
+    exit_code = 3
+
+
+class CheckpointError(FrugalError):
+    """A checkpoint that cannot be read or written."""
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ' Did you mean: a, b?' for the closest `choices` to `word`, or '' when none is close."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)
+    if not close:
+        return ""
+    return " Did you mean: " + ", ".join(lowered[c] for c in close) + "?"
