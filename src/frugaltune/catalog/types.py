@@ -30,6 +30,7 @@ class GpuSpec:
     source: str
     data_date: str  # ISO date (YYYY-MM-DD) or "unknown"
     notes: str = ""
+    fp16_acc16_tflops: float | None = None  # dense FP16 tensor TFLOPs with FP16 accumulate (2x on GeForce cards)
 
     @property
     def memory_bytes(self) -> float:
@@ -54,6 +55,8 @@ class Offer:
     data_date: str  # ISO date or "unknown"
     source: str
     notes: str = ""
+    price_includes_host: bool = True  # False for GPU-only SKU prices (GCP): the host VM is billed on top
+    anomaly: bool = False  # True where the source data looks unreliable (see notes); pickers skip it when they can
 
     def usd_per_gpu_hour(self, pricing: str) -> float | None:
         """Price per GPU-hour for `pricing` in {"on-demand", "spot"}; None when not offered."""
@@ -69,6 +72,9 @@ class StoragePrice:
     usd_per_gb_month: float
     source: str
     data_date: str
+    free_gb: float = 0.0  # GB free of charge before this price applies (Modal: 1 TiB)
+    default_for_platform: bool = False  # the item a training run's data + checkpoints are priced at
+    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,4 +101,11 @@ class ModelArch:
     source: str = ""
     data_date: str = "unknown"
     notes: str = ""
+    qk_norm: bool = False  # RMSNorm on q and k (Qwen3, Gemma 3): 2 * head_dim params per layer
+    norm_type: str = "rmsnorm"  # "rmsnorm" (h params) | "layernorm" (2h params: weight + bias)
+    norms_per_layer: int = 2  # 2 for most models, 4 for Gemma 2/3, 1 for Falcon-7B (parallel block)
+    linear_bias: bool = False  # GPT-2 style: o_proj and MLP layers carry biases too (qkv_bias covers q, k, v)
+    learned_pos_embeddings: int = 0  # rows of a learned position table (GPT-2: 1024); 0 for RoPE models
+    hidden_act: str = "silu"
+    sliding_window: int | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Build frugaltune's shipped catalog (src/frugaltune/catalog/data/*.csv) from shared/reference/.
+
+Offline generator, never imported at runtime (SkyPilot keeps its data fetchers apart the same way).
+Usage:  python scripts/catalog/build_from_reference.py [--reference DIR] [--out DIR]
+
+Every output row carries `source` and `data_date`. Choices made here (documented in data/README.md too):
+- GPU names are canonical (`A100-80GB`, `H100-SXM`, ...); a bare `A100` means the 40 GB SXM4 part (SkyPilot's
+  convention, and the conservative choice for memory), `H100` means the SXM part, `V100` the 16 GB SXM2 part.
+- The reference's "V100 16/32GB PCIe" row becomes two rows (16 GB and 32 GB), otherwise identical.
+- A purchase price given as a range ("25000-30000") is stored as its midpoint, the range kept in notes.
+- `fp16_tflops` is the FP32-accumulate rate (what AMP training gets): the BF16 column where it exists (the
+  reference states that for GeForce cards it is the FP32-accumulate rate), else the FP16 column (T4, V100).
+- Dates: ">=2025-11 ..." becomes 2025-11-01 (a lower bound, said in notes); anything without a date -> "unknown";
+  SkyPilot Lambda rows whose values equal Lambda's pricing harvested 2026-09-20 get that date.
+- Billing: per-second providers -> increment 1 s, minimum 1 s unless a minimum is stated (AWS, GCP: 60 s);
+  Lambda per minute -> 60 s / 60 s; providers whose increment the sources do not state (CoreWeave's "hourly list
+  rates", Azure, Nebius, Paperspace) -> 3600 s / 3600 s, the conservative reading of an hourly price.
+- Offers whose GPU has no spec row (B300, GH200, RTX A4000) are not carried: the estimator cannot use them.
+  They are listed in data/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
+DEFAULT_OUT = ROOT / "src" / "frugaltune" / "catalog" / "data"
+SCHEMA_VERSION = "v1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reference_tables import (  # noqa: E402  (sibling module of transcribed tables)
+    BILLING,
+    GPU_ALIASES,
+    GPU_NAMES,
+    GPU_SEGMENTS,
+    MODEL_ALIASES,
+    MODEL_SOURCE_DATES,
+    OFFER_GPU_NAMES,
+    PLATFORM_KINDS,
+    STORAGE_ROWS,
+)
+
+GPU_COLUMNS = [
+    "name", "aliases", "architecture", "segment", "memory_gb", "memory_bandwidth_gb_per_s", "bf16_tflops",
+    "fp16_tflops", "fp16_acc16_tflops", "fp32_tflops", "tf32_tflops", "fp8_tflops", "bf16_supported",
+    "fp8_supported", "tdp_watts", "price_usd", "source", "data_date", "notes",
+]
+OFFER_COLUMNS = [
+    "platform", "instance", "gpu", "gpus_per_instance", "region", "on_demand_usd_per_gpu_hour",
+    "spot_usd_per_gpu_hour", "billing_increment_s", "billing_minimum_s", "whole_instance", "kind",
+    "price_includes_host", "anomaly", "data_date", "source", "notes",
+]
+MODEL_COLUMNS = [
+    "name", "hf_id", "aliases", "num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads",
+    "head_dim", "vocab_size", "max_position_embeddings", "tie_word_embeddings", "mlp_type", "num_experts",
+    "experts_per_token", "qkv_bias", "qk_norm", "norm_type", "norms_per_layer", "linear_bias",
+    "learned_pos_embeddings", "hidden_act", "sliding_window", "total_params", "source", "data_date", "notes",
+]
+STORAGE_COLUMNS = [
+    "platform", "item", "usd_per_gb_month", "free_gb", "default_for_platform", "source", "data_date", "notes",
+]
+
+
+def yes_no(text: str) -> str:
+    return "true" if text.strip().lower() in ("yes", "true", "1") else "false"
+
+
+def join_notes(*parts: str) -> str:
+    return "; ".join(p.strip() for p in parts if p and p.strip())
+
+
+def gpu_rows(reference: Path) -> list[dict]:
+    """One row per GPU (the V100 PCIe row split into 16 GB and 32 GB)."""
+    out = []
+    for ref in csv.DictReader(open(reference / "gpus.csv", encoding="utf-8")):
+        for name in GPU_NAMES[(ref["gpu"], ref["variant"])]:
+            out.append(gpu_row(ref, name))
+    return out
+
+
+def gpu_row(ref: dict, name: str) -> dict:
+    memory_gb, notes = ref["memory_gb"], ref["notes"]
+    if memory_gb == "16 or 32":
+        memory_gb = "32" if "32GB" in name else "16"
+        notes = join_notes(notes, "reference row 'V100 16/32GB PCIe' split into a 16 GB and a 32 GB row")
+    price, price_note = purchase_price(ref["price_usd"], ref["price_source"])
+    bf16 = ref["bf16_tensor_dense_tflops"]
+    return {
+        "name": name, "aliases": "|".join(GPU_ALIASES.get(name, ())),
+        "architecture": ref["architecture"], "segment": GPU_SEGMENTS[name], "memory_gb": memory_gb,
+        "memory_bandwidth_gb_per_s": ref["memory_bandwidth_gbps"], "bf16_tflops": bf16,
+        "fp16_tflops": bf16 or ref["fp16_acc16_tensor_dense_tflops"],
+        "fp16_acc16_tflops": ref["fp16_acc16_tensor_dense_tflops"], "fp32_tflops": ref["fp32_tflops"],
+        "tf32_tflops": ref["tf32_tensor_dense_tflops"], "fp8_tflops": ref["fp8_tensor_dense_tflops"],
+        "bf16_supported": yes_no(ref["bf16_supported"]), "fp8_supported": yes_no(ref["fp8_supported"]),
+        "tdp_watts": ref["tdp_watts"], "price_usd": price,
+        "source": join_notes(f"shared/reference/gpus.csv ({ref['gpu']}, {ref['variant']})", ref["source"]),
+        "data_date": "unknown", "notes": join_notes(f"variant: {ref['variant']}", notes, price_note),
+    }
+
+
+def purchase_price(text: str, source: str) -> tuple[str, str]:
+    """A range '25000-30000' -> its midpoint, with the range and its source in a note."""
+    if not text:
+        return "", ""
+    low, _, high = text.partition("-")
+    if not high:
+        return text, f"purchase price {text} USD from {source}"
+    mid = (float(low) + float(high)) / 2
+    return f"{mid:g}", f"purchase price given as {text} USD ({source}); midpoint stored"
+
+
+def iso_date(text: str) -> tuple[str, str]:
+    """Reference date text -> (ISO date or 'unknown', note explaining the reading)."""
+    text = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return text, ""
+    m = re.match(r">=\s*(\d{4})-(\d{2})", text)
+    if m:
+        return f"{m[1]}-{m[2]}-01", f"data_date is a lower bound (reference: '{text}')"
+    m = re.match(r"(\d{4}-\d{2}-\d{2}) \(", text)
+    if m:
+        return m[1], f"reference date: '{text}'"
+    m = re.search(r"values equal .* harvested (\d{4}-\d{2}-\d{2})", text)
+    if m:
+        return m[1], f"date of the matching harvest (reference: '{text}')"
+    return "unknown", f"reference date: '{text}'" if text else ""
+
+
+def offer_rows(reference: Path) -> tuple[list[dict], list[dict]]:
+    """(carried offers, skipped reference rows)."""
+    carried, skipped, seen = [], [], set()
+    for ref in csv.DictReader(open(reference / "cloud_prices.csv", encoding="utf-8")):
+        gpu = OFFER_GPU_NAMES.get(ref["gpu"])
+        if gpu is None:
+            skipped.append(ref)
+            continue
+        row = offer_row(ref, gpu)
+        key = (row["platform"], row["instance"], row["region"], row["gpu"])
+        if key in seen:  # RunPod's v7 and v8 SkyPilot rows share a SKU name
+            row["instance"] += " (older snapshot)"
+            key = (row["platform"], row["instance"], row["region"], row["gpu"])
+        assert key not in seen, key
+        seen.add(key)
+        carried.append(row)
+    return carried, skipped
+
+
+def offer_row(ref: dict, gpu: str) -> dict:
+    platform, instance, gpi = ref["provider"], ref["instance_or_sku"], int(ref["gpus_per_instance"])
+    increment_s, minimum_s, billing_note = BILLING[platform]
+    data_date, date_note = iso_date(ref["data_date"])
+    notes = ref["notes"]
+    anomaly = "ANOMALY" in notes or "unreliable" in notes.lower()
+    spot = ref["spot_usd_per_gpu_hour"]
+    whole = gpi > 1 and not (platform == "gcp" and instance == "a2-highgpu GPU part")
+    extra_notes = [billing_note, date_note]
+    if platform == "gcp" and instance == "a2-highgpu GPU part":
+        extra_notes.append("not whole-instance: a2-highgpu comes in 1/2/4/8-GPU shapes, GPU SKU billed per GPU")
+    if ref["gpu"] == "H100 80GB":
+        extra_notes.append("H100 variant not stated by the source; SXM assumed")
+    host_included = "GPU part" not in instance
+    if not host_included:
+        extra_notes.append("GPU-only SKU price: the host VM (vCPU + RAM) is billed on top")
+    if platform in ("runpod", "vast") and not spot:
+        extra_notes.append("no spot price: the SkyPilot v8 SpotPrice column is Price or 0, not a real spot price")
+    return {
+        "platform": platform, "instance": instance, "gpu": gpu, "gpus_per_instance": gpi, "region": ref["region"],
+        "on_demand_usd_per_gpu_hour": ref["on_demand_usd_per_gpu_hour"], "spot_usd_per_gpu_hour": spot,
+        "billing_increment_s": increment_s, "billing_minimum_s": minimum_s, "whole_instance": str(whole).lower(),
+        "kind": PLATFORM_KINDS[platform], "price_includes_host": str(host_included).lower(),
+        "anomaly": str(anomaly).lower(), "data_date": data_date, "source": ref["source"],
+        "notes": join_notes(notes, f"billing (reference): {ref['billing_increment']}", *extra_notes),
+    }
+
+
+def model_rows(reference: Path) -> list[dict]:
+    out = []
+    for ref in csv.DictReader(open(reference / "models.csv", encoding="utf-8")):
+        out.append(model_row(ref))
+    return out
+
+
+def model_slug(name: str) -> str:
+    """'Gemma 3 4B (text decoder)' -> 'gemma-3-4b'; 'Phi-3 mini 4k' -> 'phi-3-mini-4k'."""
+    name = re.sub(r"\(.*?\)", "", name).strip().lower()
+    return re.sub(r"[\s_]+", "-", name)
+
+
+def model_row(ref: dict) -> dict:
+    name = model_slug(ref["name"])
+    mlp = ref["mlp_type"]
+    gpt2 = ref["name"].startswith("GPT-2")
+    dated = [k for k in re.findall(r"[A-Z][A-Z0-9_]+", ref["config_source"]) if k in MODEL_SOURCE_DATES]
+    first_source = dated[0] if dated else ""
+    stated = ref["total_params"]
+    notes = join_notes(
+        f"reference name: {ref['name']}",
+        f"total_params = computed count; stated {stated} ({ref['total_params_basis']})" if stated
+        != ref["total_params_computed"] else f"params basis: {ref['total_params_basis']}",
+        f"data_date = date of config source {first_source}" if first_source in MODEL_SOURCE_DATES else "",
+        ref["notes"],
+    )
+    return {
+        "name": name, "hf_id": ref["hf_id"], "aliases": "|".join(MODEL_ALIASES.get(name, ())),
+        "num_layers": ref["num_hidden_layers"], "hidden_size": ref["hidden_size"],
+        "intermediate_size": ref["intermediate_size"], "num_heads": ref["num_attention_heads"],
+        "num_kv_heads": ref["num_key_value_heads"], "head_dim": ref["head_dim"], "vocab_size": ref["vocab_size"],
+        "max_position_embeddings": ref["max_position_embeddings"],
+        "tie_word_embeddings": yes_no(ref["tie_word_embeddings"]),
+        "mlp_type": "gated" if mlp.startswith("gated") else "plain", "num_experts": ref["num_experts"],
+        "experts_per_token": ref["experts_per_token"], "qkv_bias": yes_no(ref["qkv_bias"]),
+        "qk_norm": yes_no(ref["qk_norm"]), "norm_type": ref["norm_type"].lower(),
+        "norms_per_layer": ref["norms_per_layer"], "linear_bias": str(gpt2).lower(),
+        "learned_pos_embeddings": "1024" if gpt2 else "0", "hidden_act": ref["hidden_act"],
+        "sliding_window": ref["sliding_window"], "total_params": ref["total_params_computed"],
+        "source": join_notes(f"shared/reference/models.csv ({ref['name']})", f"config: {ref['config_source']}",
+                             f"params: {ref['params_source']}"),
+        "data_date": MODEL_SOURCE_DATES.get(first_source, "unknown"), "notes": notes,
+    }
+
+
+def storage_rows() -> list[dict]:
+    return [dict(zip(STORAGE_COLUMNS, row)) for row in STORAGE_ROWS]
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in columns})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    gpus = gpu_rows(args.reference)
+    offers, skipped = offer_rows(args.reference)
+    known = {g["name"] for g in gpus}
+    assert all(o["gpu"] in known for o in offers), "offer with an unknown GPU"
+    write_csv(args.out / "gpus.csv", GPU_COLUMNS, gpus)
+    write_csv(args.out / "offers.csv", OFFER_COLUMNS, offers)
+    write_csv(args.out / "models.csv", MODEL_COLUMNS, model_rows(args.reference))
+    write_csv(args.out / "storage.csv", STORAGE_COLUMNS, storage_rows())
+    (args.out / "SCHEMA_VERSION").write_text(SCHEMA_VERSION + "\n")
+    print(f"gpus {len(gpus)}, offers {len(offers)} (skipped {len(skipped)}: no GPU spec row)", file=sys.stderr)
+    for ref in skipped:
+        print(f"  skipped: {ref['provider']} {ref['instance_or_sku']} ({ref['gpu']})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Typed CSV rows for the catalog: each column is a dataclass field, parsed by the field's annotated type.
+
+Stdlib only (csv), so `frugaltune estimate --json` stays fast. Values become plain Python floats/ints/bools
+(SkyPilot's numpy floats broke JSON output). A bad cell raises CatalogError naming file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from frugaltune.errors import CatalogError, did_you_mean
+
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+ALIAS_SEPARATOR = "|"
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("expected true/false or yes/no")
+
+
+def _parse_int(text: str) -> int:
+    value = float(text)
+    if value != int(value):
+        raise ValueError("expected a whole number")
+    return int(value)
+
+
+def _parse_tuple(text: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in text.split(ALIAS_SEPARATOR) if a.strip())
+
+
+# Annotation string (types.py uses `from __future__ import annotations`) -> (parser, value for an empty cell).
+_PARSERS: dict[str, tuple[Callable[[str], Any], Any]] = {
+    "str": (str, ""),
+    "int": (_parse_int, None),
+    "float": (float, None),
+    "bool": (_parse_bool, None),
+    "float | None": (float, None),
+    "int | None": (_parse_int, None),
+    "tuple[str, ...]": (_parse_tuple, ()),
+}
+
+
+_FIELDS_CACHE: dict[type, dict[str, dataclasses.Field]] = {}
+
+
+def row_fields(cls: type) -> dict[str, dataclasses.Field]:
+    """The CSV columns of a row class: its dataclass fields with a parsable type (so `extra: dict` is skipped)."""
+    cached = _FIELDS_CACHE.get(cls)
+    if cached is None:
+        cached = _FIELDS_CACHE[cls] = {f.name: f for f in dataclasses.fields(cls) if f.type in _PARSERS}
+    return cached
+
+
+def required_columns(cls: type) -> list[str]:
+    """Fields without a default: a new (non-overriding) row must fill them."""
+    missing = dataclasses.MISSING
+    return [n for n, f in row_fields(cls).items() if f.default is missing and f.default_factory is missing]
+
+
+def parse_cell(cls: type, column: str, text: str, where: str) -> Any:
+    """Parse one cell; `where` is 'file:line' for the error message."""
+    parser, empty = _PARSERS[row_fields(cls)[column].type]
+    text = text.strip()
+    if text == "":
+        return empty
+    try:
+        return parser(text)
+    except ValueError as err:
+        kind = row_fields(cls)[column].type
+        raise CatalogError(
+            f"{where}: column '{column}': cannot read {text!r} as {kind} ({err}).",
+            fix=f"put a {kind} value in column '{column}' (or leave it empty to keep the shipped value).",
+        ) from None
+
+
+def read_rows(path: Path, cls: type) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, {column: parsed value}) for each non-empty row; empty cells are left out.
+
+    Raises:
+        CatalogError: unknown column header, wrong number of cells, or a cell of the wrong type.
+    """
+    columns = row_fields(cls)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            _check_header(path, header, columns)
+            for cells in reader:
+                if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+                    continue
+                where = f"{path}:{reader.line_num}"
+                if len(cells) != len(header):
+                    raise CatalogError(
+                        f"{where}: {len(cells)} cells but the header has {len(header)} columns.",
+                        fix="quote cells that contain commas, and give every row one cell per header column.",
+                    )
+                yield reader.line_num, {h: parse_cell(cls, h, c, where) for h, c in zip(header, cells) if c.strip()}
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise CatalogError(f"{path}: cannot read catalog file ({err}).", fix="fix or remove the file.") from None
+
+
+def _check_header(path: Path, header: list[str], columns: dict) -> None:
+    for i, name in enumerate(header, start=1):
+        if name not in columns:
+            raise CatalogError(
+                f"{path}:1: column {i} {name!r} is not a catalog column.{did_you_mean(name, columns)}",
+                fix=f"use column names from the shipped file: {', '.join(columns)}.",
+            )

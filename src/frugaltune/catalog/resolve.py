@@ -1,0 +1,165 @@
+"""Forgiving names: GPUs, models and platforms as users type them -> canonical catalog keys.
+
+Matching rules (all case-insensitive; spaces, dashes and underscores are ignored):
+- GPUs: the canonical name or any alias of its row; leading vendor words (NVIDIA, Tesla, GeForce, Quadro, AMD,
+  Instinct) and a trailing "GPU" are ignored, so nvidia-smi names ("Tesla T4", "NVIDIA A100-SXM4-80GB") resolve.
+  Ambiguous bare names pick documented defaults (gpus.csv aliases): A100 -> A100-40GB, H100 -> H100-SXM,
+  V100 -> V100-16GB.
+- Models: the name, the Hugging Face id (with or without its org), or an alias; then the same with "-hf",
+  "-instruct", "-chat", "-base" tokens removed anywhere and "-it"/"-pt" at the end, because those repos share the
+  base model's shapes. Then a local config.json / model directory, then a bare size ("7B", "0.5b", "generic-13B").
+- Platforms: a key ("lambda") or a spelling in PLATFORM_ALIASES ("Lambda Labs", "vast.ai", "AWS EC2").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from frugaltune.catalog.types import GpuSpec, ModelArch
+from frugaltune.errors import CatalogError, did_you_mean
+
+_SEP = re.compile(r"[\s_\-]+")
+_GPU_VENDOR_WORDS = {"nvidia", "tesla", "geforce", "quadro", "amd", "instinct"}
+_MODEL_DROP_ANYWHERE = {"hf", "instruct", "chat", "base"}
+_MODEL_DROP_AT_END = {"it", "pt"}
+_BARE_SIZE = re.compile(r"^(?:generic[\s_\-]*)?(\d+(?:\.\d+)?)\s*([bm])$", re.IGNORECASE)
+
+PLATFORM_ALIASES: dict[str, tuple[str, ...]] = {
+    "aws": ("amazon", "amazon web services", "ec2", "aws ec2", "amazon ec2"),
+    "gcp": ("google", "google cloud", "google cloud platform", "gce", "google compute engine"),
+    "azure": ("microsoft azure", "ms azure"),
+    "lambda": ("lambda labs", "lambdalabs", "lambda cloud", "lambda.ai"),
+    "modal": ("modal labs", "modal.com"),
+    "runpod": ("runpod.io", "run pod"),
+    "vast": ("vast.ai", "vastai"),
+    "coreweave": ("core weave",),
+    "nebius": ("nebius ai", "nebius.com"),
+    "paperspace": ("paperspace gradient", "digitalocean paperspace"),
+}
+
+
+def gpu_key(name: str) -> str:
+    """'NVIDIA A100-SXM4-80GB' -> 'a100sxm480gb'."""
+    tokens = [t for t in _SEP.split(name.strip().lower()) if t]
+    while tokens and tokens[0] in _GPU_VENDOR_WORDS:
+        tokens.pop(0)
+    if len(tokens) > 1 and tokens[-1] == "gpu":
+        tokens.pop()
+    return "".join(tokens)
+
+
+def _model_tokens(name: str) -> list[str]:
+    tail = name.strip().rstrip("/").rsplit("/", 1)[-1].lower()
+    return [t for t in _SEP.split(tail) if t]
+
+
+def model_keys(name: str) -> list[str]:
+    """Lookup keys of a model spelling: exact, then with instruct/chat/hf/base (anywhere) and it/pt (end) removed."""
+    tokens = _model_tokens(name)
+    exact = "".join(tokens)
+    stripped = [t for t in tokens if t not in _MODEL_DROP_ANYWHERE]
+    while len(stripped) > 1 and stripped[-1] in _MODEL_DROP_AT_END:
+        stripped.pop()
+    return [exact] if "".join(stripped) in ("", exact) else [exact, "".join(stripped)]
+
+
+def platform_key(name: str) -> str:
+    """'Lambda Labs' -> 'lambdalabs'; 'vast.ai' -> 'vastai'."""
+    return re.sub(r"[\s_\-.]+", "", name.strip().lower())
+
+
+def build_gpu_index(gpus: dict[str, GpuSpec]) -> dict[str, str]:
+    """Normalized spelling -> canonical GPU name. Canonical names win over aliases of other rows."""
+    index: dict[str, str] = {gpu_key(n): n for n in gpus}
+    for name, spec in gpus.items():
+        for alias in spec.aliases:
+            index.setdefault(gpu_key(alias), name)
+    return index
+
+
+def build_model_index(models: dict[str, ModelArch]) -> dict[str, str]:
+    """Normalized spelling -> model name. Priority: names, hf ids, aliases, then their suffix-stripped forms."""
+    index: dict[str, str] = {}
+    passes = [
+        lambda m: [m.name],
+        lambda m: [m.hf_id] if m.hf_id else [],
+        lambda m: list(m.aliases),
+    ]
+    for spellings_of in passes:
+        for model in models.values():
+            for spelling in spellings_of(model):
+                index.setdefault(model_keys(spelling)[0], model.name)
+    for spellings_of in passes:
+        for model in models.values():
+            for spelling in spellings_of(model):
+                index.setdefault(model_keys(spelling)[-1], model.name)
+    return index
+
+
+def build_platform_index(platforms: Iterable[str]) -> dict[str, str]:
+    index = {platform_key(p): p for p in platforms}
+    for key, spellings in PLATFORM_ALIASES.items():
+        index.setdefault(platform_key(key), key)
+        for spelling in spellings:
+            index.setdefault(platform_key(spelling), key)
+    return index
+
+
+def resolve_gpu(name: str, gpus: dict[str, GpuSpec], index: dict[str, str]) -> GpuSpec:
+    """Canonical GpuSpec for a forgiving `name`. Raises CatalogError with 'Did you mean' when unknown."""
+    canonical = index.get(gpu_key(name))
+    if canonical is None:
+        raise CatalogError(
+            f"Unknown GPU {name!r}.{did_you_mean(name, gpus)}",
+            fix="`frugaltune catalog gpus` lists them; add your own GPU in a gpus.csv of a user catalog dir.",
+        )
+    return gpus[canonical]
+
+
+def resolve_platform(name: str, index: dict[str, str]) -> str:
+    """Canonical platform key for a forgiving `name`. Raises CatalogError when unknown."""
+    key = index.get(platform_key(name))
+    if key is None:
+        keys = sorted(set(index.values()))
+        raise CatalogError(
+            f"Unknown platform {name!r}.{did_you_mean(name, keys)}",
+            fix=f"use one of {', '.join(keys)} (`frugaltune catalog prices` lists their offers), "
+            "or add your own offers.csv in a user catalog dir.",
+        )
+    return key
+
+
+def resolve_model(spec: str, models: dict[str, ModelArch], index: dict[str, str]) -> ModelArch:
+    """A catalog model, a local config.json / model directory, or a generic model of a bare size.
+
+    Raises:
+        CatalogError: unknown name (with 'Did you mean'), or an unreadable config.json.
+    """
+    path = Path(spec).expanduser()
+    if path.is_file() or (path / "config.json").is_file() or spec.endswith(".json"):
+        return _from_config(path)
+    for key in model_keys(spec):
+        if key in index:
+            return models[index[key]]
+    size = _BARE_SIZE.match(spec.strip())
+    if size:
+        from frugaltune.catalog.generic import generic_arch
+
+        unit = size[2].upper()
+        return generic_arch(float(size[1]) * (1e9 if unit == "B" else 1e6), label=f"{float(size[1]):g}{unit}")
+    if path.is_dir():
+        return _from_config(path)  # raises: the directory has no config.json
+    choices = list(models) + [m.hf_id for m in models.values() if m.hf_id]
+    raise CatalogError(
+        f"Unknown model {spec!r}.{did_you_mean(spec, choices)}",
+        fix="`frugaltune catalog models` lists them; or pass a local config.json / model directory, "
+        "or a bare size such as 7B.",
+    )
+
+
+def _from_config(path: Path) -> ModelArch:
+    from frugaltune.catalog.hfconfig import arch_from_config
+
+    return arch_from_config(path)

@@ -1,0 +1,180 @@
+"""`estimate(job, hardware)`: memory, speed, time and dollars for one fine-tuning job on one offer.
+
+Pure: no I/O beyond the (cached) calibration file, no torch. The JSON contract is built in records.py.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from frugaltune.errors import ConfigError
+from frugaltune.estimate import cost as billing
+from frugaltune.estimate import memory as mem
+from frugaltune.estimate import records as rec
+from frugaltune.estimate.calibration import Coefficients, load_coefficients
+from frugaltune.estimate.flops import flops_per_token
+from frugaltune.estimate.shapes import expand_targets, total_params
+from frugaltune.estimate.throughput import throughput
+
+GB = 1e9
+CHECKPOINTS_KEPT = 3  # default keep_last of `frugaltune train` checkpoints
+
+
+def validate_job(job: rec.Job) -> None:
+    """Collect every impossible value and raise once (ConfigError names each field)."""
+    problems = []
+    checks = [
+        (job.method in rec.METHODS, "method", f"one of {', '.join(rec.METHODS)}"),
+        (job.precision in rec.PRECISIONS, "precision", f"one of {', '.join(rec.PRECISIONS)}"),
+        (job.optimizer in rec.OPTIMIZERS, "optimizer", f"one of {', '.join(rec.OPTIMIZERS)}"),
+        (job.seq_len >= 1, "seq_len", "a positive number of tokens"),
+        (job.micro_batch >= 1, "micro_batch", "at least 1"),
+        (job.grad_accum >= 1, "grad_accum", "at least 1"),
+        (job.num_gpus >= 1, "num_gpus", "at least 1"),
+        (job.zero_stage in (0, 1, 2, 3), "zero_stage", "0, 1, 2 or 3"),
+        (job.lora_r >= 1 or job.method == "full", "lora_r", "at least 1"),
+        (job.dataset_size >= 1, "dataset_size", "at least 1 sample"),
+        (job.tokens_per_sample > 0, "tokens_per_sample", "a positive number"),
+        (job.epochs > 0, "epochs", "a positive number"),
+    ]
+    for ok, name, expected in checks:
+        if not ok:
+            problems.append(f"{name}={getattr(job, name)!r} (expected {expected})")
+    if problems:
+        raise ConfigError("invalid job: " + "; ".join(problems), fix="correct the listed values")
+
+
+def effective_precision(precision: str, gpu, warnings: list[str]) -> str:
+    """bf16 on a GPU without bf16 (T4, V100) falls back to fp16 with a warning."""
+    if precision == "bf16" and not gpu.bf16_supported:
+        warnings.append(f"{gpu.name} has no bf16 support: estimated with fp16 mixed precision instead")
+        return "fp16"
+    return precision
+
+
+def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.MemoryBytes:
+    """Per-GPU bytes of each component, after ZeRO sharding and CPU offload."""
+    arch, g, z = job.model, job.num_gpus, job.zero_stage
+    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
+    seq = job.seq_len if job.packing else min(job.seq_len, math.ceil(job.padded_tokens_per_sample or job.seq_len))
+    parts = {
+        "weights": mem.weights_bytes(arch, job.method, precision),
+        "gradients": mem.gradient_bytes(job.method, precision, n_train),
+        "optimizer": mem.optimizer_bytes(job.optimizer, n_train),
+        "master": mem.master_bytes(job.method, precision, n_train),
+    }
+    if job.method != "full":
+        parts["weights"] += n_train * mem.ADAPTER_BYTES
+    sharded = {k: v * mem.shard_fraction(k, z, g) for k, v in parts.items()}
+    offloaded = 0.0
+    if job.cpu_offload:
+        offloaded = sharded["optimizer"] + sharded["master"] + (sharded["weights"] if z >= 3 else 0.0)
+        sharded["optimizer"] = sharded["master"] = 0.0
+        if z >= 3:
+            sharded["weights"] = 0.0
+    n_targets = 0 if job.method == "full" else len(expand_targets(arch, job.lora_targets))
+    act = mem.activation_bytes(arch, precision, job.method, n_targets, seq, job.micro_batch, job.grad_ckpt, coef)
+    logits = mem.logits_bytes(arch, seq, job.micro_batch, coef)
+    workspace = mem.quant_workspace_bytes(arch, job.method)
+    subtotal = sum(sharded.values()) + act + logits + workspace
+    overhead = coef.overhead_fixed_bytes + coef.overhead_fraction * subtotal
+    return mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
+                           act, logits, workspace, overhead, offloaded)
+
+
+def checkpoint_bytes(job: rec.Job, precision: str) -> float:
+    """One resumable checkpoint: adapter (fp32) + AdamW states for LoRA; 16-bit weights + master + states for full."""
+    n_train = mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets)
+    if job.method == "full":
+        return n_train * (mem.BYTES_PER_ELEMENT[precision] + 4) + mem.optimizer_bytes(job.optimizer, n_train)
+    return n_train * mem.ADAPTER_BYTES + mem.optimizer_bytes(job.optimizer, n_train)
+
+
+def token_counts(job: rec.Job) -> tuple[int, float, float, int]:
+    """(real tokens total, tokens computed incl. padding, tokens per micro-batch, optimizer steps)."""
+    per_sample = min(job.tokens_per_sample, job.seq_len)
+    real_total = job.dataset_size * per_sample * job.epochs
+    if job.packing:
+        computed, per_micro = real_total, job.seq_len * job.micro_batch
+        sequences = math.ceil(job.dataset_size * per_sample / job.seq_len) * job.epochs
+    else:
+        padded = min(job.padded_tokens_per_sample or per_sample, job.seq_len)
+        computed, per_micro = job.dataset_size * padded * job.epochs, padded * job.micro_batch
+        sequences = job.dataset_size * job.epochs
+    steps = math.ceil(sequences / (job.micro_batch * job.grad_accum * job.num_gpus))
+    return int(real_total), computed, per_micro, steps
+
+
+def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,
+             coef: Coefficients | None = None) -> rec.Estimate:
+    """Estimate peak memory per GPU, tokens/s, hours and dollars for `job` on `hw`.
+
+    Args:
+        job: what to train (model shape, method, batch, data size).
+        hw: the GPU, GPU count and (optionally) the offer that prices it.
+        catalog: the loaded catalog (for storage prices and stale-price checks); optional.
+        today: the date stale-price warnings are measured against (default: today).
+        coef: calibrated coefficients (default: the shipped fit).
+    Returns:
+        An Estimate; `.to_json()` is the JSON contract.
+    Raises:
+        ConfigError: an impossible job (non-positive sizes, unknown method/optimizer/LoRA target).
+    """
+    validate_job(job)
+    job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
+    coef = coef or load_coefficients()
+    warnings: list[str] = []
+    precision = effective_precision(job.precision, hw.gpu, warnings)
+    memory = memory_breakdown(job, precision, coef)
+    n_train = mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets)
+    real_tokens, computed_tokens, per_micro, steps = token_counts(job)
+    flops = flops_per_token(job.model, job.method, min(job.seq_len, per_micro / job.micro_batch), job.grad_ckpt,
+                            0 if job.method == "full" else n_train)
+    tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
+                    flops_per_token=flops.per_token, tokens_per_micro_batch=per_micro, grad_accum=job.grad_accum,
+                    optimizer_state_bytes=memory.optimizer + memory.master + memory.gradients + memory.cpu_offload,
+                    num_gpus=job.num_gpus, coef=coef)
+    hours = computed_tokens / tp.tokens_per_sec / 3600.0
+    fits = memory.peak <= hw.gpu.memory_gb * GB
+    if not fits:
+        from frugaltune.estimate.advice import does_not_fit_warning
+
+        warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
+    from frugaltune.estimate.pricing import price_job
+
+    priced = price_job(job, hw, hours, checkpoint_bytes(job, precision), real_tokens, catalog, today, warnings)
+    return rec.Estimate(
+        model=rec.ModelOut(job.model.name, total_params(job.model), n_train),
+        job=_job_out(job, precision, real_tokens, steps),
+        hardware=priced.hardware,
+        memory=_memory_out(memory, fits, hw.gpu.memory_gb),
+        throughput=rec.ThroughputOut(flops.per_token, round(tp.mfu, 4), tp.tokens_per_sec_per_gpu,
+                                     tp.tokens_per_sec, tp.source, tp.peak_flops / 1e12, tp.scaling_efficiency),
+        time=rec.TimeOut(hours, priced.billed_hours),
+        cost_breakdown=priced.cost,
+        warnings=warnings,
+    )
+
+
+def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int) -> rec.JobOut:
+    lora = job.method != "full"
+    return rec.JobOut(
+        method=job.method, precision=precision, seq_len=job.seq_len, micro_batch=job.micro_batch,
+        grad_accum=job.grad_accum, grad_ckpt=job.grad_ckpt, optimizer=job.optimizer, tokens_total=real_tokens,
+        epochs=job.epochs, num_gpus=job.num_gpus, zero_stage=job.zero_stage,
+        lora_r=job.lora_r if lora else None,
+        lora_targets=list(expand_targets(job.model, job.lora_targets)) if lora else None,
+        packing=job.packing, cpu_offload=job.cpu_offload,
+        global_batch_sequences=job.micro_batch * job.grad_accum * job.num_gpus, steps_total=steps,
+    )
+
+
+def _memory_out(m: mem.MemoryBytes, fits: bool, gpu_memory_gb: float) -> rec.MemoryOut:
+    return rec.MemoryOut(
+        weights_gb=m.weights / GB, gradients_gb=m.gradients / GB, optimizer_gb=(m.optimizer + m.master) / GB,
+        activations_gb=m.activations / GB, logits_gb=m.logits / GB,
+        overhead_gb=(m.overhead + m.quant_workspace) / GB, peak_gb_per_gpu=m.peak / GB, fits=fits,
+        master_weights_gb=m.master / GB, quant_workspace_gb=m.quant_workspace / GB,
+        usable_gb_per_gpu=gpu_memory_gb, cpu_offload_gb=m.cpu_offload / GB,
+    )

@@ -1,0 +1,58 @@
+"""FLOPs per trained token.
+
+Matmul FLOPs follow Kaplan et al. 2020 / Chinchilla (Hoffmann et al. 2022, appendix F): a forward pass costs
+2 FLOPs per parameter touched per token; the backward pass costs 2x the forward when weight gradients are computed
+(input grads + weight grads) and 1x when the weights are frozen (LoRA/QLoRA: input grads only).
+Attention's sequence-dependent term: QK^T and AV cost 4 * s * d_attn FLOPs per token per layer in the forward pass
+(Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters", eq. 2/3); with a causal mask
+FlashAttention-2 skips the masked half (Dao 2023), so we count 2 * s_eff * d_attn. Attention has no weights, so its
+backward always costs 2x its forward. Gradient checkpointing recomputes every decoder layer's forward once more
+(Chen et al. 2016); the LM head is not recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from frugaltune.catalog.types import ModelArch
+from frugaltune.estimate import shapes
+
+
+@dataclass(frozen=True)
+class FlopsBreakdown:
+    forward: float
+    backward: float
+    recompute: float
+
+    @property
+    def per_token(self) -> float:
+        return self.forward + self.backward + self.recompute
+
+
+def attention_forward_flops_per_token(arch: ModelArch, seq_len: int) -> float:
+    """Causal attention scores + weighted sum, one token, all layers (forward only)."""
+    d_attn = arch.num_heads * arch.head_dim
+    window = arch.extra.get("sliding_window") or seq_len
+    s_eff = min(seq_len, window)
+    return 2.0 * s_eff * d_attn * arch.num_layers
+
+
+def flops_per_token(
+    arch: ModelArch, method: str, seq_len: int, grad_ckpt: bool, lora_trainable_params: int = 0
+) -> FlopsBreakdown:
+    """Training FLOPs per token for `method` in {full, lora, qlora}.
+
+    full:  fwd 2N + A, bwd 4N + 2A            (~6N)
+    lora:  fwd 2N + A, bwd 2N + 2A, + 6 r-params   (~4N; no weight grads for frozen weights)
+    grad_ckpt adds one more forward of the decoder layers (2 N_layers + A).
+    """
+    n_layers = arch.num_layers * shapes.layer_linear_params(arch, active=True)
+    n_head = shapes.lm_head_params(arch)
+    attn = attention_forward_flops_per_token(arch, seq_len)
+    forward = 2.0 * (n_layers + n_head) + attn
+    if method == "full":
+        backward = 4.0 * (n_layers + n_head) + 2.0 * attn
+    else:
+        backward = 2.0 * (n_layers + n_head) + 2.0 * attn + 6.0 * lora_trainable_params
+    recompute = (2.0 * n_layers + attn) if grad_ckpt else 0.0
+    return FlopsBreakdown(forward=forward, backward=backward, recompute=recompute)

@@ -1,0 +1,103 @@
+"""Parameter counts derived from a model's shape: per-projection matrix sizes, LoRA adapters, matmul params.
+
+All counts are element counts (not bytes). Naming follows Hugging Face Llama modules
+(q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).
+"""
+
+from __future__ import annotations
+
+from frugaltune.catalog.types import ModelArch
+from frugaltune.errors import ConfigError, did_you_mean
+
+ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP_TARGETS = ("gate_proj", "up_proj", "down_proj")
+
+
+def projection_shapes(arch: ModelArch) -> dict[str, tuple[int, int]]:
+    """(d_in, d_out) of every linear projection in one decoder layer, GQA-aware.
+
+    K and V project to num_kv_heads * head_dim (grouped-query attention, Ainslie et al. 2023).
+    A plain (non-gated) MLP has no gate_proj.
+    """
+    h, q_out, kv_out = arch.hidden_size, arch.num_heads * arch.head_dim, arch.num_kv_heads * arch.head_dim
+    shapes = {
+        "q_proj": (h, q_out),
+        "k_proj": (h, kv_out),
+        "v_proj": (h, kv_out),
+        "o_proj": (q_out, h),
+        "up_proj": (h, arch.intermediate_size),
+        "down_proj": (arch.intermediate_size, h),
+    }
+    if arch.mlp_type == "gated":
+        shapes["gate_proj"] = (h, arch.intermediate_size)
+    return shapes
+
+
+def expand_targets(arch: ModelArch, targets: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Normalise LoRA target names: 'all-linear' / 'all' means every projection; aliases q,k,v,o accepted."""
+    shapes = projection_shapes(arch)
+    out: list[str] = []
+    for raw in targets:
+        name = raw.strip().lower()
+        if name in ("all-linear", "all", "all_linear"):
+            return tuple(shapes)
+        name = name if name.endswith("_proj") else f"{name}_proj"
+        if name not in shapes:
+            raise ConfigError(
+                f"unknown LoRA target '{raw}' for {arch.name}.{did_you_mean(name, shapes)}",
+                fix=f"use some of {', '.join(shapes)} or 'all-linear'",
+            )
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _experts_for(arch: ModelArch, target: str, active: bool) -> int:
+    if target in ATTENTION_TARGETS or arch.num_experts <= 1:
+        return 1
+    return arch.experts_per_token if active else arch.num_experts
+
+
+def lora_params(arch: ModelArch, r: int, targets: tuple[str, ...]) -> int:
+    """LoRA trainable params = layers x sum over targeted matrices of r * (d_in + d_out) (Hu et al. 2021, eq. 3).
+
+    MoE expert MLPs carry one adapter per expert.
+    """
+    shapes = projection_shapes(arch)
+    per_layer = sum(r * sum(shapes[t]) * _experts_for(arch, t, active=False) for t in expand_targets(arch, targets))
+    return arch.num_layers * per_layer
+
+
+def layer_linear_params(arch: ModelArch, active: bool = True) -> int:
+    """Weights of one layer's projections (active experts only when `active`)."""
+    return sum(d_in * d_out * _experts_for(arch, t, active) for t, (d_in, d_out) in projection_shapes(arch).items())
+
+
+def embedding_params(arch: ModelArch) -> int:
+    return arch.vocab_size * arch.hidden_size
+
+
+def lm_head_params(arch: ModelArch) -> int:
+    """The output projection's weights (shared with the embedding when tied, but always multiplied)."""
+    return arch.vocab_size * arch.hidden_size
+
+
+def total_params(arch: ModelArch) -> int:
+    """Stored parameter count: the catalog's published/computed count, else layers + embeddings + norms + head."""
+    if arch.total_params:
+        return int(arch.total_params)
+    h = arch.hidden_size
+    bias = (arch.num_heads + 2 * arch.num_kv_heads) * arch.head_dim if arch.qkv_bias else 0
+    per_layer = layer_linear_params(arch, active=False) + bias + 2 * h
+    head = 0 if arch.tie_word_embeddings else lm_head_params(arch)
+    return arch.num_layers * per_layer + embedding_params(arch) + head + h
+
+
+def quantizable_params(arch: ModelArch) -> int:
+    """Params inside the decoder layers' linear projections: what bitsandbytes 4-bit quantises (not embeddings/head)."""
+    return arch.num_layers * layer_linear_params(arch, active=False)
+
+
+def matmul_params_per_token(arch: ModelArch) -> int:
+    """Params touched by a matmul per token: active layer projections + the LM head (embeddings are a lookup)."""
+    return arch.num_layers * layer_linear_params(arch, active=True) + lm_head_params(arch)

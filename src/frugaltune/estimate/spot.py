@@ -1,0 +1,261 @@
+"""Spot pricing done right: the expected cost of interruptions, not just the list price.
+
+Model (all times in hours):
+- Interruptions arrive as a Poisson process with rate `rate` (per hour) while the job computes or writes a
+  checkpoint. The rate comes from `catalog/data/spot_assumptions.csv` (per platform, then per offer kind, then a
+  default; every row is a labelled assumption) unless the caller passes one.
+- The job checkpoints every `interval` hours of compute; a write takes `ckpt` hours (checkpoint bytes / write
+  bandwidth). The interval is Young's first-order optimum  tau = sqrt(2 * C * MTTI)  (J. W. Young, "A first order
+  approximation to the optimum checkpoint interval", CACM 17(9), 1974; J. T. Daly, "A higher order estimate of the
+  optimum checkpoint interval for restart dumps", FGCS 22(3), 2006, who shows it is accurate while C << MTTI).
+- An interruption loses the work since the last complete checkpoint (on average about (tau + C) / 2, the exact
+  mean of an exponential time modulo the cycle is used) and costs a restart: provisioning/boot (`restart_minutes`
+  assumption) plus reading the checkpoint back (C). Per interruption that is the classic tau/2 + C of rework
+  (Daly 2006) plus the restart. Restarts are billed and are not themselves interrupted.
+- P50/P90 come from a seeded Monte Carlo of exactly this process; the expectation is analytic (fast, for ranking).
+
+Pure functions with units in their names; the only I/O is reading the assumptions CSV (cached).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from frugaltune.errors import CatalogError
+
+ASSUMPTIONS_FILE = "spot_assumptions.csv"
+_DATA_DIR = Path(__file__).resolve().parent.parent / "catalog" / "data"
+_COLUMNS = ("parameter", "scope", "value", "unit", "status", "basis", "source", "data_date")
+_MAX_INTERRUPTIONS_PER_TRIAL = 10_000
+# Saving more often than once a minute is impractical (step boundaries, filesystem latency): a floor on tau.
+MIN_INTERVAL_HOURS = 1.0 / 60.0
+
+
+@dataclass(frozen=True)
+class SpotAssumption:
+    """One row of spot_assumptions.csv: a number, what it applies to, and why we believe it."""
+
+    parameter: str  # interruptions_per_hour | checkpoint_write_gb_per_s | restart_minutes | notice_s
+    scope: str  # a platform ("aws"), an offer kind ("marketplace", "serverless") or "default"
+    value: float
+    unit: str
+    status: str  # "assumption" | "fact" | "user"
+    basis: str
+    source: str
+    data_date: str
+
+
+def _read_rows(path: Path, status_override: str | None = None) -> list[SpotAssumption]:
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("parameter", "scope", "value") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CatalogError(f"{path}: missing column(s) {', '.join(missing)}.",
+                               fix=f"Use the columns of the shipped file: {', '.join(_COLUMNS)}.")
+        rows = []
+        for i, raw in enumerate(reader, start=2):
+            try:
+                value = float(raw["value"])
+            except (TypeError, ValueError):
+                raise CatalogError(f"{path}:{i}: value {raw['value']!r} is not a number.",
+                                   fix="Write the value as a plain number in the row's unit.") from None
+            rows.append(SpotAssumption(
+                parameter=raw["parameter"].strip(), scope=raw["scope"].strip().lower(), value=value,
+                unit=(raw.get("unit") or "").strip(), status=status_override or (raw.get("status") or "user").strip(),
+                basis=(raw.get("basis") or "").strip(), source=(raw.get("source") or str(path)).strip(),
+                data_date=(raw.get("data_date") or "unknown").strip()))
+    return rows
+
+
+@lru_cache(maxsize=8)
+def load_spot_assumptions(extra_dirs: tuple[str, ...] = ()) -> dict[tuple[str, str], SpotAssumption]:
+    """The shipped assumptions, overridden row by row (same parameter and scope) by `spot_assumptions.csv` files
+    found in `extra_dirs` (the user's catalog directories), later directories winning.
+
+    Raises:
+        CatalogError: a malformed assumptions file.
+    """
+    table = {(r.parameter, r.scope): r for r in _read_rows(_DATA_DIR / ASSUMPTIONS_FILE)}
+    for d in extra_dirs:
+        path = Path(d).expanduser() / ASSUMPTIONS_FILE
+        if path.is_file():
+            table.update({(r.parameter, r.scope): r for r in _read_rows(path)})
+    return table
+
+
+def lookup_assumption(table: dict[tuple[str, str], SpotAssumption], parameter: str, platform: str,
+                      kind: str) -> SpotAssumption:
+    """Most specific row for `parameter`: the platform's, else the offer kind's, else the default."""
+    for scope in (platform.lower(), kind.lower(), "default"):
+        row = table.get((parameter, scope))
+        if row is not None:
+            return row
+    raise CatalogError(f"no '{parameter}' row (not even a default) in {ASSUMPTIONS_FILE}.",
+                       fix=f"Add a row '{parameter},default,<value>,...' to your {ASSUMPTIONS_FILE}.")
+
+
+def checkpoint_write_hours(checkpoint_bytes_: float, write_gb_per_s: float) -> float:
+    """Time to write (or read back) one checkpoint: bytes / bandwidth (GB = 1e9 bytes)."""
+    return checkpoint_bytes_ / (write_gb_per_s * 1e9) / 3600.0
+
+
+def young_daly_interval_hours(checkpoint_hours: float, mtti_hours: float) -> float:
+    """Young's optimum compute time between checkpoints, tau = sqrt(2 * C * MTTI) (Young 1974, CACM 17(9);
+    Daly 2006, FGCS 22(3), shows this first-order form is accurate while C << MTTI).
+    Infinite when nothing interrupts (MTTI infinite) and 0 when the checkpoint is free."""
+    if math.isinf(mtti_hours):
+        return math.inf
+    return math.sqrt(2.0 * checkpoint_hours * mtti_hours)
+
+
+def expected_lost_hours(rate_per_hour: float, cycle_hours: float) -> float:
+    """Mean work lost per interruption: E[X mod c] for X ~ Exp(rate), c = interval + write time.
+
+    Derivation: X mod c given X in cycle k is an Exp(rate) truncated to [0, c), whose mean is
+    1/rate - c / (exp(rate*c) - 1), the same for every k. For rate*c << 1 this is c/2 - rate*c^2/12 (about tau/2).
+    """
+    if rate_per_hour <= 0 or math.isinf(cycle_hours):
+        return 0.0 if rate_per_hour <= 0 else 1.0 / rate_per_hour
+    x = rate_per_hour * cycle_hours
+    if x < 1e-6:
+        return cycle_hours / 2.0
+    return 1.0 / rate_per_hour - cycle_hours / math.expm1(x)
+
+
+def analytic_expectation(*, work_hours: float, rate_per_hour: float, interval_hours: float,
+                         checkpoint_hours: float, restart_hours: float) -> dict:
+    """Expected interruptions, rework, restart and wall hours of the process in the module docstring.
+
+    Fault-free wall F = W * (1 + C / tau) (one write per interval). Interruptions hit exposed time
+    X = F + K * lost, so by Wald's identity E[K] = rate * E[X], giving E[K] = rate * F / (1 - rate * lost).
+    E[hours] = F + E[K] * (lost + restart). Returns feasible=False when rate * lost >= 1 (the job never finishes
+    in expectation: checkpoints are too slow for the interruption rate).
+    """
+    overhead = 0.0 if math.isinf(interval_hours) or interval_hours <= 0 else work_hours * checkpoint_hours / interval_hours
+    fault_free = work_hours + overhead
+    cycle = interval_hours + checkpoint_hours
+    lost = expected_lost_hours(rate_per_hour, cycle)
+    if rate_per_hour * lost >= 1.0:
+        return {"feasible": False, "fault_free_hours": fault_free, "checkpoint_overhead_hours": overhead}
+    n = rate_per_hour * fault_free / (1.0 - rate_per_hour * lost)
+    return {"feasible": True, "fault_free_hours": fault_free, "checkpoint_overhead_hours": overhead,
+            "expected_interruptions": n, "expected_rework_hours": n * lost,
+            "expected_restart_hours": n * restart_hours, "expected_hours": fault_free + n * (lost + restart_hours)}
+
+
+def monte_carlo_hours(*, work_hours: float, rate_per_hour: float, interval_hours: float, checkpoint_hours: float,
+                      restart_hours: float, seed: int = 0, n_trials: int = 2000) -> list[float]:
+    """Sorted wall hours of `n_trials` seeded simulations of the process in the module docstring.
+
+    Each trial draws exponential times to the next interruption; an interruption keeps the completed
+    (interval + write) cycles, loses the rest of the current one and adds a restart.
+    """
+    rng = random.Random(seed)
+    expo = rng.expovariate
+    overhead = 0.0 if math.isinf(interval_hours) else work_hours * checkpoint_hours / interval_hours
+    fault_free = work_hours + overhead
+    cycle = interval_hours + checkpoint_hours
+    out = []
+    for _ in range(n_trials):
+        remaining, hours = fault_free, 0.0
+        for _k in range(_MAX_INTERRUPTIONS_PER_TRIAL):
+            t = expo(rate_per_hour) if rate_per_hour > 0 else math.inf
+            if t >= remaining:
+                hours += remaining
+                break
+            remaining -= (t // cycle) * cycle if not math.isinf(cycle) else 0.0
+            hours += t + restart_hours
+        else:
+            hours = math.inf
+        out.append(hours)
+    out.sort()
+    return out
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated quantile of an ascending list (numpy's default 'linear' method)."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _resolve_inputs(platform: str, kind: str, interruptions_per_hour: float | None, checkpoint_bytes_: float,
+                    extra_dirs: tuple[str, ...]) -> tuple[float, float, float, list[dict]]:
+    """(rate/h, checkpoint write hours, restart hours excluding the checkpoint read, assumption rows used)."""
+    table = load_spot_assumptions(tuple(extra_dirs))
+    used = []
+    if interruptions_per_hour is None:
+        row = lookup_assumption(table, "interruptions_per_hour", platform, kind)
+        rate, _ = row.value, used.append(asdict(row))
+    else:
+        rate = float(interruptions_per_hour)
+        used.append({"parameter": "interruptions_per_hour", "scope": platform, "value": rate, "unit": "1/h",
+                     "status": "user", "basis": "--interruptions-per-hour", "source": "user", "data_date": ""})
+    bw = lookup_assumption(table, "checkpoint_write_gb_per_s", platform, kind)
+    restart = lookup_assumption(table, "restart_minutes", platform, kind)
+    used += [asdict(bw), asdict(restart)]
+    return rate, checkpoint_write_hours(checkpoint_bytes_, bw.value), restart.value / 60.0, used
+
+
+def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: float, platform: str, kind: str,
+                 interruptions_per_hour: float | None = None, seed: int = 0, n_trials: int = 2000,
+                 extra_dirs: tuple[str, ...] = ()) -> dict:
+    """Expected and P50/P90 hours and dollars of a spot job, interruptions included (model: module docstring).
+
+    Args:
+        work_hours: fault-free compute hours of the job (the estimator's hours).
+        usd_per_hour: spot price of everything billed (all GPUs), per hour.
+        checkpoint_bytes: size of one resumable checkpoint (`estimate.estimator.checkpoint_bytes`: adapter +
+            optimizer state for LoRA/QLoRA, weights + master + optimizer state for full).
+        platform, kind: the offer's platform and kind, used to pick assumption rows.
+        interruptions_per_hour: overrides the assumed rate (e.g. from your own logs).
+        seed, n_trials: the Monte Carlo; n_trials=0 skips it (P50/P90 are then None), for fast ranking.
+        extra_dirs: user catalog directories holding a spot_assumptions.csv that overrides shipped rows.
+
+    Returns:
+        A JSON-serialisable dict (plain floats; None where undefined). `feasible` is False when the checkpoint is
+        too slow for the interruption rate for the job to finish in expectation.
+    """
+    if interruptions_per_hour is not None and interruptions_per_hour < 0:
+        raise ValueError("interruptions_per_hour must be >= 0")
+    rate, ckpt_h, provision_h, used = _resolve_inputs(platform, kind, interruptions_per_hour, checkpoint_bytes,
+                                                      tuple(extra_dirs))
+    mtti = math.inf if rate <= 0 else 1.0 / rate
+    tau = max(young_daly_interval_hours(ckpt_h, mtti), MIN_INTERVAL_HOURS)
+    restart_h = provision_h + ckpt_h  # boot + reading the checkpoint back
+    exp = analytic_expectation(work_hours=work_hours, rate_per_hour=rate, interval_hours=tau,
+                               checkpoint_hours=ckpt_h, restart_hours=restart_h)
+    out = {"feasible": exp["feasible"], "rate": rate, "mtti_hours": _finite(mtti),
+           "checkpoint_bytes": float(checkpoint_bytes), "checkpoint_write_s": ckpt_h * 3600.0,
+           "checkpoint_interval_min": _finite(tau * 60.0), "restart_minutes": restart_h * 60.0,
+           "work_hours": work_hours, "fault_free_hours": exp["fault_free_hours"],
+           "checkpoint_overhead_hours": exp["checkpoint_overhead_hours"], "usd_per_hour": usd_per_hour}
+    for key in ("expected_interruptions", "expected_rework_hours", "expected_restart_hours", "expected_hours"):
+        out[key] = exp.get(key)
+    out["expected_cost_usd"] = None if out["expected_hours"] is None else out["expected_hours"] * usd_per_hour
+    out.update(_percentiles(exp["feasible"], n_trials, seed, usd_per_hour, work_hours=work_hours,
+                            rate_per_hour=rate, interval_hours=tau, checkpoint_hours=ckpt_h, restart_hours=restart_h))
+    out["assumptions"] = used
+    return out
+
+
+def _percentiles(feasible: bool, n_trials: int, seed: int, usd_per_hour: float, **process) -> dict:
+    out = {"n_trials": n_trials if feasible else 0, "seed": seed, "p50_hours": None, "p90_hours": None,
+           "p50_cost_usd": None, "p90_cost_usd": None}
+    if not feasible or n_trials <= 0:
+        return out
+    hours = monte_carlo_hours(seed=seed, n_trials=n_trials, **process)
+    p50, p90 = quantile(hours, 0.5), quantile(hours, 0.9)
+    out.update(p50_hours=_finite(p50), p90_hours=_finite(p90), p50_cost_usd=_finite(p50 * usd_per_hour),
+               p90_cost_usd=_finite(p90 * usd_per_hour))
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) or math.isnan(x) else float(x)

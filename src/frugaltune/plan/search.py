@@ -1,0 +1,235 @@
+"""`compare`: one job over every GPU x count x platform x pricing offer: enumerate -> filter -> score -> rank.
+
+Shape follows SkyPilot `optimizer.py::_estimate_nodes_cost_or_time`: every runtime comes from the estimator (never a
+default hour), every dropped option keeps its reason, and the result is explained, not just picked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from frugaltune.catalog.types import Offer
+from frugaltune.estimate.records import PRICINGS, Estimate, Hardware, Job
+from frugaltune.plan.pareto import pareto_front
+
+SORT_KEYS = ("cost", "time")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user allows. Empty tuples mean 'any'."""
+
+    platforms: tuple[str, ...] = ()  # canonical platform keys
+    gpus: tuple[str, ...] = ()  # canonical GPU names
+    max_gpus: int = 8
+    min_gpus: int = 1
+    pricings: tuple[str, ...] = PRICINGS
+    max_hours: float | None = None  # deadline on expected wall hours
+    budget_usd: float | None = None  # ceiling on expected total dollars
+    include_anomalies: bool = False  # offers whose source data the catalog flags as unreliable
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One concrete option: an offer, how many of its GPUs, and how it is priced."""
+
+    offer: Offer
+    num_gpus: int
+    pricing: str
+
+
+@dataclass
+class Rejection:
+    candidate: Candidate
+    reason: str
+    estimate: Estimate | None = None  # present when the estimator ran (over budget, does not fit, ...)
+
+    def to_json(self) -> dict:
+        o = self.candidate.offer
+        out = {"gpu": o.gpu, "num_gpus": self.candidate.num_gpus, "platform": o.platform,
+               "pricing": self.candidate.pricing, "reason": self.reason, "instance": o.instance, "region": o.region}
+        if self.estimate is not None:
+            out["total_cost"] = total_usd(self.estimate)
+            out["hours"] = wall_hours(self.estimate)
+            out["peak_gb_per_gpu"] = self.estimate.memory.peak_gb_per_gpu
+        return out
+
+
+@dataclass
+class Comparison:
+    """Ranked feasible options (best first), every rejected one with its reason, and the marked winners."""
+
+    job: Job
+    sort: str
+    ranked: list[tuple[Candidate, Estimate]]
+    pareto: list[bool]
+    rejected: list[Rejection]
+    cheapest: int | None
+    fastest: int | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        cands = []
+        for rank, ((_cand, est), on_front) in enumerate(zip(self.ranked, self.pareto), start=1):
+            row = est.to_json()
+            row.update(rank=rank, pareto=on_front)
+            cands.append(row)
+        return {"candidates": cands, "rejected": [r.to_json() for r in self.rejected], "cheapest": self.cheapest,
+                "fastest": self.fastest, "sort": self.sort, "notes": list(self.notes), "schema_version": 1}
+
+
+def wall_hours(est: Estimate) -> float:
+    """Expected wall hours: the spot expectation (interruptions included) when priced as spot."""
+    spot = est.cost_breakdown.spot
+    if spot and spot.get("expected_hours") is not None:
+        return float(spot["expected_hours"])
+    return float(est.time.hours)
+
+
+def total_usd(est: Estimate) -> float:
+    """Expected total dollars (spot: expected cost of interruptions included by the estimator); inf if unpriced."""
+    usd = est.cost_breakdown.total_cost
+    return math.inf if usd is None else float(usd)
+
+
+def gpu_counts(offer: Offer, min_gpus: int, max_gpus: int) -> list[int]:
+    """GPU counts one offer can be rented at: a whole-instance offer only as the whole instance (an 8-GPU node is
+    bought as 8 GPUs); a per-GPU offer at 1..gpus_per_instance on one machine (no multi-node)."""
+    counts = [offer.gpus_per_instance] if offer.whole_instance else list(range(1, offer.gpus_per_instance + 1))
+    return [n for n in counts if min_gpus <= n <= max_gpus]
+
+
+def enumerate_candidates(offers: list[Offer], flt: Filters) -> tuple[list[Candidate], list[Rejection]]:
+    """Every offer x GPU count x pricing the filters allow; unpriced pricings and flagged offers are rejected."""
+    keep, rejected = [], []
+    for offer in offers:
+        if flt.platforms and offer.platform not in flt.platforms or flt.gpus and offer.gpu not in flt.gpus:
+            continue
+        for n in gpu_counts(offer, flt.min_gpus, flt.max_gpus):
+            for pricing in flt.pricings:
+                cand = Candidate(offer, n, pricing)
+                reason = _offer_reason(offer, pricing, flt)
+                (rejected.append(Rejection(cand, reason)) if reason else keep.append(cand))
+    return keep, rejected
+
+
+def _offer_reason(offer: Offer, pricing: str, flt: Filters) -> str | None:
+    if offer.usd_per_gpu_hour(pricing) is None:
+        return "no spot price for this offer" if pricing == "spot" else "no on-demand price for this offer"
+    if offer.anomaly and not flt.include_anomalies:
+        return "price flagged as unreliable in the catalog (see its notes); --include-anomalies to keep it"
+    return None
+
+
+@dataclass
+class _Fit:
+    """What one (GPU, count) needs, shared by every offer of it: the job to run there, or why none fits."""
+
+    job: Job | None
+    reason: str | None = None
+    estimate: Estimate | None = None
+
+
+def score(cands: list[Candidate], job: Job, catalog, *, strict_precision: bool, auto_zero: bool,
+          estimator) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
+    """Estimate every candidate; reject the ones that cannot run the job (memory, precision, spot feasibility)."""
+    fits: dict[tuple[str, int], _Fit] = {}
+    ok, rejected = [], []
+    for cand in cands:
+        key = (cand.offer.gpu, cand.num_gpus)
+        if key not in fits:
+            fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator)
+        fit = fits[key]
+        if fit.job is None:
+            rejected.append(Rejection(cand, fit.reason, fit.estimate))
+            continue
+        est = estimator(fit.job, _hardware(cand, catalog), catalog)
+        spot = est.cost_breakdown.spot
+        if spot is not None and spot.get("feasible") is False:
+            rejected.append(Rejection(cand, "spot: checkpoints too slow for the assumed interruption rate "
+                                            f"({spot.get('rate')}/h); the job would not finish", est))
+        elif est.cost_breakdown.total_cost is None:
+            rejected.append(Rejection(cand, f"no {cand.pricing} price", est))
+        else:
+            ok.append((cand, est))
+    return ok, rejected
+
+
+def _hardware(cand: Candidate, catalog) -> Hardware:
+    return Hardware(gpu=catalog.gpu(cand.offer.gpu), num_gpus=cand.num_gpus, offer=cand.offer, pricing=cand.pricing)
+
+
+def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: bool, estimator) -> _Fit:
+    gpu = catalog.gpu(cand.offer.gpu)
+    job = job.with_(num_gpus=cand.num_gpus)
+    if job.precision == "bf16" and not gpu.bf16_supported:
+        if strict_precision:
+            return _Fit(None, f"no bf16 on {gpu.name} (it has fp16: use --precision fp16 to include it)")
+        job = job.with_(precision="fp16")
+    stages = [job.zero_stage]
+    if auto_zero and cand.num_gpus > 1:
+        stages += [s for s in (1, 2, 3) if s > job.zero_stage]
+    hw = Hardware(gpu=gpu, num_gpus=cand.num_gpus, offer=None, pricing=cand.pricing)
+    est = None
+    for stage in stages:
+        trial = job.with_(zero_stage=stage)
+        est = estimator(trial, hw, catalog)
+        if est.memory.fits:
+            return _Fit(trial)
+    mem = est.memory
+    return _Fit(None, f"does not fit: needs {mem.peak_gb_per_gpu:.1f} GB per GPU, {gpu.name} has "
+                      f"{mem.usable_gb_per_gpu or gpu.memory_gb:.1f} GB usable", est)
+
+
+def apply_limits(scored: list[tuple[Candidate, Estimate]], flt: Filters) -> tuple[list, list[Rejection]]:
+    """Drop options over the deadline or the budget, saying by how much."""
+    ok, rejected = [], []
+    for cand, est in scored:
+        usd, hours = total_usd(est), wall_hours(est)
+        if flt.budget_usd is not None and usd > flt.budget_usd:
+            rejected.append(Rejection(cand, f"over budget: ${usd:,.2f} > ${flt.budget_usd:,.2f}", est))
+        elif flt.max_hours is not None and hours > flt.max_hours:
+            rejected.append(Rejection(cand, f"over deadline: {hours:,.2f} h > {flt.max_hours:,.2f} h", est))
+        else:
+            ok.append((cand, est))
+    return ok, rejected
+
+
+def rank(scored: list[tuple[Candidate, Estimate]], sort: str) -> list[tuple[Candidate, Estimate]]:
+    """Best first: by expected dollars (then hours) or by expected hours (then dollars); stable otherwise."""
+    if sort == "time":
+        return sorted(scored, key=lambda ce: (wall_hours(ce[1]), total_usd(ce[1])))
+    return sorted(scored, key=lambda ce: (total_usd(ce[1]), wall_hours(ce[1])))
+
+
+def compare_job(job: Job, catalog, flt: Filters = Filters(), *, sort: str = "cost", strict_precision: bool = False,
+                auto_zero: bool = True, estimator=None) -> Comparison:
+    """Enumerate -> filter -> score -> rank one job over the catalog's offers. Never raises for 'nothing works':
+    an empty `ranked` with every reason in `rejected` is a valid answer (see `require_options`).
+
+    Args:
+        job: the job; its num_gpus and zero_stage are replaced per candidate (ZeRO stages are tried lowest first
+            on multi-GPU candidates when `auto_zero`).
+        catalog: a loaded Catalog.
+        flt: the user's filters.
+        sort: "cost" or "time".
+        strict_precision: reject GPUs without bf16 for a bf16 job instead of running them in fp16.
+        estimator: `f(job, hw, catalog) -> Estimate`, default the frugaltune estimator.
+    """
+    estimator = estimator or _default_estimator
+    cands, rejected = enumerate_candidates(list(catalog.offers), flt)
+    scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
+                        estimator=estimator)
+    kept, rej2 = apply_limits(scored, flt)
+    ranked = rank(kept, sort)
+    front = pareto_front([(total_usd(e), wall_hours(e)) for _c, e in ranked])
+    cheapest = min(range(len(ranked)), key=lambda i: (total_usd(ranked[i][1]), wall_hours(ranked[i][1])), default=None)
+    fastest = min(range(len(ranked)), key=lambda i: (wall_hours(ranked[i][1]), total_usd(ranked[i][1])), default=None)
+    return Comparison(job, sort, ranked, front, rejected + rej + rej2, cheapest, fastest)
+
+
+def _default_estimator(job: Job, hw: Hardware, catalog) -> Estimate:
+    from frugaltune.estimate import estimate
+
+    return estimate(job, hw, catalog=catalog)

