@@ -34,7 +34,7 @@ DEFAULT_OUT = ROOT / "src" / "frugaltune" / "catalog" / "data"
 SCHEMA_VERSION = "v1"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reference_tables import (  # noqa: E402  (sibling module of transcribed tables)
+from reference_tables import (  # a sibling module of transcribed tables
     BILLING,
     GPU_ALIASES,
     GPU_NAMES,
@@ -75,10 +75,15 @@ def join_notes(*parts: str) -> str:
     return "; ".join(p.strip() for p in parts if p and p.strip())
 
 
+def read_reference(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def gpu_rows(reference: Path) -> list[dict]:
     """One row per GPU (the V100 PCIe row split into 16 GB and 32 GB)."""
     out = []
-    for ref in csv.DictReader(open(reference / "gpus.csv", encoding="utf-8")):
+    for ref in read_reference(reference / "gpus.csv"):
         for name in GPU_NAMES[(ref["gpu"], ref["variant"])]:
             out.append(gpu_row(ref, name))
     return out
@@ -136,7 +141,7 @@ def iso_date(text: str) -> tuple[str, str]:
 def offer_rows(reference: Path) -> tuple[list[dict], list[dict]]:
     """(carried offers, skipped reference rows)."""
     carried, skipped, seen = [], [], set()
-    for ref in csv.DictReader(open(reference / "cloud_prices.csv", encoding="utf-8")):
+    for ref in read_reference(reference / "cloud_prices.csv"):
         gpu = OFFER_GPU_NAMES.get(ref["gpu"])
         if gpu is None:
             skipped.append(ref)
@@ -165,7 +170,7 @@ def offer_row(ref: dict, gpu: str) -> dict:
         extra_notes.append("not whole-instance: a2-highgpu comes in 1/2/4/8-GPU shapes, GPU SKU billed per GPU")
     if ref["gpu"] == "H100 80GB":
         extra_notes.append("H100 variant not stated by the source; SXM assumed")
-    host_included = "GPU part" not in instance
+    host_included = not ("GPU part" in instance or "host VM billed separately" in notes)
     if not host_included:
         extra_notes.append("GPU-only SKU price: the host VM (vCPU + RAM) is billed on top")
     if platform in ("runpod", "vast") and not spot:
@@ -182,7 +187,7 @@ def offer_row(ref: dict, gpu: str) -> dict:
 
 def model_rows(reference: Path) -> list[dict]:
     out = []
-    for ref in csv.DictReader(open(reference / "models.csv", encoding="utf-8")):
+    for ref in read_reference(reference / "models.csv"):
         out.append(model_row(ref))
     return out
 

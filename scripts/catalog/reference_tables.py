@@ -110,28 +110,21 @@ PLATFORM_KINDS: dict[str, str] = {
 
 # README section 4 "Storage ($ per GB-month)": platform, item, usd_per_gb_month, free_gb, default, source, date, notes
 _GIB_PER_GB = 1e9 / 2**30
+_RUNPOD = "docs.runpod.io/pods/storage (via shared/reference/README.md)"
+_MODAL = "api-evangelist/modal (via shared/reference/README.md)"
+_COREWEAVE = "api-evangelist/coreweave (via shared/reference/README.md)"
 STORAGE_ROWS: list[tuple] = [
-    ("runpod", "container disk", 0.10, 0, "false", "docs.runpod.io/pods/storage (via shared/reference/README.md)",
-     "unknown", ""),
-    ("runpod", "volume disk (pod running)", 0.10, 0, "true", "docs.runpod.io/pods/storage (via shared/reference/"
-     "README.md)", "unknown", "0.20 while the pod is stopped"),
-    ("runpod", "volume disk (pod stopped)", 0.20, 0, "false", "docs.runpod.io/pods/storage (via shared/reference/"
-     "README.md)", "unknown", ""),
-    ("runpod", "network volume", 0.07, 0, "false", "docs.runpod.io/pods/storage (via shared/reference/README.md)",
-     "unknown", ""),
-    ("modal", "volume storage above 1 TiB free", round(0.09 * _GIB_PER_GB, 6), round(2**40 / 1e9, 3), "true",
-     "api-evangelist/modal (via shared/reference/README.md)", "2026-05-08",
-     "listed as 0.09 USD per GiB-month, converted to per GB; the first 1 TiB is free"),
-    ("coreweave", "AI object storage (hot)", 0.06, 0, "false", "api-evangelist/coreweave (via shared/reference/"
-     "README.md)", "2026-09-20", "egress and IOPS listed as free"),
-    ("coreweave", "AI object storage (warm)", 0.03, 0, "false", "api-evangelist/coreweave (via shared/reference/"
-     "README.md)", "2026-09-20", ""),
-    ("coreweave", "AI object storage (cold)", 0.015, 0, "false", "api-evangelist/coreweave (via shared/reference/"
-     "README.md)", "2026-09-20", ""),
-    ("coreweave", "AI object storage (archive)", 0.0125, 0, "false", "api-evangelist/coreweave (via shared/"
-     "reference/README.md)", "2026-09-20", ""),
-    ("coreweave", "distributed file storage", 0.07, 0, "true", "api-evangelist/coreweave (via shared/reference/"
-     "README.md)", "2026-09-20", "egress and IOPS listed as free"),
+    ("runpod", "container disk", 0.10, 0, "false", _RUNPOD, "unknown", ""),
+    ("runpod", "volume disk (pod running)", 0.10, 0, "true", _RUNPOD, "unknown", "0.20 while the pod is stopped"),
+    ("runpod", "volume disk (pod stopped)", 0.20, 0, "false", _RUNPOD, "unknown", ""),
+    ("runpod", "network volume", 0.07, 0, "false", _RUNPOD, "unknown", ""),
+    ("modal", "volume storage above 1 TiB free", round(0.09 * _GIB_PER_GB, 6), round(2**40 / 1e9, 3), "true", _MODAL,
+     "2026-05-08", "listed as 0.09 USD per GiB-month, converted to per GB; the first 1 TiB is free"),
+    ("coreweave", "AI object storage (hot)", 0.06, 0, "false", _COREWEAVE, "2026-09-20", "egress and IOPS listed as free"),
+    ("coreweave", "AI object storage (warm)", 0.03, 0, "false", _COREWEAVE, "2026-09-20", ""),
+    ("coreweave", "AI object storage (cold)", 0.015, 0, "false", _COREWEAVE, "2026-09-20", ""),
+    ("coreweave", "AI object storage (archive)", 0.0125, 0, "false", _COREWEAVE, "2026-09-20", ""),
+    ("coreweave", "distributed file storage", 0.07, 0, "true", _COREWEAVE, "2026-09-20", "egress and IOPS listed as free"),
 ]
 
 # Extra spellings of model names. At runtime names also match their hf_id, the hf_id without its org, and any

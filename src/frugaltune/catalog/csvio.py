@@ -10,7 +10,6 @@ import csv
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from frugaltune.errors import CatalogError, did_you_mean
 
@@ -40,7 +39,7 @@ def _parse_tuple(text: str) -> tuple[str, ...]:
 
 
 # Annotation string (types.py uses `from __future__ import annotations`) -> (parser, value for an empty cell).
-_PARSERS: dict[str, tuple[Callable[[str], Any], Any]] = {
+_PARSERS: dict[str, tuple[Callable[[str], object], object]] = {
     "str": (str, ""),
     "int": (_parse_int, None),
     "float": (float, None),
@@ -68,9 +67,19 @@ def required_columns(cls: type) -> list[str]:
     return [n for n, f in row_fields(cls).items() if f.default is missing and f.default_factory is missing]
 
 
-def parse_cell(cls: type, column: str, text: str, where: str) -> Any:
+def _plan(cls: type, header: list[str]) -> list[tuple[str, Callable[[str], object], object]]:
+    """(column, parser, value of an empty cell) for each header column, computed once per file."""
+    fields = row_fields(cls)
+    return [(h, *_PARSERS[fields[h].type]) for h in header]
+
+
+def parse_cell(cls: type, column: str, text: str, where: str) -> object:
     """Parse one cell; `where` is 'file:line' for the error message."""
-    parser, empty = _PARSERS[row_fields(cls)[column].type]
+    return _parse(_plan(cls, [column])[0], text, where, cls)
+
+
+def _parse(plan: tuple[str, Callable[[str], object], object], text: str, where: str, cls: type) -> object:
+    column, parser, empty = plan
     text = text.strip()
     if text == "":
         return empty
@@ -84,18 +93,21 @@ def parse_cell(cls: type, column: str, text: str, where: str) -> Any:
         ) from None
 
 
-def read_rows(path: Path, cls: type) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, {column: parsed value}) for each non-empty row; empty cells are left out.
+def read_rows(path: Path, cls: type, keep_empty: bool = False) -> Iterator[tuple[int, dict[str, object]]]:
+    """Yield (line number, {column: parsed value}) for each non-empty row.
+
+    Empty cells are left out (a user row overrides only the cells it fills) unless `keep_empty`, where they get
+    the type's empty value (None, "" or ()), as the shipped files need.
 
     Raises:
         CatalogError: unknown column header, wrong number of cells, or a cell of the wrong type.
     """
-    columns = row_fields(cls)
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = [h.strip() for h in next(reader, [])]
-            _check_header(path, header, columns)
+            _check_header(path, header, row_fields(cls))
+            plan = _plan(cls, header)
             for cells in reader:
                 if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
                     continue
@@ -105,7 +117,8 @@ def read_rows(path: Path, cls: type) -> Iterator[tuple[int, dict[str, Any]]]:
                         f"{where}: {len(cells)} cells but the header has {len(header)} columns.",
                         fix="quote cells that contain commas, and give every row one cell per header column.",
                     )
-                yield reader.line_num, {h: parse_cell(cls, h, c, where) for h, c in zip(header, cells) if c.strip()}
+                yield reader.line_num, {p[0]: _parse(p, c, where, cls) for p, c in zip(plan, cells)
+                                        if keep_empty or c.strip()}
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise CatalogError(f"{path}: cannot read catalog file ({err}).", fix="fix or remove the file.") from None
 

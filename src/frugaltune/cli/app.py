@@ -15,6 +15,15 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Estimate, run and verify cheap LLM fine-tuning.
+
+    estimate / compare / impact / recommend / plan / budget / buy-vs-rent answer "what will it cost";
+    train runs a config that survives spot interruptions; report shows measured vs estimated.
+    """
+
+
 def _register_commands() -> None:
     # Importing a module registers its commands on `app`. Modules missing while work is in progress are skipped.
     import importlib
@@ -40,8 +49,6 @@ def print_error(err: Exception) -> None:
 
 def run(argv: list[str]) -> int:
     """Run the app on `argv`; map FrugalError to its exit code and a clean message."""
-    import click
-
     from frugaltune.errors import FrugalError
 
     _register_commands()
@@ -50,12 +57,17 @@ def run(argv: list[str]) -> int:
     except FrugalError as err:
         print_error(err)
         return err.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 130
-    except click.exceptions.Exit as ex:
-        return ex.exit_code
-    except click.ClickException as err:
-        err.show()
-        return err.exit_code
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # Typer vendors click: match its exceptions by shape, not by import path
+        kind = type(err).__name__
+        if kind == "Abort":
+            print("aborted", file=sys.stderr)
+            return 130
+        if kind == "Exit":
+            return int(getattr(err, "exit_code", 0))
+        if hasattr(err, "show") and hasattr(err, "exit_code"):
+            err.show()
+            return int(err.exit_code)
+        raise
     return result if isinstance(result, int) else 0

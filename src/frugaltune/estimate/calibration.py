@@ -25,12 +25,15 @@ class Coefficients:
     """Physical coefficients of the memory and speed model. Units are in the names."""
 
     activation_scale: float = 1.0
-    norm_elements_per_hidden: float = 10.0  # 2 RMSNorms x (fp32 input = 2 units, fp32 normalised = 2, 16-bit out = 1)
+    rmsnorm_units: float = 5.0  # per RMSNorm, in hidden-sized 16-bit units: fp32 input (2) + fp32 normalised (2) + out (1)
+    layernorm_units: float = 2.0  # per LayerNorm: 16-bit input + output (mean/rstd are per token)
+    gather_bandwidth_efficiency: float = 0.2  # ZeRO-3 parameter all-gather throughput as a fraction of HBM bandwidth
     recompute_working_layers: float = 2.0  # the recomputed layer's activations + their gradients
     logits_bytes_per_element: float = 10.0  # bf16 logits (2) + fp32 upcast (4) + fp32 CE gradient (4)
     overhead_fixed_bytes: float = 0.5e9  # CUDA context + cuBLAS workspace
     overhead_fraction: float = 0.05  # allocator fragmentation as a fraction of the other components
-    mfu_ceiling: dict = field(default_factory=lambda: {"default": {"full": 0.5, "lora": 0.5, "qlora": 0.5}})
+    method_mfu: dict = field(default_factory=lambda: {"full": 0.5, "lora": 0.5, "qlora": 0.5})  # on Ampere
+    class_factor: dict = field(default_factory=lambda: {"ampere": 1.0})  # MFU relative to Ampere datacenter
     step_overhead_s: dict = field(default_factory=lambda: {"full": 0.05, "lora": 0.05, "qlora": 0.05})
     dequant_bandwidth_efficiency: float = 1.0  # fraction of peak HBM bandwidth the 4-bit dequantisation reaches
     optimizer_bandwidth_efficiency: float = 0.7
@@ -38,12 +41,13 @@ class Coefficients:
     fit: dict = field(default_factory=dict)  # provenance of the fit: date, rows, errors
 
     def mfu_for(self, architecture: str, method: str) -> tuple[float, str]:
-        """MFU ceiling for a GPU architecture x method, and whether it came from measurements of that class."""
+        """MFU ceiling = method ceiling (measured on Ampere) x the GPU class's factor; 'default' when the class has
+        no measurements of its own (its factor is then 1, i.e. Ampere-like)."""
         cls = ARCH_CLASS.get(architecture.lower(), architecture.lower())
-        table = self.mfu_ceiling.get(cls)
-        if table and method in table:
-            return float(table[method]), "calibrated"
-        return float(self.mfu_ceiling["default"][method]), "default"
+        base = float(self.method_mfu[method])
+        if cls in self.class_factor:
+            return base * float(self.class_factor[cls]), "calibrated"
+        return base, "default"
 
 
 @lru_cache(maxsize=4)

@@ -59,13 +59,17 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.Me
     n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
     seq = job.seq_len if job.packing else min(job.seq_len, math.ceil(job.padded_tokens_per_sample or job.seq_len))
     parts = {
-        "weights": mem.weights_bytes(arch, job.method, precision),
-        "gradients": mem.gradient_bytes(job.method, precision, n_train),
+        "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant),
+        "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
         "optimizer": mem.optimizer_bytes(job.optimizer, n_train),
         "master": mem.master_bytes(job.method, precision, n_train),
     }
     if job.method != "full":
         parts["weights"] += n_train * mem.ADAPTER_BYTES
+        n_emb = embedding_training_params(job)  # modules_to_save: a trainable 16-bit copy + grads + AdamW states
+        parts["weights"] += n_emb * 2
+        parts["gradients"] += n_emb * 2
+        parts["optimizer"] += mem.optimizer_bytes(job.optimizer, n_emb)
     sharded = {k: v * mem.shard_fraction(k, z, g) for k, v in parts.items()}
     offloaded = 0.0
     if job.cpu_offload:
@@ -83,9 +87,20 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.Me
                            act, logits, workspace, overhead, offloaded)
 
 
+def embedding_training_params(job: rec.Job) -> int:
+    """Embedding (+ untied LM head) params trained in full next to LoRA adapters (peft modules_to_save)."""
+    if job.method == "full" or not job.trainable_embeddings:
+        return 0
+    return job.model.vocab_size * job.model.hidden_size * (1 if job.model.tie_word_embeddings else 2)
+
+
+def trainable_count(job: rec.Job) -> int:
+    return mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets) + embedding_training_params(job)
+
+
 def checkpoint_bytes(job: rec.Job, precision: str) -> float:
     """One resumable checkpoint: adapter (fp32) + AdamW states for LoRA; 16-bit weights + master + states for full."""
-    n_train = mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets)
+    n_train = trainable_count(job)
     if job.method == "full":
         return n_train * (mem.BYTES_PER_ELEMENT[precision] + 4) + mem.optimizer_bytes(job.optimizer, n_train)
     return n_train * mem.ADAPTER_BYTES + mem.optimizer_bytes(job.optimizer, n_train)
@@ -127,14 +142,16 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     warnings: list[str] = []
     precision = effective_precision(job.precision, hw.gpu, warnings)
     memory = memory_breakdown(job, precision, coef)
-    n_train = mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets)
+    n_train = trainable_count(job)
     real_tokens, computed_tokens, per_micro, steps = token_counts(job)
+    n_lora = 0 if job.method == "full" else n_train - embedding_training_params(job)
+    head_trained = embedding_training_params(job) and job.model.vocab_size * job.model.hidden_size
     flops = flops_per_token(job.model, job.method, min(job.seq_len, per_micro / job.micro_batch), job.grad_ckpt,
-                            0 if job.method == "full" else n_train)
+                            n_lora, head_trained)
     tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
                     flops_per_token=flops.per_token, tokens_per_micro_batch=per_micro, grad_accum=job.grad_accum,
                     optimizer_state_bytes=memory.optimizer + memory.master + memory.gradients + memory.cpu_offload,
-                    num_gpus=job.num_gpus, coef=coef)
+                    num_gpus=job.num_gpus, coef=coef, zero_stage=job.zero_stage)
     hours = computed_tokens / tp.tokens_per_sec / 3600.0
     fits = memory.peak <= hw.gpu.memory_gb * GB
     if not fits:

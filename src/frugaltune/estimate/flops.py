@@ -32,19 +32,21 @@ class FlopsBreakdown:
 def attention_forward_flops_per_token(arch: ModelArch, seq_len: int) -> float:
     """Causal attention scores + weighted sum, one token, all layers (forward only)."""
     d_attn = arch.num_heads * arch.head_dim
-    window = arch.extra.get("sliding_window") or seq_len
+    window = getattr(arch, "sliding_window", None) or arch.extra.get("sliding_window") or seq_len
     s_eff = min(seq_len, window)
     return 2.0 * s_eff * d_attn * arch.num_layers
 
 
 def flops_per_token(
-    arch: ModelArch, method: str, seq_len: int, grad_ckpt: bool, lora_trainable_params: int = 0
+    arch: ModelArch, method: str, seq_len: float, grad_ckpt: bool, lora_trainable_params: int = 0,
+    extra_weight_grad_params: int = 0,
 ) -> FlopsBreakdown:
     """Training FLOPs per token for `method` in {full, lora, qlora}.
 
     full:  fwd 2N + A, bwd 4N + 2A            (~6N)
     lora:  fwd 2N + A, bwd 2N + 2A, + 6 r-params   (~4N; no weight grads for frozen weights)
     grad_ckpt adds one more forward of the decoder layers (2 N_layers + A).
+    `extra_weight_grad_params`: frozen-method params that still get weight gradients (a trained LM head) cost 2 each.
     """
     n_layers = arch.num_layers * shapes.layer_linear_params(arch, active=True)
     n_head = shapes.lm_head_params(arch)
@@ -54,5 +56,6 @@ def flops_per_token(
         backward = 4.0 * (n_layers + n_head) + 2.0 * attn
     else:
         backward = 2.0 * (n_layers + n_head) + 2.0 * attn + 6.0 * lora_trainable_params
+        backward += 2.0 * extra_weight_grad_params
     recompute = (2.0 * n_layers + attn) if grad_ckpt else 0.0
     return FlopsBreakdown(forward=forward, backward=backward, recompute=recompute)

@@ -61,11 +61,18 @@ def weights_bytes(arch: ModelArch, method: str, precision: str, double_quant: bo
     return n_quant * NF4_BITS_PER_PARAM[double_quant] / 8 + (n_total - n_quant) * 2
 
 
-def gradient_bytes(method: str, precision: str, n_trainable: int) -> float:
-    """Gradients live in the trained parameters' dtype (16-bit model weights for full, fp32 adapters for LoRA)."""
-    if method == "full":
-        return n_trainable * BYTES_PER_ELEMENT[precision]
-    return n_trainable * ADAPTER_BYTES
+def gradient_bytes(method: str, precision: str, n_trainable: int, zero_stage: int = 0) -> float:
+    """Gradients live in the trained parameters' dtype (16-bit model weights for full, fp32 adapters for LoRA).
+
+    Under ZeRO with 16-bit mixed precision, DeepSpeed also accumulates gradients in an fp32 partition for the
+    optimizer (BF16_Optimizer / fp32 `grad_accum_dtype`, DeepSpeed docs "bf16 training"): +4 B per param.
+    """
+    if method != "full":
+        return n_trainable * ADAPTER_BYTES
+    grads = n_trainable * BYTES_PER_ELEMENT[precision]
+    if zero_stage >= 1 and precision != "fp32":
+        grads += n_trainable * 4.0
+    return grads
 
 
 def master_bytes(method: str, precision: str, n_trainable: int) -> float:
@@ -84,7 +91,8 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
 
     Re-derivation of Korthikanti et al. 2022 ("Reducing Activation Recomputation", eq. 1, as summarised in
     EleutherAI's Transformer Math 101) for a Llama-style layer with SDPA/FlashAttention (no s^2 term): each RMSNorm
-    keeps its input upcast to fp32 and its normalised output (Hugging Face LlamaRMSNorm), attention keeps Q, K, V
+    keeps its input upcast to fp32 and its normalised output (Hugging Face LlamaRMSNorm; a LayerNorm keeps its
+    16-bit input and output), attention keeps Q, K, V
     (GQA: K and V are num_kv_heads wide) and its output; a gated MLP keeps gate, up, act(gate) and their product
     (4 x intermediate), a plain MLP keeps up and act(up) (2 x intermediate). LoRA does not shrink activations; each
     adapted module adds its dropout output and mask on the module input. `coef.activation_scale` is the one
@@ -94,7 +102,8 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     h, kv = arch.hidden_size, arch.num_kv_heads * arch.head_dim
     mlp_saved = 4 if arch.mlp_type == "gated" else 2
     experts = max(arch.experts_per_token, 1)
-    elements = coef.norm_elements_per_hidden * h + 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
+    norm_units = coef.rmsnorm_units if arch.norm_type.lower() == "rmsnorm" else coef.layernorm_units
+    elements = arch.norms_per_layer * norm_units * h + 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
     lora_extra = n_lora_targets * h * (b + 1) if method != "full" else 0.0
     return coef.activation_scale * (elements * b + lora_extra)
 

@@ -57,10 +57,11 @@ def price_job(job: rec.Job, hw: rec.Hardware, hours: float, ckpt_bytes: float, r
         return Priced(out, None, rec.CostOut(None, None, None, None))
     offer = hw.offer
     usd, pricing = _unit_price(hw, warnings)
-    if catalog is not None and hasattr(catalog, "stale_price_warning"):
-        stale = catalog.stale_price_warning(offer, today or date.today())
-        if stale:
-            warnings.append(stale)
+    from frugaltune.catalog.staleness import stale_price_warning
+
+    stale = stale_price_warning(offer, today or date.today())
+    if stale:
+        warnings.append(stale)
     bill = billing.billed_hours(hours, offer, job.num_gpus)
     compute = billing.compute_usd(bill, usd)
     billed = bill.billed_hours

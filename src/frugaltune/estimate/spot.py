@@ -22,6 +22,9 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +37,23 @@ _COLUMNS = ("parameter", "scope", "value", "unit", "status", "basis", "source", 
 _MAX_INTERRUPTIONS_PER_TRIAL = 10_000
 # Saving more often than once a minute is impractical (step boundaries, filesystem latency): a floor on tau.
 MIN_INTERVAL_HOURS = 1.0 / 60.0
+DEFAULT_TRIALS = 2000
+
+
+# Caller-scoped defaults for what the estimator does not pass through (the user's --interruptions-per-hour, a
+# smaller Monte Carlo while a planner ranks hundreds of candidates). Explicit arguments always win.
+_OVERRIDES: ContextVar[dict] = ContextVar("frugaltune_spot_overrides", default={})
+
+
+@contextmanager
+def spot_overrides(**values) -> Iterator[None]:
+    """Within the block, spot_outcome() uses these for arguments left at their defaults:
+    interruptions_per_hour, n_trials, seed, extra_dirs. None values are ignored."""
+    token = _OVERRIDES.set({**_OVERRIDES.get(), **{k: v for k, v in values.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -204,8 +224,8 @@ def _resolve_inputs(platform: str, kind: str, interruptions_per_hour: float | No
 
 
 def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: float, platform: str, kind: str,
-                 interruptions_per_hour: float | None = None, seed: int = 0, n_trials: int = 2000,
-                 extra_dirs: tuple[str, ...] = ()) -> dict:
+                 interruptions_per_hour: float | None = None, seed: int | None = None, n_trials: int | None = None,
+                 extra_dirs: tuple[str, ...] | None = None) -> dict:
     """Expected and P50/P90 hours and dollars of a spot job, interruptions included (model: module docstring).
 
     Args:
@@ -215,13 +235,21 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
             optimizer state for LoRA/QLoRA, weights + master + optimizer state for full).
         platform, kind: the offer's platform and kind, used to pick assumption rows.
         interruptions_per_hour: overrides the assumed rate (e.g. from your own logs).
-        seed, n_trials: the Monte Carlo; n_trials=0 skips it (P50/P90 are then None), for fast ranking.
-        extra_dirs: user catalog directories holding a spot_assumptions.csv that overrides shipped rows.
+        seed, n_trials: the Monte Carlo (default 0 and 2000); n_trials=0 skips it (P50/P90 are then None).
+        extra_dirs: directories holding a spot_assumptions.csv that overrides shipped rows (default: the user
+            catalog directories, see catalog/overrides.py).
+        Arguments left as None take the values of an enclosing `spot_overrides()` block first.
 
     Returns:
         A JSON-serialisable dict (plain floats; None where undefined). `feasible` is False when the checkpoint is
         too slow for the interruption rate for the job to finish in expectation.
     """
+    ctx = _OVERRIDES.get()
+    interruptions_per_hour = interruptions_per_hour if interruptions_per_hour is not None else \
+        ctx.get("interruptions_per_hour")
+    seed = seed if seed is not None else ctx.get("seed", 0)
+    n_trials = n_trials if n_trials is not None else ctx.get("n_trials", DEFAULT_TRIALS)
+    extra_dirs = extra_dirs if extra_dirs is not None else ctx.get("extra_dirs") or _user_dirs()
     if interruptions_per_hour is not None and interruptions_per_hour < 0:
         raise ValueError("interruptions_per_hour must be >= 0")
     rate, ckpt_h, provision_h, used = _resolve_inputs(platform, kind, interruptions_per_hour, checkpoint_bytes,
@@ -243,6 +271,15 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
                             rate_per_hour=rate, interval_hours=tau, checkpoint_hours=ckpt_h, restart_hours=restart_h))
     out["assumptions"] = used
     return out
+
+
+def _user_dirs() -> tuple[str, ...]:
+    try:
+        from frugaltune.catalog.overrides import user_catalog_dirs
+
+        return tuple(str(d) for d in user_catalog_dirs())
+    except ImportError:
+        return ()
 
 
 def _percentiles(feasible: bool, n_trials: int, seed: int, usd_per_hour: float, **process) -> dict:

@@ -19,7 +19,7 @@ from frugaltune.catalog.types import GpuSpec, ModelArch
 from frugaltune.estimate import shapes
 from frugaltune.estimate.calibration import Coefficients
 
-DEQUANT_PASSES = {False: 2, True: 3}  # forward + backward (+ recompute) each dequantise every layer once
+WEIGHT_PASSES = {False: 2, True: 3}  # forward + backward (+ recompute) each touch every layer's weights once
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,16 @@ def dequant_seconds(arch: ModelArch, gpu: GpuSpec, grad_ckpt: bool, coef: Coeffi
     bandwidth = (gpu.memory_bandwidth_gb_per_s or 0.0) * 1e9 * coef.dequant_bandwidth_efficiency
     if bandwidth <= 0:
         return 0.0
-    return DEQUANT_PASSES[grad_ckpt] * shapes.quantizable_params(arch) * 2.5 / bandwidth
+    return WEIGHT_PASSES[grad_ckpt] * shapes.quantizable_params(arch) * 2.5 / bandwidth
+
+
+def gather_seconds(arch: ModelArch, gpu: GpuSpec, grad_ckpt: bool, coef: Coefficients) -> float:
+    """ZeRO-3 / FSDP re-gathers every 16-bit weight before each pass that uses it (Rajbhandari et al. 2020,
+    section 7.2.2: 3x parameter communication); its throughput is a fraction of HBM bandwidth."""
+    bandwidth = (gpu.memory_bandwidth_gb_per_s or 0.0) * 1e9 * coef.gather_bandwidth_efficiency
+    if bandwidth <= 0:
+        return 0.0
+    return WEIGHT_PASSES[grad_ckpt] * shapes.total_params(arch) * 2.0 / bandwidth
 
 
 def optimizer_step_seconds(state_bytes: float, gpu: GpuSpec, coef: Coefficients) -> float:
@@ -60,7 +69,7 @@ def scaling_efficiency(num_gpus: int, coef: Coefficients) -> float:
 
 def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, grad_ckpt: bool,
                flops_per_token: float, tokens_per_micro_batch: float, grad_accum: int, optimizer_state_bytes: float,
-               num_gpus: int, coef: Coefficients) -> Throughput:
+               num_gpus: int, coef: Coefficients, zero_stage: int = 0) -> Throughput:
     """Tokens/s per GPU and in total for a job on `num_gpus` GPUs."""
     peak = peak_flops(gpu, precision)
     ceiling, source = coef.mfu_for(gpu.architecture, method)
@@ -68,6 +77,8 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     overhead_s = coef.step_overhead_s[method]
     if method == "qlora":
         overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef)
+    if zero_stage >= 3:
+        overhead_s += gather_seconds(arch, gpu, grad_ckpt, coef)
     overhead_s += optimizer_step_seconds(optimizer_state_bytes, gpu, coef) / max(grad_accum, 1)
     efficiency = scaling_efficiency(num_gpus, coef)
     per_gpu = tokens_per_micro_batch / (compute_s + overhead_s) * efficiency

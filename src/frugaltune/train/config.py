@@ -118,6 +118,9 @@ class DataConfig(_Strict):
     """Column names."""
     labels: list[str] | None = None
     """Classification: the label set (default: the labels found in the training data)."""
+    prompt_template: str | None = None
+    """Classification: the instruction with `{labels}` and `{text}` fields; the answer " <label>" follows it
+    (default: "Classify this text into one of: {labels}.\\nText: {text}\\nLabel:")."""
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     """Fraction held out for evaluation when there is no `eval_path`."""
     max_eval_samples: int | None = Field(default=None, ge=1)

@@ -1,0 +1,62 @@
+"""Checks on catalog rows (shipped rows are tested once; user rows are checked as they are read)."""
+
+from __future__ import annotations
+
+from frugaltune.catalog.types import GpuSpec, ModelArch, Offer, StoragePrice
+from frugaltune.errors import CatalogError
+
+SEGMENTS = ("datacenter", "workstation", "consumer", "unknown")
+KINDS = ("cloud", "serverless", "marketplace", "owned")
+MLP_TYPES = ("gated", "plain")
+NORM_TYPES = ("rmsnorm", "layernorm")
+
+
+def _fail(where: str, column: str, message: str, fix: str) -> None:
+    raise CatalogError(f"{where}: column '{column}': {message}", fix=fix)
+
+
+def _choice(where: str, column: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(where, column, f"{value!r} is not one of {', '.join(choices)}.", f"use one of {', '.join(choices)}.")
+
+
+def _positive(where: str, row: object, columns: tuple[str, ...], allow_zero: bool = False) -> None:
+    for column in columns:
+        value = getattr(row, column)
+        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+            _fail(where, column, f"{value!r} must be {'>= 0' if allow_zero else '> 0'}.", "fix the number.")
+
+
+def check_gpu(row: GpuSpec, where: str) -> None:
+    _choice(where, "segment", row.segment, SEGMENTS)
+    _positive(where, row, ("memory_gb", "memory_bandwidth_gb_per_s", "bf16_tflops", "fp16_tflops", "fp32_tflops",
+                           "tf32_tflops", "fp8_tflops", "tdp_watts", "price_usd"))
+
+
+def check_offer(row: Offer, where: str) -> None:
+    _choice(where, "kind", row.kind, KINDS)
+    _positive(where, row, ("gpus_per_instance", "billing_increment_s"))
+    _positive(where, row, ("on_demand_usd_per_gpu_hour", "spot_usd_per_gpu_hour", "billing_minimum_s"),
+              allow_zero=True)
+    if row.on_demand_usd_per_gpu_hour is None and row.spot_usd_per_gpu_hour is None:
+        _fail(where, "on_demand_usd_per_gpu_hour", "an offer needs an on-demand or a spot price.",
+              "fill on_demand_usd_per_gpu_hour and/or spot_usd_per_gpu_hour.")
+
+
+def check_model(row: ModelArch, where: str) -> None:
+    _choice(where, "mlp_type", row.mlp_type, MLP_TYPES)
+    _choice(where, "norm_type", row.norm_type, NORM_TYPES)
+    _positive(where, row, ("num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads",
+                           "head_dim", "vocab_size"))
+    _positive(where, row, ("num_experts", "experts_per_token", "norms_per_layer", "max_position_embeddings"),
+              allow_zero=True)
+    if row.num_heads % row.num_kv_heads:
+        _fail(where, "num_kv_heads", f"{row.num_heads} heads are not a multiple of {row.num_kv_heads} KV heads.",
+              "check num_heads and num_kv_heads against the model's config.json.")
+
+
+def check_storage(row: StoragePrice, where: str) -> None:
+    _positive(where, row, ("usd_per_gb_month", "free_gb"), allow_zero=True)
+
+
+CHECKS = {GpuSpec: check_gpu, Offer: check_offer, ModelArch: check_model, StoragePrice: check_storage}

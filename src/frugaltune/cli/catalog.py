@@ -1,0 +1,131 @@
+"""`frugaltune catalog gpus|prices|models|storage`: list the catalog (shipped rows + user overrides).
+
+Tables by default (rich, imported lazily); `--json` prints `{"schema_version", "<rows>": [...]}` with the rows'
+field names, which carry their units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from frugaltune.cli.app import app
+
+catalog_app = typer.Typer(help="List GPUs, prices, models and storage prices of the catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
+CATALOG_OPT = typer.Option(None, "--catalog", help="A user catalog directory (repeatable; later ones win).")
+GPU_OPT = typer.Option(None, "--gpu", help="Only this GPU (forgiving name: 'a100 80gb', 'h100', 'rtx 4090').")
+PLATFORM_OPT = typer.Option(None, "--platform", help="Only this platform ('lambda', 'aws', 'runpod', ...).")
+
+
+def _load(catalog_dirs: list[Path] | None):
+    from frugaltune.catalog.load import load_catalog
+
+    return load_catalog(catalog_dirs or None)
+
+
+def _emit_json(key: str, rows: list) -> None:
+    from frugaltune.catalog.load import schema_version
+
+    payload = {"schema_version": schema_version(), key: [dataclasses.asdict(r) for r in rows]}
+    print(json.dumps(payload, indent=2))
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]], footer: str = "") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, caption=footer or None)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _num(value: float | None, fmt: str = "{:g}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+@catalog_app.command("gpus")
+def gpus_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
+                 gpu: str | None = GPU_OPT) -> None:
+    """GPU specs: memory, bandwidth, dense tensor TFLOPs, bf16/fp8 support."""
+    cat = _load(catalog)
+    rows = [cat.gpu(gpu)] if gpu else list(cat.gpus.values())
+    if json_out:
+        return _emit_json("gpus", rows)
+    _table("GPUs", ["name", "segment", "arch", "mem GB", "GB/s", "bf16 TF", "fp16 TF", "fp8 TF", "bf16", "aliases"],
+           [[g.name, g.segment, g.architecture, _num(g.memory_gb), _num(g.memory_bandwidth_gb_per_s),
+             _num(g.bf16_tflops), _num(g.fp16_tflops), _num(g.fp8_tflops), "yes" if g.bf16_supported else "no",
+             ", ".join(g.aliases[:4])] for g in rows])
+
+
+@catalog_app.command("prices")
+def prices_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
+                   gpu: str | None = GPU_OPT, platform: str | None = PLATFORM_OPT,
+                   num_gpus: int | None = typer.Option(None, "--num-gpus", help="Instances with at least N GPUs."),
+                   max_age_days: int = typer.Option(180, "--max-age-days", help="Mark prices older than this.")) -> None:
+    """Offers: USD per GPU-hour on-demand and spot, billing increment, date; stale prices are marked '!'."""
+    from frugaltune.catalog.staleness import price_age_days
+
+    cat = _load(catalog)
+    offers = sorted(cat.offers_for(gpu=gpu, platform=platform, num_gpus=num_gpus),
+                    key=lambda o: (o.gpu, o.on_demand_usd_per_gpu_hour or o.spot_usd_per_gpu_hour or 0.0))
+    if json_out:
+        return _emit_json("offers", offers)
+    today = date.today()
+    ages = [price_age_days(o, today) for o in offers]
+    stale = sum(1 for a in ages if a is None or a > max_age_days)
+    _table("Prices (USD per GPU-hour)", ["platform", "instance", "gpu", "n", "region", "on-demand", "spot",
+                                          "billing", "kind", "date"],
+           [[o.platform, o.instance + ("" if o.price_includes_host else " (+host)") + (" ?" if o.anomaly else ""),
+             o.gpu, str(o.gpus_per_instance) + (" whole" if o.whole_instance else ""), o.region,
+             _num(o.on_demand_usd_per_gpu_hour, "{:.3f}"), _num(o.spot_usd_per_gpu_hour, "{:.3f}"),
+             _billing(o.billing_increment_s, o.billing_minimum_s), o.kind,
+             o.data_date + ("" if age is not None and age <= max_age_days else " !")]
+            for o, age in zip(offers, ages)],
+           footer=f"{stale} of {len(offers)} prices are undated or older than {max_age_days} days (!); "
+           "'?' = flagged anomaly; '(+host)' = GPU-only price, host VM extra. Check the provider's page.")
+
+
+def _billing(increment_s: int, minimum_s: int) -> str:
+    unit = {1: "per s", 60: "per min", 3600: "per h"}.get(increment_s, f"per {increment_s} s")
+    return unit if minimum_s <= increment_s else f"{unit}, min {minimum_s} s"
+
+
+@catalog_app.command("models")
+def models_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
+                   model: str | None = typer.Option(None, "--model", help="One model: a name, alias, HF id, "
+                                                       "config.json path / model dir, or a bare size like 7B.")) -> None:
+    """Model architectures and their parameter counts."""
+    cat = _load(catalog)
+    rows = [cat.model(model)] if model else list(cat.models.values())
+    if json_out:
+        return _emit_json("models", rows)
+    _table("Models", ["name", "hf_id", "params B", "layers", "hidden", "inter", "heads", "kv", "vocab", "tied"],
+           [[m.name, m.hf_id, f"{(m.total_params or 0) / 1e9:.2f}", str(m.num_layers), str(m.hidden_size),
+             str(m.intermediate_size) + (f" x{m.num_experts}" if m.num_experts else ""), str(m.num_heads),
+             str(m.num_kv_heads), str(m.vocab_size), "yes" if m.tie_word_embeddings else "no"] for m in rows])
+
+
+@catalog_app.command("storage")
+def storage_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
+                    platform: str | None = PLATFORM_OPT) -> None:
+    """Persistent storage prices (USD per GB-month); '*' marks the item estimates use."""
+    cat = _load(catalog)
+    key = cat.platform(platform) if platform else None
+    rows = [s for s in cat.storage if key is None or s.platform == key]
+    if json_out:
+        return _emit_json("storage", rows)
+    if key and not rows:
+        return print(cat.storage_usd_per_gb_month(key)[1])
+    _table("Storage (USD per GB-month)", ["platform", "item", "USD/GB-month", "free GB", "date", "source"],
+           [[s.platform, s.item + (" *" if s.default_for_platform else ""), f"{s.usd_per_gb_month:g}",
+             _num(s.free_gb or None), s.data_date, s.source] for s in rows])

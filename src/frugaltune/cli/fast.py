@@ -1,0 +1,47 @@
+"""Stdlib-only fast path for `frugaltune estimate ... --json` (no Typer/rich import: starts in tens of ms)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse, check_choices
+
+
+def handles(argv: list[str]) -> bool:
+    return bool(argv) and argv[0] == "estimate" and "--json" in argv and not {"-h", "--help"} & set(argv)
+
+
+def estimate_from_options(kwargs: dict):
+    """Call frugaltune.api.estimate with the parsed flags (shared by the Typer command and this fast path)."""
+    from frugaltune import api
+
+    kwargs = dict(kwargs)
+    kwargs.pop("json_out", None)
+    catalog = kwargs.pop("catalog", None)
+    check_choices(kwargs, ESTIMATE_OPTIONS)
+    return api.estimate(catalog_dirs=[catalog] if catalog else None, **kwargs)
+
+
+def run(argv: list[str]) -> int:
+    import argparse
+
+    from frugaltune.errors import FrugalError
+
+    parser = argparse.ArgumentParser(prog="frugaltune estimate")
+    add_to_argparse(parser, ESTIMATE_OPTIONS)
+    try:
+        args = parser.parse_args(argv[1:])
+        result = estimate_from_options(vars(args))
+    except FrugalError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        if err.fix:
+            print(f"To fix: {err.fix}", file=sys.stderr)
+        return err.exit_code
+    except SystemExit as ex:  # argparse usage error: it already printed a one-line message
+        return int(ex.code or 0)
+    try:
+        print(json.dumps(result.to_json(), indent=2))
+    except BrokenPipeError:
+        pass
+    return 0

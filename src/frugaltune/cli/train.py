@@ -1,0 +1,115 @@
+"""`frugaltune train`, `frugaltune schema`, `frugaltune report`: thin commands over frugaltune.train / .report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from frugaltune.cli.app import app
+
+TRAIN_HELP = """Fine-tune a model as CONFIG (a run YAML) says: LoRA, QLoRA or full, on CPU or GPU.
+
+Resumes by itself: with --resume auto (the default) it continues from the newest complete checkpoint in
+output.dir, or from checkpoints.mirror when the local directory has none; same data order, RNG, optimizer and
+scheduler, so the result equals an uninterrupted run.
+
+\b
+Exit codes:
+  0   finished
+  2   bad config, data or model (the message says what to fix)
+  75  interrupted by SIGTERM/SIGINT (e.g. a spot reclaim notice): a checkpoint was saved at the next step
+      boundary; run the same command again to continue. Supervisors: SkyPilot
+      `recover_on_exit_codes: [75]`, or a shell loop
+      `until frugaltune train run.yaml; do [ $? -eq 75 ] || exit 1; done`.
+A SIGKILL loses at most the work since the last checkpoint.
+
+Writes into output.dir: checkpoints/step-NNNNNN/, metrics.jsonl, summary.json (measured vs estimated),
+final/ (the adapter or model with its tokenizer), config.yaml.
+"""
+
+
+@app.command("train", help=TRAIN_HELP)
+def train_cmd(
+    config: Path = typer.Argument(..., help="Run YAML (`frugaltune schema --example` writes one)."),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Overrides output.dir."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Overrides training.max_steps."),
+    resume: str = typer.Option("auto", "--resume", help="auto | never | PATH of a step-NNNNNN checkpoint."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the estimate, exit."),
+    json_out: bool = typer.Option(False, "--json", help="With --dry-run: print the plan as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> int:
+    from frugaltune.train.config import load_config
+
+    overrides = {k: v for k, v in (("output.dir", output_dir), ("training.max_steps", max_steps)) if v is not None}
+    cfg = load_config(config, overrides)
+    if dry_run:
+        from frugaltune.train.dryrun import dry_run as plan_run
+        from frugaltune.train.dryrun import render as render_plan
+
+        plan = plan_run(cfg)
+        print(json.dumps(plan, indent=2, default=str)) if json_out else render_plan(plan)
+        return 0
+    _log_warnings_plainly()
+    from frugaltune.train.recipe import train
+
+    result = train(cfg, resume=resume, quiet=quiet)
+    if not quiet:
+        _print_end(result)
+    return result.exit_code
+
+
+def _log_warnings_plainly() -> None:
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("frugaltune")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+def _print_end(result) -> None:
+    s = result.summary
+    if result.status == "interrupted":
+        print(f"interrupted at step {result.steps}; checkpoint saved. Run the same command to resume (exit code 75).")
+        return
+    acc = s.get("eval_accuracy")
+    print(f"finished {result.steps} steps in {s.get('billed_hours', 0) * 3600:.1f}s billed; "
+          f"{s.get('tokens_per_sec') or 0:,.0f} tokens/s; final loss {s.get('final_train_loss')}"
+          + (f"; eval accuracy {acc:.3f}" if acc is not None else "")
+          + f". Report: frugaltune report {result.run_dir}")
+
+
+@app.command("schema")
+def schema_cmd(
+    example: bool = typer.Option(False, "--example", help="Print a complete run YAML with every default instead."),
+) -> int:
+    """Print the run config's JSON schema (every key, its type, default and meaning)."""
+    from frugaltune.train.config import RunConfig, json_schema
+
+    if example:
+        print(RunConfig().to_yaml(header="frugaltune train run.yaml\n(every key with its default; see "
+                                         "`frugaltune schema` for what each means)"), end="")
+    else:
+        print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="A run's output.dir."),
+    json_out: bool = typer.Option(False, "--json", help="Print summary.json (with measured/estimated ratios)."),
+) -> int:
+    """Show what a run really did (tokens/s, peak memory, hours, dollars, loss, accuracy) beside its estimate."""
+    from frugaltune.report.render import load_report, render
+
+    summary = load_report(run_dir)
+    if json_out:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        render(summary)
+    return 0

@@ -1,0 +1,70 @@
+"""`plan -o run.yaml`: a Recommendation written as the runner's one config schema (train/config.py's RunConfig)."""
+
+from __future__ import annotations
+
+from frugaltune.estimate.records import LORA_TARGETS
+from frugaltune.plan.recommend import LEARNING_RATE, Recommendation
+from frugaltune.plan.search import total_usd, wall_hours
+
+# Checkpoint cadence without spot: the runner's default (30 min) bounds what any crash loses.
+ON_DEMAND_CHECKPOINT_MINUTES = 30.0
+
+
+def _targets(job) -> list[str]:
+    targets = list(job.lora_targets)
+    return ["all-linear"] if set(targets) == set(LORA_TARGETS) else targets
+
+
+def _checkpoint_minutes(rec: Recommendation) -> float:
+    """The Young-Daly interval under spot (estimate/spot.py), else the on-demand default."""
+    spot = rec.estimate.cost_breakdown.spot
+    if spot and spot.get("checkpoint_interval_min"):
+        return round(max(1.0, spot["checkpoint_interval_min"]), 1)
+    return ON_DEMAND_CHECKPOINT_MINUTES
+
+
+def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, output_dir: str,
+                  data_format: str = "completion", name: str | None = None):
+    """The RunConfig for `rec` (import of pydantic happens here, not at planner import)."""
+    from frugaltune.train.config import RunConfig
+
+    job, est, cand = rec.job, rec.estimate, rec.candidate
+    method = {"kind": job.method}
+    if job.method != "full":
+        method["lora"] = {"r": job.lora_r, "alpha": 2 * job.lora_r, "targets": _targets(job)}
+    cost = {"gpu": est.hardware.gpu, "num_gpus": job.num_gpus, "pricing": cand.pricing if cand else "on-demand",
+            "platform": cand.offer.platform if cand else None}
+    if cand is not None and est.hardware.usd_per_gpu_hour is not None:
+        from frugaltune.estimate.cost import billed_gpus
+
+        cost["usd_per_hour"] = round(est.hardware.usd_per_gpu_hour * billed_gpus(job.num_gpus, cand.offer), 6)
+    raw = {
+        "name": name,
+        "model": {"source": model_source},
+        "method": method,
+        "data": {"path": data_path, "format": data_format, "max_seq_len": job.seq_len, "packing": job.packing},
+        "training": {"epochs": job.epochs, "lr": LEARNING_RATE[job.method], "micro_batch": job.micro_batch,
+                     "grad_accum": job.grad_accum, "precision": est.job.precision, "grad_ckpt": job.grad_ckpt,
+                     "optimizer": job.optimizer},
+        "checkpoints": {"every_steps": None, "every_minutes": _checkpoint_minutes(rec)},
+        "output": {"dir": output_dir},
+        "cost": cost,
+    }
+    return RunConfig.from_dict(raw, origin="plan")
+
+
+def header(rec: Recommendation, path: str) -> str:
+    """Leading comment lines: the command that runs the config first (STYLE.md rule 5), then the plan's numbers."""
+    est, job, cand = rec.estimate, rec.job, rec.candidate
+    where = "your own GPU" if cand is None else (f"{job.num_gpus}x {cand.offer.gpu} on {cand.offer.platform} "
+                                                 f"{cand.offer.instance} ({cand.pricing})")
+    lines = [f"frugaltune train {path}", "",
+             f"Written by `frugaltune plan`: {job.method} on {where}.",
+             f"Estimate: peak {est.memory.peak_gb_per_gpu:.1f} GB per GPU of {est.hardware.gpu_memory_gb:g} GB, "
+             f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}."]
+    if job.zero_stage or job.num_gpus > 1:
+        lines.append(f"Multi-GPU: launch with accelerate on {job.num_gpus} GPUs, DeepSpeed ZeRO stage {job.zero_stage}"
+                     + (" with CPU offload" if job.cpu_offload else "") + ".")
+    if est.cost_breakdown.spot:
+        lines.append("checkpoints.every_minutes is the Young-Daly interval for the assumed spot interruption rate.")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""The estimate for a run's own job, and measured / estimated beside each measured figure."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# summary key -> path of the same figure in the estimate JSON
+COMPARED = {
+    "tokens_per_sec": "throughput.tokens_per_sec",
+    "peak_memory_gb": "memory.peak_gb_per_gpu",
+    "train_hours": "time.hours",
+    "billed_hours": "time.billed_hours",
+    "cost_usd": "cost_breakdown.compute_cost",
+}
+
+
+def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float, padded_tokens_per_sample: float,
+               steps: int) -> dict[str, Any]:
+    """The estimator's inputs for this run: the same model, method, batch and the tokens the run really trains on.
+
+    `epochs` is what `steps` cover (steps x global batch / examples), so a run cut by max_steps is estimated
+    for the work it does, not for a full pass.
+    """
+    t, m = cfg.training, cfg.method
+    sequences = steps * t.micro_batch * t.grad_accum * cfg.cost.num_gpus
+    precision = t.precision if t.precision != "auto" else "bf16"
+    return dict(model=model_ref, method=m.kind, gpu=cfg.cost.gpu, platform=cfg.cost.platform,
+                pricing=cfg.cost.pricing, num_gpus=cfg.cost.num_gpus, precision=precision,
+                seq_len=cfg.data.max_seq_len, micro_batch=t.micro_batch, grad_accum=t.grad_accum,
+                grad_ckpt=t.grad_ckpt, optimizer=t.optimizer, lora_r=m.lora.r, lora_targets=list(m.lora.targets),
+                dataset_size=n_examples, tokens_per_sample=tokens_per_sample,
+                padded_tokens_per_sample=padded_tokens_per_sample, epochs=sequences / max(n_examples, 1),
+                packing=cfg.data.packing)
+
+
+def estimate_for_run(kwargs: dict[str, Any], fallback_model: str | None = None) -> tuple[dict | None, str | None]:
+    """Call `frugaltune.api.estimate` with the run's job; (estimate JSON, None) or (None, why there is none).
+
+    Arguments the estimator does not take are dropped; a model the catalog does not know is retried as
+    `fallback_model` (a directory holding the run's config.json).
+    """
+    if not kwargs.get("gpu"):
+        return None, ("no estimate: set cost.gpu to the GPU to estimate for (a CPU run has no GPU in the "
+                      "catalog)")
+    try:
+        from frugaltune.api import estimate
+    except ImportError as err:
+        return None, f"no estimate: the estimator is not available ({err})"
+    accepted = inspect.signature(estimate).parameters
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    args = {k: v for k, v in kwargs.items() if v is not None and (takes_all or k in accepted)}
+    from frugaltune.errors import FrugalError
+
+    for model in dict.fromkeys([args["model"], fallback_model]):
+        if model is None:
+            continue
+        try:
+            return _to_json(estimate(**{**args, "model": model})), None
+        except FrugalError as err:
+            problem = str(err)
+        except (TypeError, ValueError) as err:  # an estimator API that changed under us must not stop training
+            problem = f"{type(err).__name__}: {err}"
+    return None, f"no estimate: {problem}"
+
+
+def _to_json(est: Any) -> dict:
+    return est.to_json() if hasattr(est, "to_json") else dict(est)
+
+
+def _dig(obj: dict | None, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def vs_estimate(summary: dict, estimate: dict | None) -> dict[str, dict]:
+    """{figure: {measured, estimated, ratio}} with ratio = measured / estimated (None where either is missing).
+
+    The estimate is for a GPU; on a CPU smoke run the ratios show how far the machine is from it, not an error.
+    """
+    out = {}
+    for key, path in COMPARED.items():
+        measured, estimated = summary.get(key), _dig(estimate, path)
+        ratio = measured / estimated if isinstance(measured, (int, float)) and estimated else None
+        out[key] = {"measured": measured, "estimated": estimated, "ratio": ratio}
+    return out

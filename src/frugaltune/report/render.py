@@ -1,0 +1,76 @@
+"""`frugaltune report RUN_DIR`: one table, measured beside estimated with the ratio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from frugaltune.report import compare, ledger
+
+ROWS = (  # (summary key, label, format)
+    ("status", "status", "{}"),
+    ("steps", "steps", "{:,}"),
+    ("tokens_processed", "tokens processed", "{:,}"),
+    ("trainable_tokens", "trainable tokens (loss taken)", "{:,}"),
+    ("tokens_per_sec", "tokens/s (active training)", "{:,.1f}"),
+    ("peak_memory_gb", "peak memory GB", "{:.3f}"),
+    ("train_hours", "training hours (active)", "{:.4f}"),
+    ("billed_hours", "billed hours (all attempts)", "{:.4f}"),
+    ("wall_hours", "wall hours (first start to end)", "{:.4f}"),
+    ("cost_usd", "cost USD", "${:.4f}"),
+    ("attempts", "attempts", "{}"),
+    ("interruptions", "interruptions", "{}"),
+    ("steps_redone", "steps redone after kills", "{}"),
+    ("checkpoint_save_seconds_mean", "checkpoint save s (mean)", "{:.3f}"),
+    ("resume_seconds_mean", "resume s (mean)", "{:.3f}"),
+    ("final_train_loss", "final train loss", "{:.4f}"),
+    ("final_eval_loss", "final eval loss", "{:.4f}"),
+    ("eval_accuracy", "eval accuracy", "{:.3f}"),
+)
+
+
+def load_report(run_dir: str | Path) -> dict:
+    """summary.json, recomputed from metrics.jsonl when events were written after it (e.g. a killed attempt)."""
+    run_dir = Path(run_dir)
+    summary = ledger.read_summary(run_dir)
+    metrics = run_dir / ledger.METRICS
+    if metrics.is_file() and metrics.stat().st_mtime > (run_dir / ledger.SUMMARY).stat().st_mtime:
+        keep = {k: v for k, v in summary.items() if k not in ledger.summarize([])}
+        summary = ledger.summarize(ledger.read_events(metrics), usd_per_hour=summary.get("usd_per_hour"), extra=keep)
+        summary["vs_estimate"] = compare.vs_estimate(summary, summary.get("estimate"))
+    return summary
+
+
+def _fmt(fmt: str, value) -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def render(summary: dict, console=None) -> None:
+    """Print the run as a rich table: figure | measured | estimated | measured/estimated."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    title = f"{summary.get('run_name', 'run')}: {summary.get('method')} on {summary.get('model')}"
+    table = Table(title=title, title_justify="left")
+    for col, just in (("figure", "left"), ("measured", "right"), ("estimated", "right"), ("ratio", "right")):
+        table.add_column(col, justify=just)
+    vs = summary.get("vs_estimate") or {}
+    for key, label, fmt in ROWS:
+        est = vs.get(key, {})
+        ratio = est.get("ratio")
+        table.add_row(label, _fmt(fmt, summary.get(key)), _fmt(fmt, est.get("estimated")),
+                      f"{ratio:.2f}x" if ratio is not None else "")
+    console.print(table)
+    price = summary.get("usd_per_hour")
+    gpu = summary.get("gpu")
+    notes = [f"priced at ${price}/h" if price is not None else "no price set (cost.usd_per_hour)",
+             f"estimated for {gpu}" if gpu else "no GPU set for the estimate (cost.gpu)",
+             f"peak memory: {summary.get('peak_memory_source') or '-'}"]
+    if summary.get("estimate_note"):
+        notes.append(summary["estimate_note"])
+    console.print("; ".join(notes) + ".")

@@ -1,0 +1,64 @@
+"""Periodic evaluation: held-out loss (per trained token) and, for classification, accuracy by label scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from frugaltune.train.data import IGNORE_INDEX, accuracy, collate, score_labels
+
+
+def eval_loss(model: Any, examples: Sequence[dict], *, pad_id: int, batch_size: int, device: Any,
+              stop: Callable[[], bool] = lambda: False) -> float | None:
+    """Mean cross-entropy per trained token over `examples` (None when empty or stopped by a signal)."""
+    import torch
+
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            if stop():
+                return None
+            batch = collate(examples[start:start + batch_size], pad_id)
+            n = int(batch["labels"][:, 1:].ne(IGNORE_INDEX).sum())
+            if n == 0:
+                continue
+            batch = {k: v.to(device) for k, v in batch.items()}
+            out = model(**batch, num_items_in_batch=1)  # reduction "sum": the loss is summed over tokens
+            total += float(out.loss)
+            count += n
+    return total / count if count else None
+
+
+def eval_accuracy(model: Any, tokenizer: Any, records: Sequence[dict], labels: Sequence[str], *,
+                  prompt_template: str | None, max_seq_len: int, batch_size: int,
+                  stop: Callable[[], bool] = lambda: False, chunk: int = 16) -> float | None:
+    """Fraction of records whose highest-likelihood label is the gold one (None when stopped by a signal)."""
+    predicted: list[str] = []
+    for start in range(0, len(records), chunk):  # in chunks, so a SIGTERM is not kept waiting by a long eval
+        if stop():
+            return None
+        texts = [r["text"] for r in records[start:start + chunk]]
+        predicted += score_labels(model, tokenizer, texts, list(labels), batch_size=batch_size,
+                                  prompt_template=prompt_template, max_seq_len=max_seq_len)
+    return accuracy(predicted, [r["label"] for r in records])
+
+
+def evaluate(model: Any, tokenizer: Any, examples: Sequence[dict], records: Sequence[dict] | None,
+             labels: Sequence[str] | None, *, prompt_template: str | None, max_seq_len: int, batch_size: int,
+             device: Any, stop: Callable[[], bool] = lambda: False) -> dict:
+    """{"eval_loss", "eval_accuracy"} with dropout off; the training RNG streams are left untouched."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            loss = eval_loss(model, examples, pad_id=tokenizer.pad_token_id, batch_size=batch_size, device=device,
+                             stop=stop) if examples else None
+            acc = None
+            if records and labels:
+                acc = eval_accuracy(model, tokenizer, records, labels, prompt_template=prompt_template,
+                                    max_seq_len=max_seq_len, batch_size=batch_size * 4, stop=stop)
+    finally:
+        model.train(was_training)
+    return {"eval_loss": loss, "eval_accuracy": acc}

@@ -1,0 +1,54 @@
+"""Progress output: a rich bar with loss, tokens/s and ETA on a terminal; one plain line per log step otherwise
+(CI logs, `nohup`, a supervisor's log file)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class StepProgress:
+    """Shows steps done of `total`, the latest loss, tokens/s of the recent window and the ETA."""
+
+    def __init__(self, total: int, start: int, *, log_every: int, enabled: bool = True, stream=None):
+        self.total, self.start, self.log_every = total, start, log_every
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self._bar = None
+        if enabled and self.stream.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
+            self._task = self._bar.add_task("train", total=total, completed=start, info="")
+            self._bar.start()
+
+    def update(self, step: int, loss: float, tokens_per_s: float | None) -> None:
+        rate = f"{tokens_per_s:,.0f} tok/s" if tokens_per_s else "- tok/s"
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step, info=f"loss {loss:.4f}  {rate}")
+            return
+        if self.enabled and (step % self.log_every == 0 or step == self.total):
+            elapsed = time.perf_counter() - self.t0
+            done = step - self.start
+            eta = elapsed / done * (self.total - step) if done else 0.0
+            print(f"step {step}/{self.total}  loss {loss:.4f}  {rate}  eta {_hms(eta)}", file=self.stream, flush=True)
+
+    def note(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.console.print(message)
+        else:
+            print(message, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -1,0 +1,628 @@
+"""The fine-tuning recipe (LoRA, QLoRA, full): setup -> train -> save_checkpoint / load_checkpoint -> cleanup.
+
+One plain PyTorch loop over a transformers (+ peft) model, driven by `accelerate.Accelerator`, so the same code
+runs on a CPU, one GPU, or under `torchrun`/`accelerate launch` (multi-GPU is not tuned yet). It is built to be
+stopped at any moment:
+
+* every step is a pure function of the checkpointed state: micro-batch g of the data stream (loader.BatchPlan),
+  the optimizer and scheduler, the python/numpy/torch/cuda RNG states; so k steps + stop + resume + N-k steps
+  gives the same weights, optimizer state and losses as N straight steps;
+* checkpoints every `every_steps` and/or `every_minutes`, and at the next step boundary after SIGTERM/SIGINT,
+  after which the process exits with code 75 (signals.EXIT_INTERRUPTED);
+* checkpoints are atomic (checkpoint.py) and mirrored in the background (mirror.py);
+* the ledger (report/ledger.py) records every attempt, so tokens/s, billed hours and dollars stay right across
+  restarts.
+
+Loss: each optimizer step is the mean cross-entropy over the trained tokens of all its micro-batches (each
+micro-batch's summed loss is divided by the step's trained-token count), as the HF Trainer does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from frugaltune.errors import CheckpointError, ConfigError
+from frugaltune.report import compare, ledger
+from frugaltune.train import checkpoint as ckpt
+from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
+from frugaltune.train.loader import BatchPlan, total_steps
+from frugaltune.train.signals import EXIT_INTERRUPTED, StopSignals
+from frugaltune.train.state import TrainProgress, config_differences, rng_from_tensors, rng_to_tensors
+
+log = logging.getLogger("frugaltune.train")
+SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
+MIRROR_WAIT_ON_STOP_S = 120.0  # a spot notice gives ~2 min (AWS); do not outlive it waiting for an upload
+
+
+@dataclass
+class RunResult:
+    """How `train` ended: status finished | interrupted, the process exit code, and the run's summary."""
+
+    status: str
+    exit_code: int
+    run_dir: Path
+    steps: int
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Attempt:
+    """This process's own counters (not checkpointed: each attempt is billed and timed on its own)."""
+
+    tokens: int = 0
+    train_seconds: float = 0.0
+    window_tokens: int = 0
+    window_seconds: float = 0.0
+    window_losses: list = field(default_factory=list)
+    last_save_time: float = field(default_factory=time.monotonic)
+    last_saved_step: int = -1
+    last_eval_step: int = -1
+
+
+class Recipe:
+    """One training run. Call `setup()`, then `train()`; `cleanup()` always."""
+
+    def __init__(self, cfg: RunConfig, *, resume: str = "auto", quiet: bool = False):
+        self.cfg = cfg
+        self.resume = resume
+        self.quiet = quiet
+        self.run_dir = Path(cfg.output.dir)
+        self.ckpt_root = self.run_dir / "checkpoints"
+        self.progress = TrainProgress()
+        self.attempt = _Attempt()
+        self.signals = StopSignals()
+        self.ledger: ledger.Ledger | None = None
+        self.mirror = None
+        self.bar = None
+        self.estimate: dict | None = None
+        self.estimate_note: str | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        """Open the ledger, load data and model, build optimizer and scheduler, resume if there is a checkpoint."""
+        self._prepare_run_dir()
+        self.signals.__enter__()  # from here on a SIGTERM (even during model loading) stops at the next boundary
+        self.ledger = ledger.Ledger(self.run_dir)
+        self.ledger.write("attempt_start", durable=True, pid=os.getpid(), resume=self.resume,
+                          host=os.uname().nodename)
+        self._quiet_libraries()
+        import torch
+        from accelerate import Accelerator
+        from transformers import set_seed
+
+        self.torch = torch
+        self.compute_dtype = self._compute_dtype(torch)
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                                       mixed_precision={"fp32": "no"}.get(self.compute_dtype, self.compute_dtype))
+        set_seed(self.cfg.training.seed)
+        self._load_data_and_model()
+        self._build_optimizer()
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.mirror = self._open_mirror()
+        self._resume()
+        self._estimate()
+
+    def _prepare_run_dir(self) -> None:
+        existing = ckpt.list_checkpoints(self.ckpt_root)
+        if self.resume == "never" and existing:
+            raise ConfigError(f"{self.run_dir} already holds checkpoints ({existing[-1].name}) and --resume never "
+                              "was given.", fix="Use a new --output-dir, delete that directory, or resume with "
+                              "--resume auto.")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ckpt.clean_staging(self.ckpt_root):
+            log.warning("removed %s left by a save that was interrupted.", stale.name)
+        (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml(header=f"frugaltune train {self.run_dir}/config.yaml"))
+
+    def _quiet_libraries(self) -> None:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        logging.getLogger("accelerate").setLevel(logging.ERROR)
+
+    def _compute_dtype(self, torch) -> str:
+        p = self.cfg.training.precision
+        if p != "auto":
+            return p
+        if not torch.cuda.is_available():
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+    def _load_data_and_model(self) -> None:
+        from frugaltune.train import data as D
+        from frugaltune.train import model as M
+
+        d, seed = self.cfg.data, self.cfg.training.seed
+        train_records, eval_records = self._records(D)
+        self.labels = (d.labels or D.find_labels(train_records)) if d.format == "classification" else None
+        self.source = self._model_source(M, train_records)
+        M.check_hub_cached(self.source)
+        self.tokenizer = M.load_tokenizer(self.source)
+        examples = D.build_examples(train_records, self.tokenizer, format=d.format, max_seq_len=d.max_seq_len,
+                                    labels=self.labels, prompt_template=d.prompt_template)
+        if d.packing:
+            examples = D.pack_examples(examples, d.max_seq_len, eos_id=self.tokenizer.eos_token_id)
+        if not examples:
+            raise ConfigError(f"{d.path}: no training examples left after tokenisation.",
+                              fix="Raise data.max_seq_len or check the data fields.")
+        self.train_set = examples
+        self.eval_records = eval_records[: d.max_eval_samples] if d.max_eval_samples else eval_records
+        self.eval_set = D.build_examples(self.eval_records, self.tokenizer, format=d.format,
+                                         max_seq_len=d.max_seq_len, labels=self.labels,
+                                         prompt_template=d.prompt_template) if self.eval_records else []
+        model = M.load_base_model(self.cfg, self.source, self.compute_dtype)
+        self.model = M.apply_method(model, self.cfg)
+        self._echo(M.trainable_line(self.model))
+        self.trainable_params, self.total_params = M.param_counts(self.model)
+        acc = self.accelerator
+        self.plan = BatchPlan(len(examples), self.cfg.training.micro_batch, seed, acc.num_processes,
+                              acc.process_index)
+        t = self.cfg.training
+        self.total_steps = total_steps(self.plan, t.grad_accum, t.epochs, t.max_steps)
+
+    def _records(self, D) -> tuple[list[dict], list[dict]]:
+        d = self.cfg.data
+        f = d.fields
+        kwargs = dict(format=d.format, text_field=f.text if "text" in f.model_fields_set else None,
+                      label_field=f.label, prompt_field=f.prompt, response_field=f.response,
+                      messages_field=f.messages, instruction_field=f.instruction, input_field=f.input,
+                      output_field=f.output, labels=d.labels)
+        records = D.load_records(d.path, **kwargs)
+        if d.eval_path:
+            return records, D.load_records(d.eval_path, **kwargs)
+        if d.eval_fraction > 0:
+            return D.train_eval_split(records, d.eval_fraction, self.cfg.training.seed)
+        return records, []
+
+    def _model_source(self, M, train_records: list[dict]):
+        if not self.cfg.is_preset:
+            return M.resolve_source(self.cfg)
+        from frugaltune.train.presets import build_preset, texts_of
+
+        name = self.cfg.model.source[len(PRESET_PREFIX):]
+        path = build_preset(name, self.run_dir / "preset-model", seed=self.cfg.training.seed,
+                            texts=texts_of(train_records), vocab_size=self.cfg.model.vocab_size)
+        return M.resolve_source(self.cfg, preset_dir=path)
+
+    def _build_optimizer(self) -> None:
+        from transformers import get_scheduler
+
+        t = self.cfg.training
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]  # no decay on norms, biases
+        groups = [g for g in groups if g["params"]]
+        self.optimizer = self._optimizer_class()(groups, lr=t.lr)
+        self.scheduler = get_scheduler(SCHEDULES[t.schedule], self.optimizer, num_warmup_steps=t.warmup_steps,
+                                       num_training_steps=self.total_steps)
+
+    def _optimizer_class(self):
+        name = self.cfg.training.optimizer
+        if name == "adamw":
+            return self.torch.optim.AdamW
+        if name == "sgd":
+            return self.torch.optim.SGD
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit if name == "adamw8bit" else bnb.optim.PagedAdamW8bit
+
+    def _open_mirror(self):
+        url = self.cfg.checkpoints.mirror
+        if not url:
+            return None
+        from frugaltune.train.mirror import CheckpointMirror
+
+        mirror = CheckpointMirror(url, keep_last=self.cfg.checkpoints.keep_last)
+        mirror.check()  # a bad URL or missing permission fails now, not at the first save
+        return mirror
+
+    # ------------------------------------------------------------------ resume
+
+    def _resume(self) -> None:
+        if self.resume == "never":
+            return
+        if self.resume != "auto":
+            path = Path(self.resume)
+            problem = ckpt.verify(path) if path.is_dir() else "no such directory"
+            if problem:
+                raise CheckpointError(f"--resume {path}: not a usable checkpoint ({problem}).",
+                                      fix=f"Pick a complete step-NNNNNN directory under {self.ckpt_root}, or use "
+                                          "--resume auto.")
+            return self.load_checkpoint(path, source="path")
+        path = ckpt.newest_valid(self.ckpt_root, warn=log.warning)
+        source = "local"
+        if path is None and self.mirror is not None:
+            path, source = self._download_from_mirror(), "mirror"
+        if path is not None:
+            self.load_checkpoint(path, source=source)
+
+    def _download_from_mirror(self) -> Path | None:
+        for name in reversed(self.mirror.list_complete()):
+            try:
+                path = self.mirror.download(name, self.ckpt_root)
+            except CheckpointError as err:
+                log.warning("mirror checkpoint %s unusable (%s); trying the previous one.", name, err)
+                continue
+            problem = ckpt.verify(path)
+            if problem is None:
+                return path
+            log.warning("mirror checkpoint %s unusable (%s); trying the previous one.", name, problem)
+        return None
+
+    def load_checkpoint(self, path: Path, source: str = "local") -> None:
+        """Restore weights (adapter or full), optimizer, scheduler, RNG and data position from `path`."""
+        t0 = time.perf_counter()
+        torch = self.torch
+        state = ckpt.read_state(path)
+        if state.get("method") != self.cfg.method.kind:
+            raise CheckpointError(f"{path} was written by a {state.get('method')} run; this config trains "
+                                  f"{self.cfg.method.kind}.", fix="Use a new --output-dir, or the config that "
+                                  "wrote this run (its config.yaml).")
+        for diff in config_differences(state.get("config", {}), self.cfg.model_dump(mode="json")):
+            log.warning("config differs from checkpoint %s in %s; the config's value is used.", path.name, diff)
+        self._load_weights(path)
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+        ckpt.set_rng_state(rng_from_tensors(torch.load(path / "rng.pt", weights_only=True)))
+        self.progress = TrainProgress.from_json(state["progress"])
+        self.attempt.last_saved_step = self.progress.step
+        seconds = time.perf_counter() - t0
+        self.ledger.write("resume", durable=True, from_step=self.progress.step, checkpoint=path.name, source=source,
+                          seconds=seconds)
+        self._echo(f"resumed from {path.name} ({source}, step {self.progress.step}/{self.total_steps}) "
+                   f"in {seconds:.2f}s")
+
+    def _load_weights(self, path: Path) -> None:
+        from safetensors.torch import load_file, load_model
+
+        model = self.accelerator.unwrap_model(self.model)
+        if self.cfg.method.kind == "full":
+            load_model(model, path / "model.safetensors", device=str(self.accelerator.device))
+            return
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, load_file(path / "adapter_model.safetensors"))
+        if getattr(result, "unexpected_keys", None):
+            raise CheckpointError(f"{path}: adapter does not match this model ({result.unexpected_keys[:3]}).",
+                                  fix="Resume with the same model and LoRA settings.")
+
+    # ------------------------------------------------------------------ train
+
+    def train(self) -> RunResult:
+        """Run until total_steps, or until a signal: then save and return exit code 75."""
+        from frugaltune.train.progress import StepProgress
+
+        self.bar = StepProgress(self.total_steps, self.progress.step, log_every=self.cfg.training.log_every,
+                                enabled=not self.quiet and self.accelerator.is_main_process)
+        self.model.train()
+        while self.progress.step < self.total_steps:
+            if self._agree(self.signals.requested):
+                return self._stop()
+            self._train_step()
+            self._after_step()
+        return self._finish()
+
+    def _micro_batch(self, g: int) -> dict:
+        from frugaltune.train.data import collate
+
+        return collate([self.train_set[i] for i in self.plan.indices(g)], self.tokenizer.pad_token_id)
+
+    def _train_step(self) -> None:
+        t0 = time.perf_counter()
+        ga, acc = self.cfg.training.grad_accum, self.accelerator
+        batches = [self._micro_batch(self.progress.micro_batches + i) for i in range(ga)]
+        n_trained = sum(int(b["labels"][:, 1:].ne(-100).sum()) for b in batches)
+        n_global = max(1, self._sum_over_ranks(n_trained))
+        loss_sum = 0.0
+        for i, batch in enumerate(batches):
+            last = i == ga - 1
+            with (nullcontext() if last else acc.no_sync(self.model)), acc.autocast():
+                batch_dev = {k: v.to(acc.device, non_blocking=True) for k, v in batch.items()}
+                # summed over tokens / trained tokens of the whole step (x ranks: DDP averages gradients)
+                loss = self.model(**batch_dev, num_items_in_batch=n_global).loss * acc.num_processes
+            acc.backward(loss)
+            loss_sum = loss_sum + loss.detach()
+        if self.cfg.training.max_grad_norm:
+            acc.clip_grad_norm_(self.model.parameters(), self.cfg.training.max_grad_norm)
+        self.optimizer.step()
+        if not acc.optimizer_step_was_skipped:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+        self._count(tokens, n_trained, time.perf_counter() - t0, loss_sum / acc.num_processes)
+
+    def _count(self, tokens: int, trained: int, seconds: float, loss) -> None:
+        p, a = self.progress, self.attempt
+        p.step += 1
+        p.micro_batches += self.cfg.training.grad_accum
+        p.tokens_processed += tokens
+        p.trainable_tokens += trained
+        a.tokens += tokens
+        a.train_seconds += seconds
+        a.window_tokens += tokens
+        a.window_seconds += seconds
+        a.window_losses.append(loss)
+
+    def _after_step(self) -> None:
+        step, t = self.progress.step, self.cfg.training
+        if step % t.log_every == 0 or step == self.total_steps:
+            self._log_step()
+        if t.eval_every and step % t.eval_every == 0 and step < self.total_steps:
+            self._evaluate()
+        reason = self._checkpoint_due()
+        if reason:
+            self.save_checkpoint(reason)
+
+    def _log_step(self) -> None:
+        a = self.attempt
+        loss = float(sum(float(x) for x in a.window_losses) / len(a.window_losses))
+        rate = a.window_tokens / a.window_seconds if a.window_seconds > 0 else None
+        peak_gb, source = self._peak_memory()
+        p = self.progress
+        if self.accelerator.is_main_process:
+            self.ledger.write("step", step=p.step, loss=loss, lr=self.scheduler.get_last_lr()[0],
+                              epoch=p.micro_batches / self.plan.batches_per_epoch,
+                              tokens_processed=p.tokens_processed, trainable_tokens=p.trainable_tokens,
+                              attempt_tokens=a.tokens, attempt_train_seconds=a.train_seconds,
+                              tokens_per_sec=rate, peak_memory_gb=peak_gb, peak_memory_source=source)
+        self.bar.update(p.step, loss, rate)
+        a.window_tokens, a.window_seconds, a.window_losses = 0, 0.0, []
+
+    def _peak_memory(self) -> tuple[float, str]:
+        torch = self.torch
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 1e9, "cuda_max_allocated"
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, "process_rss_peak"
+
+    def _checkpoint_due(self) -> str | None:
+        c, step = self.cfg.checkpoints, self.progress.step
+        if c.every_steps and step % c.every_steps == 0:
+            return "every_steps"
+        elapsed = time.monotonic() - self.attempt.last_save_time
+        if self._agree(bool(c.every_minutes) and elapsed >= (c.every_minutes or 0) * 60):
+            return "every_minutes"
+        return None
+
+    def _agree(self, flag: bool) -> bool:
+        """True on every rank when it is true on any (a stop or a time-based save must happen everywhere)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        return self._sum_over_ranks(int(flag)) > 0
+
+    def _sum_over_ranks(self, value: int) -> int:
+        if self.accelerator.num_processes == 1:
+            return value
+        t = self.torch.tensor([value], device=self.accelerator.device)
+        return int(self.accelerator.reduce(t, reduction="sum").item())
+
+    def _evaluate(self) -> dict:
+        from frugaltune.train.evaluate import evaluate
+
+        t0 = time.perf_counter()
+        d = self.cfg.data
+        model = self.accelerator.unwrap_model(self.model)
+        result = evaluate(model, self.tokenizer, self.eval_set, self.eval_records if self.labels else None,
+                          self.labels, prompt_template=d.prompt_template, max_seq_len=d.max_seq_len,
+                          batch_size=self.cfg.training.micro_batch, device=self.accelerator.device,
+                          stop=lambda: self.signals.requested)
+        self.attempt.last_eval_step = self.progress.step
+        if result["eval_loss"] is None and result["eval_accuracy"] is None:
+            return result
+        seconds = time.perf_counter() - t0
+        if self.accelerator.is_main_process:
+            self.ledger.write("eval", step=self.progress.step, seconds=seconds, **result)
+        acc = result["eval_accuracy"]
+        loss = result["eval_loss"]
+        self.bar.note(f"eval step {self.progress.step}: loss {loss if loss is None else round(loss, 4)}"
+                      + (f", accuracy {acc:.3f}" if acc is not None else "") + f" ({seconds:.1f}s)")
+        return result
+
+    # ------------------------------------------------------------------ save
+
+    def save_checkpoint(self, reason: str) -> Path | None:
+        """Write `checkpoints/step-NNNNNN/` atomically, keep the last K, start its mirror upload."""
+        p = self.progress
+        if p.step == self.attempt.last_saved_step or p.step == 0:
+            return None
+        saved = None
+        if self.accelerator.is_main_process:
+            saved = ckpt.write_checkpoint(self.ckpt_root, p.step, self._write_checkpoint_files,
+                                          extra_manifest={"method": self.cfg.method.kind, "reason": reason})
+            self.ledger.write("checkpoint", durable=True, step=p.step, path=saved.path.name, reason=reason,
+                              seconds=saved.seconds, bytes=saved.bytes)
+            if self.mirror is not None:
+                self.mirror.upload_async(saved.path)  # hard-link snapshot: pruning below cannot race it
+            ckpt.prune(self.ckpt_root, self.cfg.checkpoints.keep_last)
+            self._write_summary()
+        self.accelerator.wait_for_everyone()
+        self.attempt.last_saved_step = p.step
+        self.attempt.last_save_time = time.monotonic()
+        return saved.path if saved else None
+
+    def _write_checkpoint_files(self, out: Path) -> None:
+        import json
+
+        torch = self.torch
+        model = self.accelerator.unwrap_model(self.model)
+        if self.cfg.method.kind == "full":
+            from safetensors.torch import save_model
+
+            save_model(model, str(out / "model.safetensors"))
+            model.config.to_json_file(out / "config.json")
+        else:
+            from peft import get_peft_model_state_dict
+            from safetensors.torch import save_file
+
+            weights = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+            save_file(weights, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+            model.peft_config["default"].save_pretrained(str(out))
+        torch.save(self.optimizer.state_dict(), out / "optimizer.pt")
+        torch.save(self.scheduler.state_dict(), out / "scheduler.pt")
+        torch.save(rng_to_tensors(ckpt.rng_state()), out / "rng.pt")
+        state = {"progress": self.progress.to_json(self.plan.batches_per_epoch, self.cfg.training.seed),
+                 "total_steps": self.total_steps, "method": self.cfg.method.kind, "time": time.time(),
+                 "config": self.cfg.model_dump(mode="json")}
+        (out / "trainer_state.json").write_text(json.dumps(state, indent=1))
+
+    # ------------------------------------------------------------------ end
+
+    def _stop(self) -> RunResult:
+        name = self.signals.signal_name
+        self._echo(f"{name}: saving a checkpoint at step {self.progress.step} and exiting with code "
+                   f"{EXIT_INTERRUPTED} (restart the same command to resume)")
+        self.save_checkpoint("signal")
+        self._wait_mirror(MIRROR_WAIT_ON_STOP_S)
+        self.ledger.write("interrupted", durable=True, step=self.progress.step, signal=name)
+        return self._result("interrupted", EXIT_INTERRUPTED)
+
+    def _finish(self) -> RunResult:
+        if self.attempt.last_eval_step != self.progress.step and (self.eval_set or self.eval_records):
+            self._evaluate()
+        self.save_checkpoint("final")
+        if self.accelerator.is_main_process:
+            self._save_final()
+        self._wait_mirror(None)
+        self.ledger.write("finished", durable=True, step=self.progress.step)
+        return self._result("finished", 0)
+
+    def _save_final(self) -> None:
+        """`final/`: the adapter (peft format) or the full model, with the tokenizer; written beside, then swapped in."""
+        import shutil
+
+        final, tmp = self.run_dir / "final", self.run_dir / f".final-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model = self.accelerator.unwrap_model(self.model)
+        model.save_pretrained(tmp)
+        self.tokenizer.save_pretrained(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+
+    def _wait_mirror(self, timeout: float | None) -> None:
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.wait(timeout)
+        except CheckpointError as err:
+            log.warning("checkpoint mirror: %s", err)
+
+    def _result(self, status: str, code: int) -> RunResult:
+        summary = self._write_summary() if self.accelerator.is_main_process else {}
+        self.bar.close()
+        return RunResult(status, code, self.run_dir, self.progress.step, summary)
+
+    def _estimate(self) -> None:
+        ex = self.train_set
+        n_tokens = sum(len(e["input_ids"]) for e in ex)
+        padded = self._padded_tokens_per_sample()
+        ref = self.source.path if self.source.kind == "hub" else self._config_dir()
+        kwargs = compare.job_kwargs(self.cfg, model_ref=ref, n_examples=len(ex), tokens_per_sample=n_tokens / len(ex),
+                                    padded_tokens_per_sample=padded, steps=self.total_steps)
+        self.estimate, self.estimate_note = compare.estimate_for_run(kwargs, fallback_model=self._config_dir())
+        if self.estimate_note and self.accelerator.is_main_process:
+            log.warning("%s", self.estimate_note)
+
+    def _padded_tokens_per_sample(self) -> float:
+        """Mean padded length per sequence under this run's batching (the estimator's compute per sample)."""
+        mb, order, total = self.cfg.training.micro_batch, self.plan.order(0), 0
+        for start in range(0, len(order), mb):
+            chunk = order[start:start + mb]
+            total += max(len(self.train_set[i]["input_ids"]) for i in chunk) * len(chunk)
+        return total / len(order)
+
+    def _config_dir(self) -> str:
+        """A directory with the base model's config.json (what the estimator reads to size the model)."""
+        if self.source.kind in ("local", "preset"):
+            return self.source.path
+        out = self.run_dir / "base-config"
+        out.mkdir(exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        cfg = base.config.to_dict()
+        cfg.pop("quantization_config", None)
+        import json
+
+        (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+        return str(out)
+
+    def _write_summary(self) -> dict:
+        cfg = self.cfg
+        extra = {"run_name": cfg.run_name, "model": cfg.model.source, "method": cfg.method.kind,
+                 "total_steps": self.total_steps, "trainable_params": self.trainable_params,
+                 "total_params": self.total_params, "compute_dtype": self.compute_dtype,
+                 "device": str(self.accelerator.device), "num_processes": self.accelerator.num_processes,
+                 "gpu": cfg.cost.gpu, "platform": cfg.cost.platform}
+        summary = ledger.summarize(ledger.read_events(self.ledger.path), usd_per_hour=cfg.cost.usd_per_hour,
+                                   extra=extra)
+        summary["estimate"] = self.estimate
+        summary["estimate_note"] = self.estimate_note
+        summary["vs_estimate"] = compare.vs_estimate(summary, self.estimate)
+        ledger.write_summary(self.run_dir, summary)
+        return summary
+
+    def _echo(self, message: str) -> None:
+        if not self.quiet and getattr(self, "accelerator", None) is not None and self.accelerator.is_main_process:
+            print(message, flush=True)
+
+    def cleanup(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.mirror is not None:
+            self.mirror.close(timeout=MIRROR_WAIT_ON_STOP_S)
+        if self.ledger is not None:
+            self.ledger.close()
+        self.signals.__exit__(None, None, None)
+
+
+def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: str | None = None,
+          max_steps: int | None = None, quiet: bool = False) -> RunResult:
+    """Fine-tune as `config` says; resume from the newest complete checkpoint unless `resume` says otherwise.
+
+    Args:
+        config: a RunConfig or the path of a run YAML.
+        resume: "auto" (newest complete checkpoint, local or mirrored), "never", or a checkpoint directory.
+        output_dir: overrides output.dir.
+        max_steps: overrides training.max_steps.
+        quiet: no progress output.
+
+    Returns:
+        RunResult; exit_code is 0 when finished and 75 when stopped by SIGTERM/SIGINT after saving.
+
+    Raises:
+        ConfigError, DataError, CheckpointError: bad input, with what to do about it.
+    """
+    overrides = {k: v for k, v in (("output.dir", output_dir), ("training.max_steps", max_steps)) if v is not None}
+    if isinstance(config, RunConfig):
+        cfg = config.model_copy(deep=True)
+        for dotted, value in overrides.items():
+            section, key = dotted.split(".")
+            setattr(getattr(cfg, section), key, value)  # validate_assignment checks the value
+    else:
+        cfg = load_config(config, overrides)
+    recipe = Recipe(cfg, resume=resume, quiet=quiet)
+    try:
+        recipe.setup()
+        return recipe.train()
+    except BaseException as err:
+        if recipe.ledger is not None and not isinstance(err, (SystemExit,)):
+            recipe.ledger.write("failed", durable=True, step=recipe.progress.step, error=f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        recipe.cleanup()
+
+
+def estimated_steps(n_examples: int, micro_batch: int, grad_accum: int, epochs: float | None,
+                    max_steps: int | None) -> int:
+    """Optimizer steps for a dataset of `n_examples` (what --dry-run reports before tokenising)."""
+    if max_steps is not None:
+        return max_steps
+    return max(1, math.ceil((epochs or 1.0) * math.ceil(n_examples / micro_batch) / grad_accum))

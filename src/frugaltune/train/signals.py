@@ -1,0 +1,55 @@
+"""SIGTERM / SIGINT (a spot reclaim notice, `kill`, Ctrl-C) set a flag; the loop saves at the next step boundary
+and the process exits with EXIT_INTERRUPTED so a supervisor restarts it (SkyPilot `recover_on_exit_codes: [75]`,
+or `until frugaltune train run.yaml; [ $? -ne 75 ] && break; done`).
+
+A second Ctrl-C while the save is pending raises KeyboardInterrupt at once; the half-written staging directory
+is ignored by the next run (see checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+EXIT_INTERRUPTED = 75
+"""os.EX_TEMPFAIL: 'try again later'. Interrupted, checkpoint saved, restart to continue."""
+
+HANDLED = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopSignals:
+    """Context manager that turns SIGTERM/SIGINT into a flag (`requested`, `signal_name`) while it is active."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal.Signals(self.signum).name if self.signum is not None else None
+
+    def request(self, signum: int = signal.SIGTERM) -> None:
+        """Ask for a stop as if `signum` had arrived (tests, a spot-notice poller thread)."""
+        if self.signum is None:
+            self.signum = signum
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and self.signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: the user does not want to wait for the save
+        self.request(signum)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
+            for sig in HANDLED:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
