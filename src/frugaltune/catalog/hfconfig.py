@@ -91,11 +91,12 @@ def _kv_heads(cfg: dict[str, Any], model_type: str, heads: int) -> int:
 
 
 def _name(cfg: dict[str, Any], file: Path) -> tuple[str, str]:
-    """(name, hf_id): from `_name_or_path` when it looks like 'org/name', else the directory name."""
+    """(name, hf_id): from `_name_or_path` when it looks like 'org/name', else the model directory's name (or the
+    file's stem for a file not called config.json)."""
     origin = str(cfg.get("_name_or_path") or "")
-    if origin.count("/") == 1 and not Path(origin).exists():
+    if origin.count("/") == 1 and not origin.startswith((".", "/", "~")):
         return origin.split("/")[1], origin
-    return file.parent.name or file.stem, ""
+    return (file.parent.resolve().name if file.name == "config.json" else file.stem) or "local-model", ""
 
 
 def arch_from_config(path: Path) -> ModelArch:

@@ -100,19 +100,25 @@ def compare_command(
     render_comparison(cmp, top=top, show_rejected=show_rejected)
 
 
-def impact_command(interruptions_per_hour: Optional[float] = RateOpt, **kwargs) -> None:
+def impact_command(
+    *, vary: Optional[str] = typer.Option(None, "--vary", help="Comma-separated axes to vary (default all): "
+                                          "method, precision, grad_ckpt, packing, optimizer; the others keep the "
+                                          "job's values."),
+    interruptions_per_hour: Optional[float] = RateOpt, **kwargs,
+) -> None:
     """The optimization-impact table for one model on one GPU: every combination of method, precision, gradient
     checkpointing, packing and optimizer, with peak memory, fit, tokens/s, hours, dollars and the change against
     the no-optimization baseline (full, fp32, no checkpointing, no packing, AdamW)."""
     from frugaltune.api import build_hardware
     from frugaltune.estimate.spot import spot_overrides
-    from frugaltune.plan.impact import impact_table
+    from frugaltune.plan.impact import select_axes, impact_table
 
+    axes = select_axes(_split([vary] if vary else None))
     catalog = _catalog(kwargs)
     job = _job(kwargs, catalog)
     hw = build_hardware(kwargs["gpu"], kwargs.get("platform"), kwargs["pricing"], kwargs["num_gpus"], catalog)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
-        imp = impact_table(job, hw, catalog)
+        imp = impact_table(job, hw, catalog, axes=axes)
     if kwargs.get("json_out"):
         _print_json(imp.to_json())
         return
@@ -275,7 +281,7 @@ def buy_vs_rent_command(
         res = buy_vs_rent(job, owned, runs_per_month, catalog, rent_filters=_filters(catalog, None, None, spot, 8))
     if purchase_usd is None or power_watts is None:
         res.notes.append(f"catalog figures used for {spec.name}: purchase ${purchase:,.0f}, {watts:g} W "
-                         f"({spec.price_source if hasattr(spec, 'price_source') else spec.source})")
+                         "(catalog gpus.csv; pass --purchase-usd / --power-watts for your own)")
     if kwargs.get("json_out"):
         _print_json(res.to_json())
         return

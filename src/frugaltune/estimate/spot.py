@@ -38,6 +38,9 @@ _MAX_INTERRUPTIONS_PER_TRIAL = 10_000
 # Saving more often than once a minute is impractical (step boundaries, filesystem latency): a floor on tau.
 MIN_INTERVAL_HOURS = 1.0 / 60.0
 DEFAULT_TRIALS = 2000
+MIN_TRIALS = 100  # fewer trials than this give no usable P90: report none
+MC_EVENT_BUDGET = 400_000  # most exponential draws one Monte Carlo may make (about 0.2 s)
+INFEASIBLE_REASON = "interruptions would more than double the fault-free time: checkpoints too slow for the rate"
 
 
 # Caller-scoped defaults for what the estimator does not pass through (the user's --interruptions-per-hour, a
@@ -152,20 +155,27 @@ def analytic_expectation(*, work_hours: float, rate_per_hour: float, interval_ho
     """Expected interruptions, rework, restart and wall hours of the process in the module docstring.
 
     Fault-free wall F = W * (1 + C / tau) (one write per interval). Interruptions hit exposed time
-    X = F + K * lost, so by Wald's identity E[K] = rate * E[X], giving E[K] = rate * F / (1 - rate * lost).
-    E[hours] = F + E[K] * (lost + restart). Returns feasible=False when rate * lost >= 1 (the job never finishes
-    in expectation: checkpoints are too slow for the interruption rate).
+    X = F + K * lost, so by Wald's identity E[K] = rate * E[X], giving E[K] = rate * F / (1 - rate * lost)
+    = F * (exp(rate*c) - 1) / c with the exact `lost` (the classic exponential-failure result: each cycle of length
+    c takes (exp(rate*c) - 1) / rate in expectation). E[hours] = F + E[K] * (lost + restart).
+    `feasible` is False when interruptions would more than double the fault-free time (under half the billed
+    hours doing useful work): a frugaltune policy line, not a physical limit; rent on-demand instead.
     """
     overhead = 0.0 if math.isinf(interval_hours) or interval_hours <= 0 else work_hours * checkpoint_hours / interval_hours
     fault_free = work_hours + overhead
     cycle = interval_hours + checkpoint_hours
     lost = expected_lost_hours(rate_per_hour, cycle)
-    if rate_per_hour * lost >= 1.0:
-        return {"feasible": False, "fault_free_hours": fault_free, "checkpoint_overhead_hours": overhead}
-    n = rate_per_hour * fault_free / (1.0 - rate_per_hour * lost)
-    return {"feasible": True, "fault_free_hours": fault_free, "checkpoint_overhead_hours": overhead,
-            "expected_interruptions": n, "expected_rework_hours": n * lost,
-            "expected_restart_hours": n * restart_hours, "expected_hours": fault_free + n * (lost + restart_hours)}
+    if rate_per_hour <= 0:
+        n = 0.0
+    elif math.isinf(cycle):  # never checkpoints: every interruption restarts from zero
+        n = math.expm1(min(rate_per_hour * fault_free, 700.0))
+    else:
+        n = fault_free * math.expm1(min(rate_per_hour * cycle, 700.0)) / cycle
+    lost_total = n * (lost if not math.isinf(cycle) else fault_free)
+    hours = fault_free + lost_total + n * restart_hours
+    return {"feasible": hours <= 2.0 * fault_free, "fault_free_hours": fault_free,
+            "checkpoint_overhead_hours": overhead, "expected_interruptions": n, "expected_rework_hours": lost_total,
+            "expected_restart_hours": n * restart_hours, "expected_hours": hours}
 
 
 def monte_carlo_hours(*, work_hours: float, rate_per_hour: float, interval_hours: float, checkpoint_hours: float,
@@ -241,8 +251,9 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
         Arguments left as None take the values of an enclosing `spot_overrides()` block first.
 
     Returns:
-        A JSON-serialisable dict (plain floats; None where undefined). `feasible` is False when the checkpoint is
-        too slow for the interruption rate for the job to finish in expectation.
+        A JSON-serialisable dict (plain floats; None where undefined). The expectation is always given;
+        `feasible` is False (with `reason`) when interruptions would more than double the fault-free time, and
+        P50/P90 are None when the Monte Carlo was skipped (n_trials=0) or would need too many events.
     """
     ctx = _OVERRIDES.get()
     interruptions_per_hour = interruptions_per_hour if interruptions_per_hour is not None else \
@@ -259,7 +270,8 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
     restart_h = provision_h + ckpt_h  # boot + reading the checkpoint back
     exp = analytic_expectation(work_hours=work_hours, rate_per_hour=rate, interval_hours=tau,
                                checkpoint_hours=ckpt_h, restart_hours=restart_h)
-    out = {"feasible": exp["feasible"], "rate": rate, "mtti_hours": _finite(mtti),
+    out = {"feasible": exp["feasible"], "reason": None if exp["feasible"] else INFEASIBLE_REASON, "rate": rate,
+           "mtti_hours": _finite(mtti),
            "checkpoint_bytes": float(checkpoint_bytes), "checkpoint_write_s": ckpt_h * 3600.0,
            "checkpoint_interval_min": _finite(tau * 60.0), "restart_minutes": restart_h * 60.0,
            "work_hours": work_hours, "fault_free_hours": exp["fault_free_hours"],
@@ -267,7 +279,7 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
     for key in ("expected_interruptions", "expected_rework_hours", "expected_restart_hours", "expected_hours"):
         out[key] = exp.get(key)
     out["expected_cost_usd"] = None if out["expected_hours"] is None else out["expected_hours"] * usd_per_hour
-    out.update(_percentiles(exp["feasible"], n_trials, seed, usd_per_hour, work_hours=work_hours,
+    out.update(_percentiles(n_trials if exp["feasible"] else 0, exp["expected_interruptions"], seed, usd_per_hour, work_hours=work_hours,
                             rate_per_hour=rate, interval_hours=tau, checkpoint_hours=ckpt_h, restart_hours=restart_h))
     out["assumptions"] = used
     return out
@@ -282,10 +294,12 @@ def _user_dirs() -> tuple[str, ...]:
         return ()
 
 
-def _percentiles(feasible: bool, n_trials: int, seed: int, usd_per_hour: float, **process) -> dict:
-    out = {"n_trials": n_trials if feasible else 0, "seed": seed, "p50_hours": None, "p90_hours": None,
-           "p50_cost_usd": None, "p90_cost_usd": None}
-    if not feasible or n_trials <= 0:
+def _percentiles(n_trials: int, expected_interruptions: float, seed: int, usd_per_hour: float, **process) -> dict:
+    # Cap the simulated events so a pathological candidate cannot stall a planner ranking hundreds of options.
+    n_trials = min(n_trials, int(MC_EVENT_BUDGET / (1.0 + expected_interruptions)))
+    out = {"n_trials": max(n_trials, 0), "seed": seed, "p50_hours": None, "p90_hours": None, "p50_cost_usd": None,
+           "p90_cost_usd": None}
+    if n_trials < MIN_TRIALS:
         return out
     hours = monte_carlo_hours(seed=seed, n_trials=n_trials, **process)
     p50, p90 = quantile(hours, 0.5), quantile(hours, 0.9)

@@ -21,6 +21,16 @@ AXES = {
 }
 
 
+def select_axes(names: list[str]) -> dict:
+    """The AXES named (all when none); unknown names are a ConfigError with a suggestion."""
+    from frugaltune.errors import ConfigError, did_you_mean
+
+    for n in names:
+        if n not in AXES:
+            raise ConfigError(f"--vary: unknown axis '{n}'.{did_you_mean(n, AXES)}", fix=f"use any of {', '.join(AXES)}")
+    return {k: v for k, v in AXES.items() if not names or k in names}
+
+
 @dataclass
 class ImpactRow:
     settings: dict

@@ -8,7 +8,9 @@ from frugaltune.plan.search import Comparison, total_usd, wall_hours
 
 
 def _usd(x) -> str:
-    return "-" if x is None else f"${x:,.2f}"
+    if x is None:
+        return "-"
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
 def _console():
@@ -75,7 +77,10 @@ def render_rejections(cmp: Comparison, full: bool) -> None:
 
 
 def render_impact(imp, gpu_name: str) -> None:
-    t = _table(f"optimization impact on {gpu_name} (baseline: full, fp32, no ckpt, no packing, AdamW)",
+    b = imp.rows[0].estimate.job
+    base = f"{b.method}, {b.precision}, {'ckpt' if b.grad_ckpt else 'no ckpt'}, " \
+           f"{'packing' if b.packing else 'no packing'}, {b.optimizer}"
+    t = _table(f"optimization impact on {gpu_name} (baseline: {base})",
                ["mark", "method", "precision", "ckpt", "packing", "optimizer", "peak GB", "fits", "tok/s", "hours",
                 "$ total", "speedup", "$ saved"], caption="B baseline  ► best (cheapest that fits)")
     for i, r in enumerate(imp.rows):
@@ -146,7 +151,8 @@ def render_budget(res) -> None:
                [f"m{m}" for m in range(1, months + 1)] + ["$ total"])
     for p in res.phases:
         ph = p.phase
-        where = f"{ph.num_gpus}x {ph.gpu or ''} {ph.platform or ''} {ph.pricing if ph.kind != 'storage' else ''}"
+        where = f"{ph.gb:g} GB on {ph.platform or 'given price'}" if ph.kind == "storage" else \
+            f"{ph.num_gpus}x {ph.gpu} {ph.platform or '(cheapest platform)'} {ph.pricing}"
         t.add_row(ph.name, ph.kind, where.strip(), f"{p.runs:g}" if ph.kind != "storage" else "-",
                   _usd(p.usd_per_run), *[f"{x:,.2f}" for x in p.usd_per_month], _usd(p.total_usd))
     t.add_row("[bold]total[/]", "", "", "", "", *[f"{x:,.2f}" for x in res.monthly_usd], f"[bold]{_usd(res.total_usd)}[/]")
@@ -175,7 +181,9 @@ def render_buy_vs_rent(res) -> None:
     t.add_row("$ / month", f"{_usd(o['usd_per_month'])} = energy {_usd(o['energy_usd_per_month'])} + depreciation "
                            f"{_usd(o['depreciation_usd_per_month'])}", "-" if r is None else _usd(r["usd_per_month"]))
     be = j["break_even_month"]
-    t.add_row("break-even", "never (renting costs less than the electricity)" if be is None else f"month {be}", "")
+    life = res.owned.depreciation_years * 12
+    t.add_row("break-even", "never (renting costs less than the electricity)" if be is None else
+              f"month {be}" + (f" (after the {life:g}-month depreciation period)" if be > life else ""), "")
     saving = j["annual_saving_usd"]
     t.add_row("annual saving", "-" if saving is None else
               (f"buying saves {_usd(saving)}/year" if saving > 0 else f"renting saves {_usd(-saving)}/year"), "")
