@@ -64,12 +64,13 @@ def train_cmd(
 def _log_warnings_plainly() -> None:
     import logging
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logger = logging.getLogger("frugaltune")
-    logger.addHandler(handler)
+    if not any(getattr(h, "_frugaltune", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler._frugaltune = True
+        logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
-    logger.propagate = False
 
 
 def _print_end(result) -> None:

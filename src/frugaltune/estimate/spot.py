@@ -161,7 +161,8 @@ def analytic_expectation(*, work_hours: float, rate_per_hour: float, interval_ho
     `feasible` is False when interruptions would more than double the fault-free time (under half the billed
     hours doing useful work): a frugaltune policy line, not a physical limit; rent on-demand instead.
     """
-    overhead = 0.0 if math.isinf(interval_hours) or interval_hours <= 0 else work_hours * checkpoint_hours / interval_hours
+    no_ckpt = math.isinf(interval_hours) or interval_hours <= 0
+    overhead = 0.0 if no_ckpt else work_hours * checkpoint_hours / interval_hours
     fault_free = work_hours + overhead
     cycle = interval_hours + checkpoint_hours
     lost = expected_lost_hours(rate_per_hour, cycle)

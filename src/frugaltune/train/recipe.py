@@ -121,8 +121,11 @@ class Recipe:
         (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml(header=f"frugaltune train {self.run_dir}/config.yaml"))
 
     def _quiet_libraries(self) -> None:
+        import warnings
+
         import transformers
 
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         logging.getLogger("accelerate").setLevel(logging.ERROR)
