@@ -75,18 +75,42 @@ def coordinate_descent(cases, coef: Coefficients, params, kind: str, sweeps: int
     return coef, best
 
 
+def fit(cases) -> tuple[Coefficients, float, float]:
+    coef, mem_obj = coordinate_descent(cases, Coefficients(), MEMORY_PARAMS, "memory")
+    coef, speed_obj = coordinate_descent(cases, coef, SPEED_PARAMS, "tokens/s")
+    return coef, mem_obj, speed_obj
+
+
+def leave_one_source_out(cases) -> None:
+    """Generalisation check: fit without each source, score on that source only (out-of-sample)."""
+    sources = sorted({c.source for c in cases})
+    print("\nleave-one-source-out (fit on the other sources, score the held-out one):")
+    for source in sources:
+        train = [c for c in cases if c.source != source]
+        test = [c for c in cases if c.source == source]
+        coef, _, _ = fit(train)
+        errors = score(test, coef)["errors"]
+        for kind in ("memory", "tokens/s"):
+            errs = errors.get((kind, "all"), [])
+            if errs:
+                print(f"  held out {source[:40]:40} {kind:9} n={len(errs):3d} median {statistics.median(errs):5.1f} %"
+                      f"  p80 {percentile(errs, 0.8):5.1f} %", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dry-run", action="store_true", help="fit and print, do not write the json")
+    parser.add_argument("--loso", action="store_true", help="leave-one-source-out generalisation check only")
     args = parser.parse_args()
     cases = [c for c in load_cases(load_catalog()) if not c.skip]
-    coef = Coefficients()
-    coef, mem_obj = coordinate_descent(cases, coef, MEMORY_PARAMS, "memory")
-    coef, speed_obj = coordinate_descent(cases, coef, SPEED_PARAMS, "tokens/s")
-    fit = {"date": date.today().isoformat(), "script": "bench/fit_calibration.py",
+    if args.loso:
+        leave_one_source_out(cases)
+        return
+    coef, mem_obj, speed_obj = fit(cases)
+    provenance = {"date": date.today().isoformat(), "script": "bench/fit_calibration.py",
            "data": "shared/reference/measurements_calibration.csv ([MEASURED] rows, mapping in bench/calibration_rows.py)",
            "rows_used": len(cases), "objective_memory": round(mem_obj, 2), "objective_tokens_per_s": round(speed_obj, 2)}
-    out = asdict(replace(coef, fit=fit))
+    out = asdict(replace(coef, fit=provenance))
     print(json.dumps(out, indent=2))
     if not args.dry_run:
         CALIBRATION_FILE.write_text(json.dumps(out, indent=2) + "\n")

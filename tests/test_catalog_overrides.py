@@ -86,8 +86,8 @@ def test_gpu_override_and_new_gpu(tmp_path):
     cat = load_catalog([user])
     assert cat.gpu("A10").bf16_tflops == 130.0 and cat.gpu("A10").fp32_tflops == 31.2
     new = cat.gpu("rtx 4080")
-    assert (new.name, new.memory_gb, new.fp8_tflops, new.source) == ("RTX-4080", 16.0, None, f"user catalog {user}"
-                                                                      f"/gpus.csv:3")
+    source = f"user catalog {user / 'gpus.csv'}:3"  # a new row without a source names its file and line
+    assert (new.name, new.memory_gb, new.fp8_tflops, new.source) == ("RTX-4080", 16.0, None, source)
 
 
 def test_cache_sees_edited_user_files(tmp_path):

@@ -56,14 +56,11 @@ def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, 
     if platform:
         offer = catalog.find_offer(spec.name, platform, num_gpus, pricing)
         return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
-    offers = [o for o in catalog.offers_for(gpu=spec.name) if o.on_demand_usd_per_gpu_hour or o.spot_usd_per_gpu_hour]
-    if not offers:
-        return Hardware(gpu=spec, num_gpus=num_gpus, offer=None, pricing=pricing)
-
-    def unit_price(o) -> float:
-        return o.usd_per_gpu_hour(pricing) or o.on_demand_usd_per_gpu_hour or float("inf")
-
-    return Hardware(gpu=spec, num_gpus=num_gpus, offer=min(offers, key=unit_price), pricing=pricing)
+    try:  # no platform: the catalog's pick per platform (skips anomalies, prefers host-inclusive prices), cheapest
+        offer = catalog.find_offer(spec.name, None, num_gpus, pricing)
+    except CatalogError:
+        offer = None  # no price for this GPU: memory and speed are still estimated
+    return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
 
 
 def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | None = None,

@@ -37,15 +37,17 @@ def test_ranks_by_cost_and_by_time(cat, lora7b):
 
 def test_rejection_reasons(cat, shipped):
     # full fine-tuning of a 7B model: the T4 cannot hold it, the spot-less offer has no spot row, the flagged
-    # offer is dropped, the H100 node is kept
+    # offer and the GPU-only (host billed on top) price are dropped, the H100 node is kept
     job = Job(model=shipped.model("llama-2-7b"), method="full", dataset_size=1000, epochs=1)
     catalog = cat([offer("p1", "t4", "T4", 0.3, 0.1), offer("p2", "h100x8", "H100-SXM", 3.0, None, gpus=8, whole=True),
-                   offer("p3", "odd", "A100-80GB", 0.01, anomaly=True)])
-    cmp = compare_job(job, catalog)
+                   offer("p3", "odd", "A100-80GB", 0.01, anomaly=True),
+                   offer("p4", "gpu-sku", "H200", 1.0, gpus=8, whole=True, host=False)])
+    cmp = compare_job(job, catalog, Filters(pricings=("on-demand", "spot")))
     reasons = {(_key(r.candidate)): r.reason for r in cmp.rejected}
     assert reasons[("p1", "T4", 1, "on-demand")].startswith("does not fit")
     assert reasons[("p2", "H100-SXM", 8, "spot")] == "no spot price for this offer"
     assert "flagged" in reasons[("p3", "A100-80GB", 1, "on-demand")]
+    assert "host VM is billed on top" in reasons[("p4", "H200", 8, "on-demand")]
     assert [_key(c) for c, _e in cmp.ranked] == [("p2", "H100-SXM", 8, "on-demand")]
 
 
@@ -143,7 +145,7 @@ def test_impossible_job_says_what_would_work(cat, shipped):
     flt = Filters(gpus=("T4",), max_gpus=1)
     with pytest.raises(InfeasiblePlanError) as err:
         require_options(compare_job(job, catalog, flt), catalog, flt)
-    assert "do not fit" in err.value.message or "does not fit" in err.value.message
+    assert "does not fit: 1" in err.value.message  # the on-demand T4 (its spot row has no price)
     assert "qlora" in err.value.fix and "H200" in err.value.fix
 
 

@@ -61,7 +61,8 @@ def test_analytic_expectation_by_hand():
 def test_monte_carlo_agrees_with_analytic_expectation():
     # A long job with many interruptions (W=200 h, MTTI 6 h): at seed 0 with 4000 trials the MC mean is within 1 %
     # of the analytic expectation and the P50 within 3 % (the distribution is nearly symmetric at ~35 events).
-    proc = dict(work_hours=200.0, rate_per_hour=1 / 6, interval_hours=0.5, checkpoint_hours=0.02, restart_hours=0.25)
+    proc = {"work_hours": 200.0, "rate_per_hour": 1 / 6, "interval_hours": 0.5, "checkpoint_hours": 0.02,
+            "restart_hours": 0.25}
     hours = monte_carlo_hours(seed=0, n_trials=4000, **proc)
     exp = analytic_expectation(**proc)["expected_hours"]
     assert sum(hours) / len(hours) == pytest.approx(exp, rel=0.01)
@@ -70,13 +71,13 @@ def test_monte_carlo_agrees_with_analytic_expectation():
 
 
 def test_spot_outcome_p50_close_to_expectation_and_seeded():
-    kw = dict(work_hours=50.0, usd_per_hour=2.0, checkpoint_bytes=20e9, platform="vast", kind="marketplace",
-              n_trials=2000)
+    kw = {"work_hours": 50.0, "usd_per_hour": 2.0, "checkpoint_bytes": 20e9, "platform": "vast",
+          "kind": "marketplace", "n_trials": 2000}
     a, b = spot_outcome(seed=7, **kw), spot_outcome(seed=7, **kw)
     assert a == b  # same seed, same answer
     assert spot_outcome(seed=8, **kw)["p90_hours"] != a["p90_hours"]
     assert a["p50_hours"] == pytest.approx(a["expected_hours"], rel=0.05)
-    assert a["p50_cost_usd"] == pytest.approx(a["p50_hours"] * 2.0)
+    assert a["p50_cost_usd"] == pytest.approx(math.ceil(a["p50_hours"] * 3600) / 3600 * 2.0)  # per-second billing
     json.dumps(a, allow_nan=False)  # JSON-serialisable, no inf/nan
 
 
@@ -130,3 +131,11 @@ def test_malformed_user_file(tmp_path):
     (tmp_path / "spot_assumptions.csv").write_text("parameter,scope,value\ninterruptions_per_hour,aws,often\n")
     with pytest.raises(CatalogError, match="not a number"):
         load_spot_assumptions((str(tmp_path),))
+
+
+def test_percentile_dollars_follow_the_billing_increment():
+    # 2.5 h with no interruptions on an hourly-billed offer at $2/h: P50 and P90 bill 3 h = $6
+    out = spot_outcome(work_hours=2.5, usd_per_hour=2.0, checkpoint_bytes=1e8, platform="aws", kind="cloud",
+                       interruptions_per_hour=0.0, billing_increment_s=3600, billing_minimum_s=3600)
+    assert out["p50_hours"] == pytest.approx(2.5)
+    assert out["p50_cost_usd"] == pytest.approx(6.0) and out["p90_cost_usd"] == pytest.approx(6.0)

@@ -18,7 +18,10 @@ _EXPORTS = {
     "user_catalog_dirs": "overrides",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [  # noqa: RUF022 (grouped like _EXPORTS)
+    "Catalog", "load_catalog", "schema_version", "count_params", "active_params", "param_counts", "ParamCounts",
+    "price_age_days", "stale_price_warning", "billed_gpus", "generic_arch", "arch_from_config", "user_catalog_dirs",
+]
 
 
 def __getattr__(name: str):

@@ -6,6 +6,7 @@ Pure: no I/O beyond the (cached) calibration file, no torch. The JSON contract i
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 
 from frugaltune.errors import ConfigError
@@ -152,6 +153,12 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
                     flops_per_token=flops.per_token, tokens_per_micro_batch=per_micro, grad_accum=job.grad_accum,
                     optimizer_state_bytes=memory.optimizer + memory.master + memory.gradients + memory.cpu_offload,
                     num_gpus=job.num_gpus, coef=coef, zero_stage=job.zero_stage)
+    from frugaltune.estimate.measured import throughput_correction
+
+    ratio, runs = throughput_correction(hw.gpu.name, job.method)
+    if runs:
+        tp = replace(tp, tokens_per_sec_per_gpu=tp.tokens_per_sec_per_gpu * ratio,
+                     tokens_per_sec=tp.tokens_per_sec * ratio, mfu=tp.mfu * ratio, source="calibrated")
     hours = computed_tokens / tp.tokens_per_sec / 3600.0
     fits = memory.peak <= hw.gpu.memory_gb * GB
     if not fits:
@@ -167,7 +174,8 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
         hardware=priced.hardware,
         memory=_memory_out(memory, fits, hw.gpu.memory_gb),
         throughput=rec.ThroughputOut(flops.per_token, round(tp.mfu, 4), tp.tokens_per_sec_per_gpu,
-                                     tp.tokens_per_sec, tp.source, tp.peak_flops / 1e12, tp.scaling_efficiency),
+                                     tp.tokens_per_sec, tp.source, tp.peak_flops / 1e12, tp.scaling_efficiency,
+                                     runs),
         time=rec.TimeOut(hours, priced.billed_hours),
         cost_breakdown=priced.cost,
         warnings=warnings,

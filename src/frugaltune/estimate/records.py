@@ -123,6 +123,7 @@ class ThroughputOut:
     source: str  # "default" | "calibrated"
     peak_tflops: float = 0.0
     scaling_efficiency: float = 1.0
+    calibration_runs: int = 0  # measured runs of this GPU x method that scaled tokens/s (frugaltune train ledger)
 
 
 @dataclass

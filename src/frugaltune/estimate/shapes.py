@@ -83,14 +83,12 @@ def lm_head_params(arch: ModelArch) -> int:
 
 
 def total_params(arch: ModelArch) -> int:
-    """Stored parameter count: the catalog's published/computed count, else layers + embeddings + norms + head."""
+    """Stored parameter count: the catalog's count, else computed by catalog.params (the one counting formula)."""
     if arch.total_params:
         return int(arch.total_params)
-    h = arch.hidden_size
-    bias = (arch.num_heads + 2 * arch.num_kv_heads) * arch.head_dim if arch.qkv_bias else 0
-    per_layer = layer_linear_params(arch, active=False) + bias + 2 * h
-    head = 0 if arch.tie_word_embeddings else lm_head_params(arch)
-    return arch.num_layers * per_layer + embedding_params(arch) + head + h
+    from frugaltune.catalog.params import count_params
+
+    return count_params(arch)
 
 
 def quantizable_params(arch: ModelArch) -> int:

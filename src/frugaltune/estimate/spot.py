@@ -45,14 +45,14 @@ INFEASIBLE_REASON = "interruptions would more than double the fault-free time: c
 
 # Caller-scoped defaults for what the estimator does not pass through (the user's --interruptions-per-hour, a
 # smaller Monte Carlo while a planner ranks hundreds of candidates). Explicit arguments always win.
-_OVERRIDES: ContextVar[dict] = ContextVar("frugaltune_spot_overrides", default={})
+_OVERRIDES: ContextVar[dict | None] = ContextVar("frugaltune_spot_overrides", default=None)
 
 
 @contextmanager
 def spot_overrides(**values) -> Iterator[None]:
     """Within the block, spot_outcome() uses these for arguments left at their defaults:
     interruptions_per_hour, n_trials, seed, extra_dirs. None values are ignored."""
-    token = _OVERRIDES.set({**_OVERRIDES.get(), **{k: v for k, v in values.items() if v is not None}})
+    token = _OVERRIDES.set({**(_OVERRIDES.get() or {}), **{k: v for k, v in values.items() if v is not None}})
     try:
         yield
     finally:
@@ -183,24 +183,31 @@ def monte_carlo_hours(*, work_hours: float, rate_per_hour: float, interval_hours
                       restart_hours: float, seed: int = 0, n_trials: int = 2000) -> list[float]:
     """Sorted wall hours of `n_trials` seeded simulations of the process in the module docstring.
 
-    Each trial draws exponential times to the next interruption; an interruption keeps the completed
-    (interval + write) cycles, loses the rest of the current one and adds a restart.
+    Each trial draws exponential times to the next interruption (inverse transform, -ln(1-u)/rate); an
+    interruption keeps the completed (interval + write) cycles, loses the rest of the current one and adds a
+    restart. Speed: one uniform per trial decides whether the first attempt finishes (u < 1 - exp(-rate * F)
+    means it is interrupted), so only interrupted trials run the loop.
     """
     rng = random.Random(seed)
-    expo = rng.expovariate
+    rnd, log = rng.random, math.log
     overhead = 0.0 if math.isinf(interval_hours) else work_hours * checkpoint_hours / interval_hours
     fault_free = work_hours + overhead
+    if rate_per_hour <= 0:
+        return [fault_free] * n_trials
     cycle = interval_hours + checkpoint_hours
-    out = []
-    for _ in range(n_trials):
+    p_hit = -math.expm1(-rate_per_hour * fault_free)  # P(the first attempt is interrupted)
+    hit = [u for u in [rnd() for _ in range(n_trials)] if u < p_hit]
+    out = [fault_free] * (n_trials - len(hit))
+    for u in hit:
         remaining, hours = fault_free, 0.0
         for _k in range(_MAX_INTERRUPTIONS_PER_TRIAL):
-            t = expo(rate_per_hour) if rate_per_hour > 0 else math.inf
+            t = -log(1.0 - u) / rate_per_hour
             if t >= remaining:
                 hours += remaining
                 break
-            remaining -= (t // cycle) * cycle if not math.isinf(cycle) else 0.0
+            remaining -= (t // cycle) * cycle
             hours += t + restart_hours
+            u = rnd()
         else:
             hours = math.inf
         out.append(hours)
@@ -211,9 +218,18 @@ def monte_carlo_hours(*, work_hours: float, rate_per_hour: float, interval_hours
 def quantile(sorted_values: list[float], q: float) -> float:
     """Linear-interpolated quantile of an ascending list (numpy's default 'linear' method)."""
     pos = q * (len(sorted_values) - 1)
-    lo = int(math.floor(pos))
+    lo = math.floor(pos)
     hi = min(lo + 1, len(sorted_values) - 1)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@lru_cache(maxsize=256)
+def _as_dict_cached(row: SpotAssumption) -> tuple:
+    return tuple(asdict(row).items())
+
+
+def _as_dict(row: SpotAssumption) -> dict:
+    return dict(_as_dict_cached(row))
 
 
 def _resolve_inputs(platform: str, kind: str, interruptions_per_hour: float | None, checkpoint_bytes_: float,
@@ -223,20 +239,21 @@ def _resolve_inputs(platform: str, kind: str, interruptions_per_hour: float | No
     used = []
     if interruptions_per_hour is None:
         row = lookup_assumption(table, "interruptions_per_hour", platform, kind)
-        rate, _ = row.value, used.append(asdict(row))
+        rate, _ = row.value, used.append(_as_dict(row))
     else:
         rate = float(interruptions_per_hour)
         used.append({"parameter": "interruptions_per_hour", "scope": platform, "value": rate, "unit": "1/h",
                      "status": "user", "basis": "--interruptions-per-hour", "source": "user", "data_date": ""})
     bw = lookup_assumption(table, "checkpoint_write_gb_per_s", platform, kind)
     restart = lookup_assumption(table, "restart_minutes", platform, kind)
-    used += [asdict(bw), asdict(restart)]
+    used += [_as_dict(bw), _as_dict(restart)]
     return rate, checkpoint_write_hours(checkpoint_bytes_, bw.value), restart.value / 60.0, used
 
 
 def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: float, platform: str, kind: str,
                  interruptions_per_hour: float | None = None, seed: int | None = None, n_trials: int | None = None,
-                 extra_dirs: tuple[str, ...] | None = None) -> dict:
+                 extra_dirs: tuple[str, ...] | None = None, billing_increment_s: int = 1,
+                 billing_minimum_s: int = 0) -> dict:
     """Expected and P50/P90 hours and dollars of a spot job, interruptions included (model: module docstring).
 
     Args:
@@ -249,6 +266,8 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
         seed, n_trials: the Monte Carlo (default 0 and 2000); n_trials=0 skips it (P50/P90 are then None).
         extra_dirs: directories holding a spot_assumptions.csv that overrides shipped rows (default: the user
             catalog directories, see catalog/overrides.py).
+        billing_increment_s, billing_minimum_s: the offer's billing rules, applied to the P50/P90 dollars (wall
+            hours rounded up to the increment, at least the minimum), as the estimator bills expected hours.
         Arguments left as None take the values of an enclosing `spot_overrides()` block first.
 
     Returns:
@@ -256,34 +275,38 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
         `feasible` is False (with `reason`) when interruptions would more than double the fault-free time, and
         P50/P90 are None when the Monte Carlo was skipped (n_trials=0) or would need too many events.
     """
-    ctx = _OVERRIDES.get()
-    interruptions_per_hour = interruptions_per_hour if interruptions_per_hour is not None else \
-        ctx.get("interruptions_per_hour")
-    seed = seed if seed is not None else ctx.get("seed", 0)
-    n_trials = n_trials if n_trials is not None else ctx.get("n_trials", DEFAULT_TRIALS)
-    extra_dirs = extra_dirs if extra_dirs is not None else ctx.get("extra_dirs") or _user_dirs()
-    if interruptions_per_hour is not None and interruptions_per_hour < 0:
-        raise ValueError("interruptions_per_hour must be >= 0")
-    rate, ckpt_h, provision_h, used = _resolve_inputs(platform, kind, interruptions_per_hour, checkpoint_bytes,
-                                                      tuple(extra_dirs))
+    rate_arg, seed, n_trials, extra_dirs = _with_context(interruptions_per_hour, seed, n_trials, extra_dirs)
+    rate, ckpt_h, provision_h, used = _resolve_inputs(platform, kind, rate_arg, checkpoint_bytes, extra_dirs)
     mtti = math.inf if rate <= 0 else 1.0 / rate
     tau = max(young_daly_interval_hours(ckpt_h, mtti), MIN_INTERVAL_HOURS)
     restart_h = provision_h + ckpt_h  # boot + reading the checkpoint back
-    exp = analytic_expectation(work_hours=work_hours, rate_per_hour=rate, interval_hours=tau,
-                               checkpoint_hours=ckpt_h, restart_hours=restart_h)
+    process = {"work_hours": work_hours, "rate_per_hour": rate, "interval_hours": tau, "checkpoint_hours": ckpt_h,
+               "restart_hours": restart_h}
+    exp = analytic_expectation(**process)
     out = {"feasible": exp["feasible"], "reason": None if exp["feasible"] else INFEASIBLE_REASON, "rate": rate,
-           "mtti_hours": _finite(mtti),
-           "checkpoint_bytes": float(checkpoint_bytes), "checkpoint_write_s": ckpt_h * 3600.0,
-           "checkpoint_interval_min": _finite(tau * 60.0), "restart_minutes": restart_h * 60.0,
-           "work_hours": work_hours, "fault_free_hours": exp["fault_free_hours"],
-           "checkpoint_overhead_hours": exp["checkpoint_overhead_hours"], "usd_per_hour": usd_per_hour}
-    for key in ("expected_interruptions", "expected_rework_hours", "expected_restart_hours", "expected_hours"):
-        out[key] = exp.get(key)
-    out["expected_cost_usd"] = None if out["expected_hours"] is None else out["expected_hours"] * usd_per_hour
-    out.update(_percentiles(n_trials if exp["feasible"] else 0, exp["expected_interruptions"], seed, usd_per_hour, work_hours=work_hours,
-                            rate_per_hour=rate, interval_hours=tau, checkpoint_hours=ckpt_h, restart_hours=restart_h))
+           "mtti_hours": _finite(mtti), "checkpoint_bytes": float(checkpoint_bytes),
+           "checkpoint_write_s": ckpt_h * 3600.0, "checkpoint_interval_min": _finite(tau * 60.0),
+           "restart_minutes": restart_h * 60.0, "work_hours": work_hours, "usd_per_hour": usd_per_hour}
+    out.update({k: v for k, v in exp.items() if k != "feasible"})
+    out["expected_cost_usd"] = exp["expected_hours"] * usd_per_hour
+    trials = n_trials if exp["feasible"] else 0
+    billing = (billing_increment_s, billing_minimum_s)
+    out.update(_percentiles(trials, exp["expected_interruptions"], seed, usd_per_hour, billing, **process))
     out["assumptions"] = used
     return out
+
+
+def _with_context(rate: float | None, seed: int | None, n_trials: int | None,
+                  extra_dirs: tuple[str, ...] | None) -> tuple[float | None, int, int, tuple[str, ...]]:
+    """Arguments left as None take an enclosing spot_overrides() block's values, then the defaults."""
+    ctx = _OVERRIDES.get() or {}
+    rate = rate if rate is not None else ctx.get("interruptions_per_hour")
+    if rate is not None and rate < 0:
+        raise ValueError("interruptions_per_hour must be >= 0")
+    seed = seed if seed is not None else ctx.get("seed", 0)
+    n_trials = n_trials if n_trials is not None else ctx.get("n_trials", DEFAULT_TRIALS)
+    extra_dirs = extra_dirs if extra_dirs is not None else ctx.get("extra_dirs") or _user_dirs()
+    return rate, seed, n_trials, tuple(extra_dirs)
 
 
 def _user_dirs() -> tuple[str, ...]:
@@ -295,7 +318,14 @@ def _user_dirs() -> tuple[str, ...]:
         return ()
 
 
-def _percentiles(n_trials: int, expected_interruptions: float, seed: int, usd_per_hour: float, **process) -> dict:
+def billed_hours(hours: float, increment_s: int, minimum_s: int) -> float:
+    """Hours rounded up to the billing increment, and to at least the minimum (estimate/cost.py's rule)."""
+    inc = max(int(increment_s), 1)
+    return max(math.ceil(hours * 3600.0 / inc - 1e-9) * inc, minimum_s) / 3600.0
+
+
+def _percentiles(n_trials: int, expected_interruptions: float, seed: int, usd_per_hour: float,
+                 billing: tuple[int, int], **process) -> dict:
     # Cap the simulated events so a pathological candidate cannot stall a planner ranking hundreds of options.
     n_trials = min(n_trials, int(MC_EVENT_BUDGET / (1.0 + expected_interruptions)))
     out = {"n_trials": max(n_trials, 0), "seed": seed, "p50_hours": None, "p90_hours": None, "p50_cost_usd": None,
@@ -304,8 +334,9 @@ def _percentiles(n_trials: int, expected_interruptions: float, seed: int, usd_pe
         return out
     hours = monte_carlo_hours(seed=seed, n_trials=n_trials, **process)
     p50, p90 = quantile(hours, 0.5), quantile(hours, 0.9)
-    out.update(p50_hours=_finite(p50), p90_hours=_finite(p90), p50_cost_usd=_finite(p50 * usd_per_hour),
-               p90_cost_usd=_finite(p90 * usd_per_hour))
+    out.update(p50_hours=_finite(p50), p90_hours=_finite(p90),
+               p50_cost_usd=_finite(billed_hours(p50, *billing) * usd_per_hour) if math.isfinite(p50) else None,
+               p90_cost_usd=_finite(billed_hours(p90, *billing) * usd_per_hour) if math.isfinite(p90) else None)
     return out
 
 

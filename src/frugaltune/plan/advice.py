@@ -24,9 +24,9 @@ def describe(cand, est) -> str:
 
 
 def reason_summary(cmp: Comparison, top: int = 4) -> str:
-    """'27 do not fit, 12 no spot price, ...' from the rejections (reasons grouped by their first words)."""
+    """'does not fit: 27, no spot price for this offer: 12, ...' (reasons grouped by their first words)."""
     kinds = Counter(r.reason.split(":")[0].split(" (")[0] for r in cmp.rejected)
-    return ", ".join(f"{n} {k}" for k, n in kinds.most_common(top))
+    return ", ".join(f"{k}: {n}" for k, n in kinds.most_common(top))
 
 
 def _best(cmp: Comparison):

@@ -91,7 +91,7 @@ class BuyVsRent:
             "annual_saving_usd": self.annual_saving_usd, "notes": self.notes, "schema_version": 1}
 
 
-def buy_vs_rent(job: Job, owned: OwnedGpu, runs_per_month: float, catalog, *, rent_filters: Filters = Filters(),
+def buy_vs_rent(job: Job, owned: OwnedGpu, runs_per_month: float, catalog, *, rent_filters: Filters | None = None,
                 estimator=None) -> BuyVsRent:
     """Monthly cost of owning vs renting for `runs_per_month` runs of `job` (see the module docstring)."""
     from frugaltune.plan.search import _default_estimator
@@ -103,7 +103,7 @@ def buy_vs_rent(job: Job, owned: OwnedGpu, runs_per_month: float, catalog, *, re
     energy = energy_usd(hours, owned.num_gpus * owned.power_watts + owned.host_watts, owned.usd_per_kwh)
     dep = owned.num_gpus * depreciation_usd_per_month(owned.purchase_usd, owned.depreciation_years,
                                                       owned.resale_fraction)
-    rent = compare_job(job, catalog, rent_filters, estimator=estimator)
+    rent = compare_job(job, catalog, rent_filters or Filters(), estimator=estimator)
     rent_month = total_usd(rent.ranked[rent.cheapest][1]) * runs_per_month if rent.ranked else None
     notes = _notes(own_est, gpu, owned, hours)
     be = None if rent_month is None else break_even_month(owned.num_gpus * owned.purchase_usd, rent_month, energy)

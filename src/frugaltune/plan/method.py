@@ -104,16 +104,25 @@ def decide(job: Job, sit: Situation, catalog, *, estimator=None, margin: float =
                    + (" -> tight budget" if tight else ""))
     method = _branch(sit, opts, low_vram, tight, why)
     zero = 3 if method == "full" else 0
-    then = ["then DPO on preference pairs (chosen/rejected) starting from the SFT model; with LoRA the reference "
-            "model is the base with adapters disabled, so it costs no second copy of the weights"] \
-        if sit.alignment else []
+    dpo = ("then DPO on preference pairs (chosen/rejected) starting from the SFT model; with LoRA the reference "
+           "model is the base with adapters disabled, so it costs no second copy of the weights")
+    then = [dpo] if sit.alignment else []
     return MethodChoice(method, zero, why, then, opts, tradeoff_matrix(opts, sit.alignment))
 
 
 def _branch(sit: Situation, opts: dict[str, Comparison], low_vram: bool, tight: bool, why: list[str]) -> str:
-    if low_vram or tight:
-        why.append("tight budget / low VRAM -> QLoRA (4-bit base, adapters on every linear layer)")
+    if low_vram:
+        why.append("low VRAM -> QLoRA (4-bit base, adapters on every linear layer)")
         return "qlora"
+    if tight:
+        qlora_usd, lora_usd = _cheapest(opts["qlora"]), _cheapest(opts["lora"])
+        if qlora_usd is not None and (lora_usd is None or qlora_usd < lora_usd):
+            why.append(f"tight budget -> QLoRA: its cheapest option {_usd(qlora_usd)} undercuts LoRA's "
+                       f"{_usd(lora_usd)} (a 4-bit base fits cheaper GPUs)")
+            return "qlora"
+        why.append(f"tight budget, but QLoRA's cheapest option ({_usd(qlora_usd)}) is no cheaper than LoRA's "
+                   f"({_usd(lora_usd)}): 4-bit weights save memory, not compute -> LoRA")
+        return "lora"
     if sit.domain_shift == "large":
         full_usd = _cheapest(opts["full"])
         if full_usd is None:

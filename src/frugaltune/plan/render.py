@@ -10,6 +10,8 @@ from frugaltune.plan.search import Comparison, total_usd, wall_hours
 def _usd(x) -> str:
     if x is None:
         return "-"
+    if 0 < abs(x) < 0.01:
+        return f"{'-' if x < 0 else ''}${abs(x):.4f}"
     return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
@@ -66,7 +68,7 @@ def render_rejections(cmp: Comparison, full: bool) -> None:
         return
     if not full:
         kinds = Counter(r.reason.split(":")[0].split(" (")[0] for r in cmp.rejected)
-        console.print(f"rejected {len(cmp.rejected)}: " + ", ".join(f"{n} {k}" for k, n in kinds.most_common()) +
+        console.print(f"rejected {len(cmp.rejected)}: " + ", ".join(f"{k}: {n}" for k, n in kinds.most_common()) +
                       " (--show-rejected lists each)", highlight=False)
         return
     t = _table("rejected", ["GPU", "GPUs", "platform", "instance", "pricing", "reason"])

@@ -60,8 +60,8 @@ def header(rec: Recommendation, path: str) -> str:
                                                  f"{cand.offer.instance} ({cand.pricing})")
     lines = [f"frugaltune train {path}", "",
              f"Written by `frugaltune plan`: {job.method} on {where}.",
-             f"Estimate: peak {est.memory.peak_gb_per_gpu:.1f} GB per GPU of {est.hardware.gpu_memory_gb:g} GB, "
-             f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}."]
+             (f"Estimate: peak {est.memory.peak_gb_per_gpu:.1f} GB per GPU of {est.hardware.gpu_memory_gb:g} GB, "
+              f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}.")]
     if job.zero_stage or job.num_gpus > 1:
         lines.append(f"Multi-GPU: launch with accelerate on {job.num_gpus} GPUs, DeepSpeed ZeRO stage {job.zero_stage}"
                      + (" with CPU offload" if job.cpu_offload else "") + ".")

@@ -28,6 +28,7 @@ class Filters:
     max_hours: float | None = None  # deadline on expected wall hours
     budget_usd: float | None = None  # ceiling on expected total dollars
     include_anomalies: bool = False  # offers whose source data the catalog flags as unreliable
+    include_gpu_only_prices: bool = False  # GPU-only SKU prices (GCP): the host VM is billed on top, not priced here
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ def _offer_reason(offer: Offer, pricing: str, flt: Filters) -> str | None:
         return "no spot price for this offer" if pricing == "spot" else "no on-demand price for this offer"
     if offer.anomaly and not flt.include_anomalies:
         return "price flagged as unreliable in the catalog (see its notes); --include-anomalies to keep it"
+    if not offer.price_includes_host and not flt.include_gpu_only_prices:
+        return ("price covers the GPU only (the host VM is billed on top and not in the catalog); "
+                "--include-gpu-only-prices to keep it")
     return None
 
 
@@ -203,7 +207,7 @@ def rank(scored: list[tuple[Candidate, Estimate]], sort: str) -> list[tuple[Cand
     return sorted(scored, key=lambda ce: (total_usd(ce[1]), wall_hours(ce[1])))
 
 
-def compare_job(job: Job, catalog, flt: Filters = Filters(), *, sort: str = "cost", strict_precision: bool = False,
+def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "cost", strict_precision: bool = False,
                 auto_zero: bool = True, estimator=None) -> Comparison:
     """Enumerate -> filter -> score -> rank one job over the catalog's offers. Never raises for 'nothing works':
     an empty `ranked` with every reason in `rejected` is a valid answer (see `require_options`).
@@ -218,6 +222,7 @@ def compare_job(job: Job, catalog, flt: Filters = Filters(), *, sort: str = "cos
         estimator: `f(job, hw, catalog) -> Estimate`, default the frugaltune estimator.
     """
     estimator = estimator or _default_estimator
+    flt = flt or Filters()
     cands, rejected = enumerate_candidates(list(catalog.offers), flt)
     scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
                         estimator=estimator)
@@ -226,7 +231,14 @@ def compare_job(job: Job, catalog, flt: Filters = Filters(), *, sort: str = "cos
     front = pareto_front([(total_usd(e), wall_hours(e)) for _c, e in ranked])
     cheapest = min(range(len(ranked)), key=lambda i: (total_usd(ranked[i][1]), wall_hours(ranked[i][1])), default=None)
     fastest = min(range(len(ranked)), key=lambda i: (wall_hours(ranked[i][1]), total_usd(ranked[i][1])), default=None)
-    return Comparison(job, sort, ranked, front, rejected + rej + rej2, cheapest, fastest)
+    return Comparison(job, sort, ranked, front, rejected + rej + rej2, cheapest, fastest, _notes(job, ranked))
+
+
+def _notes(job: Job, ranked: list[tuple[Candidate, Estimate]]) -> list[str]:
+    fp16 = sorted({c.offer.gpu for c, e in ranked if e.job.precision != job.precision})
+    if job.precision == "bf16" and fp16:
+        return [f"no bf16 on {', '.join(fp16)}: estimated in fp16 (--strict-precision rejects them instead)"]
+    return []
 
 
 def _default_estimator(job: Job, hw: Hardware, catalog) -> Estimate:

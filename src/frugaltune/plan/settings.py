@@ -56,7 +56,7 @@ class Settings:
 
 def _options(job: Job, num_gpus: int, target_global_batch: int) -> dict[str, list]:
     per_gpu = max(1, target_global_batch // num_gpus)
-    mbs = [2 ** k for k in range(0, 7) if 2 ** k <= min(per_gpu, MAX_MICRO_BATCH)]
+    mbs = [2 ** k for k in range(7) if 2 ** k <= min(per_gpu, MAX_MICRO_BATCH)]
     full = job.method == "full"
     zero = [0] if num_gpus == 1 else ([0, 1, 2, 3] if full else [0, 3])
     return {"micro_batch": mbs, "grad_ckpt": [False, True],
@@ -121,8 +121,8 @@ def pick_settings(job: Job, hw: Hardware, catalog, *, target_global_batch: int =
 def _why(best: Trial, trials: list[Trial]) -> list[str]:
     j, e = best.job, best.estimate
     n_fit = sum(t.reason is None for t in trials)
-    lines = [f"{n_fit} of {len(trials)} setting combinations fit; this one is the fastest "
-             f"({e.throughput.tokens_per_sec:,.0f} tokens/s, peak {e.memory.peak_gb_per_gpu:.1f} GB per GPU)."]
+    lines = [(f"{n_fit} of {len(trials)} setting combinations fit; this one is the fastest "
+              f"({e.throughput.tokens_per_sec:,.0f} tokens/s, peak {e.memory.peak_gb_per_gpu:.1f} GB per GPU).")]
     no_ckpt_fits = any(t.reason is None and not t.job.grad_ckpt for t in trials)
     if j.grad_ckpt:
         lines.append("gradient checkpointing is on: nothing fits without it" if not no_ckpt_fits else

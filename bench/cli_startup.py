@@ -1,0 +1,128 @@
+"""Start-up time of `frugaltune estimate --json` as a ratio to a bare `python -c pass` (target: <= 4x).
+
+Both run from this venv's interpreter, interleaved (alternating which goes first) after warm-up runs, so disk cache
+and machine load hit both alike; the medians and their ratio are printed. `--profile` then shows where the time goes:
+`python -X importtime` (slowest imports, self and cumulative) and cProfile of the whole command in-process.
+Run: .venv/bin/python bench/cli_startup.py [--runs 15] [--profile] [--strict]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PYTHON = Path(sys.executable)
+FRUGALTUNE = PYTHON.with_name("frugaltune")
+ARGS = ["estimate", "--model", "llama-2-7b", "--gpu", "a10", "--platform", "lambda", "--json"]
+TARGET_RATIO = 4.0
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def wall_seconds(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def measure(runs: int, warmup: int = 2) -> dict[str, list[float]]:
+    cmds = {"python -c pass": [str(PYTHON), "-c", "pass"], "frugaltune estimate --json": [str(FRUGALTUNE), *ARGS]}
+    for _ in range(warmup):
+        for cmd in cmds.values():
+            wall_seconds(cmd)
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    order = list(cmds)
+    for i in range(runs):
+        for name in order if i % 2 == 0 else order[::-1]:
+            times[name].append(wall_seconds(cmds[name]))
+    return times
+
+
+def report(times: dict[str, list[float]]) -> float:
+    base, cli = (statistics.median(v) for v in times.values())
+    for name, values in times.items():
+        print(f"{name:28s} median {statistics.median(values) * 1e3:7.1f} ms   "
+              f"min {min(values) * 1e3:7.1f} ms   max {max(values) * 1e3:7.1f} ms   (n={len(values)})")
+    ratio = cli / base
+    verdict = "OK" if ratio <= TARGET_RATIO else "OVER TARGET"
+    print(f"ratio {ratio:.2f}x (target <= {TARGET_RATIO:g}x): {verdict}; the CLI's own cost is "
+          f"{(cli - base) * 1e3:.1f} ms over the bare interpreter")
+    return ratio
+
+
+def importtime(top: int) -> None:
+    """The slowest imports of the command (python -X importtime), by self time and by top-level cumulative time."""
+    code = f"import sys; from frugaltune.cli import main; sys.argv = ['frugaltune', *{ARGS!r}]; main()"
+    proc = subprocess.run([str(PYTHON), "-X", "importtime", "-c", code], capture_output=True, text=True, env=ENV)
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:"):].split("|")
+        rows.append((int(self_us), int(cumulative_us), name.rstrip()))
+    total = sum(r[0] for r in rows)
+    print(f"\n-X importtime: {len(rows)} modules, {total / 1e3:.1f} ms in imports (self times summed)")
+    print(f"  slowest by self time (top {top}):")
+    for self_us, cumulative_us, name in sorted(rows, reverse=True)[:top]:
+        print(f"    {self_us / 1e3:6.2f} ms self {cumulative_us / 1e3:7.2f} ms cumul  {name.strip()}")
+    print("  top-level imports by cumulative time:")
+    top_level = [r for r in rows if not r[2].startswith("  ")]
+    for self_us, cumulative_us, name in sorted(top_level, key=lambda r: -r[1])[:top]:
+        print(f"    {cumulative_us / 1e3:7.2f} ms  {name.strip()}")
+
+
+PROFILE = """
+import cProfile, contextlib, io, pstats, sys
+profile = cProfile.Profile()
+profile.enable()
+from frugaltune.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main({args!r})
+    except SystemExit:
+        pass
+profile.disable()
+stats = pstats.Stats(profile, stream=sys.stdout).strip_dirs()
+for key in ("cumulative", "tottime"):
+    print(f"--- by {{key}} ---")
+    stats.sort_stats(key).print_stats({top})
+"""
+
+
+def cprofile(top: int) -> None:
+    """cProfile of imports + catalog load + estimate + JSON output, in one fresh interpreter."""
+    proc = subprocess.run([str(PYTHON), "-c", PROFILE.format(args=ARGS, top=top)], capture_output=True, text=True,
+                          env=ENV)
+    print("\ncProfile (fresh interpreter; profiling inflates call-heavy code):")
+    keep = [line for line in proc.stdout.splitlines() if line.strip() and "Ordered by" not in line]
+    print("\n".join(keep))
+    if proc.returncode:
+        print(proc.stderr[-2000:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs of each command (default 15)")
+    parser.add_argument("--profile", action="store_true", help="also show -X importtime and cProfile breakdowns")
+    parser.add_argument("--top", type=int, default=20, help="rows per profile table")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the ratio is over the target")
+    args = parser.parse_args()
+    if not FRUGALTUNE.exists():
+        raise SystemExit(f"{FRUGALTUNE} not found: run `pip install -e .` in this venv first")
+    print(f"{FRUGALTUNE.name} {' '.join(ARGS)}  vs  {PYTHON} -c pass")
+    ratio = report(measure(args.runs))
+    if args.profile:
+        importtime(args.top)
+        cprofile(args.top)
+    return 1 if args.strict and ratio > TARGET_RATIO else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The feedback loop: measured runs calibrate later estimates.
+
+`frugaltune train` (and `frugaltune report --calibrate RUN_DIR`) append one line per finished GPU run to
+`measurements.jsonl` in the user's frugaltune config dir ($FRUGALTUNE_MEASUREMENTS overrides the path). An estimate
+for the same GPU x method then scales its tokens/s by the median measured/estimated ratio of those runs (bounded to
+[0.25, 4] so one broken run cannot wreck it) and reports `source: calibrated` with the number of runs.
+Stdlib only; the file is read once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+RATIO_BOUNDS = (0.25, 4.0)
+ENV_FILE = "FRUGALTUNE_MEASUREMENTS"
+
+
+def measurements_path() -> Path:
+    if os.environ.get(ENV_FILE):
+        return Path(os.environ[ENV_FILE]).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(xdg) / "frugaltune" / "measurements.jsonl"
+
+
+@lru_cache(maxsize=2)
+def _load(path: str, mtime_ns: int) -> tuple[dict, ...]:
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line from a killed writer; the rest still counts
+        if isinstance(row, dict):
+            rows.append(row)
+    return tuple(rows)
+
+
+def load_measurements() -> tuple[dict, ...]:
+    path = measurements_path()
+    if not path.is_file():
+        return ()
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+def throughput_correction(gpu: str, method: str) -> tuple[float, int]:
+    """(median measured/estimated tokens/s ratio, runs) for a GPU x method; (1.0, 0) without measurements."""
+    ratios = []
+    for row in load_measurements():
+        if row.get("gpu") == gpu and row.get("method") == method:
+            measured, estimated = row.get("measured_tokens_per_sec_per_gpu"), row.get("estimated_tokens_per_sec_per_gpu")
+            if measured and estimated and measured > 0 and estimated > 0:
+                ratios.append(measured / estimated)
+    if not ratios:
+        return 1.0, 0
+    lo, hi = RATIO_BOUNDS
+    return min(max(statistics.median(ratios), lo), hi), len(ratios)
+
+
+def record_measurement(*, gpu: str, method: str, model: str, measured_tokens_per_sec_per_gpu: float,
+                       estimated_tokens_per_sec_per_gpu: float, measured_peak_gb: float | None = None,
+                       estimated_peak_gb: float | None = None, run_dir: str = "", path: Path | None = None) -> Path:
+    """Append one measured run (a single line, so concurrent writers never interleave within a record)."""
+    path = path or measurements_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {"date": date.today().isoformat(), "gpu": gpu, "method": method, "model": model,
+           "measured_tokens_per_sec_per_gpu": measured_tokens_per_sec_per_gpu,
+           "estimated_tokens_per_sec_per_gpu": estimated_tokens_per_sec_per_gpu,
+           "measured_peak_gb": measured_peak_gb, "estimated_peak_gb": estimated_peak_gb, "run_dir": run_dir}
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    return path

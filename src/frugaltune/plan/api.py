@@ -1,0 +1,184 @@
+"""The planner's Python API: keyword arguments named like the CLI flags (job keys as in `frugaltune estimate`).
+
+    from frugaltune.plan.api import compare
+    cmp = compare(model="llama-2-7b", method="lora", gpu=["a10", "t4"], platform=["lambda", "modal"], max_gpus=1)
+    cmp.to_json()["candidates"][0]["cost_breakdown"]["total_cost"]
+
+Each function raises InfeasiblePlanError (with what would work instead) when nothing meets the constraints,
+ConfigError / CatalogError for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _catalog(catalog_dirs):
+    from frugaltune.api import get_catalog
+
+    return get_catalog(catalog_dirs)
+
+
+def _names(values: str | Sequence[str] | None) -> list[str]:
+    if values is None:
+        return []
+    items = [values] if isinstance(values, str) else list(values)
+    return [v.strip() for item in items for v in item.split(",") if v.strip()]
+
+
+def filters(catalog, *, gpu=None, platform=None, max_gpus: int = 8, spot: bool | None = None,
+            max_hours: float | None = None, budget_usd: float | None = None, include_anomalies: bool = False,
+            include_gpu_only_prices: bool = False):
+    """Filters from CLI-style values: names are forgiving ('a10', 'Lambda Labs'); spot None = both pricings,
+    True = spot only, False = on-demand only."""
+    from frugaltune.plan.search import Filters
+
+    pricings = ("on-demand", "spot") if spot is None else (("spot",) if spot else ("on-demand",))
+    return Filters(platforms=tuple(catalog.platform(p) for p in _names(platform)),
+                   gpus=tuple(catalog.gpu(g).name for g in _names(gpu)), max_gpus=max_gpus, pricings=pricings,
+                   max_hours=max_hours, budget_usd=budget_usd, include_anomalies=include_anomalies,
+                   include_gpu_only_prices=include_gpu_only_prices)
+
+
+def compare(model: str = "llama-2-7b", *, gpu=None, platform=None, max_gpus: int = 8, spot: bool | None = None,
+            max_hours: float | None = None, budget_usd: float | None = None, sort: str = "cost",
+            strict_precision: bool = False, include_anomalies: bool = False, include_gpu_only_prices: bool = False,
+            interruptions_per_hour: float | None = None, dataset: str | Path | None = None, catalog_dirs=None,
+            **job_kwargs):
+    """Every GPU x count x platform x pricing option for one job, ranked (see plan/search.py).
+
+    Returns:
+        A Comparison with at least one ranked option; `.to_json()` is `frugaltune compare --json`.
+    Raises:
+        InfeasiblePlanError: nothing matches the filters or nothing works (says what would).
+    """
+    from frugaltune.api import build_job
+    from frugaltune.errors import ConfigError
+    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.plan.advice import require_options
+    from frugaltune.plan.search import SORT_KEYS, compare_job
+
+    if sort not in SORT_KEYS:
+        raise ConfigError(f"--sort {sort!r} is not one of {', '.join(SORT_KEYS)}.", fix="use --sort cost or --sort time")
+    catalog = _catalog(catalog_dirs)
+    job = build_job(model, catalog, dataset, **job_kwargs)
+    flt = filters(catalog, gpu=gpu, platform=platform, max_gpus=max_gpus, spot=spot, max_hours=max_hours,
+                  budget_usd=budget_usd, include_anomalies=include_anomalies,
+                  include_gpu_only_prices=include_gpu_only_prices)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
+        cmp = compare_job(job, catalog, flt, sort=sort, strict_precision=strict_precision)
+        return require_options(cmp, catalog, flt)
+
+
+def impact(model: str = "llama-2-7b", *, gpu: str = "a100-80gb", platform: str | None = None,
+           pricing: str = "on-demand", num_gpus: int = 1, vary: Sequence[str] | str | None = None,
+           interruptions_per_hour: float | None = None, dataset: str | Path | None = None, catalog_dirs=None,
+           **job_kwargs):
+    """The optimization-impact table for one model on one GPU (see plan/impact.py)."""
+    from frugaltune.api import build_hardware, build_job
+    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.plan.impact import impact_table, select_axes
+
+    axes = select_axes(_names(vary))
+    catalog = _catalog(catalog_dirs)
+    job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
+    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
+        return impact_table(job, hw, catalog, axes=axes)
+
+
+def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: int = 1,
+              budget_usd: float | None = None, domain_shift: str = "small", alignment: bool = False,
+              platform=None, spot: bool | None = None, max_gpus: int = 8, target_batch: int = 16,
+              safety_margin: float = 0.10, interruptions_per_hour: float | None = None,
+              dataset: str | Path | None = None, catalog_dirs=None, **job_kwargs):
+    """Method (the seeds' decision flow), hardware and settings that fit (see plan/recommend.py).
+
+    Returns:
+        (Recommendation, catalog).
+    """
+    from frugaltune.api import build_job
+    from frugaltune.errors import ConfigError
+    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.plan.method import DOMAIN_SHIFTS, Situation
+    from frugaltune.plan.recommend import recommend as run_recommend
+
+    if domain_shift not in DOMAIN_SHIFTS:
+        raise ConfigError(f"--domain-shift {domain_shift!r} is not one of {', '.join(DOMAIN_SHIFTS)}.",
+                          fix="use --domain-shift small or --domain-shift large")
+    if not 0 <= safety_margin < 1:
+        raise ConfigError(f"--safety-margin {safety_margin} must be in [0, 1).", fix="use e.g. --safety-margin 0.1")
+    catalog = _catalog(catalog_dirs)
+    job = build_job(model, catalog, dataset, **job_kwargs)
+    flt = filters(catalog, platform=platform, spot=spot, max_gpus=max_gpus)
+    sit = Situation(budget_usd=budget_usd, gpu=catalog.gpu(gpu).name if gpu else None, num_gpus=num_gpus,
+                    domain_shift=domain_shift, alignment=alignment, max_gpus=max_gpus, pricings=flt.pricings,
+                    platforms=flt.platforms)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
+        return run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin), catalog
+
+
+def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_dir: str | None = None,
+         data_format: str = "completion", dataset: str | Path | None = None, **kwargs):
+    """recommend() written as a `frugaltune train` config (train/config.py's RunConfig).
+
+    Returns:
+        (Recommendation, RunConfig, YAML text); the text is also written to `output` when given.
+    """
+    from frugaltune.plan.runconfig import header, to_run_config
+
+    rec, _ = recommend(model, dataset=dataset, **kwargs)
+    arch = rec.job.model
+    source = model if Path(model).exists() else (arch.hf_id or arch.name)
+    cfg = to_run_config(rec, model_source=source, data_path=str(dataset or "data/train.jsonl"),
+                        output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}", data_format=data_format)
+    text = cfg.to_yaml(header=header(rec, str(output or "run.yaml")))
+    if output is not None:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return rec, cfg, text
+
+
+def budget(file: str | Path, *, catalog_dirs=None, interruptions_per_hour: float | None = None):
+    """Price a budget YAML of phases month by month (see plan/budget.py)."""
+    from frugaltune.api import JOB_DEFAULTS
+    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.plan.budget import load_budget
+    from frugaltune.plan.budget_price import price_budget
+
+    spec = load_budget(file, tuple(JOB_DEFAULTS) + ("model",))
+    catalog = _catalog(catalog_dirs or list(spec.catalog_dirs) or None)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
+        return price_budget(spec, catalog)
+
+
+def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh: float, num_gpus: int = 1,
+                purchase_usd: float | None = None, power_watts: float | None = None, host_watts: float = 0.0,
+                years: float = 3.0, resale_fraction: float = 0.0, runs_per_month: float = 4.0,
+                spot: bool | None = None, interruptions_per_hour: float | None = None,
+                dataset: str | Path | None = None, catalog_dirs=None, **job_kwargs):
+    """An owned GPU vs the best cloud offer for the same monthly workload (see plan/buy_vs_rent.py)."""
+    from frugaltune.api import build_job
+    from frugaltune.errors import ConfigError
+    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.plan.buy_vs_rent import OwnedGpu
+    from frugaltune.plan.buy_vs_rent import buy_vs_rent as run
+
+    catalog = _catalog(catalog_dirs)
+    spec = catalog.gpu(gpu)
+    purchase = purchase_usd if purchase_usd is not None else spec.price_usd
+    watts = power_watts if power_watts is not None else spec.tdp_watts
+    missing = [f for f, v in (("--purchase-usd", purchase), ("--power-watts", watts)) if v is None]
+    if missing:
+        raise ConfigError(f"the catalog has no {' or '.join(missing)} figure for {spec.name}.",
+                          fix=f"pass {' and '.join(missing)} for the GPU you would buy.")
+    owned = OwnedGpu(spec.name, purchase, watts, usd_per_kwh, num_gpus, host_watts, years, resale_fraction)
+    job = build_job(model, catalog, dataset, **job_kwargs)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
+        res = run(job, owned, runs_per_month, catalog, rent_filters=filters(catalog, spot=spot))
+    if purchase_usd is None or power_watts is None:
+        res.notes.append(f"catalog figures used for {spec.name}: purchase ${purchase:,.0f}, {watts:g} W "
+                         "(catalog gpus.csv; pass --purchase-usd / --power-watts for your own)")
+    return res

@@ -1,0 +1,112 @@
+"""`--dataset PATH`: real samples and tokens of a JSONL/CSV file. Without a cached tokenizer tokens are counted by the
+documented chars/4 rule: ceil(len(text) / 4), at least 1, capped at seq_len; a sample's string fields are joined
+with newlines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import pytest
+
+from frugaltune import api
+from frugaltune.errors import DataError
+from frugaltune.estimate import dataset_stats
+from frugaltune.estimate.dataset_stats import dataset_token_stats, padded_mean, read_texts
+
+# text lengths: 40 -> 10 tokens; "x"*10 + "\n" + "y"*9 = 20 chars -> 5 tokens; 7 -> ceil(1.75) = 2 tokens
+ROWS = [{"text": "a" * 40}, {"prompt": "x" * 10, "response": "y" * 9}, {"text": "z" * 7}]
+TOKENS = [10, 5, 2]
+
+
+@pytest.fixture
+def jsonl(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n\n")  # a trailing blank line is skipped
+    return path
+
+
+@pytest.fixture
+def no_tokenizer(monkeypatch):
+    """Force the chars/4 rule even where the model's tokenizer happens to be cached."""
+    monkeypatch.setattr(dataset_stats, "_tokenizer_counter", lambda arch: None)
+
+
+def test_read_texts_joins_string_fields(jsonl):
+    assert [len(t) for t in read_texts(jsonl)] == [40, 20, 7]
+
+
+def test_chars_per_4_rule(jsonl, tiny, no_tokenizer):
+    stats = dataset_token_stats(jsonl, tiny, seq_len=512, micro_batch=1)
+    assert stats.samples == 3
+    assert stats.mean_tokens == pytest.approx(sum(TOKENS) / 3)  # 17 / 3
+    assert stats.mean_padded_tokens == pytest.approx(17 / 3)  # micro-batch 1: no padding
+    assert stats.counted_with == "chars/4"
+
+
+def test_seq_len_caps_and_padding(jsonl, tiny, no_tokenizer):
+    stats = dataset_token_stats(jsonl, tiny, seq_len=8, micro_batch=3)
+    assert stats.mean_tokens == pytest.approx((8 + 5 + 2) / 3)  # the 10-token sample is truncated to 8
+    assert stats.mean_padded_tokens == 8  # one micro-batch of 3, padded to its longest (8)
+
+
+def test_padded_mean():
+    assert padded_mean([10, 5, 2], 1) == pytest.approx(17 / 3)
+    assert padded_mean([10, 5, 2], 3) == 10
+    assert padded_mean([4, 4, 4, 4], 2) == 4
+
+
+def test_csv_dataset(tmp_path, tiny, no_tokenizer):
+    path = tmp_path / "train.csv"
+    path.write_text("prompt,response\n" + "p" * 8 + "," + "r" * 7 + "\nabc,d\n")
+    stats = dataset_token_stats(path, tiny, seq_len=512, micro_batch=1)
+    # "pppppppp\nrrrrrrr" = 16 chars -> 4 tokens; "abc\nd" = 5 chars -> 2 tokens
+    assert (stats.samples, stats.mean_tokens) == (2, 3.0)
+
+
+def test_empty_and_unsupported_files(tmp_path, tiny):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DataError, match="no samples"):
+        dataset_token_stats(empty, tiny, 512, 1)
+    text = tmp_path / "x.txt"
+    text.write_text("hi")
+    with pytest.raises(DataError, match="unsupported dataset type '.txt'"):
+        read_texts(text)
+
+
+def test_api_estimate_uses_dataset_counts(jsonl, no_tokenizer, today):
+    j = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", dataset=jsonl, epochs=1, today=today).to_json()
+    assert j["job"]["tokens_total"] == 17  # 3 samples, 10 + 5 + 2 tokens, 1 epoch
+
+
+def test_cli_dataset_counts(cli, jsonl, tmp_path):
+    # a bare size has no tokenizer (and an empty HF_HOME caches none): the CLI falls back to chars/4 as documented
+    proc = cli("estimate", "--model", "7B", "--gpu", "a10", "--platform", "lambda", "--dataset", str(jsonl),
+               "--epochs", "2", "--json", env={"HF_HOME": str(tmp_path / "hf")})
+    assert proc.returncode == 0, proc.stderr
+    j = json.loads(proc.stdout)
+    assert j["job"]["tokens_total"] == 17 * 2
+    assert j["job"]["steps_total"] == 2  # packed: ceil(17 / 512) = 1 sequence per epoch x 2 epochs
+
+
+class _TransformersSpy(types.ModuleType):
+    """Stands in for `transformers` and records whether the dataset counter reached for it."""
+
+    touched = False
+
+    def __getattr__(self, name):
+        type(self).touched = True
+        raise ImportError("spy")
+
+
+@pytest.mark.xfail(strict=True, reason="dataset_stats._tokenizer_counter imports transformers (~10 s on this "
+                   "machine) before finding the tokenizer is not cached; it should check the HF cache first")
+def test_uncached_tokenizer_does_not_reach_for_transformers(jsonl, tiny, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    monkeypatch.setitem(sys.modules, "transformers", _TransformersSpy("transformers"))
+    arch = tiny.__class__(**{**tiny.__dict__, "hf_id": "nobody/not-cached-anywhere"})
+    stats = dataset_token_stats(jsonl, arch, seq_len=512, micro_batch=1)
+    assert stats.counted_with == "chars/4"
+    assert not _TransformersSpy.touched

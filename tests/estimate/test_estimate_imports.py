@@ -1,0 +1,40 @@
+"""The estimate path imports no heavy stack (STYLE.md rule 9): `frugaltune estimate --json` must start fast.
+Checked in a fresh interpreter, after a real estimate through the API and through the CLI fast path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "peft", "pandas", "numpy", "pydantic", "typer", "rich", "click", "yaml")
+
+PROBE = f"""
+import contextlib, io, json, sys
+import frugaltune.api, frugaltune.cli.fast
+result = frugaltune.api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", method="qlora")
+assert result.to_json()["memory"]["fits"]
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = frugaltune.cli.fast.run(["estimate", "--model", "7B", "--gpu", "t4", "--pricing", "spot", "--json"])
+assert code == 0 and json.loads(out.getvalue())["job"]["precision"] == "fp16"
+heavy = {HEAVY!r}
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
+"""
+
+
+def test_estimate_path_imports_no_heavy_modules():
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_fast_path_handles_only_estimate_json():
+    from frugaltune.cli import fast
+
+    assert fast.handles(["estimate", "--gpu", "a10", "--json"])
+    assert not fast.handles(["estimate", "--gpu", "a10"])            # table output -> Typer + rich
+    assert not fast.handles(["estimate", "--json", "--help"])        # help -> Typer
+    assert not fast.handles(["catalog", "gpus", "--json"])
+    assert not fast.handles([])

@@ -1,0 +1,244 @@
+"""Memory per GPU, component by component, against hand arithmetic on the tiny shape (conftest.py).
+
+Reference numbers of the tiny shape, used throughout:
+  N (all params)            = 82,240
+  N_quant (layer linears)   = 2 x 36,864 = 73,728      (what bitsandbytes quantises to NF4)
+  N - N_quant               = 8,512                    (embeddings 4,096 + head 4,096 + norms 320, stay 16-bit)
+  LoRA r=8 on q,k,v,o       = 2 layers x 8 x [(64+64) + (64+32) + (64+32) + (64+64)] = 2 x 3,584 = 7,168
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from frugaltune.estimate import memory as mem
+from frugaltune.estimate import shapes
+from frugaltune.estimate.calibration import Coefficients
+from frugaltune.estimate.estimator import memory_breakdown
+from frugaltune.estimate.records import Job
+
+N = 82_240
+N_QUANT = 73_728
+N_LORA_QKVO_R8 = 7_168
+
+
+def test_shapes_of_tiny_model(tiny):
+    assert shapes.projection_shapes(tiny) == {
+        "q_proj": (64, 64), "k_proj": (64, 32), "v_proj": (64, 32), "o_proj": (64, 64),  # GQA: 2 KV heads x 16
+        "up_proj": (64, 128), "down_proj": (128, 64), "gate_proj": (64, 128),
+    }
+    assert shapes.layer_linear_params(tiny) == 4096 + 2048 + 2048 + 4096 + 3 * 8192 == 36_864
+    assert shapes.total_params(tiny) == 2 * (36_864 + 2 * 64) + 64 * 64 + 64 * 64 + 64 == N
+    assert shapes.quantizable_params(tiny) == N_QUANT
+    tied = tiny.__class__(**{**tiny.__dict__, "tie_word_embeddings": True})
+    assert shapes.total_params(tied) == N - 64 * 64  # the head shares the embedding matrix
+
+
+@pytest.mark.parametrize("targets, per_layer", [
+    (("q_proj", "v_proj"), 8 * (64 + 64) + 8 * (64 + 32)),                            # 1,024 + 768
+    (("q", "k", "v", "o"), 8 * (128 + 96 + 96 + 128)),                                # aliases; 3,584
+    (("all-linear",), 8 * (128 + 96 + 96 + 128) + 3 * 8 * (64 + 128)),               # + gate, up, down: 8,192
+])
+def test_lora_params_are_r_times_din_plus_dout_per_matrix(tiny, targets, per_layer):
+    assert shapes.lora_params(tiny, 8, targets) == 2 * per_layer
+
+
+@pytest.mark.parametrize("method, precision, double_quant, expected", [
+    ("full", "bf16", True, N * 2),
+    ("full", "fp16", True, N * 2),
+    ("full", "fp32", True, N * 4),
+    ("lora", "bf16", True, N * 2),  # frozen base in the compute dtype
+    # QLoRA: NF4 = 4 bits + 0.127 bit of double-quantised constants on layer linears; the rest stays 16-bit
+    ("qlora", "bf16", True, N_QUANT * 4.127 / 8 + (N - N_QUANT) * 2),   # 38,034.432 + 17,024
+    ("qlora", "bf16", False, N_QUANT * 4.5 / 8 + (N - N_QUANT) * 2),    # 41,472 + 17,024 (32-bit absmax / 64)
+])
+def test_weights_bytes(tiny, method, precision, double_quant, expected):
+    assert mem.weights_bytes(tiny, method, precision, double_quant) == pytest.approx(expected)
+
+
+def test_qlora_weights_numbers(tiny):
+    assert mem.weights_bytes(tiny, "qlora", "bf16", True) == pytest.approx(55_058.432)
+    assert mem.weights_bytes(tiny, "qlora", "bf16", False) == pytest.approx(58_496.0)
+
+
+@pytest.mark.parametrize("method, precision, zero_stage, expected", [
+    ("lora", "bf16", 0, N_LORA_QKVO_R8 * 4),  # adapters are fp32, so are their grads
+    ("qlora", "fp16", 0, N_LORA_QKVO_R8 * 4),
+    ("full", "bf16", 0, N * 2),               # grads in the 16-bit param dtype
+    ("full", "fp32", 0, N * 4),
+    ("full", "bf16", 1, N * (2 + 4)),         # ZeRO keeps an extra fp32 gradient partition
+    ("full", "fp32", 2, N * 4),               # ... but not when the params are already fp32
+])
+def test_gradient_bytes(method, precision, zero_stage, expected):
+    n = N if method == "full" else N_LORA_QKVO_R8
+    assert mem.gradient_bytes(method, precision, n, zero_stage) == expected
+
+
+@pytest.mark.parametrize("optimizer, bytes_per_param", [
+    ("adamw", 8),            # two fp32 moments
+    ("adamw8bit", 2),        # two 8-bit moments
+    ("paged_adamw8bit", 2),
+    ("sgd", 4),              # one fp32 momentum buffer
+])
+def test_optimizer_bytes(optimizer, bytes_per_param):
+    assert mem.optimizer_bytes(optimizer, 1000) == 1000 * bytes_per_param
+
+
+@pytest.mark.parametrize("method, precision, expected", [
+    ("full", "bf16", N * 4),   # fp32 master copy of 16-bit weights
+    ("full", "fp16", N * 4),
+    ("full", "fp32", 0),       # the weights are already fp32
+    ("lora", "bf16", 0),       # adapters are already fp32
+    ("qlora", "bf16", 0),
+])
+def test_master_copy_only_for_mixed_precision_full(method, precision, expected):
+    assert mem.master_bytes(method, precision, N) == expected
+
+
+# Activations per token per layer, Coefficients() defaults (activation_scale 1, rmsnorm 5 units, layernorm 2):
+#   elements = norms(2) x 5 x h(64) + attn out & q (2h = 128) + K, V (2 x kv 32 = 64) + gated MLP (4 x 128 = 512)
+#            = 640 + 128 + 64 + 512 = 1,344 ; x 2 bytes (bf16) = 2,688
+#   LoRA adds, per adapted module, its dropout output (2 B) + mask (1 B) on the 64-wide input: 4 x 64 x 3 = 768
+@pytest.mark.parametrize("method, precision, n_targets, expected", [
+    ("full", "bf16", 0, 1_344 * 2),
+    ("full", "fp32", 0, 1_344 * 4),
+    ("lora", "bf16", 4, 1_344 * 2 + 4 * 64 * 3),
+    ("lora", "bf16", 2, 1_344 * 2 + 2 * 64 * 3),
+])
+def test_layer_activation_bytes_per_token(tiny, method, precision, n_targets, expected):
+    got = mem.layer_activation_bytes_per_token(tiny, precision, method, n_targets, Coefficients())
+    assert got == pytest.approx(expected)
+
+
+def test_layer_activations_plain_mlp_layernorm(tiny):
+    arch = tiny.__class__(**{**tiny.__dict__, "mlp_type": "plain", "norm_type": "layernorm"})
+    # 2 LayerNorms x 2 units x 64 + 128 + 64 + plain MLP 2 x 128 = 256 + 128 + 64 + 256 = 704 elements
+    assert mem.layer_activation_bytes_per_token(arch, "bf16", "full", 0, Coefficients()) == 704 * 2
+    coef = Coefficients(activation_scale=0.5)
+    assert mem.layer_activation_bytes_per_token(arch, "bf16", "full", 0, coef) == 704
+
+
+def test_activation_bytes_with_and_without_grad_ckpt(tiny):
+    coef = Coefficients()
+    per_layer_token = 1_344 * 2 + 4 * 64 * 3  # 3,456 (LoRA on 4 modules, bf16)
+    tokens = 32 * 2  # seq_len x micro_batch
+    no_ckpt = mem.activation_bytes(tiny, "bf16", "lora", 4, 32, 2, False, coef)
+    assert no_ckpt == 2 * per_layer_token * tokens == 442_368  # every layer keeps everything
+    ckpt = mem.activation_bytes(tiny, "bf16", "lora", 4, 32, 2, True, coef)
+    # each layer keeps its 16-bit input (L x tokens x h x 2) + 2 layers' working set live during recompute/backward
+    assert ckpt == 2 * tokens * 64 * 2 + 2.0 * per_layer_token * tokens == 16_384 + 442_368
+
+
+def test_grad_ckpt_shrinks_activations_of_a_deep_model(catalog):
+    arch = catalog.model("llama-2-7b")
+    coef = Coefficients()
+    full = mem.activation_bytes(arch, "bf16", "lora", 4, 2048, 4, False, coef)
+    ckpt = mem.activation_bytes(arch, "bf16", "lora", 4, 2048, 4, True, coef)
+    # 32 layers -> 32 inputs of h plus 2 layers' full sets: far below 32 full sets
+    assert ckpt < full / 5
+
+
+def test_logits_bytes(tiny):
+    assert mem.logits_bytes(tiny, 32, 2, Coefficients()) == 32 * 2 * 64 * 10  # b*s*V x (2 + 4 + 4) bytes
+    assert mem.logits_bytes(tiny, 32, 2, Coefficients(logits_bytes_per_element=4.0)) == 32 * 2 * 64 * 4
+
+
+def test_quant_workspace_is_one_layer_in_16_bit(tiny):
+    assert mem.quant_workspace_bytes(tiny, "qlora") == 36_864 * 2
+    assert mem.quant_workspace_bytes(tiny, "lora") == 0
+
+
+@pytest.mark.parametrize("component, zero_stage, expected", [
+    ("optimizer", 0, 1.0), ("optimizer", 1, 0.25), ("optimizer", 2, 0.25), ("optimizer", 3, 0.25),
+    ("master", 1, 0.25),
+    ("gradients", 1, 1.0), ("gradients", 2, 0.25), ("gradients", 3, 0.25),
+    ("weights", 2, 1.0), ("weights", 3, 0.25),
+])
+def test_shard_fraction_zero_stages_on_4_gpus(component, zero_stage, expected):
+    assert mem.shard_fraction(component, zero_stage, 4) == expected
+    assert mem.shard_fraction(component, zero_stage, 1) == 1.0  # nothing to shard over
+
+
+def _job(tiny, **kw) -> Job:
+    base = dict(model=tiny, seq_len=32, micro_batch=2, grad_ckpt=False, lora_r=8)
+    return Job(**{**base, **kw})
+
+
+def test_breakdown_lora_bf16_hand_computed(tiny):
+    coef = Coefficients()  # defaults include 0.5 GB fixed + 5 % overhead
+    m = memory_breakdown(_job(tiny, method="lora"), "bf16", coef)
+    assert m.weights == N * 2 + N_LORA_QKVO_R8 * 4 == 193_152  # frozen bf16 base + fp32 adapters
+    assert m.gradients == N_LORA_QKVO_R8 * 4 == 28_672
+    assert m.optimizer == N_LORA_QKVO_R8 * 8 == 57_344
+    assert m.master == 0
+    assert m.activations == 442_368  # see test_activation_bytes_with_and_without_grad_ckpt
+    assert m.logits == 32 * 2 * 64 * 10 == 40_960
+    assert m.quant_workspace == 0
+    subtotal = 193_152 + 28_672 + 57_344 + 442_368 + 40_960  # 762,496
+    assert m.overhead == pytest.approx(0.5e9 + 0.05 * subtotal)
+    assert m.peak == pytest.approx(subtotal + 0.5e9 + 0.05 * subtotal)
+
+
+def test_breakdown_full_bf16_single_gpu(tiny, bare_coef):
+    m = memory_breakdown(_job(tiny, method="full"), "bf16", bare_coef)
+    # 2 (bf16 weights) + 2 (bf16 grads) + 8 (AdamW) + 4 (fp32 master) = 16 bytes per param
+    assert (m.weights, m.gradients, m.optimizer, m.master) == (N * 2, N * 2, N * 8, N * 4)
+    act = 2 * 1_344 * 2 * 64  # 2 layers x 2,688 B x 64 tokens, no LoRA extra
+    assert m.activations == act
+    assert m.peak == pytest.approx(16 * N + act + 40_960)
+
+
+@pytest.mark.parametrize("zero_stage, weights, grads, optim, master", [
+    # 4 GPUs, full bf16, AdamW; under ZeRO the grads carry an extra fp32 partition (2 + 4 = 6 B per param)
+    (0, N * 2, N * 2, N * 8, N * 4),
+    (1, N * 2, N * 6, N * 8 / 4, N * 4 / 4),
+    (2, N * 2, N * 6 / 4, N * 8 / 4, N * 4 / 4),
+    (3, N * 2 / 4, N * 6 / 4, N * 8 / 4, N * 4 / 4),
+])
+def test_breakdown_zero_sharding(tiny, bare_coef, zero_stage, weights, grads, optim, master):
+    m = memory_breakdown(_job(tiny, method="full", num_gpus=4, zero_stage=zero_stage), "bf16", bare_coef)
+    assert (m.weights, m.gradients, m.optimizer, m.master) == pytest.approx((weights, grads, optim, master))
+    assert m.cpu_offload == 0
+
+
+def test_cpu_offload_moves_optimizer_and_master_then_weights_at_stage_3(tiny, bare_coef):
+    z2 = memory_breakdown(_job(tiny, method="full", num_gpus=4, zero_stage=2, cpu_offload=True), "bf16", bare_coef)
+    assert (z2.optimizer, z2.master) == (0, 0)
+    assert z2.weights == N * 2
+    assert z2.cpu_offload == pytest.approx((N * 8 + N * 4) / 4)
+    z3 = memory_breakdown(_job(tiny, method="full", num_gpus=4, zero_stage=3, cpu_offload=True), "bf16", bare_coef)
+    assert (z3.optimizer, z3.master, z3.weights) == (0, 0, 0)
+    assert z3.cpu_offload == pytest.approx((N * 8 + N * 4 + N * 2) / 4)
+    assert z3.gradients == pytest.approx(N * 6 / 4)  # grads stay on the GPU
+
+
+def test_breakdown_qlora(tiny, bare_coef):
+    m = memory_breakdown(_job(tiny, method="qlora", optimizer="paged_adamw8bit"), "bf16", bare_coef)
+    assert m.weights == pytest.approx(55_058.432 + N_LORA_QKVO_R8 * 4)
+    assert m.optimizer == N_LORA_QKVO_R8 * 2
+    assert m.quant_workspace == 36_864 * 2
+
+
+def test_trainable_embeddings_add_16bit_copy_grads_and_states(tiny, bare_coef):
+    base = memory_breakdown(_job(tiny, method="lora"), "bf16", bare_coef)
+    emb = memory_breakdown(_job(tiny, method="lora", trainable_embeddings=True), "bf16", bare_coef)
+    n_emb = 2 * 64 * 64  # embedding + untied head
+    assert emb.weights - base.weights == n_emb * 2
+    assert emb.gradients - base.gradients == n_emb * 2
+    assert emb.optimizer - base.optimizer == n_emb * 8
+
+
+def test_padding_without_packing_uses_padded_length(tiny, bare_coef):
+    packed = memory_breakdown(_job(tiny, method="lora", seq_len=32), "bf16", bare_coef)
+    padded = memory_breakdown(_job(tiny, method="lora", seq_len=32, packing=False, padded_tokens_per_sample=16),
+                              "bf16", bare_coef)
+    assert padded.activations == packed.activations / 2  # 16 instead of 32 tokens per sequence
+    assert padded.logits == packed.logits / 2
+
+
+def test_llama2_7b_weights_and_lora_count(catalog):
+    arch = catalog.model("llama-2-7b")
+    assert shapes.total_params(arch) == 6_738_415_616
+    # 32 layers x 4 modules x r 16 x (4096 + 4096): MHA, so k and v are as wide as q
+    assert shapes.lora_params(arch, 16, ("q_proj", "k_proj", "v_proj", "o_proj")) == 32 * 4 * 16 * 8192 == 16_777_216
+    assert mem.weights_bytes(arch, "full", "bf16") / 1e9 == pytest.approx(13.4768, abs=1e-4)

@@ -1,0 +1,103 @@
+"""Warnings an estimate carries: precision fallback, does-not-fit (with what would fit), spot unavailable, stale price."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from frugaltune import api
+from frugaltune.catalog.staleness import stale_price_warning
+from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse
+from frugaltune.errors import CatalogError
+from frugaltune.estimate import estimate as core_estimate
+from frugaltune.estimate.records import Hardware, Job
+
+
+def test_bf16_on_t4_falls_back_to_fp16(today):
+    j = api.estimate(model="llama-2-7b", gpu="Tesla T4", platform="aws", today=today).to_json()
+    assert j["job"]["precision"] == "fp16"
+    assert any("bf16" in w and "fp16" in w for w in j["warnings"]), j["warnings"]
+    assert j["throughput"]["peak_tflops"] == 65  # T4's fp16 tensor rate, not a missing bf16 rate
+
+
+def test_bf16_on_a10_has_no_precision_warning(today):
+    j = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=today).to_json()
+    assert j["job"]["precision"] == "bf16"
+    assert not any("bf16" in w for w in j["warnings"])
+
+
+def test_70b_full_on_one_a10_does_not_fit_and_says_so(today):
+    j = api.estimate(model="llama-2-70b", gpu="a10", platform="lambda", method="full", today=today).to_json()
+    assert j["memory"]["fits"] is False
+    # 16 B per param (bf16 weights + grads, AdamW, fp32 master) alone is > 1 TB
+    assert j["memory"]["peak_gb_per_gpu"] > 16 * 69e9 / 1e9
+    [warning] = [w for w in j["warnings"] if w.startswith("does not fit")]
+    assert "A10 has 24 GB" in warning
+    assert "nothing tried fits" in warning or "would fit with" in warning
+
+
+def _flags_to_kwargs(flags: str) -> dict:
+    """'--method qlora --grad-ckpt --micro-batch 1' -> {'method': 'qlora', 'grad_ckpt': True, 'micro_batch': 1}."""
+    parser = argparse.ArgumentParser()
+    add_to_argparse(parser, ESTIMATE_OPTIONS)
+    parsed, defaults = vars(parser.parse_args(flags.split())), vars(parser.parse_args([]))
+    return {k: v for k, v in parsed.items() if v != defaults[k] or f"--{k.replace('_', '-')}" in flags}
+
+
+def test_does_not_fit_lists_options_that_really_fit(today):
+    base = dict(model="llama-2-7b", gpu="a100-80gb", platform="lambda", method="full", today=today)
+    j = api.estimate(**base).to_json()
+    assert j["memory"]["fits"] is False
+    [warning] = [w for w in j["warnings"] if w.startswith("does not fit")]
+    assert "would fit with: " in warning
+    options = warning.split("would fit with: ", 1)[1].split("; ")
+    assert "--method lora" in [o.split(" (peak")[0] for o in options]
+    for option in options:
+        flags, peak = re.fullmatch(r"(.*) \(peak ([\d.]+) GB.*\)", option).groups()
+        kwargs = _flags_to_kwargs(flags)
+        again = api.estimate(**{**base, **kwargs}).to_json()["memory"]
+        assert again["fits"], option
+        assert again["peak_gb_per_gpu"] == pytest.approx(float(peak), abs=0.05), option
+
+
+def test_spot_on_an_offer_without_spot_warns_and_prices_on_demand(catalog, today):
+    # Lambda sells no spot: the estimator core prices on-demand and says so
+    offer = catalog.find_offer("a10", "lambda")
+    assert offer.spot_usd_per_gpu_hour is None
+    hw = Hardware(gpu=catalog.gpu("a10"), offer=offer, pricing="spot")
+    j = core_estimate(Job(model=catalog.model("llama-2-7b")), hw, catalog=catalog, today=today).to_json()
+    assert any(w.startswith("spot unavailable") and "lambda" in w for w in j["warnings"]), j["warnings"]
+    assert j["hardware"]["pricing"] == "on-demand"
+    assert j["hardware"]["usd_per_gpu_hour"] == offer.on_demand_usd_per_gpu_hour
+    assert j["cost_breakdown"]["spot"] is None
+
+
+def test_api_spot_on_platform_without_spot_is_a_clear_error(today):
+    with pytest.raises(CatalogError, match="lambda has no spot price for A10"):
+        api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", pricing="spot", today=today)
+
+
+def test_spot_where_offered_adds_interruption_outcome(today):
+    j = api.estimate(model="llama-2-7b", gpu="a10", pricing="spot", today=today).to_json()
+    assert j["hardware"]["pricing"] == "spot"
+    assert j["cost_breakdown"]["spot"] is not None
+    assert not any(w.startswith("spot unavailable") for w in j["warnings"])
+
+
+def test_stale_price_warning_with_an_old_today(today):
+    fresh = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=today).to_json()
+    assert not any("days old" in w for w in fresh["warnings"])
+    old = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=date(2030, 1, 1)).to_json()
+    [warning] = [w for w in old["warnings"] if "days old" in w]
+    age = (date(2030, 1, 1) - date(2026, 9, 20)).days  # the Lambda price's data_date
+    assert f"from 2026-09-20 ({age} days old)" in warning
+
+
+def test_stale_threshold_is_180_days(offer_factory):
+    offer = offer_factory(data_date="2026-01-01")
+    assert stale_price_warning(offer, date(2026, 1, 1) + timedelta(days=180)) is None
+    assert "181 days old" in stale_price_warning(offer, date(2026, 1, 1) + timedelta(days=181))
+    assert "no known date" in stale_price_warning(offer_factory(data_date="unknown"), date(2026, 1, 1))
