@@ -6,11 +6,11 @@ The public Python API lives in `frugaltune.api`; `estimate` is re-exported lazil
 
 __version__ = "0.1.0"
 
-__all__ = ["estimate", "compare", "__version__"]
+__all__ = ["estimate", "compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("estimate", "compare", "recommend", "plan", "train", "report"):
+    if name in ("estimate", "compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "train", "report"):
         from frugaltune import api
 
         return getattr(api, name)

@@ -101,4 +101,14 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
     return result
 
 
-__all__ = ["estimate", "build_job", "build_hardware", "get_catalog", "CatalogError", "DEFAULT_LORA_TARGETS"]
+def __getattr__(name: str):
+    """The planning API lives in frugaltune.plan.api; loaded on first use so `estimate` stays light."""
+    if name in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent"):
+        from frugaltune.plan import api as plan_api
+
+        return getattr(plan_api, name)
+    raise AttributeError(f"module 'frugaltune.api' has no attribute {name!r}")
+
+
+__all__ = ["estimate", "build_job", "build_hardware", "get_catalog", "compare", "impact", "recommend", "plan",
+           "budget", "buy_vs_rent"]

@@ -46,7 +46,9 @@ def _spot(job: rec.Job, hw: rec.Hardware, hours: float, usd_per_hour: float, ckp
     except ImportError:
         return None
     return spot_outcome(work_hours=hours, usd_per_hour=usd_per_hour, checkpoint_bytes=ckpt_bytes,
-                        platform=hw.offer.platform, kind=hw.offer.kind)
+                        platform=hw.offer.platform, kind=hw.offer.kind,
+                        billing_increment_s=hw.offer.billing_increment_s,
+                        billing_minimum_s=hw.offer.billing_minimum_s)
 
 
 def price_job(job: rec.Job, hw: rec.Hardware, hours: float, ckpt_bytes: float, real_tokens: int, catalog,

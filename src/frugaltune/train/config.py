@@ -22,7 +22,7 @@ from frugaltune.errors import ConfigError
 SCHEMA_VERSION = 1
 PRESET_PREFIX = "preset:"
 PRESETS = ("tiny-llama", "small-llama")
-LORA_TARGET_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "all-linear")
+LORA_TARGET_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head", "all-linear")
 # Names other tools use for our keys (transformers TrainingArguments, peft, axolotl): suggested when one is seen.
 KEY_SYNONYMS = {
     "learning_rate": "lr", "num_train_epochs": "epochs", "num_epochs": "epochs", "batch_size": "micro_batch",
