@@ -28,7 +28,7 @@ def timed_run(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds user + sys) of one run of `cmd`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -69,7 +69,8 @@ def report(times: dict[str, list[tuple[float, float]]]) -> float:
 
 def _importtime_once() -> dict[str, tuple[int, int]]:
     code = f"import sys; from frugaltune.cli import main; sys.argv = ['frugaltune', *{ARGS!r}]; main()"
-    proc = subprocess.run([str(PYTHON), "-X", "importtime", "-c", code], capture_output=True, text=True, env=ENV)
+    proc = subprocess.run([str(PYTHON), "-X", "importtime", "-c", code], capture_output=True, text=True, env=ENV,
+                          check=False)
     rows = {}
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -97,6 +98,42 @@ def importtime(top: int, repeats: int = 7) -> None:
         print(f"    {cumulative_us / 1e3:7.2f} ms  {name.strip()}")
 
 
+# Cumulative stages of the fast path, each run in a fresh interpreter: the difference between consecutive stages is
+# what that stage costs. The stdlib stage imports what the fast path's own modules import (dataclasses brings
+# inspect and re in 3.11; argparse's first parser imports shutil; statistics brings fractions, decimal, random).
+STDLIB = "import dataclasses, json, pathlib, datetime, csv, difflib, argparse, shutil, statistics, functools, math"
+STAGES = [
+    ("interpreter (python -c pass)", "pass"),
+    ("+ stdlib modules the path imports", STDLIB),
+    ("+ frugaltune modules (dataclass creation)", STDLIB + (
+        "; import frugaltune.cli.fast, frugaltune.api, frugaltune.estimate.estimator, frugaltune.estimate.pricing, "
+        "frugaltune.estimate.measured, frugaltune.catalog.load, frugaltune.catalog.staleness")),
+    ("+ load_catalog() (CSV -> rows, indexes)", "STAGE2; frugaltune.catalog.load.load_catalog()"),
+    ("+ argparse, estimate, JSON (the command)", (
+        "STAGE3; import contextlib, io; contextlib.redirect_stdout(io.StringIO()).__enter__(); "
+        "frugaltune.cli.fast.run(['estimate', *{args!r}[1:]])")),
+]
+
+
+def stage_costs(runs: int) -> None:
+    """Median CPU time of each cumulative stage in fresh interpreters, and what each stage adds."""
+    codes: list[str] = []
+    for _name, code in STAGES:
+        for i, previous in enumerate(codes):
+            code = code.replace(f"STAGE{i}", previous)
+        codes.append(code.format(args=ARGS))
+    cpu: list[list[float]] = [[] for _ in STAGES]
+    for _ in range(runs):
+        for i, code in enumerate(codes):
+            cpu[i].append(timed_run([str(PYTHON), "-c", code])[1])
+    print(f"\nStage costs (CPU ms, median of {runs} fresh interpreters each; cumulative, then the stage's share):")
+    previous = 0.0
+    for (name, _), values in zip(STAGES, cpu):
+        median = statistics.median(values) * 1e3
+        print(f"  {median:7.1f} ms  {median - previous:+7.1f} ms  {name}")
+        previous = median
+
+
 PROFILE = """
 import cProfile, contextlib, io, pstats, sys
 profile = cProfile.Profile()
@@ -118,7 +155,7 @@ for key in ("cumulative", "tottime"):
 def cprofile(top: int) -> None:
     """cProfile of imports + catalog load + estimate + JSON output, in one fresh interpreter."""
     proc = subprocess.run([str(PYTHON), "-c", PROFILE.format(args=ARGS, top=top)], capture_output=True, text=True,
-                          env=ENV)
+                          env=ENV, check=False)
     print("\ncProfile (fresh interpreter; profiling inflates call-heavy code):")
     keep = [line for line in proc.stdout.splitlines() if line.strip() and "Ordered by" not in line]
     print("\n".join(keep))
@@ -138,6 +175,7 @@ def main() -> int:
     print(f"{FRUGALTUNE.name} {' '.join(ARGS)}  vs  {PYTHON} -c pass")
     ratio = report(measure(args.runs))
     if args.profile:
+        stage_costs(args.runs)
         importtime(args.top)
         cprofile(args.top)
     return 1 if args.strict and ratio > TARGET_RATIO else 0

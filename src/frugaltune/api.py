@@ -44,7 +44,7 @@ def build_job(model: str, catalog=None, dataset: str | Path | None = None, **job
         stats = dataset_token_stats(Path(dataset), arch, kwargs.get("seq_len", JOB_DEFAULTS["seq_len"]),
                                     kwargs.get("micro_batch", JOB_DEFAULTS["micro_batch"]))
         kwargs.update(dataset_size=stats.samples, tokens_per_sample=stats.mean_tokens,
-                      padded_tokens_per_sample=stats.mean_padded_tokens)
+                      padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens)
     return Job(model=arch, **kwargs)
 
 
@@ -54,7 +54,13 @@ def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, 
         raise ConfigError(f"unknown pricing '{pricing}'", fix=f"use one of {', '.join(PRICINGS)}")
     spec = catalog.gpu(gpu)
     if platform:
-        offer = catalog.find_offer(spec.name, platform, num_gpus, pricing)
+        try:
+            offer = catalog.find_offer(spec.name, platform, num_gpus, pricing)
+        except CatalogError:
+            if pricing != "spot":
+                raise
+            # No spot on this platform: price on-demand; the estimate warns "spot unavailable".
+            offer = catalog.find_offer(spec.name, platform, num_gpus, "on-demand")
         return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
     try:  # no platform: the catalog's pick per platform (skips anomalies, prefers host-inclusive prices), cheapest
         offer = catalog.find_offer(spec.name, None, num_gpus, pricing)

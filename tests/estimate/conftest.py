@@ -52,9 +52,9 @@ def catalog():
 
 def make_offer(**changes) -> Offer:
     """A made-up 1-GPU, per-second offer; override any field."""
-    values = dict(platform="testcloud", instance="t-1", gpu="A10", gpus_per_instance=1, region="r",
-                  on_demand_usd_per_gpu_hour=2.0, spot_usd_per_gpu_hour=None, billing_increment_s=1,
-                  billing_minimum_s=0, whole_instance=False, kind="cloud", data_date="2026-09-20", source="test")
+    values = {"platform": "testcloud", "instance": "t-1", "gpu": "A10", "gpus_per_instance": 1, "region": "r",
+                  "on_demand_usd_per_gpu_hour": 2.0, "spot_usd_per_gpu_hour": None, "billing_increment_s": 1,
+                  "billing_minimum_s": 0, "whole_instance": False, "kind": "cloud", "data_date": "2026-09-20", "source": "test"}
     values.update(changes)
     return Offer(**values)
 
@@ -67,7 +67,8 @@ def offer_factory():
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """`frugaltune ARGS` from this venv, offline, in a subprocess (text mode)."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
-    return subprocess.run([str(FRUGALTUNE), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run([str(FRUGALTUNE), *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                          check=False)
 
 
 @pytest.fixture

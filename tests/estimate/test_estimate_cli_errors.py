@@ -15,14 +15,14 @@ BAD_INPUTS = {
     "unknown gpu": (["--gpu", "a1000"], ["Unknown GPU 'a1000'", "Did you mean", "A100"]),
     "unknown model": (["--model", "lama-2-7b"], ["Unknown model 'lama-2-7b'", "Did you mean", "llama-2-7b"]),
     "unknown platform": (["--platform", "lambdda"], ["Unknown platform 'lambdda'", "Did you mean", "lambda"]),
-    "seq len 0": (["--seq-len", "0"], ["seq_len=0"]),
-    "negative micro batch": (["--micro-batch", "-1"], ["micro_batch=-1"]),
+    "seq len 0": (["--seq-len", "0"], ["--seq-len", "= 0"]),
+    "negative micro batch": (["--micro-batch", "-1"], ["--micro-batch", "= -1"]),
     "unknown method": (["--method", "foo"], ["--method 'foo'", "full, lora, qlora"]),
     "unknown pricing": (["--pricing", "cheap"], ["--pricing 'cheap'", "on-demand, spot"]),
     "unknown lora target": (["--lora-targets", "bogus"], ["LoRA target 'bogus'", "all-linear"]),
     "missing dataset": (["--dataset", "missing.jsonl"], ["dataset file not found: missing.jsonl"]),
-    "zero epochs": (["--epochs", "0"], ["epochs=0"]),
-    "zero stage 5": (["--zero-stage", "5"], ["zero_stage=5"]),
+    "zero epochs": (["--epochs", "0"], ["--epochs", "= 0"]),
+    "zero stage 5": (["--zero-stage", "5"], ["--zero-stage", "= 5"]),
 }
 
 

@@ -26,7 +26,7 @@ CONTRACT = {
                        "usd_per_epoch": OPT_NUM},
     "warnings": list,
 }
-FIXED = dict(model="llama-2-7b", gpu="a10", platform="lambda")
+FIXED = {"model": "llama-2-7b", "gpu": "a10", "platform": "lambda"}
 CLI_ARGS = ["estimate", "--model", "llama-2-7b", "--gpu", "a10", "--platform", "lambda", "--json"]
 
 

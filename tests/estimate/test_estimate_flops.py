@@ -63,10 +63,10 @@ def test_llama2_7b_full_is_about_6n_and_lora_about_4n(catalog):
 
 
 def _gpu(**kw) -> GpuSpec:
-    values = dict(name="G", aliases=(), architecture="Ampere", segment="datacenter", memory_gb=24.0,
-                  memory_bandwidth_gb_per_s=None, bf16_tflops=100.0, fp16_tflops=100.0, fp32_tflops=20.0,
-                  tf32_tflops=None, fp8_tflops=None, bf16_supported=True, fp8_supported=False, tdp_watts=None,
-                  price_usd=None, source="test", data_date="unknown")
+    values = {"name": "G", "aliases": (), "architecture": "Ampere", "segment": "datacenter", "memory_gb": 24.0,
+                  "memory_bandwidth_gb_per_s": None, "bf16_tflops": 100.0, "fp16_tflops": 100.0, "fp32_tflops": 20.0,
+                  "tf32_tflops": None, "fp8_tflops": None, "bf16_supported": True, "fp8_supported": False, "tdp_watts": None,
+                  "price_usd": None, "source": "test", "data_date": "unknown"}
     return GpuSpec(**{**values, **kw})
 
 

@@ -24,7 +24,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
 
 
 def test_estimate_path_imports_no_heavy_modules():
-    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []

@@ -160,7 +160,7 @@ def test_shard_fraction_zero_stages_on_4_gpus(component, zero_stage, expected):
 
 
 def _job(tiny, **kw) -> Job:
-    base = dict(model=tiny, seq_len=32, micro_batch=2, grad_ckpt=False, lora_r=8)
+    base = {"model": tiny, "seq_len": 32, "micro_batch": 2, "grad_ckpt": False, "lora_r": 8}
     return Job(**{**base, **kw})
 
 
@@ -228,12 +228,16 @@ def test_trainable_embeddings_add_16bit_copy_grads_and_states(tiny, bare_coef):
     assert emb.optimizer - base.optimizer == n_emb * 8
 
 
-def test_padding_without_packing_uses_padded_length(tiny, bare_coef):
+def test_peak_memory_without_packing_follows_the_longest_sample(tiny, bare_coef):
     packed = memory_breakdown(_job(tiny, method="lora", seq_len=32), "bf16", bare_coef)
-    padded = memory_breakdown(_job(tiny, method="lora", seq_len=32, packing=False, padded_tokens_per_sample=16),
-                              "bf16", bare_coef)
+    # Mean padded length 8 but one 16-token sample: the peak comes with the micro-batch that holds it.
+    padded = memory_breakdown(_job(tiny, method="lora", seq_len=32, packing=False, padded_tokens_per_sample=8,
+                                   longest_sample_tokens=16), "bf16", bare_coef)
     assert padded.activations == packed.activations / 2  # 16 instead of 32 tokens per sequence
     assert padded.logits == packed.logits / 2
+    unknown = memory_breakdown(_job(tiny, method="lora", seq_len=32, packing=False, padded_tokens_per_sample=8),
+                               "bf16", bare_coef)
+    assert unknown.activations == packed.activations  # longest unknown: assume a full seq_len sample
 
 
 def test_llama2_7b_weights_and_lora_count(catalog):

@@ -48,7 +48,7 @@ def _flags_to_kwargs(flags: str) -> dict:
 
 
 def test_does_not_fit_lists_options_that_really_fit(today):
-    base = dict(model="llama-2-7b", gpu="a100-80gb", platform="lambda", method="full", today=today)
+    base = {"model": "llama-2-7b", "gpu": "a100-80gb", "platform": "lambda", "method": "full", "today": today}
     j = api.estimate(**base).to_json()
     assert j["memory"]["fits"] is False
     [warning] = [w for w in j["warnings"] if w.startswith("does not fit")]
@@ -75,9 +75,11 @@ def test_spot_on_an_offer_without_spot_warns_and_prices_on_demand(catalog, today
     assert j["cost_breakdown"]["spot"] is None
 
 
-def test_api_spot_on_platform_without_spot_is_a_clear_error(today):
-    with pytest.raises(CatalogError, match="lambda has no spot price for A10"):
-        api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", pricing="spot", today=today)
+def test_api_spot_on_platform_without_spot_warns_and_prices_on_demand(today):
+    # Lambda sells no spot: the API prices its on-demand offer and the warning says spot is unavailable
+    j = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", pricing="spot", today=today).to_json()
+    assert any(w.startswith("spot unavailable") and "lambda" in w for w in j["warnings"]), j["warnings"]
+    assert j["hardware"]["pricing"] == "on-demand"
 
 
 def test_spot_where_offered_adds_interruption_outcome(today):

@@ -425,3 +425,41 @@ def test_tiny_model_learns_labels_and_scoring_finds_them(tok):
     predicted = score_labels(model, tok, texts, labels, batch_size=5)
     assert accuracy(predicted, gold) == 1.0
     assert model.training  # score_labels put the model back in training mode
+
+
+def test_prompt_cache_scoring_equals_full_sequence_scoring(tok):
+    """The fast path (prompt once, labels over its KV cache) gives the flat path's scores on a real model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from frugaltune.train import data_classify as dc
+    from frugaltune.train.data_tokens import encode, special_prefix
+
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)).eval()
+
+    class FlatOnly:  # a model without use_cache/past_key_values: score_labels must fall back to full sequences
+        training = False
+
+        def eval(self):
+            return self
+
+        def parameters(self):
+            return model.parameters()
+
+        def __call__(self, input_ids, attention_mask):
+            return model(input_ids=input_ids, attention_mask=attention_mask)
+
+    labels = ["electrician", "plumber", "HVAC technician", "carpenter"]
+    texts = ["Install conduit and wire panels.", "Fix leaks.", " ".join(["Replace water heaters."] * 12)]
+    prompts = encode(tok, [classification_prompt(t, labels, TRADE_PROMPT) for t in texts])
+    answers = encode(tok, [" " + lab for lab in labels])
+    assert max(len(a) for a in answers) > 1  # the multi-token path is exercised
+    prefix = special_prefix(tok)
+    for max_len in (None, len(prompts[0]) + 8):  # the second cuts the long text's prompt (flat path for it)
+        with torch.inference_mode():
+            cached = dc._scores(model, prefix, prompts, answers, max_len, 3, tok.pad_token_id)
+            flat = dc._scores(FlatOnly(), prefix, prompts, answers, max_len, 3, tok.pad_token_id)
+        assert torch.allclose(torch.tensor(cached), torch.tensor(flat), atol=1e-4), (cached, flat)
+    assert score_labels(model, tok, texts, labels) == score_labels(FlatOnly(), tok, texts, labels)

@@ -248,3 +248,14 @@ def test_bad_urls_and_unreachable_storage(tmp_path, s3_env):
         dead.list_complete()
     assert time.perf_counter() - t0 < 30
     assert "reachable" in info.value.fix
+
+
+def test_clean_local_leftovers(tmp_path):
+    from frugaltune.train.mirror import clean_local_leftovers
+
+    _checkpoint(tmp_path, 1)
+    for name in (".mirror-step-000001-abc", ".download-step-000002-x", ".replaced-step-000003-1"):
+        (tmp_path / name / "sub").mkdir(parents=True)
+    removed = clean_local_leftovers(tmp_path)
+    assert len(removed) == 3 and [p.name for p in tmp_path.iterdir()] == ["step-000001"]
+    assert clean_local_leftovers(tmp_path / "missing") == []

@@ -24,6 +24,7 @@ class DatasetStats:
     samples: int
     mean_tokens: float
     mean_padded_tokens: float  # per sample, incl. padding to the longest sample of its micro-batch
+    max_tokens: int  # the longest sample (after truncation to seq_len): sets peak memory without packing
     counted_with: str  # "tokenizer:<id>" or "chars/4"
 
 
@@ -61,9 +62,21 @@ def read_texts(path: Path) -> list[str]:
     return texts
 
 
+def hf_cache_has(repo_id: str) -> bool:
+    """Whether the Hugging Face hub cache holds any snapshot of `repo_id` (checked before importing transformers,
+    which costs seconds). Cache layout: $HF_HUB_CACHE or $HF_HOME/hub or ~/.cache/huggingface/hub,
+    models--{org}--{name}/snapshots/ (huggingface_hub docs, "Manage huggingface_hub cache-system")."""
+    import os
+
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    snapshots = Path(hub) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
 def _tokenizer_counter(arch: ModelArch):
     """A token counter from the locally cached tokenizer of the model, or None (never downloads)."""
-    if not arch.hf_id:
+    if not arch.hf_id or "/" not in arch.hf_id or not hf_cache_has(arch.hf_id):
         return None
     try:
         from transformers import AutoTokenizer
@@ -93,4 +106,5 @@ def dataset_token_stats(path: Path, arch: ModelArch, seq_len: int, micro_batch: 
     how = f"tokenizer:{arch.hf_id}" if counter else f"chars/{CHARS_PER_TOKEN:g}"
     counter = counter or (lambda text: max(1, math.ceil(len(text) / CHARS_PER_TOKEN)))
     lengths = [min(counter(t), seq_len) for t in texts]
-    return DatasetStats(len(lengths), sum(lengths) / len(lengths), padded_mean(lengths, micro_batch), how)
+    return DatasetStats(samples=len(lengths), mean_tokens=sum(lengths) / len(lengths),
+                        mean_padded_tokens=padded_mean(lengths, micro_batch), max_tokens=max(lengths), counted_with=how)

@@ -41,7 +41,7 @@ def validate_job(job: rec.Job) -> None:
     ]
     for ok, name, expected in checks:
         if not ok:
-            problems.append(f"{name}={getattr(job, name)!r} (expected {expected})")
+            problems.append(f"{name} (--{name.replace('_', '-')}) = {getattr(job, name)!r}: expected {expected}")
     if problems:
         raise ConfigError("invalid job: " + "; ".join(problems), fix="correct the listed values")
 
@@ -58,7 +58,8 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.Me
     """Per-GPU bytes of each component, after ZeRO sharding and CPU offload."""
     arch, g, z = job.model, job.num_gpus, job.zero_stage
     n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
-    seq = job.seq_len if job.packing else min(job.seq_len, math.ceil(job.padded_tokens_per_sample or job.seq_len))
+    # Peak memory comes with the longest micro-batch: the packed length, or the longest sample when known.
+    seq = job.seq_len if job.packing else min(job.seq_len, job.longest_sample_tokens or job.seq_len)
     parts = {
         "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant),
         "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
@@ -119,7 +120,7 @@ def token_counts(job: rec.Job) -> tuple[int, float, float, int]:
         computed, per_micro = job.dataset_size * padded * job.epochs, padded * job.micro_batch
         sequences = job.dataset_size * job.epochs
     steps = math.ceil(sequences / (job.micro_batch * job.grad_accum * job.num_gpus))
-    return int(real_total), computed, per_micro, steps
+    return round(real_total), computed, per_micro, steps
 
 
 def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,

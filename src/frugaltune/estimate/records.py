@@ -41,6 +41,7 @@ class Job:
     epochs: float = 3.0
     packing: bool = True
     padded_tokens_per_sample: float | None = None  # mean tokens incl. padding, when known (from --dataset)
+    longest_sample_tokens: int | None = None  # longest sample, when known (from --dataset): peak memory unpacked
     double_quant: bool = True  # QLoRA: double-quantised NF4 constants
     trainable_embeddings: bool = False  # LoRA: also train embeddings + LM head (peft modules_to_save)
 

@@ -36,7 +36,10 @@ class Ledger:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / METRICS
         self.attempt = 1 + sum(1 for e in read_events(self.path) if e.get("event") == "attempt_start")
+        torn = self.path.is_file() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
         self._file = self.path.open("a")
+        if torn:  # the last attempt died mid-line: end that line so the next event is not glued onto it
+            self._file.write("\n")
 
     def write(self, event: str, durable: bool = False, **fields: Any) -> dict:
         """Append one event; `durable` fsyncs it (checkpoints, interruptions: the records billing relies on)."""

@@ -8,6 +8,7 @@ tokenized exactly as build_examples does (" <label>" after the prompt, tokenized
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from frugaltune.train.data_tokens import (
     special_prefix,
     truncate_pair,
 )
+
+log = logging.getLogger(__name__)
 
 
 def score_labels(model: Any, tokenizer: Any, texts: Sequence[str], labels: Sequence[str], *, batch_size: int = 8,
@@ -50,22 +53,81 @@ def score_labels(model: Any, tokenizer: Any, texts: Sequence[str], labels: Seque
     prompts = encode(tokenizer, [classification_prompt(t, list(labels), prompt_template) for t in texts])
     eos = eos_suffix(tokenizer) if append_eos else []
     answers = [ids + eos for ids in encode(tokenizer, [" " + label for label in labels])]
-    pairs = [_pair(prefix, p, a, max_seq_len) for p in prompts for a in answers]
     was_training = getattr(model, "training", False)
     model.eval()
     try:
         with torch.inference_mode():
-            scores = [s for start in range(0, len(pairs), batch_size)
-                      for s in _score_batch(model, pairs[start:start + batch_size], _pad_id(tokenizer))]
+            scores = _scores(model, prefix, prompts, answers, max_seq_len, batch_size, _pad_id(tokenizer))
     finally:
         if was_training:
             model.train()
     n = len(labels)
-    return [labels[max(range(n), key=lambda j: (scores[i * n + j], -j))] for i in range(len(texts))]
+    return [labels[max(range(n), key=lambda j: (row[j], -j))] for row in scores]
+
+
+def _scores(model: Any, prefix: list[int], prompts: list[list[int]], answers: list[list[int]],
+            max_seq_len: int | None, batch_size: int, pad_id: int) -> list[list[float]]:
+    """Score matrix [text][label]: per text with a shared prompt cache where the model allows, else flat batches
+    of (text, label) sequences. Texts whose prompt would be cut (max_seq_len) take the flat path, which cuts each
+    pair exactly as build_examples does."""
+    longest = max(len(a) for a in answers)
+    fits = [max_seq_len is None or len(prefix) + len(p) + longest <= max_seq_len for p in prompts]
+    out: list[list[float] | None] = [None] * len(prompts)
+    for i, prompt in enumerate(prompts):
+        if not fits[i]:
+            continue
+        try:
+            out[i] = _score_with_cache(model, prefix + prompt, answers, pad_id)
+        except (TypeError, AttributeError, ValueError, NotImplementedError) as e:
+            log.debug("label scoring without a prompt cache (%s)", e)  # stub or cache-less models
+            break
+    rest = [i for i, row in enumerate(out) if row is None]
+    pairs = [_pair(prefix, prompts[i], a, max_seq_len) for i in rest for a in answers]
+    flat = [s for k in range(0, len(pairs), batch_size) for s in _score_batch(model, pairs[k:k + batch_size], pad_id)]
+    for k, i in enumerate(rest):
+        out[i] = flat[k * len(answers):(k + 1) * len(answers)]
+    return out  # type: ignore[return-value]
+
+
+def _score_with_cache(model: Any, prompt: list[int], answers: list[list[int]], pad_id: int) -> list[float]:
+    """Run the prompt once; its last logits score every label's first token, and one batched forward over the
+    copied cache scores the remaining tokens of the multi-token labels."""
+    import torch
+
+    device = _device(model)
+    ids = torch.tensor([prompt], dtype=torch.long, device=device)
+    first = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
+    logp0 = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+    scores = [float(logp0[a[0]]) for a in answers]
+    multi = [j for j, a in enumerate(answers) if len(a) > 1]
+    if not multi:
+        return scores
+    cache = first.past_key_values
+    cache.batch_repeat_interleave(len(multi))
+    width = max(len(answers[j]) - 1 for j in multi)
+    inp = torch.full((len(multi), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.ones((len(multi), len(prompt) + width), dtype=torch.long, device=device)
+    for row, j in enumerate(multi):
+        inp[row, : len(answers[j]) - 1] = torch.tensor(answers[j][:-1], dtype=torch.long)
+        mask[row, len(prompt) + len(answers[j]) - 1:] = 0
+    logits = model(input_ids=inp, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+    for row, j in enumerate(multi):
+        logp = torch.log_softmax(logits[row, : len(answers[j]) - 1].float(), dim=-1)
+        target = torch.tensor(answers[j][1:], dtype=torch.long, device=logp.device)
+        scores[j] += float(logp.gather(-1, target[:, None]).sum())
+    return scores
+
+
+def _device(model: Any) -> Any:
+    import torch
+
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _pair(prefix: list[int], prompt: list[int], answer: list[int], max_seq_len: int | None) -> tuple[list[int], int]:
-    """(sequence ids, number of answer tokens at its end)."""
+    """(sequence ids, number of answer tokens at its end), cut as build_examples cuts."""
     if max_seq_len is not None:
         prompt, answer, _ = truncate_pair(prompt, answer, max_seq_len - len(prefix))
     return prefix + prompt + answer, len(answer)
@@ -89,9 +151,7 @@ def _score_batch(model: Any, pairs: list[tuple[list[int], int]], pad_id: int) ->
     for row, (seq, _) in enumerate(pairs):
         ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    device = first.device if first is not None else torch.device("cpu")
+    device = _device(model)
     out = model(input_ids=ids.to(device), attention_mask=mask.to(device))
     logits = out.logits if hasattr(out, "logits") else out[0]
     scores = []

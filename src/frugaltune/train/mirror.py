@@ -25,9 +25,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from frugaltune.errors import CheckpointError, ConfigError
+from frugaltune.train.mirror_local import clean_local_leftovers, fetch, fsync_dir, move_into_place, snapshot
 from frugaltune.train.mirror_manifest import (
     CHUNK_BYTES,
     MANIFEST_NAME,
@@ -42,6 +43,7 @@ OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 VERIFY_BYTES = 64 * 2**20
 """Files up to this size are read back after upload and their sha256 compared."""
 T = TypeVar("T")
+__all__ = ["CheckpointMirror", "clean_local_leftovers"]
 
 
 def _fix_for(e: BaseException) -> str:
@@ -146,9 +148,8 @@ class CheckpointMirror:
                                   fix="mirror a checkpoint only after it was written completely.")
         entries = read_manifest((step_dir / self.manifest_name).read_bytes(), str(step_dir / self.manifest_name),
                                 name=self.manifest_name)
-        snapshot = _snapshot(step_dir, [e.path for e in entries] + [self.manifest_name])
-        source = snapshot or step_dir
-        future = self._pool.submit(self._upload_job, source, step_dir.name, entries, snapshot is not None)
+        snap = snapshot(step_dir, [e.path for e in entries] + [self.manifest_name])
+        future = self._pool.submit(self._upload_job, snap or step_dir, step_dir.name, entries, snap is not None)
         with self._lock:
             self._futures.append(future)
         return future
@@ -292,7 +293,7 @@ class CheckpointMirror:
         staging = Path(tempfile.mkdtemp(dir=dest, prefix=f".download-{step_name}-"))
         try:
             self._call(f"download of {step_name}", lambda: self._download_into(step_name, staging))
-            return _move_into_place(staging, dest / step_name)
+            return move_into_place(staging, dest / step_name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -304,14 +305,14 @@ class CheckpointMirror:
         for entry in entries:
             local = staging / entry.path
             local.parent.mkdir(parents=True, exist_ok=True)
-            size, sha = _fetch(self.fs, self._path(name, entry.path), local)
+            size, sha = fetch(self.fs, self._path(name, entry.path), local)
             if size != entry.size_bytes or (entry.sha256 and sha != entry.sha256):
                 what = f"size {size} != {entry.size_bytes}" if size != entry.size_bytes else "sha256 differs"
                 raise CheckpointError(f"checkpoint mirror {self.url}: {name}/{entry.path} failed verification "
                                       f"({what}).", fix="the mirrored copy is corrupt; resume from an older "
                                       "checkpoint (delete this one from the mirror).")
         (staging / self.manifest_name).write_bytes(self.fs.cat_file(self._path(name, self.manifest_name)))
-        _fsync_dir(staging)
+        fsync_dir(staging)
 
     def prune(self, keep_last: int) -> list[str]:
         """Delete all but the newest `keep_last` complete checkpoints, and interrupted uploads older than those kept.
@@ -338,54 +339,3 @@ class CheckpointMirror:
             return doomed
 
         return self._call("pruning", go)
-
-
-def _snapshot(step_dir: Path, rel_paths: list[str]) -> Path | None:
-    """Hard-link the files into a private sibling directory; None when hard links are not possible there."""
-    snap = Path(tempfile.mkdtemp(dir=step_dir.parent, prefix=f".mirror-{step_dir.name}-"))
-    try:
-        for rel in rel_paths:
-            (snap / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.link(step_dir / rel, snap / rel)
-        return snap
-    except FileNotFoundError as e:
-        shutil.rmtree(snap, ignore_errors=True)
-        raise CheckpointError(f"{step_dir}: {e.filename} is listed in its manifest but missing.",
-                              fix="the local checkpoint is incomplete; save a new one.") from e
-    except OSError:
-        shutil.rmtree(snap, ignore_errors=True)
-        return None  # e.g. a filesystem without hard links: upload from the directory itself
-
-
-def _fetch(fs: Any, remote: str, local: Path) -> tuple[int, str]:
-    """Stream a remote file to a local one (fsynced); return its size and sha256."""
-    sha, size = hashlib.sha256(), 0
-    with fs.open(remote, "rb") as src, local.open("wb") as dst:
-        while chunk := src.read(CHUNK_BYTES):
-            sha.update(chunk)
-            size += len(chunk)
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    return size, sha.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _move_into_place(staging: Path, final: Path) -> Path:
-    """os.replace staging -> final; an existing final is moved aside first (os.replace needs an empty target)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".replaced-{final.name}-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-    os.replace(staging, final)
-    _fsync_dir(final.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
