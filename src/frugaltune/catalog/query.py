@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from frugaltune.catalog.types import Offer, StoragePrice
+from frugaltune.numbers import median
 from frugaltune.errors import CatalogError
 
 PRICINGS = ("on-demand", "spot")
@@ -104,8 +105,6 @@ def storage_usd_per_gb_month(storage: list[StoragePrice], platform: str) -> tupl
     prices = [r.usd_per_gb_month for r in defaults.values() if r is not None]
     if not prices:
         return 0.0, f"no storage price known for {platform} or any platform; storage not priced"
-    import statistics  # lazily: it imports fractions/decimal/random
-
-    median = statistics.median(prices)
-    return median, (f"no storage price known for {platform}; using the median {median:.4g} USD/GB-month of the "
+    usd = median(prices)
+    return usd, (f"no storage price known for {platform}; using the median {usd:.4g} USD/GB-month of the "
                     f"default storage prices of {', '.join(defaults)}")

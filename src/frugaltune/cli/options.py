@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Optional
 
 from frugaltune.estimate.records import METHODS, OPTIMIZERS, PRECISIONS, PRICINGS
 
@@ -14,7 +13,7 @@ from frugaltune.estimate.records import METHODS, OPTIMIZERS, PRECISIONS, PRICING
 class Opt:
     dest: str  # keyword name in frugaltune.api.estimate
     type: type
-    default: Any
+    default: object
     help: str
     choices: tuple[str, ...] | None = None
 
@@ -68,6 +67,8 @@ def _typer_default(opt: Opt):
 
 def with_options(func, options: list[Opt]):
     """Give `func(**kwargs)` a Typer-readable signature made of `options` (+ its own leading parameters)."""
+    from typing import Optional
+
     own = [p for p in inspect.signature(func).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
     params = own + [
         inspect.Parameter(o.dest, inspect.Parameter.KEYWORD_ONLY, default=_typer_default(o),

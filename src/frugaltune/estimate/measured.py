@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+
+from frugaltune.numbers import median
 
 RATIO_BOUNDS = (0.25, 4.0)
 ENV_FILE = "FRUGALTUNE_MEASUREMENTS"
@@ -58,7 +59,7 @@ def throughput_correction(gpu: str, method: str) -> tuple[float, int]:
     if not ratios:
         return 1.0, 0
     lo, hi = RATIO_BOUNDS
-    return min(max(statistics.median(ratios), lo), hi), len(ratios)
+    return min(max(median(ratios), lo), hi), len(ratios)
 
 
 def record_measurement(*, gpu: str, method: str, model: str, measured_tokens_per_sec_per_gpu: float,

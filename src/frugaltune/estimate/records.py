@@ -59,14 +59,14 @@ class Hardware:
     pricing: str = "on-demand"
 
 
-@dataclass
+@dataclass(eq=False)
 class ModelOut:
     name: str
     params: int
     trainable_params: int
 
 
-@dataclass
+@dataclass(eq=False)
 class JobOut:
     method: str
     precision: str
@@ -87,7 +87,7 @@ class JobOut:
     steps_total: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class HardwareOut:
     gpu: str
     gpu_memory_gb: float
@@ -99,7 +99,7 @@ class HardwareOut:
     price_data_date: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class MemoryOut:
     weights_gb: float
     gradients_gb: float
@@ -115,7 +115,7 @@ class MemoryOut:
     cpu_offload_gb: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)
 class ThroughputOut:
     flops_per_token: float
     mfu: float
@@ -127,13 +127,13 @@ class ThroughputOut:
     calibration_runs: int = 0  # measured runs of this GPU x method that scaled tokens/s (frugaltune train ledger)
 
 
-@dataclass
+@dataclass(eq=False)
 class TimeOut:
     hours: float
     billed_hours: float | None
 
 
-@dataclass
+@dataclass(eq=False)
 class CostOut:
     compute_cost: float | None
     storage_cost: float | None

@@ -87,6 +87,10 @@ class Recipe:
 
     def setup(self) -> None:
         """Open the ledger, load data and model, build optimizer and scheduler, resume if there is a checkpoint."""
+        from frugaltune.train import model as M
+
+        if not self.cfg.is_preset:  # a missing model fails before anything heavy is imported or written
+            M.check_hub_cached(M.resolve_source(self.cfg))
         self._prepare_run_dir()
         self.signals.__enter__()  # from here on a SIGTERM (even during model loading) stops at the next boundary
         self.ledger = ledger.Ledger(self.run_dir)
