@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse, check_choices
+from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse, check_choices, parse_simple
 
 
 def handles(argv: list[str]) -> bool:
@@ -23,16 +23,23 @@ def estimate_from_options(kwargs: dict):
     return api.estimate(catalog_dirs=[catalog] if catalog else None, **kwargs)
 
 
-def run(argv: list[str]) -> int:
+def parse(argv: list[str]) -> dict:
+    """The flags as a dict: a plain scan over the option table, or argparse (usage errors) when that gives up."""
+    values = parse_simple(argv, ESTIMATE_OPTIONS)
+    if values is not None:
+        return values
     import argparse
-
-    from frugaltune.errors import FrugalError
 
     parser = argparse.ArgumentParser(prog="frugaltune estimate")
     add_to_argparse(parser, ESTIMATE_OPTIONS)
+    return vars(parser.parse_args(argv))
+
+
+def run(argv: list[str]) -> int:
+    from frugaltune.errors import FrugalError
+
     try:
-        args = parser.parse_args(argv[1:])
-        result = estimate_from_options(vars(args))
+        result = estimate_from_options(parse(argv[1:]))
     except FrugalError as err:
         print(f"error: {err.message}", file=sys.stderr)
         if err.fix:

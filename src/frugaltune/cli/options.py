@@ -102,3 +102,35 @@ def add_to_argparse(parser, options: list[Opt]) -> None:
             parser.add_argument(o.flag, dest=o.dest, default=o.default, action=argparse.BooleanOptionalAction)
         else:
             parser.add_argument(o.flag, dest=o.dest, type=o.type, default=o.default)
+
+
+def parse_simple(argv: list[str], options: list[Opt]) -> dict | None:
+    """Parse `--flag value`, `--flag=value`, `--bool/--no-bool` and `--json` against `options` without argparse
+    (which costs ~10 ms to import and set up). Returns None on anything unusual, so the caller falls back to
+    argparse and its proper error messages."""
+    by_flag = {o.flag: o for o in options}
+    values = {o.dest: o.default for o in options}
+    i = 0
+    while i < len(argv):
+        flag, _, inline = argv[i].partition("=")
+        negated = flag.startswith("--no-") and f"--{flag[5:]}" in by_flag
+        opt = by_flag.get(f"--{flag[5:]}" if negated else flag) or (by_flag.get("--json-out") if flag == "--json" else None)
+        if opt is None:
+            return None
+        if opt.type is bool:
+            if inline:
+                return None
+            values[opt.dest] = not negated
+            i += 1
+            continue
+        if negated:
+            return None
+        raw = inline if inline else (argv[i + 1] if i + 1 < len(argv) else None)
+        if raw is None or (not inline and raw.startswith("--")):
+            return None
+        try:
+            values[opt.dest] = opt.type(raw)
+        except ValueError:
+            return None
+        i += 1 if inline else 2
+    return values
