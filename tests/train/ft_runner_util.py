@@ -44,7 +44,8 @@ def config_dict(tmp: Path, *, steps: int = 12, out: str = "run", **sections) -> 
         "method": {"kind": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.1, "targets": ["q_proj", "v_proj"]}},
         "data": {"path": str(data), "format": "classification", "max_seq_len": 96, "eval_fraction": 0.1},
         "training": {"max_steps": steps, "lr": 0.01, "micro_batch": 4, "grad_accum": 2, "log_every": 1,
-                     "warmup_steps": 2, "seed": 7},
+                     "warmup_steps": 2, "seed": 7,
+                     "cpu_threads": 1},  # tiny ops: one thread is fastest, and immune to a busy machine
         "checkpoints": {"every_steps": 4, "every_minutes": None, "keep_last": 2},
         "output": {"dir": str(tmp / out)},
         "cost": {"usd_per_hour": 1.5},

@@ -40,10 +40,16 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
     assert "Traceback" not in err and err.startswith("error: ")
 
 
-def test_missing_model_and_bad_data_row_exit_2(tmp_path, capsys):
+def test_missing_model_and_bad_data_row_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
     cfg = write_config(tmp_path, model={"source": "nobody/no-such-model", "vocab_size": None})
-    assert run(["train", str(cfg), "--dry-run"]) == 2
-    assert "not in the local Hugging Face cache" in capsys.readouterr().err
+    assert run(["train", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "not in the local Hugging Face cache" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # failed before writing anything
+    assert run(["train", str(cfg), "--dry-run", "--json"]) == 0  # a plan does not need the weights
+    assert "not in the local Hugging Face cache" in json.loads(capsys.readouterr().out)["model_note"]
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"text": "fine", "label": "welder"}\n{"text": "no label here"}\n')
     cfg = write_config(tmp_path, name="rows.yaml", data={"path": str(rows)})

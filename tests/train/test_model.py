@@ -94,8 +94,8 @@ def test_qlora_trains_4bit_on_cpu_and_saves_the_adapter_only(tmp_path):
 
 
 def test_full_finetune_resumes_exactly(tmp_path, monkeypatch):
-    kw = dict(steps=4, method={"kind": "full"}, checkpoints={"every_steps": 100},
-              training={"lr": 1e-3, "max_steps": 4})
+    kw = {"steps": 4, "method": {"kind": "full"}, "checkpoints": {"every_steps": 100},
+          "training": {"lr": 1e-3, "max_steps": 4}}
     straight = train(RunConfig.from_dict(config_dict(tmp_path, out="straight", **kw)), quiet=True)
     original = Recipe._after_step
 

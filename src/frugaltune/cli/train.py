@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,11 +30,15 @@ final/ (the adapter or model with its tokenizer), config.yaml.
 """
 
 
+ConfigArg = typer.Argument(..., help="Run YAML (`frugaltune schema --example` writes one).")
+RunDirArg = typer.Argument(..., help="A run's output.dir.")
+
+
 @app.command("train", help=TRAIN_HELP)
 def train_cmd(
-    config: Path = typer.Argument(..., help="Run YAML (`frugaltune schema --example` writes one)."),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Overrides output.dir."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Overrides training.max_steps."),
+    config: Path = ConfigArg,
+    output_dir: str | None = typer.Option(None, "--output-dir", "-o", help="Overrides output.dir."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Overrides training.max_steps."),
     resume: str = typer.Option("auto", "--resume", help="auto | never | PATH of a step-NNNNNN checkpoint."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the estimate, exit."),
     json_out: bool = typer.Option(False, "--json", help="With --dry-run: print the plan as JSON."),
@@ -55,10 +58,20 @@ def train_cmd(
     _log_warnings_plainly()
     from frugaltune.train.recipe import train
 
-    result = train(cfg, resume=resume, quiet=quiet)
+    result = train(cfg, resume=resume, quiet=quiet, started_at=_process_start())
     if not quiet:
         _print_end(result)
     return result.exit_code
+
+
+def _process_start() -> float | None:
+    """When this process started (its imports are machine time too), or None when it cannot be told."""
+    try:
+        import psutil
+
+        return psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 -- psutil missing or no /proc: bill from the start of setup instead
+        return None
 
 
 def _log_warnings_plainly() -> None:
@@ -102,7 +115,7 @@ def schema_cmd(
 
 @app.command("report")
 def report_cmd(
-    run_dir: Path = typer.Argument(..., help="A run's output.dir."),
+    run_dir: Path = RunDirArg,
     json_out: bool = typer.Option(False, "--json", help="Print summary.json (with measured/estimated ratios)."),
 ) -> int:
     """Show what a run really did (tokens/s, peak memory, hours, dollars, loss, accuracy) beside its estimate."""

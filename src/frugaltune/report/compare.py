@@ -26,15 +26,17 @@ def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float
     for the work it does, not for a full pass.
     """
     t, m = cfg.training, cfg.method
+    # The estimator counts LoRA on the transformer blocks' projections; an lm_head adapter (presets) is left out.
+    targets = [x for x in m.lora.targets if x != "lm_head"] or ["q_proj", "v_proj"]
     sequences = steps * t.micro_batch * t.grad_accum * cfg.cost.num_gpus
     precision = t.precision if t.precision != "auto" else "bf16"
-    return dict(model=model_ref, method=m.kind, gpu=cfg.cost.gpu, platform=cfg.cost.platform,
-                pricing=cfg.cost.pricing, num_gpus=cfg.cost.num_gpus, precision=precision,
-                seq_len=cfg.data.max_seq_len, micro_batch=t.micro_batch, grad_accum=t.grad_accum,
-                grad_ckpt=t.grad_ckpt, optimizer=t.optimizer, lora_r=m.lora.r, lora_targets=list(m.lora.targets),
-                dataset_size=n_examples, tokens_per_sample=tokens_per_sample,
-                padded_tokens_per_sample=padded_tokens_per_sample, epochs=sequences / max(n_examples, 1),
-                packing=cfg.data.packing)
+    return {"model": model_ref, "method": m.kind, "gpu": cfg.cost.gpu, "platform": cfg.cost.platform,
+            "pricing": cfg.cost.pricing, "num_gpus": cfg.cost.num_gpus, "precision": precision,
+            "seq_len": cfg.data.max_seq_len, "micro_batch": t.micro_batch, "grad_accum": t.grad_accum,
+            "grad_ckpt": t.grad_ckpt, "optimizer": t.optimizer, "lora_r": m.lora.r, "lora_targets": targets,
+            "dataset_size": n_examples, "tokens_per_sample": tokens_per_sample,
+            "padded_tokens_per_sample": padded_tokens_per_sample, "epochs": sequences / max(n_examples, 1),
+            "packing": cfg.data.packing}
 
 
 def estimate_for_run(kwargs: dict[str, Any], fallback_model: str | None = None) -> tuple[dict | None, str | None]:

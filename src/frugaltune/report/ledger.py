@@ -1,8 +1,10 @@
 """The run ledger: `metrics.jsonl` (one JSON event per line, appended by every attempt) and `summary.json`.
 
 Events carry `event`, `attempt` (1, 2, ... one per process start) and `time` (unix seconds):
-  attempt_start  a process started (before the model loads, so loading time is billed)
+  attempt_start  a process started (`started`: the process's own start time when the CLI knows it, so
+                 imports and model loading are billed)
   resume         continued from a checkpoint (from_step, source local|mirror|path, seconds)
+  train_start    setup done, the loop begins (step, total_steps)
   step           every `log_every` steps: loss, lr, run-cumulative tokens, attempt-cumulative tokens and
                  active training seconds, peak memory
   eval           eval_loss, eval_accuracy (classification)
@@ -17,6 +19,7 @@ across any number of restarts.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -50,6 +53,18 @@ class Ledger:
             os.fsync(self._file.fileno())
         return record
 
+    def adopt_history(self, earlier: list[dict]) -> None:
+        """Put a run's earlier events (from a checkpoint restored on a new machine) before this attempt's own,
+        renumbering this attempt after them, so billing and tokens/s cover the machines that are gone."""
+        mine = [e for e in read_events(self.path) if e["attempt"] == self.attempt]
+        self.attempt = 1 + max((e["attempt"] for e in earlier), default=0)
+        self._file.close()
+        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text("".join(json.dumps(e) + "\n" for e in earlier + [{**e, "attempt": self.attempt}
+                                                                           for e in mine]))
+        os.replace(tmp, self.path)
+        self._file = self.path.open("a")
+
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
@@ -78,7 +93,7 @@ def _attempts(events: list[dict]) -> list[dict]:
                                           "start_step": 0})
         a["end"] = max(a["end"], e["time"])
         if e["event"] == "attempt_start":
-            a["start"] = e["time"]
+            a["start"] = min(e.get("started", e["time"]), e["time"])  # process start when known (imports)
         elif e["event"] == "resume":
             a["start_step"] = e.get("from_step", 0)
         elif e["event"] == "step":
@@ -141,6 +156,10 @@ def summarize(events: list[dict], *, usd_per_hour: float | None = None, extra: d
         "final_train_loss": step["loss"] if step else None,
         "final_eval_loss": ev["eval_loss"] if ev else None,
         "eval_accuracy": ev.get("eval_accuracy") if ev else None,
+        "eval_accuracy_before": next((e.get("eval_accuracy") for e in events if e["event"] == "eval"
+                                      and e["step"] == 0), None),
+        "eval_loss_before": next((e.get("eval_loss") for e in events if e["event"] == "eval" and e["step"] == 0),
+                                 None),
         "checkpoints_saved": len(ckpts),
         "checkpoint_save_seconds_mean": sum(e["seconds"] for e in ckpts) / len(ckpts) if ckpts else None,
         "resume_seconds_mean": sum(e["seconds"] for e in resumes) / len(resumes) if resumes else None,
@@ -152,7 +171,7 @@ def summarize(events: list[dict], *, usd_per_hour: float | None = None, extra: d
 def _steps_redone(attempts: list[dict]) -> int:
     """Steps an attempt did beyond where the next attempt resumed (lost to a kill)."""
     redone = 0
-    for a, nxt in zip(attempts, attempts[1:]):
+    for a, nxt in itertools.pairwise(attempts):
         if a["last_step"] is not None:
             redone += max(0, a["last_step"] - nxt["start_step"])
     return redone

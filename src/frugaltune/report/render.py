@@ -22,6 +22,8 @@ ROWS = (  # (summary key, label, format)
     ("steps_redone", "steps redone after kills", "{}"),
     ("checkpoint_save_seconds_mean", "checkpoint save s (mean)", "{:.3f}"),
     ("resume_seconds_mean", "resume s (mean)", "{:.3f}"),
+    ("eval_loss_before", "eval loss before training", "{:.4f}"),
+    ("eval_accuracy_before", "eval accuracy before training", "{:.3f}"),
     ("final_train_loss", "final train loss", "{:.4f}"),
     ("final_eval_loss", "final eval loss", "{:.4f}"),
     ("eval_accuracy", "eval accuracy", "{:.3f}"),
@@ -68,7 +70,8 @@ def render(summary: dict, console=None) -> None:
     console.print(table)
     price = summary.get("usd_per_hour")
     gpu = summary.get("gpu")
-    notes = [f"priced at ${price}/h" if price is not None else "no price set (cost.usd_per_hour)",
+    source = " (catalog)" if summary.get("price_source") == "catalog" else ""
+    notes = [f"priced at ${price:.4g}/h{source}" if price is not None else "no price set (cost.usd_per_hour)",
              f"estimated for {gpu}" if gpu else "no GPU set for the estimate (cost.gpu)",
              f"peak memory: {summary.get('peak_memory_source') or '-'}"]
     if summary.get("estimate_note"):

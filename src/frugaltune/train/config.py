@@ -158,8 +158,13 @@ class TrainingConfig(_Strict):
     """Gradient clipping norm (null: off)."""
     seed: int = 42
     """Seeds weights of presets, data order, dropout."""
+    cpu_threads: int | None = Field(default=None, ge=1)
+    """CPU runs: torch intra-op threads (null: torch's default, one per core). 1 is fastest for tiny models and
+    on a machine shared with other jobs, where spinning OpenMP threads wait on each other."""
     eval_every: int | None = Field(default=None, ge=1)
     """Evaluate every N steps (null: only at the end)."""
+    eval_before: bool = False
+    """Also evaluate before the first step (the zero-shot baseline; reported as eval_accuracy_before)."""
     log_every: int = Field(default=10, ge=1)
     """Write a metrics line every N steps."""
 
@@ -186,7 +191,8 @@ class CostConfig(_Strict):
     num_gpus: int = Field(default=1, ge=1)
     """GPUs billed."""
     usd_per_hour: float | None = Field(default=None, ge=0)
-    """Price of the whole machine per hour (all GPUs); dollars = billed hours x this."""
+    """Price of the whole machine per hour (all GPUs); dollars = billed hours x this. Null: the catalog price of
+    `gpu` x `num_gpus` on `platform` (from the estimate), when there is one."""
     platform: str | None = None
     """Catalog platform (lambda, modal, aws, ...), used for the estimate."""
     pricing: Literal["on-demand", "spot"] = "on-demand"

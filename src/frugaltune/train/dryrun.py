@@ -8,6 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from frugaltune.errors import ConfigError
 from frugaltune.report import compare
 from frugaltune.train.config import PRESET_PREFIX, RunConfig
 from frugaltune.train.presets import texts_of
@@ -50,7 +51,11 @@ def dry_run(cfg: RunConfig) -> dict:
 
     d, t = cfg.data, cfg.training
     src = M.resolve_source(cfg)
-    M.check_hub_cached(src)
+    try:
+        M.check_hub_cached(src)
+        cache_note = None
+    except ConfigError as err:  # a dry run on a laptop plans a GPU run whose weights are not here yet
+        cache_note = err.message
     f = d.fields
     records = D.load_records(d.path, format=d.format, text_field=f.text if "text" in f.model_fields_set else None,
                              label_field=f.label, prompt_field=f.prompt, response_field=f.response,
@@ -70,7 +75,7 @@ def dry_run(cfg: RunConfig) -> dict:
             "data": d.path, "format": d.format, "train_rows": n_train, "eval_rows": n_eval,
             "labels": D.find_labels(records) if d.format == "classification" and not d.labels else d.labels,
             "approx_tokens_per_sample": round(tokens, 1), "steps": steps, "output_dir": cfg.output.dir,
-            "estimate": estimate, "estimate_note": note}
+            "estimate": estimate, "estimate_note": note, "model_note": cache_note}
 
 
 def render(plan: dict) -> None:
@@ -81,6 +86,8 @@ def render(plan: dict) -> None:
     console.print(f"[bold]config OK[/]: {plan['method']} on {plan['model']} ({plan['model_kind']}); "
                   f"{plan['train_rows']} train / {plan['eval_rows']} eval rows of {plan['data']} ({plan['format']}); "
                   f"~{plan['approx_tokens_per_sample']} tokens/row; {plan['steps']} steps -> {plan['output_dir']}")
+    if plan.get("model_note"):
+        console.print(f"note: {plan['model_note']} (training needs it; the estimate does not)")
     est = plan["estimate"]
     if est is None:
         console.print(plan["estimate_note"])

@@ -13,6 +13,7 @@ from typing import Any
 
 from frugaltune.train.data import IGNORE_INDEX, accuracy, collate
 from frugaltune.train.data_tokens import classification_prompt, encode, special_prefix, truncate_pair
+from frugaltune.train.loss import summed_loss, supports_logits_to_keep
 
 
 def eval_loss(model: Any, examples: Sequence[dict], *, pad_id: int, batch_size: int, device: Any,
@@ -21,6 +22,7 @@ def eval_loss(model: Any, examples: Sequence[dict], *, pad_id: int, batch_size: 
     import torch
 
     total, count = 0.0, 0
+    sparse = supports_logits_to_keep(model)
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
             if stop():
@@ -30,8 +32,7 @@ def eval_loss(model: Any, examples: Sequence[dict], *, pad_id: int, batch_size: 
             if n == 0:
                 continue
             batch = {k: v.to(device) for k, v in batch.items()}
-            out = model(**batch, num_items_in_batch=1)  # reduction "sum": the loss is summed over tokens
-            total += float(out.loss)
+            total += float(summed_loss(model, batch, sparse_logits=sparse))
             count += n
     return total / count if count else None
 
@@ -51,9 +52,17 @@ def eval_accuracy(model: Any, tokenizer: Any, records: Sequence[dict], labels: S
 
 def score_labels_cached(model: Any, tokenizer: Any, texts: Sequence[str], labels: Sequence[str], *,
                         prompt_template: str | None = None, max_seq_len: int | None = None) -> list[str]:
-    """Same predictions as `data.score_labels` (ties to the first label), with the prompt's KV cache shared.
+    """Same predictions as `data.score_labels` (ties to the first label), with the prompt's KV cache shared."""
+    n = len(labels)
+    return [labels[max(range(n), key=lambda j: (row[j], -j))]
+            for row in label_log_likelihoods(model, tokenizer, texts, labels, prompt_template=prompt_template,
+                                             max_seq_len=max_seq_len)]
 
-    The prompt is cut as build_examples cuts it for the longest label, so every label sees the same prompt.
+
+def label_log_likelihoods(model: Any, tokenizer: Any, texts: Sequence[str], labels: Sequence[str], *,
+                          prompt_template: str | None = None, max_seq_len: int | None = None) -> list[list[float]]:
+    """Per text, log p(" <label>" | prompt) for every label: one prompt forward, then all labels at once on its
+    KV cache. The prompt is cut as build_examples cuts it for the longest label, so every label sees the same one.
     """
     import torch
 
@@ -65,13 +74,14 @@ def score_labels_cached(model: Any, tokenizer: Any, texts: Sequence[str], labels
     # continuation input a[:-1] (right-padded): position t predicts a[t + 1]; the prompt's last logit predicts a[0]
     cont = torch.tensor([a[:-1] + [pad] * (longest - len(a)) for a in answers], device=device)
     first = torch.tensor([a[0] for a in answers], device=device)
+    last_only = {"logits_to_keep": 1} if supports_logits_to_keep(model) else {}
     out = []
     with torch.inference_mode():
         for prompt in encode(tokenizer, [classification_prompt(t, list(labels), prompt_template) for t in texts]):
             if max_seq_len is not None:
                 prompt, _, _ = truncate_pair(prompt, [0] * longest, max_seq_len - len(prefix))
             ids = torch.tensor([prefix + prompt], device=device)
-            res = model(input_ids=ids, use_cache=longest > 1)
+            res = model(input_ids=ids, use_cache=longest > 1, **last_only)
             scores = torch.log_softmax(res.logits[0, -1].float(), -1)[first].tolist()
             if longest > 1:
                 cache = res.past_key_values
@@ -82,7 +92,7 @@ def score_labels_cached(model: Any, tokenizer: Any, texts: Sequence[str], labels
                 for j, a in enumerate(answers):
                     rest = torch.tensor(a[1:], device=device, dtype=torch.long)
                     scores[j] += float(logp[j, : len(a) - 1].gather(-1, rest[:, None]).sum())
-            out.append(labels[max(range(len(labels)), key=lambda j: (scores[j], -j))])
+            out.append(scores)
     return out
 
 

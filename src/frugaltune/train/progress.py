@@ -29,13 +29,15 @@ class StepProgress:
             self._task = self._bar.add_task("train", total=total, completed=start, info="")
             self._bar.start()
 
-    def update(self, step: int, loss: float, tokens_per_s: float | None) -> None:
+    def update(self, step: int, loss: float, tokens_per_s: float | None, train_seconds: float | None = None) -> None:
+        """`train_seconds`: this attempt's time in training steps so far; the ETA extrapolates it (evaluations
+        and saves excluded), else wall time since the bar started."""
         rate = f"{tokens_per_s:,.0f} tok/s" if tokens_per_s else "- tok/s"
         if self._bar is not None:
             self._bar.update(self._task, completed=step, info=f"loss {loss:.4f}  {rate}")
             return
         if self.enabled and (step % self.log_every == 0 or step == self.total):
-            elapsed = time.perf_counter() - self.t0
+            elapsed = train_seconds if train_seconds is not None else time.perf_counter() - self.t0
             done = step - self.start
             eta = elapsed / done * (self.total - step) if done else 0.0
             print(f"step {step}/{self.total}  loss {loss:.4f}  {rate}  eta {_hms(eta)}", file=self.stream, flush=True)

@@ -32,6 +32,7 @@ from frugaltune.report import compare, ledger
 from frugaltune.train import checkpoint as ckpt
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.loader import BatchPlan, total_steps
+from frugaltune.train.loss import summed_loss, supports_logits_to_keep
 from frugaltune.train.signals import EXIT_INTERRUPTED, StopSignals
 from frugaltune.train.state import TrainProgress, config_differences, rng_from_tensors, rng_to_tensors
 
@@ -68,8 +69,9 @@ class _Attempt:
 class Recipe:
     """One training run. Call `setup()`, then `train()`; `cleanup()` always."""
 
-    def __init__(self, cfg: RunConfig, *, resume: str = "auto", quiet: bool = False):
+    def __init__(self, cfg: RunConfig, *, resume: str = "auto", quiet: bool = False, started_at: float | None = None):
         self.cfg = cfg
+        self.started_at = started_at or time.time()  # the CLI passes its process start: imports are billed too
         self.resume = resume
         self.quiet = quiet
         self.run_dir = Path(cfg.output.dir)
@@ -95,13 +97,15 @@ class Recipe:
         self.signals.__enter__()  # from here on a SIGTERM (even during model loading) stops at the next boundary
         self.ledger = ledger.Ledger(self.run_dir)
         self.ledger.write("attempt_start", durable=True, pid=os.getpid(), resume=self.resume,
-                          host=os.uname().nodename)
+                          host=os.uname().nodename, started=self.started_at)
         self._quiet_libraries()
         import torch
         from accelerate import Accelerator
         from transformers import set_seed
 
         self.torch = torch
+        if self.cfg.training.cpu_threads and not torch.cuda.is_available():
+            torch.set_num_threads(self.cfg.training.cpu_threads)
         self.compute_dtype = self._compute_dtype(torch)
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                                        mixed_precision={"fp32": "no"}.get(self.compute_dtype, self.compute_dtype))
@@ -109,6 +113,7 @@ class Recipe:
         self._load_data_and_model()
         self._build_optimizer()
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.sparse_logits = supports_logits_to_keep(self.model)
         self.mirror = self._open_mirror()
         self._resume()
         self._estimate()
@@ -177,10 +182,10 @@ class Recipe:
     def _records(self, D) -> tuple[list[dict], list[dict]]:
         d = self.cfg.data
         f = d.fields
-        kwargs = dict(format=d.format, text_field=f.text if "text" in f.model_fields_set else None,
-                      label_field=f.label, prompt_field=f.prompt, response_field=f.response,
-                      messages_field=f.messages, instruction_field=f.instruction, input_field=f.input,
-                      output_field=f.output, labels=d.labels)
+        kwargs = {"format": d.format, "text_field": f.text if "text" in f.model_fields_set else None,
+                  "label_field": f.label, "prompt_field": f.prompt, "response_field": f.response,
+                  "messages_field": f.messages, "instruction_field": f.instruction, "input_field": f.input,
+                  "output_field": f.output, "labels": d.labels}
         records = D.load_records(d.path, **kwargs)
         if d.eval_path:
             return records, D.load_records(d.eval_path, **kwargs)
@@ -245,13 +250,17 @@ class Recipe:
             return self.load_checkpoint(path, source="path")
         path = ckpt.newest_valid(self.ckpt_root, warn=log.warning)
         source = "local"
-        if path is None and self.mirror is not None:
-            path, source = self._download_from_mirror(), "mirror"
+        if self.mirror is not None:  # a new disk, or an old one that the mirror has moved past
+            mirrored = self._download_from_mirror(newer_than=ckpt.step_of(path) if path else -1)
+            if mirrored is not None:
+                path, source = mirrored, "mirror"
         if path is not None:
             self.load_checkpoint(path, source=source)
 
-    def _download_from_mirror(self) -> Path | None:
-        for name in reversed(self.mirror.list_complete()):
+    def _download_from_mirror(self, newer_than: int) -> Path | None:
+        """The newest usable mirrored checkpoint past step `newer_than`, downloaded; None when there is none."""
+        names = [n for n in self.mirror.list_complete() if (ckpt.step_of(n) or -1) > newer_than]
+        for name in reversed(names):
             try:
                 path = self.mirror.download(name, self.ckpt_root)
             except CheckpointError as err:
@@ -274,12 +283,19 @@ class Recipe:
                                   "wrote this run (its config.yaml).")
         for diff in config_differences(state.get("config", {}), self.cfg.model_dump(mode="json")):
             log.warning("config differs from checkpoint %s in %s; the config's value is used.", path.name, diff)
+        if state.get("data_fingerprint") not in (None, self._data_fingerprint()):
+            log.warning("the training examples differ from those checkpoint %s was trained on (data file or "
+                        "tokenizer changed); resuming on the new data, so the run will not match an "
+                        "uninterrupted one.", path.name)
         self._load_weights(path)
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
         self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
         ckpt.set_rng_state(rng_from_tensors(torch.load(path / "rng.pt", weights_only=True)))
         self.progress = TrainProgress.from_json(state["progress"])
         self.attempt.last_saved_step = self.progress.step
+        history = path / "metrics.jsonl"
+        if source == "mirror" and history.is_file() and self.ledger.attempt == 1:  # a new machine: adopt the past
+            self.ledger.adopt_history(ledger.read_events(history))
         seconds = time.perf_counter() - t0
         self.ledger.write("resume", durable=True, from_step=self.progress.step, checkpoint=path.name, source=source,
                           seconds=seconds)
@@ -309,6 +325,9 @@ class Recipe:
         self.bar = StepProgress(self.total_steps, self.progress.step, log_every=self.cfg.training.log_every,
                                 enabled=not self.quiet and self.accelerator.is_main_process)
         self.model.train()
+        self.ledger.write("train_start", step=self.progress.step, total_steps=self.total_steps)
+        if self.cfg.training.eval_before and self.progress.step == 0:
+            self._evaluate()
         while self.progress.step < self.total_steps:
             if self._agree(self.signals.requested):
                 return self._stop()
@@ -333,7 +352,8 @@ class Recipe:
             with (nullcontext() if last else acc.no_sync(self.model)), acc.autocast():
                 batch_dev = {k: v.to(acc.device, non_blocking=True) for k, v in batch.items()}
                 # summed over tokens / trained tokens of the whole step (x ranks: DDP averages gradients)
-                loss = self.model(**batch_dev, num_items_in_batch=n_global).loss * acc.num_processes
+                loss = summed_loss(self.model, batch_dev, sparse_logits=self.sparse_logits) * (
+                    acc.num_processes / n_global)
             acc.backward(loss)
             loss_sum = loss_sum + loss.detach()
         if self.cfg.training.max_grad_norm:
@@ -379,7 +399,7 @@ class Recipe:
                               tokens_processed=p.tokens_processed, trainable_tokens=p.trainable_tokens,
                               attempt_tokens=a.tokens, attempt_train_seconds=a.train_seconds,
                               tokens_per_sec=rate, peak_memory_gb=peak_gb, peak_memory_source=source)
-        self.bar.update(p.step, loss, rate)
+        self.bar.update(p.step, loss, rate, train_seconds=a.train_seconds)
         a.window_tokens, a.window_seconds, a.window_losses = 0, 0.0, []
 
     def _peak_memory(self) -> tuple[float, str]:
@@ -469,15 +489,19 @@ class Recipe:
             from peft import get_peft_model_state_dict
             from safetensors.torch import save_file
 
-            weights = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+            weights = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(
+                model, save_embedding_layers=False).items()}  # the base (incl. lm_head) is frozen: adapter only
             save_file(weights, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
             model.peft_config["default"].save_pretrained(str(out))
         torch.save(self.optimizer.state_dict(), out / "optimizer.pt")
         torch.save(self.scheduler.state_dict(), out / "scheduler.pt")
         torch.save(rng_to_tensors(ckpt.rng_state()), out / "rng.pt")
+        import shutil
+
+        shutil.copyfile(self.ledger.path, out / "metrics.jsonl")  # the run's history travels with its checkpoint
         state = {"progress": self.progress.to_json(self.plan.batches_per_epoch, self.cfg.training.seed),
                  "total_steps": self.total_steps, "method": self.cfg.method.kind, "time": time.time(),
-                 "config": self.cfg.model_dump(mode="json")}
+                 "config": self.cfg.model_dump(mode="json"), "data_fingerprint": self._data_fingerprint()}
         (out / "trainer_state.json").write_text(json.dumps(state, indent=1))
 
     # ------------------------------------------------------------------ end
@@ -492,14 +516,23 @@ class Recipe:
         return self._result("interrupted", EXIT_INTERRUPTED)
 
     def _finish(self) -> RunResult:
-        if self.attempt.last_eval_step != self.progress.step and (self.eval_set or self.eval_records):
+        done_before = self._finished_before()
+        if done_before:
+            self._echo(f"already finished at step {self.progress.step}; nothing to do")
+        elif self.attempt.last_eval_step != self.progress.step and (self.eval_set or self.eval_records):
             self._evaluate()
         self.save_checkpoint("final")
-        if self.accelerator.is_main_process:
+        if self.accelerator.is_main_process and not (done_before and (self.run_dir / "final").is_dir()):
             self._save_final()
         self._wait_mirror(None)
         self.ledger.write("finished", durable=True, step=self.progress.step)
         return self._result("finished", 0)
+
+    def _finished_before(self) -> bool:
+        """A restarted run that had already finished this step (a supervisor restarting a completed job)."""
+        step = self.progress.step
+        return any(e["event"] == "finished" and e["step"] == step and e["attempt"] != self.ledger.attempt
+                   for e in ledger.read_events(self.ledger.path))
 
     def _save_final(self) -> None:
         """`final/`: the adapter (peft format) or the full model, with the tokenizer; written beside, then swapped in."""
@@ -508,7 +541,10 @@ class Recipe:
         final, tmp = self.run_dir / "final", self.run_dir / f".final-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         model = self.accelerator.unwrap_model(self.model)
-        model.save_pretrained(tmp)
+        if self.cfg.method.kind == "full":
+            model.save_pretrained(tmp)
+        else:
+            model.save_pretrained(tmp, save_embedding_layers=False)
         self.tokenizer.save_pretrained(tmp)
         if final.exists():
             shutil.rmtree(final)
@@ -537,6 +573,18 @@ class Recipe:
         self.estimate, self.estimate_note = compare.estimate_for_run(kwargs, fallback_model=self._config_dir())
         if self.estimate_note and self.accelerator.is_main_process:
             log.warning("%s", self.estimate_note)
+
+    def _data_fingerprint(self) -> str:
+        """sha256 of the tokenized training examples (what the data order indexes into)."""
+        if not hasattr(self, "_fingerprint"):
+            import hashlib
+            import json
+
+            h = hashlib.sha256()
+            for ex in self.train_set:
+                h.update(json.dumps([ex["input_ids"], ex["labels"]]).encode())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
 
     def _padded_tokens_per_sample(self) -> float:
         """Mean padded length per sequence under this run's batching (the estimator's compute per sample)."""
@@ -568,8 +616,11 @@ class Recipe:
                  "total_params": self.total_params, "compute_dtype": self.compute_dtype,
                  "device": str(self.accelerator.device), "num_processes": self.accelerator.num_processes,
                  "gpu": cfg.cost.gpu, "platform": cfg.cost.platform}
-        summary = ledger.summarize(ledger.read_events(self.ledger.path), usd_per_hour=cfg.cost.usd_per_hour,
-                                   extra=extra)
+        price, extra["price_source"] = cfg.cost.usd_per_hour, "config"
+        hourly = (self.estimate or {}).get("hardware", {}).get("usd_per_gpu_hour")
+        if price is None and hourly is not None:
+            price, extra["price_source"] = hourly * cfg.cost.num_gpus, "catalog"
+        summary = ledger.summarize(ledger.read_events(self.ledger.path), usd_per_hour=price, extra=extra)
         summary["estimate"] = self.estimate
         summary["estimate_note"] = self.estimate_note
         summary["vs_estimate"] = compare.vs_estimate(summary, self.estimate)
@@ -591,7 +642,7 @@ class Recipe:
 
 
 def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: str | None = None,
-          max_steps: int | None = None, quiet: bool = False) -> RunResult:
+          max_steps: int | None = None, quiet: bool = False, started_at: float | None = None) -> RunResult:
     """Fine-tune as `config` says; resume from the newest complete checkpoint unless `resume` says otherwise.
 
     Args:
@@ -600,6 +651,7 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
         output_dir: overrides output.dir.
         max_steps: overrides training.max_steps.
         quiet: no progress output.
+        started_at: when this attempt's process started (unix time; default now), the start of its billed time.
 
     Returns:
         RunResult; exit_code is 0 when finished and 75 when stopped by SIGTERM/SIGINT after saving.
@@ -615,7 +667,7 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
             setattr(getattr(cfg, section), key, value)  # validate_assignment checks the value
     else:
         cfg = load_config(config, overrides)
-    recipe = Recipe(cfg, resume=resume, quiet=quiet)
+    recipe = Recipe(cfg, resume=resume, quiet=quiet, started_at=started_at)
     try:
         recipe.setup()
         return recipe.train()

@@ -43,7 +43,7 @@ class StopSignals:
             raise KeyboardInterrupt  # second Ctrl-C: the user does not want to wait for the save
         self.request(signum)
 
-    def __enter__(self) -> StopSignals:
+    def __enter__(self) -> StopSignals:  # noqa: PYI034
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
             for sig in HANDLED:
                 self._previous[sig] = signal.signal(sig, self._handle)

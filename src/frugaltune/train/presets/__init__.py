@@ -19,10 +19,10 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 # Shapes: 2 layers / hidden 64 runs a step in milliseconds on a CPU; small-llama is big enough for a throughput bench.
 PRESETS: dict[str, dict] = {
-    "tiny-llama": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2),
-    "small-llama": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8,
-                        num_key_value_heads=4),
+    "tiny-llama": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "num_key_value_heads": 2},
+    "small-llama": {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 8,
+                    "num_key_value_heads": 4},
 }
 DEFAULT_VOCAB_SIZE = 512
 MAX_POSITIONS = 2048
