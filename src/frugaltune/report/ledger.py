@@ -70,6 +70,24 @@ class Ledger:
             self._file.close()
 
 
+class NullLedger(Ledger):
+    """What non-zero ranks of a multi-process run hold: rank 0 keeps the run's ledger."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / METRICS
+        self.attempt = 0
+
+    def write(self, event: str, durable: bool = False, **fields: Any) -> dict:
+        return {}
+
+    def adopt_history(self, earlier: list[dict]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def read_events(path: str | Path) -> list[dict]:
     """Events of a metrics.jsonl; a torn last line (the process was killed mid-write) is skipped."""
     p = Path(path)
@@ -119,53 +137,64 @@ def summarize(events: list[dict], *, usd_per_hour: float | None = None, extra: d
     which also includes the gaps between attempts when no machine ran. cost_usd = billed_hours x usd_per_hour.
     """
     attempts = _attempts(events)
-    step, ev, fin = _last(events, "step"), _last(events, "eval"), _last(events, "finished")
-    train_s = sum(a["train_seconds"] for a in attempts)
-    tokens_all = sum(a["tokens"] for a in attempts)
-    billed_s = sum(a["end"] - a["start"] for a in attempts)
-    wall_s = (attempts[-1]["end"] - attempts[0]["start"]) if attempts else 0.0
+    summary = {"summary_version": SUMMARY_VERSION, **_progress_figures(events, attempts),
+               **_time_figures(attempts, usd_per_hour), **_quality_figures(events)}
+    summary.update(extra or {})
+    return summary
+
+
+def _progress_figures(events: list[dict], attempts: list[dict]) -> dict:
+    step, fin = _last(events, "step"), _last(events, "finished")
     peak = [e for e in events if e.get("peak_memory_gb") is not None]
     ckpts = [e for e in events if e["event"] == "checkpoint"]
     resumes = [e for e in events if e["event"] == "resume"]
-    # SIGTERM/SIGINT stops, plus attempts that vanished without a last word (SIGKILL, machine lost) and were
-    # followed by another attempt
-    interruptions = sum(1 for a in attempts if a["ended"] == "interrupted")
-    interruptions += sum(1 for a in attempts[:-1] if a["ended"] is None)
-    billed_h = billed_s / 3600
-    summary = {
-        "summary_version": SUMMARY_VERSION,
-        "status": "finished" if fin and fin["attempt"] == attempts[-1]["attempt"] else
-                  ((attempts[-1]["ended"] if attempts else None) or "incomplete"),
+    last_end = attempts[-1]["ended"] if attempts else None
+    return {
+        "status": "finished" if fin and fin["attempt"] == attempts[-1]["attempt"] else (last_end or "incomplete"),
         "steps": step["step"] if step else 0,
         "tokens_processed": step["tokens_processed"] if step else 0,
         "trainable_tokens": step["trainable_tokens"] if step else 0,
-        "tokens_processed_all_attempts": tokens_all,
-        "train_seconds": train_s,
-        "train_hours": train_s / 3600,
-        "tokens_per_sec": tokens_all / train_s if train_s > 0 else None,
         "peak_memory_gb": max(e["peak_memory_gb"] for e in peak) if peak else None,
         "peak_memory_source": peak[-1].get("peak_memory_source") if peak else None,
-        "wall_hours": wall_s / 3600,
-        "billed_hours": billed_h,
-        "usd_per_hour": usd_per_hour,
-        "cost_usd": billed_h * usd_per_hour if usd_per_hour is not None else None,
         "attempts": len(attempts),
-        "interruptions": interruptions,
+        # SIGTERM/SIGINT stops, plus attempts that vanished without a last word (SIGKILL, machine lost) and were
+        # followed by another attempt
+        "interruptions": sum(1 for a in attempts if a["ended"] == "interrupted")
+                         + sum(1 for a in attempts[:-1] if a["ended"] is None),
         "failures": sum(1 for a in attempts if a["ended"] == "failed"),
         "steps_redone": _steps_redone(attempts),
-        "final_train_loss": step["loss"] if step else None,
-        "final_eval_loss": ev["eval_loss"] if ev else None,
-        "eval_accuracy": ev.get("eval_accuracy") if ev else None,
-        "eval_accuracy_before": next((e.get("eval_accuracy") for e in events if e["event"] == "eval"
-                                      and e["step"] == 0), None),
-        "eval_loss_before": next((e.get("eval_loss") for e in events if e["event"] == "eval" and e["step"] == 0),
-                                 None),
         "checkpoints_saved": len(ckpts),
         "checkpoint_save_seconds_mean": sum(e["seconds"] for e in ckpts) / len(ckpts) if ckpts else None,
         "resume_seconds_mean": sum(e["seconds"] for e in resumes) / len(resumes) if resumes else None,
     }
-    summary.update(extra or {})
-    return summary
+
+
+def _time_figures(attempts: list[dict], usd_per_hour: float | None) -> dict:
+    train_s = sum(a["train_seconds"] for a in attempts)
+    tokens_all = sum(a["tokens"] for a in attempts)
+    billed_h = sum(a["end"] - a["start"] for a in attempts) / 3600
+    return {
+        "tokens_processed_all_attempts": tokens_all,
+        "train_seconds": train_s,
+        "train_hours": train_s / 3600,
+        "tokens_per_sec": tokens_all / train_s if train_s > 0 else None,
+        "wall_hours": (attempts[-1]["end"] - attempts[0]["start"]) / 3600 if attempts else 0.0,
+        "billed_hours": billed_h,
+        "usd_per_hour": usd_per_hour,
+        "cost_usd": billed_h * usd_per_hour if usd_per_hour is not None else None,
+    }
+
+
+def _quality_figures(events: list[dict]) -> dict:
+    step, ev = _last(events, "step"), _last(events, "eval")
+    before = next((e for e in events if e["event"] == "eval" and e["step"] == 0), None)
+    return {
+        "final_train_loss": step["loss"] if step else None,
+        "final_eval_loss": ev["eval_loss"] if ev else None,
+        "eval_accuracy": ev.get("eval_accuracy") if ev else None,
+        "eval_loss_before": before.get("eval_loss") if before else None,
+        "eval_accuracy_before": before.get("eval_accuracy") if before else None,
+    }
 
 
 def _steps_redone(attempts: list[dict]) -> int:

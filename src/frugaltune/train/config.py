@@ -130,6 +130,14 @@ class DataConfig(_Strict):
     packing: bool = False
     """Concatenate examples into `max_seq_len` blocks (no padding)."""
 
+    def load_records_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `frugaltune.train.data.load_records` for this section (path aside)."""
+        f = self.fields
+        return {"format": self.format, "text_field": f.text if "text" in f.model_fields_set else None,
+                "label_field": f.label, "prompt_field": f.prompt, "response_field": f.response,
+                "messages_field": f.messages, "instruction_field": f.instruction, "input_field": f.input,
+                "output_field": f.output, "labels": self.labels}
+
 
 class TrainingConfig(_Strict):
     epochs: float | None = Field(default=None, gt=0)

@@ -56,13 +56,13 @@ def dry_run(cfg: RunConfig) -> dict:
         cache_note = None
     except ConfigError as err:  # a dry run on a laptop plans a GPU run whose weights are not here yet
         cache_note = err.message
-    f = d.fields
-    records = D.load_records(d.path, format=d.format, text_field=f.text if "text" in f.model_fields_set else None,
-                             label_field=f.label, prompt_field=f.prompt, response_field=f.response,
-                             messages_field=f.messages, instruction_field=f.instruction, input_field=f.input,
-                             output_field=f.output, labels=d.labels)
-    n_eval = 0 if d.eval_path else (0 if d.eval_fraction == 0 else max(1, round(len(records) * d.eval_fraction)))
-    n_train = len(records) - n_eval
+    kwargs = d.load_records_kwargs()
+    records = D.load_records(d.path, **kwargs)
+    if d.eval_path:  # every row of both files is checked, as a real run would
+        n_eval, n_train = len(D.load_records(d.eval_path, **kwargs)), len(records)
+    else:
+        n_eval = 0 if d.eval_fraction == 0 else max(1, round(len(records) * d.eval_fraction))
+        n_train = len(records) - n_eval
     chars = sum(len(s) for s in texts_of(records)) / len(records)
     tokens = min(chars / CHARS_PER_TOKEN + 16, d.max_seq_len)  # + the prompt template's words
     steps = estimated_steps(n_train, t.micro_batch, t.grad_accum, t.epochs, t.max_steps)

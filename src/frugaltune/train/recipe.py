@@ -72,6 +72,7 @@ class Recipe:
     def __init__(self, cfg: RunConfig, *, resume: str = "auto", quiet: bool = False, started_at: float | None = None):
         self.cfg = cfg
         self.started_at = started_at or time.time()  # the CLI passes its process start: imports are billed too
+        self.is_main = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch: rank 0 keeps the books
         self.resume = resume
         self.quiet = quiet
         self.run_dir = Path(cfg.output.dir)
@@ -95,7 +96,7 @@ class Recipe:
             M.check_hub_cached(M.resolve_source(self.cfg))
         self._prepare_run_dir()
         self.signals.__enter__()  # from here on a SIGTERM (even during model loading) stops at the next boundary
-        self.ledger = ledger.Ledger(self.run_dir)
+        self.ledger = ledger.Ledger(self.run_dir) if self.is_main else ledger.NullLedger(self.run_dir)
         self.ledger.write("attempt_start", durable=True, pid=os.getpid(), resume=self.resume,
                           host=os.uname().nodename, started=self.started_at)
         self._quiet_libraries()
@@ -125,6 +126,8 @@ class Recipe:
                               "was given.", fix="Use a new --output-dir, delete that directory, or resume with "
                               "--resume auto.")
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.is_main:
+            return
         for stale in ckpt.clean_staging(self.ckpt_root):
             log.warning("removed %s left by a save that was interrupted.", stale.name)
         (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml(header=f"frugaltune train {self.run_dir}/config.yaml"))
@@ -181,11 +184,7 @@ class Recipe:
 
     def _records(self, D) -> tuple[list[dict], list[dict]]:
         d = self.cfg.data
-        f = d.fields
-        kwargs = {"format": d.format, "text_field": f.text if "text" in f.model_fields_set else None,
-                  "label_field": f.label, "prompt_field": f.prompt, "response_field": f.response,
-                  "messages_field": f.messages, "instruction_field": f.instruction, "input_field": f.input,
-                  "output_field": f.output, "labels": d.labels}
+        kwargs = d.load_records_kwargs()
         records = D.load_records(d.path, **kwargs)
         if d.eval_path:
             return records, D.load_records(d.eval_path, **kwargs)
@@ -199,8 +198,9 @@ class Recipe:
         from frugaltune.train.presets import build_preset, texts_of
 
         name = self.cfg.model.source[len(PRESET_PREFIX):]
-        path = build_preset(name, self.run_dir / "preset-model", seed=self.cfg.training.seed,
-                            texts=texts_of(train_records), vocab_size=self.cfg.model.vocab_size)
+        with self.accelerator.main_process_first():  # rank 0 builds it, the others then find it built
+            path = build_preset(name, self.run_dir / "preset-model", seed=self.cfg.training.seed,
+                                texts=texts_of(train_records), vocab_size=self.cfg.model.vocab_size)
         return M.resolve_source(self.cfg, preset_dir=path)
 
     def _build_optimizer(self) -> None:
@@ -227,7 +227,7 @@ class Recipe:
 
     def _open_mirror(self):
         url = self.cfg.checkpoints.mirror
-        if not url:
+        if not url or not self.is_main:
             return None
         from frugaltune.train.mirror import CheckpointMirror
 
@@ -254,6 +254,9 @@ class Recipe:
             mirrored = self._download_from_mirror(newer_than=ckpt.step_of(path) if path else -1)
             if mirrored is not None:
                 path, source = mirrored, "mirror"
+        if self.accelerator.num_processes > 1:  # rank 0 may have downloaded from the mirror: all load the same
+            self.accelerator.wait_for_everyone()
+            path = path if self.is_main else ckpt.newest_valid(self.ckpt_root, warn=log.warning)
         if path is not None:
             self.load_checkpoint(path, source=source)
 
@@ -345,7 +348,9 @@ class Recipe:
         ga, acc = self.cfg.training.grad_accum, self.accelerator
         batches = [self._micro_batch(self.progress.micro_batches + i) for i in range(ga)]
         n_trained = sum(int(b["labels"][:, 1:].ne(-100).sum()) for b in batches)
-        n_global = max(1, self._sum_over_ranks(n_trained))
+        tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+        n_trained, tokens = self._sum_over_ranks(n_trained, tokens)  # the step's totals over all ranks
+        n_global = max(1, n_trained)
         loss_sum = 0.0
         for i, batch in enumerate(batches):
             last = i == ga - 1
@@ -362,7 +367,8 @@ class Recipe:
         if not acc.optimizer_step_was_skipped:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+        if self.torch.cuda.is_available():  # CUDA is asynchronous: end the step's clock when its work is done
+            self.torch.cuda.synchronize()
         self._count(tokens, n_trained, time.perf_counter() - t0, loss_sum / acc.num_processes)
 
     def _count(self, tokens: int, trained: int, seconds: float, loss) -> None:
@@ -389,7 +395,10 @@ class Recipe:
 
     def _log_step(self) -> None:
         a = self.attempt
-        loss = float(sum(float(x) for x in a.window_losses) / len(a.window_losses))
+        loss = float(sum(a.window_losses)) / len(a.window_losses)
+        if self.accelerator.num_processes > 1:  # each rank holds its share of the step's loss
+            share = self.torch.tensor([loss], device=self.accelerator.device)
+            loss = float(self.accelerator.reduce(share, reduction="sum").item())
         rate = a.window_tokens / a.window_seconds if a.window_seconds > 0 else None
         peak_gb, source = self._peak_memory()
         p = self.progress
@@ -425,11 +434,13 @@ class Recipe:
             return flag
         return self._sum_over_ranks(int(flag)) > 0
 
-    def _sum_over_ranks(self, value: int) -> int:
+    def _sum_over_ranks(self, *values: int):
+        """The sums over all ranks of `values` (one collective); the values themselves in a single process."""
         if self.accelerator.num_processes == 1:
-            return value
-        t = self.torch.tensor([value], device=self.accelerator.device)
-        return int(self.accelerator.reduce(t, reduction="sum").item())
+            return values if len(values) > 1 else values[0]
+        t = self.torch.tensor(values, device=self.accelerator.device)
+        sums = [int(x) for x in self.accelerator.reduce(t, reduction="sum").tolist()]
+        return sums if len(sums) > 1 else sums[0]
 
     def _evaluate(self) -> dict:
         from frugaltune.train.evaluate import evaluate
@@ -498,7 +509,8 @@ class Recipe:
         torch.save(rng_to_tensors(ckpt.rng_state()), out / "rng.pt")
         import shutil
 
-        shutil.copyfile(self.ledger.path, out / "metrics.jsonl")  # the run's history travels with its checkpoint
+        if self.ledger.path.is_file():
+            shutil.copyfile(self.ledger.path, out / "metrics.jsonl")  # the run's history travels with its checkpoint
         state = {"progress": self.progress.to_json(self.plan.batches_per_epoch, self.cfg.training.seed),
                  "total_steps": self.total_steps, "method": self.cfg.method.kind, "time": time.time(),
                  "config": self.cfg.model_dump(mode="json"), "data_fingerprint": self._data_fingerprint()}
@@ -564,6 +576,8 @@ class Recipe:
         return RunResult(status, code, self.run_dir, self.progress.step, summary)
 
     def _estimate(self) -> None:
+        if not self.is_main:
+            return
         ex = self.train_set
         n_tokens = sum(len(e["input_ids"]) for e in ex)
         padded = self._padded_tokens_per_sample()
