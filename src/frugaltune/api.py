@@ -113,8 +113,16 @@ def __getattr__(name: str):
         from frugaltune.plan import api as plan_api
 
         return getattr(plan_api, name)
+    if name == "train":
+        from frugaltune.train.recipe import train
+
+        return train
+    if name == "report":
+        from frugaltune.report.render import load_report
+
+        return load_report
     raise AttributeError(f"module 'frugaltune.api' has no attribute {name!r}")
 
 
 __all__ = ["estimate", "build_job", "build_hardware", "get_catalog", "compare", "impact", "recommend", "plan",
-           "budget", "buy_vs_rent"]
+           "budget", "buy_vs_rent", "train", "report"]

@@ -572,6 +572,10 @@ class Recipe:
 
     def _result(self, status: str, code: int) -> RunResult:
         summary = self._write_summary() if self.accelerator.is_main_process else {}
+        if summary and status == "finished":
+            from frugaltune.report.calibrate import record_run
+
+            record_run(summary, self.run_dir)  # GPU runs only: calibrates later estimates of this GPU x method
         self.bar.close()
         return RunResult(status, code, self.run_dir, self.progress.step, summary)
 
