@@ -55,7 +55,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or directory's) data to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -63,9 +64,10 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (after a rename) where the filesystem allows it."""
     try:
-        _fsync_file(path)
+        fsync_path(path)
     except OSError:  # some filesystems do not allow fsync on a directory; the rename is still atomic
         pass
 
@@ -101,16 +103,16 @@ def write_checkpoint(ckpt_root: Path, step: int, write_files: Callable[[Path], N
     write_files(staging)
     for p in staging.rglob("*"):
         if p.is_file():
-            _fsync_file(p)
+            fsync_path(p)
     manifest = build_manifest(staging, step, extra_manifest)
     _write_json_durable(staging / MANIFEST, manifest)  # last: its presence means every other file is whole
-    _fsync_dir(staging)
+    fsync_dir(staging)
     if final.exists():  # a corrupt or older save of the same step: move it aside, then replace
         trash = ckpt_root / f"{TRASH_PREFIX}{final.name}-{os.getpid()}"
         os.replace(final, trash)
         shutil.rmtree(trash, ignore_errors=True)
     os.replace(staging, final)
-    _fsync_dir(ckpt_root)
+    fsync_dir(ckpt_root)
     size = sum(f["size"] for f in manifest["files"].values())
     return SavedCheckpoint(final, step, size, time.perf_counter() - t0)
 

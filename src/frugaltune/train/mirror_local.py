@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from frugaltune.train.checkpoint import fsync_dir
 from frugaltune.errors import CheckpointError
 from frugaltune.train.mirror_manifest import CHUNK_BYTES
 
@@ -56,14 +57,6 @@ def fetch(fs: Any, remote: str, local: Path) -> tuple[int, str]:
         dst.flush()
         os.fsync(dst.fileno())
     return size, sha.hexdigest()
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def move_into_place(staging: Path, final: Path) -> Path:
