@@ -5,7 +5,7 @@ from __future__ import annotations
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
 
-GB = 1e9
+from frugaltune.estimate.estimator import GB  # noqa: E402  (one definition)
 
 
 def _candidate_changes(job: rec.Job) -> list[tuple[str, dict]]:

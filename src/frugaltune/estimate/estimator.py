@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import date
 
 from frugaltune.errors import ConfigError
-from frugaltune.estimate import cost as billing
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients, load_coefficients
@@ -19,7 +18,6 @@ from frugaltune.estimate.shapes import expand_targets, total_params
 from frugaltune.estimate.throughput import throughput
 
 GB = 1e9
-CHECKPOINTS_KEPT = 3  # default keep_last of `frugaltune train` checkpoints
 
 
 def validate_job(job: rec.Job) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from frugaltune.train.data_rows import Fields
 from frugaltune.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -88,22 +89,25 @@ class MethodConfig(_Strict):
     """Quantisation settings (qlora only)."""
 
 
+_COLUMNS = Fields()  # the data loader's default column names: one definition (train/data_rows.py)
+
+
 class DataFields(_Strict):
-    text: str = "text"
+    text: str = _COLUMNS.text
     """Column with the text (classification; completion rows that are a single text)."""
-    prompt: str = "prompt"
+    prompt: str = _COLUMNS.prompt
     """Completion prompt column."""
-    response: str = "completion"
+    response: str = _COLUMNS.response
     """Completion response column."""
-    label: str = "label"
+    label: str = _COLUMNS.label
     """Column with the class label (classification)."""
-    instruction: str = "instruction"
+    instruction: str = _COLUMNS.instruction
     """Alpaca instruction column."""
-    input: str = "input"
+    input: str = _COLUMNS.input
     """Alpaca optional input column."""
-    output: str = "output"
+    output: str = _COLUMNS.output
     """Alpaca response column."""
-    messages: str = "messages"
+    messages: str = _COLUMNS.messages
     """Chat column: a list of {role, content}."""
 
 
