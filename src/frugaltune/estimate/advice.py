@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
-
-from frugaltune.estimate.estimator import GB  # noqa: E402  (one definition)
+from frugaltune.estimate.estimator import GB
 
 
 def _candidate_changes(job: rec.Job) -> list[tuple[str, dict]]:
