@@ -158,7 +158,7 @@ def load_cases(catalog) -> list[Case]:
             continue
         gpu = catalog.gpu(gpu_name)
         if "H100 96GB" in r["gpu"]:
-            from dataclasses import replace
+            from frugaltune.record import replace
             gpu = replace(gpu, memory_gb=96.0)
         fields = _job_fields(r)
         case.job = Job(model=arch, **fields)

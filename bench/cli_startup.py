@@ -99,18 +99,19 @@ def importtime(top: int, repeats: int = 7) -> None:
 
 
 # Cumulative stages of the fast path, each run in a fresh interpreter: the difference between consecutive stages is
-# what that stage costs. The stdlib stage imports what the fast path's own modules import (dataclasses brings
-# inspect and re in 3.11; argparse's first parser imports shutil; statistics brings fractions, decimal, random).
-STDLIB = "import dataclasses, json, pathlib, datetime, csv, difflib, argparse, shutil, statistics, functools, math"
+# what that stage costs. The stdlib stage imports what the fast path's own modules import beyond the interpreter's
+# start-up: only datetime and math. (It avoids re/enum, json, csv, pickle, pathlib, dataclasses/inspect, typing,
+# argparse and functools, which together cost ~45 ms here: see frugaltune/record.py, datacache.py, jsonout.py.)
+STDLIB = "import datetime, math, marshal"
 STAGES = [
     ("interpreter (python -c pass)", "pass"),
     ("+ stdlib modules the path imports", STDLIB),
-    ("+ frugaltune modules (dataclass creation)", STDLIB + (
+    ("+ frugaltune modules (record classes)", STDLIB + (
         "; import frugaltune.cli.fast, frugaltune.api, frugaltune.estimate.estimator, frugaltune.estimate.pricing, "
-        "frugaltune.estimate.measured, frugaltune.catalog.load, frugaltune.catalog.staleness")),
-    ("+ load_catalog() (CSV -> rows, indexes)", "STAGE2; frugaltune.catalog.load.load_catalog()"),
-    ("+ argparse, estimate, JSON (the command)", (
-        "STAGE3; import contextlib, io; contextlib.redirect_stdout(io.StringIO()).__enter__(); "
+        "frugaltune.estimate.measured, frugaltune.catalog.load, frugaltune.catalog.staleness, frugaltune.jsonout")),
+    ("+ load_catalog() (cached rows -> records, indexes)", "STAGE2; frugaltune.catalog.load.load_catalog()"),
+    ("+ parse flags, estimate, JSON (the command)", (
+        "STAGE3; import os, sys; sys.stdout = open(os.devnull, 'w'); "
         "frugaltune.cli.fast.run(['estimate', *{args!r}[1:]])")),
 ]
 

@@ -15,9 +15,10 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
+
+from frugaltune.record import asdict, replace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -113,7 +114,8 @@ def main() -> None:
     out = asdict(replace(coef, fit=provenance))
     print(json.dumps(out, indent=2))
     if not args.dry_run:
-        CALIBRATION_FILE.write_text(json.dumps(out, indent=2) + "\n")
+        with open(CALIBRATION_FILE, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(out, indent=2) + "\n")
         print(f"wrote {CALIBRATION_FILE}")
 
 

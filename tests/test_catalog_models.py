@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import filecmp
 import json
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from frugaltune.catalog.load import DATA_DIR, load_catalog
 from frugaltune.catalog.params import active_params, count_params, param_counts
 from frugaltune.errors import CatalogError
+from frugaltune.record import replace
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -55,7 +55,7 @@ def test_count_params_matches_reference(cat, ref):
 
 def test_count_params_ignores_the_stored_total(cat):
     for arch in cat.models.values():
-        assert count_params(dataclasses.replace(arch, total_params=None)) == arch.total_params
+        assert count_params(replace(arch, total_params=None)) == arch.total_params
 
 
 def test_llama_2_7b_by_hand(cat):
@@ -132,6 +132,18 @@ def test_bare_sizes(cat, spec, params, tolerance):
     assert arch.intermediate_size % 256 == 0 and arch.intermediate_size >= 8 * arch.hidden_size / 3
 
 
+@pytest.mark.parametrize("spec, parsed", [
+    ("7B", (7.0, "B")), (" 0.5b ", (0.5, "B")), ("135M", (135.0, "M")), ("generic-13B", (13.0, "B")),
+    ("Generic 7 b", (7.0, "B")), ("generic_70B", (70.0, "B")), ("7.50B", (7.5, "B")),
+    ("7", None), ("B", None), ("7GB", None), (".5B", None), ("7.B", None), ("7..5B", None), ("1e3B", None),
+    ("llama7B", None), ("7Bb", None), ("", None),
+])
+def test_bare_size_parsing(spec, parsed):
+    from frugaltune.catalog.resolve import bare_size
+
+    assert bare_size(spec) == parsed
+
+
 def test_generic_7b_is_llama_2_7b_shaped(cat):
     generic, llama = cat.model("7B"), cat.model("llama-2-7b")
     assert generic.name == "generic-7B" and generic.total_params == llama.total_params
@@ -148,4 +160,4 @@ def test_shipped_data_is_what_the_generator_writes(tmp_path):
     subprocess.run([sys.executable, str(script), "--reference", str(REFERENCE), "--out", str(tmp_path)],
                    check=True, capture_output=True)
     for name in ("gpus.csv", "offers.csv", "models.csv", "storage.csv", "SCHEMA_VERSION"):
-        assert filecmp.cmp(tmp_path / name, DATA_DIR / name, shallow=False), f"{name} differs: re-run the generator"
+        assert filecmp.cmp(tmp_path / name, Path(DATA_DIR) / name, shallow=False), f"{name} differs: re-run the generator"

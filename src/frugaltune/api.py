@@ -7,23 +7,23 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import os
 from datetime import date
-from pathlib import Path
 
 from frugaltune.errors import CatalogError, ConfigError
 from frugaltune.estimate.records import DEFAULT_LORA_TARGETS, PRICINGS, Estimate, Hardware, Job
+from frugaltune.record import fields
 
 JOB_DEFAULTS = {f.name: f.default for f in fields(Job) if f.name != "model"}
 
 
-def get_catalog(catalog_dirs: list[str | Path] | None = None):
+def get_catalog(catalog_dirs: list[str | os.PathLike] | None = None):
     from frugaltune.catalog.load import load_catalog
 
-    return load_catalog([Path(d) for d in catalog_dirs] if catalog_dirs else None)
+    return load_catalog(catalog_dirs or None)
 
 
-def build_job(model: str, catalog=None, dataset: str | Path | None = None, **job_kwargs) -> Job:
+def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None, **job_kwargs) -> Job:
     """A Job from a model spec (catalog name/alias, config.json path or dir, or a bare size like '7B') and the
     same keyword names as the `frugaltune estimate` flags. `dataset` counts real tokens of a JSONL/CSV file."""
     catalog = catalog or get_catalog()
@@ -39,6 +39,8 @@ def build_job(model: str, catalog=None, dataset: str | Path | None = None, **job
         kwargs["lora_targets"] = tuple(t for t in kwargs["lora_targets"].replace(" ", "").split(",") if t)
     arch = catalog.model(model)
     if dataset is not None:
+        from pathlib import Path
+
         from frugaltune.estimate.dataset_stats import dataset_token_stats
 
         stats = dataset_token_stats(Path(dataset), arch, kwargs.get("seq_len", JOB_DEFAULTS["seq_len"]),
@@ -70,8 +72,8 @@ def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, 
 
 
 def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | None = None,
-             pricing: str = "on-demand", num_gpus: int = 1, dataset: str | Path | None = None,
-             catalog_dirs: list[str | Path] | None = None, today: date | None = None, **job_kwargs) -> Estimate:
+             pricing: str = "on-demand", num_gpus: int = 1, dataset: str | os.PathLike | None = None,
+             catalog_dirs: list[str | os.PathLike] | None = None, today: date | None = None, **job_kwargs) -> Estimate:
     """Estimate peak memory per GPU, tokens/s, hours and dollars of one fine-tuning job.
 
     Args:

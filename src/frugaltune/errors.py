@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False  # collections.abc costs start-up time; the annotations only need it for type checkers
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class FrugalError(Exception):

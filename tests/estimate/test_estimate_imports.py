@@ -38,3 +38,26 @@ def test_fast_path_handles_only_estimate_json():
     assert not fast.handles(["estimate", "--json", "--help"])        # help -> Typer
     assert not fast.handles(["catalog", "gpus", "--json"])
     assert not fast.handles([])
+
+
+# Stdlib modules the fast path avoids, each for a measured share of start-up (bench/cli_startup.py): re and enum
+# (~9 ms, pulled in by json, csv, pickle and pathlib), dataclasses (inspect, ast, dis: ~13 ms), typing, argparse.
+SLOW_STDLIB = ("re", "enum", "json", "csv", "pickle", "pathlib", "dataclasses", "inspect", "typing", "argparse",
+               "functools", "collections")
+FAST_PATH_PROBE = f"""
+import os, sys
+sys.stdout = open(os.devnull, "w")
+from frugaltune.cli import fast
+code = fast.run(["estimate", "--model", "llama-2-7b", "--gpu", "a10", "--platform", "lambda", "--json"])
+print(code, " ".join(sorted(m for m in sys.modules if m in {SLOW_STDLIB!r})), file=sys.stderr)
+"""
+
+
+def test_fast_path_with_a_warm_data_cache_imports_none_of_the_slow_stdlib_modules(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", FAST_PATH_PROBE], capture_output=True, text=True, timeout=60,
+                           env=env, check=False) for _ in range(2)]
+    code, *cold = runs[0].stderr.split()
+    assert code == "0" and "csv" in cold  # the first run parses the CSVs and fills the cache
+    code, *warm = runs[1].stderr.split()
+    assert code == "0" and warm == [], f"the fast path imported {warm}: each costs start-up time"

@@ -1,4 +1,4 @@
-"""Typed CSV rows for the catalog: each column is a dataclass field, parsed by the field's annotated type.
+"""Typed CSV rows for the catalog: each column is a record field, parsed by the field's annotated type.
 
 Stdlib only (csv), so `frugaltune estimate --json` stays fast. Values become plain Python floats/ints/bools
 (SkyPilot's numpy floats broke JSON output). A bad cell raises CatalogError naming file, line and column.
@@ -7,11 +7,11 @@ Stdlib only (csv), so `frugaltune estimate --json` stays fast. Values become pla
 from __future__ import annotations
 
 import csv
-import dataclasses
+import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from frugaltune.errors import CatalogError, did_you_mean
+from frugaltune.record import Field, fields
 
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
@@ -50,21 +50,20 @@ _PARSERS: dict[str, tuple[Callable[[str], object], object]] = {
 }
 
 
-_FIELDS_CACHE: dict[type, dict[str, dataclasses.Field]] = {}
+_FIELDS_CACHE: dict[type, dict[str, Field]] = {}
 
 
-def row_fields(cls: type) -> dict[str, dataclasses.Field]:
-    """The CSV columns of a row class: its dataclass fields with a parsable type (so `extra: dict` is skipped)."""
+def row_fields(cls: type) -> dict[str, Field]:
+    """The CSV columns of a row class: its record fields with a parsable type (so `extra: dict` is skipped)."""
     cached = _FIELDS_CACHE.get(cls)
     if cached is None:
-        cached = _FIELDS_CACHE[cls] = {f.name: f for f in dataclasses.fields(cls) if f.type in _PARSERS}
+        cached = _FIELDS_CACHE[cls] = {f.name: f for f in fields(cls) if f.type in _PARSERS}
     return cached
 
 
 def required_columns(cls: type) -> list[str]:
     """Fields without a default: a new (non-overriding) row must fill them."""
-    missing = dataclasses.MISSING
-    return [n for n, f in row_fields(cls).items() if f.default is missing and f.default_factory is missing]
+    return [n for n, f in row_fields(cls).items() if f.required]
 
 
 def _plan(cls: type, header: list[str]) -> list[tuple[str, Callable[[str], object], object]]:
@@ -93,7 +92,7 @@ def _parse(plan: tuple[str, Callable[[str], object], object], text: str, where: 
         ) from None
 
 
-def read_rows(path: Path, cls: type, keep_empty: bool = False) -> Iterator[tuple[int, dict[str, object]]]:
+def read_rows(path: str | os.PathLike, cls: type, keep_empty: bool = False) -> Iterator[tuple[int, dict[str, object]]]:
     """Yield (line number, {column: parsed value}) for each non-empty row.
 
     Empty cells are left out (a user row overrides only the cells it fills) unless `keep_empty`, where they get
@@ -123,7 +122,7 @@ def read_rows(path: Path, cls: type, keep_empty: bool = False) -> Iterator[tuple
         raise CatalogError(f"{path}: cannot read catalog file ({err}).", fix="fix or remove the file.") from None
 
 
-def _check_header(path: Path, header: list[str], columns: dict) -> None:
+def _check_header(path: str | os.PathLike, header: list[str], columns: dict) -> None:
     for i, name in enumerate(header, start=1):
         if name not in columns:
             raise CatalogError(

@@ -77,6 +77,6 @@ def generic_arch(params: float, label: str | None = None) -> ModelArch:
 
 
 def _with_total(arch: ModelArch) -> ModelArch:
-    from dataclasses import replace
+    from frugaltune.record import replace
 
     return replace(arch, total_params=count_params(arch))

@@ -11,13 +11,13 @@ keys. Defaults missing from a config follow the transformers config classes: `nu
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from frugaltune.catalog.params import count_params
 from frugaltune.catalog.types import ModelArch
 from frugaltune.errors import CatalogError
+from frugaltune.record import replace
 
 _UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3"}
 _QKV_BIAS_ALWAYS = {"qwen2", "qwen2_moe"}
@@ -30,8 +30,9 @@ _KEY_SYNONYMS = {  # GPT-2 / Falcon spellings -> Llama spellings
 }
 
 
-def read_config(path: Path) -> tuple[Path, dict[str, Any]]:
+def read_config(path: str | Path) -> tuple[Path, dict[str, Any]]:
     """(config file, its dict) for a config.json path or a directory holding one. Raises CatalogError."""
+    path = Path(path)
     file = path / "config.json" if path.is_dir() else path
     if not file.is_file():
         raise CatalogError(f"No model config at {file}.",
@@ -99,7 +100,7 @@ def _name(cfg: dict[str, Any], file: Path) -> tuple[str, str]:
     return (file.parent.resolve().name if file.name == "config.json" else file.stem) or "local-model", ""
 
 
-def arch_from_config(path: Path) -> ModelArch:
+def arch_from_config(path: str | Path) -> ModelArch:
     """Read a config.json (or a model directory with one) into a ModelArch; total_params is computed.
 
     Raises:

@@ -1,30 +1,31 @@
 """Load the catalog: shipped data files + user overrides -> a typed, cached `Catalog`.
 
-Stdlib only (csv, pathlib), so the estimate path starts fast: no pandas, numpy, pydantic or torch.
-The result is cached per process, keyed on the user directories and each user file's mtime and size.
+Stdlib only, so the estimate path starts fast: no pandas, numpy, pydantic or torch, and (with the parsed rows
+cached by frugaltune.datacache) not even csv or pathlib. The result is cached per process, keyed on the user
+directories and each user file's mtime and size.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from frugaltune import datacache
 from frugaltune.catalog import query, resolve
-from frugaltune.catalog.csvio import read_rows
 from frugaltune.catalog.overrides import FILES, file_signature, override_files, user_catalog_dirs
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer, StoragePrice
+from frugaltune.record import field, record
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 _CACHE: dict[tuple, Catalog] = {}
 
 
 def schema_version() -> str:
     """The shipped catalog's schema version (data/SCHEMA_VERSION), e.g. 'v1'."""
-    return (DATA_DIR / "SCHEMA_VERSION").read_text().strip()
+    with open(os.path.join(DATA_DIR, "SCHEMA_VERSION"), encoding="utf-8") as fh:
+        return fh.read().strip()
 
 
-@dataclass
+@record
 class Catalog:
     """GPUs, offers, models and storage prices, with forgiving lookups. Build it with `load_catalog()`."""
 
@@ -33,7 +34,7 @@ class Catalog:
     models: dict[str, ModelArch]  # canonical name -> architecture
     storage: list[StoragePrice]
     platforms: list[str]  # canonical platform keys that have offers, sorted
-    user_dirs: list[Path] = field(default_factory=list)  # the user catalog directories that were read
+    user_dirs: list[str] = field(default_factory=list)  # the user catalog directories that were read
     _gpu_index: dict[str, str] = field(default_factory=dict, repr=False)
     _model_index: dict[str, str] = field(default_factory=dict, repr=False)
     _platform_index: dict[str, str] = field(default_factory=dict, repr=False)
@@ -81,51 +82,27 @@ class Catalog:
         return query.default_storage(self.storage, self.platform(platform))
 
 
-def _read_shipped() -> dict[type, list[object]]:
-    rows: dict[type, list[object]] = {}
-    for name, cls in FILES.items():
-        rows[cls] = [cls(**values) for _, values in read_rows(DATA_DIR / name, cls, keep_empty=True)]
-    return rows
+def _parse_shipped() -> dict[str, list[dict]]:
+    """The shipped CSV files parsed to plain values: {file name: [row fields]}."""
+    from frugaltune.catalog.csvio import read_rows
+
+    return {name: [values for _, values in read_rows(os.path.join(DATA_DIR, name), cls, keep_empty=True)]
+            for name, cls in FILES.items()}
 
 
 _SHIPPED: dict[type, list[object]] = {}
 
 
-def _rows_cache_path() -> Path:
-    """A pickle of the parsed shipped rows, keyed by the data files' names, sizes and mtimes (so an edited or
-    upgraded package never reads a stale cache). Parsing the CSVs costs ~15 ms; unpickling ~1 ms."""
-    stats = [(DATA_DIR / name).stat() for name in sorted(FILES)]
-    sig = f"{schema_version()}-{sum(st.st_size for st in stats)}-{max(st.st_mtime_ns for st in stats)}"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "frugaltune" / f"catalog-rows-{sig}.pickle"
-
-
-def _cached_shipped() -> dict[type, list[object]]:
-    import pickle
-
-    path = _rows_cache_path()
-    try:
-        with path.open("rb") as fh:
-            return pickle.load(fh)
-    except Exception:  # absent, truncated or from another version: rebuild it
-        rows = _read_shipped()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
-    except OSError:
-        pass  # a read-only home still works, just without the cache
-    return rows
-
-
 def _shipped_rows() -> dict[type, list[object]]:
+    """Typed rows of the shipped files, parsed once per user (datacache) and built once per process."""
     if not _SHIPPED:
-        _SHIPPED.update(_cached_shipped())
+        sources = [os.path.join(DATA_DIR, name) for name in sorted(FILES)]
+        parsed = datacache.cached("catalog-rows", sources, _parse_shipped)
+        _SHIPPED.update({cls: [cls(**values) for values in parsed[name]] for name, cls in FILES.items()})
     return _SHIPPED
 
 
-def _build(dirs: list[Path]) -> Catalog:
+def _build(dirs: list[str]) -> Catalog:
     rows = dict(_shipped_rows())
     files = override_files(dirs)
     if files:  # the merge code (and its validation) is imported only when a user has files
@@ -144,7 +121,7 @@ def _build(dirs: list[Path]) -> Catalog:
     )
 
 
-def load_catalog(extra_dirs: list[Path] | None = None) -> Catalog:
+def load_catalog(extra_dirs: list[str | os.PathLike] | None = None) -> Catalog:
     """The shipped catalog merged with user catalog files (see `frugaltune.catalog.overrides`); cached per process.
 
     Args:
@@ -156,8 +133,8 @@ def load_catalog(extra_dirs: list[Path] | None = None) -> Catalog:
     Raises:
         CatalogError: a named directory does not exist, or a user file is malformed (naming file, line, column).
     """
-    dirs = user_catalog_dirs([Path(d) for d in extra_dirs] if extra_dirs else None)
-    key = (tuple(str(d) for d in dirs), file_signature(dirs))
+    dirs = user_catalog_dirs(extra_dirs)
+    key = (tuple(dirs), file_signature(dirs))
     catalog = _CACHE.get(key)
     if catalog is None:
         catalog = _CACHE[key] = _build(dirs)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 from frugaltune.catalog import resolve
 from frugaltune.catalog.overrides import NEW_ROW_DEFAULTS, new_row, override_row, user_rows
 from frugaltune.catalog.params import count_params
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer, StoragePrice
 from frugaltune.catalog.validate import CHECKS
 from frugaltune.errors import CatalogError
+from frugaltune.record import replace
 
 _KEY_FIELDS: dict[type, tuple[str, ...]] = {
     GpuSpec: ("name",), ModelArch: ("name",), StoragePrice: ("platform", "item"),
@@ -42,7 +40,7 @@ def _canonical_cells(cls: type, values: dict[str, object], where: str, gpus: dic
     return values
 
 
-def merge_file(cls: type, rows: list[object], path: Path, gpus: dict[str, GpuSpec]) -> list[object]:
+def merge_file(cls: type, rows: list[object], path: str, gpus: dict[str, GpuSpec]) -> list[object]:
     """Apply one user file to `rows` (one class): a row with a known key overrides the cells it fills; other rows
     are new. Key cells of an overridden row keep their canonical spelling."""
     platforms = {r.platform for r in rows} | set(resolve.PLATFORM_ALIASES) if cls in (Offer, StoragePrice) else ()

@@ -11,13 +11,11 @@ item) overrides only the cells it fills; any other row is new and must fill the 
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from pathlib import Path
 
-from frugaltune.catalog.csvio import read_rows, required_columns
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer, StoragePrice
 from frugaltune.errors import CatalogError
+from frugaltune.record import replace
 
 ENV_DIR = "FRUGALTUNE_CATALOG_DIR"
 FILES: dict[str, type] = {"gpus.csv": GpuSpec, "offers.csv": Offer, "models.csv": ModelArch,
@@ -37,23 +35,23 @@ _OPTIONAL_NONE = ("memory_bandwidth_gb_per_s", "bf16_tflops", "fp16_tflops", "fp
                   "fp8_tflops", "tdp_watts", "price_usd")
 
 
-def user_catalog_dirs(extra_dirs: list[Path] | None = None) -> list[Path]:
+def user_catalog_dirs(extra_dirs: list[str | os.PathLike] | None = None) -> list[str]:
     """User catalog directories, lowest precedence first (see the module docstring).
 
     Raises:
         CatalogError: a directory named by $FRUGALTUNE_CATALOG_DIR or `extra_dirs` does not exist.
     """
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    dirs = [Path(xdg) / "frugaltune" / "catalog"]
-    dirs = [d for d in dirs if d.is_dir()]
-    named = [(Path(p), f"${ENV_DIR}") for p in os.environ.get(ENV_DIR, "").split(os.pathsep) if p]
-    named += [(Path(p), "--catalog") for p in extra_dirs or []]
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    dirs = [os.path.join(xdg, "frugaltune", "catalog")]
+    dirs = [d for d in dirs if os.path.isdir(d)]
+    named = [(p, f"${ENV_DIR}") for p in os.environ.get(ENV_DIR, "").split(os.pathsep) if p]
+    named += [(os.fspath(p), "--catalog") for p in extra_dirs or []]
     for path, origin in named:
-        if not path.expanduser().is_dir():
+        if not os.path.isdir(os.path.expanduser(path)):
             raise CatalogError(f"Catalog directory {path} ({origin}) does not exist.",
                                fix="create it with your gpus.csv / offers.csv / models.csv / storage.csv, "
                                "or point to an existing directory.")
-        dirs.append(path.expanduser())
+        dirs.append(os.path.expanduser(path))
     return dirs
 
 
@@ -67,6 +65,8 @@ def new_row(cls: type, values: dict[str, object], where: str) -> object:
         filled.setdefault("num_kv_heads", heads)
         if heads and filled.get("hidden_size"):
             filled.setdefault("head_dim", filled["hidden_size"] // heads)
+    from frugaltune.catalog.csvio import required_columns
+
     missing = [c for c in required_columns(cls) if c not in filled]
     if missing:
         raise CatalogError(f"{where}: a new {cls.__name__} row needs column(s) {', '.join(missing)}.",
@@ -76,24 +76,27 @@ def new_row(cls: type, values: dict[str, object], where: str) -> object:
 
 def override_row(row: object, values: dict[str, object]) -> object:
     """The shipped/earlier `row` with the user's non-empty cells replacing its values."""
-    return dataclasses.replace(row, **values)
+    return replace(row, **values)
 
 
-def override_files(dirs: list[Path]) -> list[tuple[Path, type]]:
+def override_files(dirs: list[str]) -> list[tuple[str, type]]:
     """Existing user catalog files in precedence order (gpus before offers, which name GPUs)."""
-    return [(d / name, cls) for name, cls in FILES.items() for d in dirs if (d / name).is_file()]
+    return [(os.path.join(d, name), cls) for name, cls in FILES.items() for d in dirs
+            if os.path.isfile(os.path.join(d, name))]
 
 
-def file_signature(dirs: list[Path]) -> tuple:
+def file_signature(dirs: list[str]) -> tuple:
     """What the per-process cache is keyed on: each user file's path, mtime and size."""
     sig = []
     for path, _ in override_files(dirs):
-        st = path.stat()
-        sig.append((str(path), st.st_mtime_ns, st.st_size))
+        st = os.stat(path)
+        sig.append((path, st.st_mtime_ns, st.st_size))
     return tuple(sig)
 
 
-def user_rows(path: Path, cls: type):
+def user_rows(path: str, cls: type):
     """(where, values) for each row of a user file; `where` is 'file:line'."""
+    from frugaltune.catalog.csvio import read_rows
+
     for line, values in read_rows(path, cls):
         yield f"{path}:{line}", values

@@ -14,12 +14,11 @@ Rotary inv_freq buffers and GPT-2 causal-mask buffers are not parameters and are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from frugaltune.catalog.types import ModelArch
+from frugaltune.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ParamCounts:
     """Parameter counts of one model, by part. `*_per_layer` fields are for one transformer block."""
 

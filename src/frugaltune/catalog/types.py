@@ -5,10 +5,10 @@ Floats are plain Python floats (SkyPilot learned that numpy floats break JSON ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GpuSpec:
     """One GPU model's hardware facts (from shared/reference/gpus.csv)."""
 
@@ -37,7 +37,7 @@ class GpuSpec:
         return self.memory_gb * 1e9
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Offer:
     """One rentable (or owned) way to get GPUs: provider x instance x region, with its billing rules."""
 
@@ -63,7 +63,7 @@ class Offer:
         return self.spot_usd_per_gpu_hour if pricing == "spot" else self.on_demand_usd_per_gpu_hour
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StoragePrice:
     """Persistent storage price of a provider."""
 
@@ -77,7 +77,7 @@ class StoragePrice:
     notes: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ModelArch:
     """A decoder-only transformer's shape: enough to count params, FLOPs and activation bytes without weights."""
 

@@ -6,7 +6,6 @@ field names, which carry their units.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import typer
 
 from frugaltune.cli.app import app
+from frugaltune.record import asdict
 
 catalog_app = typer.Typer(help="List GPUs, prices, models and storage prices of the catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -33,7 +33,7 @@ def _load(catalog_dirs: list[Path] | None):
 def _emit_json(key: str, rows: list) -> None:
     from frugaltune.catalog.load import schema_version
 
-    payload = {"schema_version": schema_version(), key: [dataclasses.asdict(r) for r in rows]}
+    payload = {"schema_version": schema_version(), key: [asdict(r) for r in rows]}
     print(json.dumps(payload, indent=2))
 
 

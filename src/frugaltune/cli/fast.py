@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse, check_choices, parse_simple
@@ -48,7 +47,9 @@ def run(argv: list[str]) -> int:
     except SystemExit as ex:  # argparse usage error: it already printed a one-line message
         return int(ex.code or 0)
     try:
-        print(json.dumps(result.to_json(), indent=2))
+        from frugaltune.jsonout import dumps  # json.dumps(indent=2)'s text without importing json (start-up)
+
+        print(dumps(result.to_json()))
     except BrokenPipeError:
         pass
     return 0

@@ -3,13 +3,11 @@ argparse fast path of `estimate --json`. Stdlib only at import time (the Typer b
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-
 from frugaltune.estimate.records import METHODS, OPTIMIZERS, PRECISIONS, PRICINGS
+from frugaltune.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Opt:
     dest: str  # keyword name in frugaltune.api.estimate
     type: type
@@ -67,6 +65,7 @@ def _typer_default(opt: Opt):
 
 def with_options(func, options: list[Opt]):
     """Give `func(**kwargs)` a Typer-readable signature made of `options` (+ its own leading parameters)."""
+    import inspect
     from typing import Optional
 
     own = [p for p in inspect.signature(func).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]

@@ -8,19 +8,20 @@ Measured runs recorded by `frugaltune train` can refine the MFU ceilings for a G
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
+import os
 
-CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "catalog" / "data" / "estimator_calibration.json"
+from frugaltune import datacache
+from frugaltune.record import field, record
+
+CALIBRATION_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog", "data",
+                                "estimator_calibration.json")
 
 # GPU architecture -> MFU class. Classes without their own measurements fall back to "default" (Ampere datacenter).
 ARCH_CLASS = {"ampere": "ampere", "hopper": "hopper", "ada lovelace": "ada", "ada": "ada", "turing": "turing",
               "volta": "volta", "blackwell": "blackwell", "cdna3": "cdna3"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Coefficients:
     """Physical coefficients of the memory and speed model. Units are in the names."""
 
@@ -50,12 +51,30 @@ class Coefficients:
         return base, "default"
 
 
-@lru_cache(maxsize=4)
+_LOADED: dict[str, Coefficients] = {}  # per process (a plain dict: functools costs start-up time)
+
+
 def load_coefficients(path: str | None = None) -> Coefficients:
     """Read the shipped (or a given) calibration file; fall back to derived defaults when absent."""
-    file = Path(path) if path else CALIBRATION_FILE
-    if not file.exists():
+    file = os.fspath(path) if path else CALIBRATION_FILE
+    if file not in _LOADED:
+        _LOADED[file] = _read_coefficients(file)
+    return _LOADED[file]
+
+
+def _read_coefficients(file: str) -> Coefficients:
+    if not os.path.exists(file):
         return Coefficients()
-    data = json.loads(file.read_text())
-    known = set(Coefficients.__dataclass_fields__)
+    if file == CALIBRATION_FILE:  # the shipped file: parsed once per user, not once per process
+        data = datacache.cached("calibration", [file], lambda: _read_json(file))
+    else:
+        data = _read_json(file)
+    known = set(Coefficients.__record_fields__)
     return Coefficients(**{k: v for k, v in data.items() if k in known})
+
+
+def _read_json(path: str) -> dict:
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

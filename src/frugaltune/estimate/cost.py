@@ -8,15 +8,15 @@ rental (an 8-GPU node is bought whole even when the job uses fewer GPUs).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from frugaltune.catalog.types import Offer
+from frugaltune.record import record
 
 HOURS_PER_MONTH = 730.0  # 8760 h / 12: the convention cloud providers use for monthly storage prices
 CHARS_PER_TOKEN = 4.0  # English text averages ~4 characters per BPE token (OpenAI tokenizer documentation)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Billing:
     instances: int
     billed_gpus: int

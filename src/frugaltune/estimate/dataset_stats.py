@@ -11,15 +11,15 @@ import csv
 import json
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 from frugaltune.catalog.types import ModelArch
 from frugaltune.errors import DataError
 from frugaltune.estimate.cost import CHARS_PER_TOKEN
+from frugaltune.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DatasetStats:
     samples: int
     mean_tokens: float

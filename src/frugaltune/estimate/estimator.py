@@ -6,7 +6,6 @@ Pure: no I/O beyond the (cached) calibration file, no torch. The JSON contract i
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import date
 
 from frugaltune.errors import ConfigError
@@ -16,6 +15,7 @@ from frugaltune.estimate.calibration import Coefficients, load_coefficients
 from frugaltune.estimate.flops import flops_per_token
 from frugaltune.estimate.shapes import expand_targets, total_params
 from frugaltune.estimate.throughput import throughput
+from frugaltune.record import replace
 
 GB = 1e9
 

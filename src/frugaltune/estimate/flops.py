@@ -12,13 +12,12 @@ backward always costs 2x its forward. Gradient checkpointing recomputes every de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from frugaltune.catalog.types import ModelArch
 from frugaltune.estimate import shapes
+from frugaltune.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FlopsBreakdown:
     forward: float
     backward: float

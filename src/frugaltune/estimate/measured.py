@@ -9,11 +9,7 @@ Stdlib only; the file is read once per process.
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import date
-from functools import lru_cache
-from pathlib import Path
 
 from frugaltune.numbers import median
 
@@ -21,17 +17,30 @@ RATIO_BOUNDS = (0.25, 4.0)
 ENV_FILE = "FRUGALTUNE_MEASUREMENTS"
 
 
-def measurements_path() -> Path:
+def measurements_path() -> str:
     if os.environ.get(ENV_FILE):
-        return Path(os.environ[ENV_FILE]).expanduser()
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(xdg) / "frugaltune" / "measurements.jsonl"
+        return os.path.expanduser(os.environ[ENV_FILE])
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(xdg, "frugaltune", "measurements.jsonl")
 
 
-@lru_cache(maxsize=2)
+_READ: dict[tuple[str, int], tuple[dict, ...]] = {}  # (path, mtime) -> rows; a plain dict: functools costs start-up
+
+
 def _load(path: str, mtime_ns: int) -> tuple[dict, ...]:
+    if (path, mtime_ns) not in _READ:
+        _READ.clear()
+        _READ[path, mtime_ns] = _read(path)
+    return _READ[path, mtime_ns]
+
+
+def _read(path: str) -> tuple[dict, ...]:
+    import json  # only when there are measurements: json imports re (start-up time)
+
     rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    for line in lines:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -43,9 +52,9 @@ def _load(path: str, mtime_ns: int) -> tuple[dict, ...]:
 
 def load_measurements() -> tuple[dict, ...]:
     path = measurements_path()
-    if not path.is_file():
+    if not os.path.isfile(path):
         return ()
-    return _load(str(path), path.stat().st_mtime_ns)
+    return _load(path, os.stat(path).st_mtime_ns)
 
 
 def throughput_correction(gpu: str, method: str) -> tuple[float, int]:
@@ -64,14 +73,17 @@ def throughput_correction(gpu: str, method: str) -> tuple[float, int]:
 
 def record_measurement(*, gpu: str, method: str, model: str, measured_tokens_per_sec_per_gpu: float,
                        estimated_tokens_per_sec_per_gpu: float, measured_peak_gb: float | None = None,
-                       estimated_peak_gb: float | None = None, run_dir: str = "", path: Path | None = None) -> Path:
+                       estimated_peak_gb: float | None = None, run_dir: str = "", path: str | None = None) -> str:
     """Append one measured run (a single line, so concurrent writers never interleave within a record)."""
-    path = path or measurements_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    import json
+    from datetime import date
+
+    path = os.fspath(path) if path else measurements_path()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     row = {"date": date.today().isoformat(), "gpu": gpu, "method": method, "model": model,
            "measured_tokens_per_sec_per_gpu": measured_tokens_per_sec_per_gpu,
            "estimated_tokens_per_sec_per_gpu": estimated_tokens_per_sec_per_gpu,
            "measured_peak_gb": measured_peak_gb, "estimated_peak_gb": estimated_peak_gb, "run_dir": run_dir}
-    with path.open("a", encoding="utf-8") as fh:
+    with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
     return path

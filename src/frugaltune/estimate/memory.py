@@ -8,11 +8,10 @@ gradients, stage 3 also parameters; ZeRO-Offload, Ren et al. 2021, moves optimiz
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from frugaltune.catalog.types import ModelArch
 from frugaltune.estimate import shapes
 from frugaltune.estimate.calibration import Coefficients
+from frugaltune.record import record
 
 BYTES_PER_ELEMENT = {"bf16": 2, "fp16": 2, "fp32": 4}
 # Optimizer state bytes per trainable param: AdamW keeps two fp32 moments (Loshchilov & Hutter 2019);
@@ -25,7 +24,7 @@ NF4_BITS_PER_PARAM = {True: 4.0 + 0.127, False: 4.0 + 0.5}
 ADAPTER_BYTES = 4  # peft keeps adapter weights in fp32 (autocast_adapter_dtype=True), so grads are fp32 too
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MemoryBytes:
     """Per-GPU bytes of each component at the step's peak."""
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from frugaltune.estimate import cost as billing
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.shapes import total_params
+from frugaltune.record import record
 
 CHECKPOINTS_KEPT = 3  # default keep_last of `frugaltune train`
 
 
-@dataclass
+@record
 class Priced:
     hardware: rec.HardwareOut
     billed_hours: float | None

@@ -4,9 +4,8 @@ of `frugaltune estimate --json` (shared/DESIGN.md). Keys may be added, never ren
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer
+from frugaltune.record import asdict, field, record, replace
 
 SCHEMA_VERSION = 1
 
@@ -19,7 +18,7 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Job:
     """What to train and how. Sizes are per GPU unless the name says otherwise."""
 
@@ -49,7 +48,7 @@ class Job:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hardware:
     """Where it runs: a GPU, how many, and (optionally) the offer that prices it."""
 
@@ -59,14 +58,14 @@ class Hardware:
     pricing: str = "on-demand"
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ModelOut:
     name: str
     params: int
     trainable_params: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class JobOut:
     method: str
     precision: str
@@ -87,7 +86,7 @@ class JobOut:
     steps_total: int = 0
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class HardwareOut:
     gpu: str
     gpu_memory_gb: float
@@ -99,7 +98,7 @@ class HardwareOut:
     price_data_date: str | None = None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class MemoryOut:
     weights_gb: float
     gradients_gb: float
@@ -115,7 +114,7 @@ class MemoryOut:
     cpu_offload_gb: float = 0.0
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ThroughputOut:
     flops_per_token: float
     mfu: float
@@ -127,13 +126,13 @@ class ThroughputOut:
     calibration_runs: int = 0  # measured runs of this GPU x method that scaled tokens/s (frugaltune train ledger)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class TimeOut:
     hours: float
     billed_hours: float | None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class CostOut:
     compute_cost: float | None
     storage_cost: float | None
@@ -142,7 +141,7 @@ class CostOut:
     spot: dict | None = None  # expected interruption cost (filled by estimate.spot when pricing == "spot")
 
 
-@dataclass
+@record
 class Estimate:
     model: ModelOut
     job: JobOut

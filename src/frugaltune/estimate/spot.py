@@ -25,11 +25,11 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from frugaltune.errors import CatalogError
+from frugaltune.record import asdict, record
 
 ASSUMPTIONS_FILE = "spot_assumptions.csv"
 _DATA_DIR = Path(__file__).resolve().parent.parent / "catalog" / "data"
@@ -59,7 +59,7 @@ def spot_overrides(**values) -> Iterator[None]:
         _OVERRIDES.reset(token)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SpotAssumption:
     """One row of spot_assumptions.csv: a number, what it applies to, and why we believe it."""
 

@@ -13,16 +13,16 @@ Multi-GPU: data-parallel efficiency = scaling_per_doubling ** log2(num_gpus).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from frugaltune.catalog.types import GpuSpec, ModelArch
 from frugaltune.estimate import shapes
 from frugaltune.estimate.calibration import Coefficients
+from frugaltune.record import record
 
 WEIGHT_PASSES = {False: 2, True: 3}  # forward + backward (+ recompute) each touch every layer's weights once
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Throughput:
     tokens_per_sec_per_gpu: float
     tokens_per_sec: float

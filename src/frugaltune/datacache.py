@@ -1,0 +1,65 @@
+"""Parsed shipped data files, cached per user with `marshal`, so `frugaltune estimate` starts fast.
+
+Parsing the catalog CSVs costs ~15 ms, and `import csv, json, pickle` each pull in `re` and `enum` (~9 ms here).
+Reading a marshalled file takes well under a millisecond and imports nothing (marshal is built into the interpreter).
+Only plain data goes in: dicts, lists, tuples, strings, numbers, booleans and None.
+
+Each entry is stored with its key: the source files' paths, sizes and mtimes and the interpreter's tag, so an edited
+or upgraded package, or another Python version, never reads a stale entry. Writes are atomic (temp file + rename);
+an unreadable, truncated or foreign file is rebuilt; a read-only home still works, only without the cache.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def cache_dir() -> str:
+    """$XDG_CACHE_HOME/frugaltune (default ~/.cache/frugaltune)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "frugaltune")
+
+
+def cache_key(sources: list[str]) -> tuple:
+    """What a cached value is valid for: each source file's absolute path, size and mtime, and the interpreter."""
+    key: list = [sys.implementation.cache_tag]
+    for source in sources:
+        st = os.stat(source)
+        key.append((os.path.abspath(source), st.st_size, st.st_mtime_ns))
+    return tuple(key)
+
+
+def cached(name: str, sources: list[str], build: Callable[[], object]) -> object:
+    """The value `build()` makes from the `sources` files, read from the cache when it holds a current copy."""
+    key = cache_key(sources)
+    path = os.path.join(cache_dir(), f"{name}-{sys.implementation.cache_tag}.marshal")
+    try:
+        with open(path, "rb") as fh:
+            stored_key, value = marshal.loads(fh.read())  # loads(read()): load(fh) reads in tiny pieces
+        if stored_key == key:
+            return value
+    except (OSError, EOFError, ValueError, TypeError):  # absent, truncated or not ours: rebuild it
+        pass
+    value = build()
+    _write_atomically(path, marshal.dumps((key, value)))
+    return value
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)  # a concurrent reader sees no file or the whole file
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -1,0 +1,57 @@
+"""The per-user cache of parsed shipped data: current entries are reused, anything else is rebuilt."""
+
+from __future__ import annotations
+
+import os
+
+from frugaltune import datacache
+
+
+def _counting_builder(values):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return values
+
+    return build, calls
+
+
+def test_reuses_a_current_entry_and_rebuilds_when_a_source_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "rows.csv"
+    source.write_text("a,b\n1,2\n")
+    build, calls = _counting_builder({"rows": [{"a": 1.0, "tags": ("x",)}]})
+    assert datacache.cached("t", [str(source)], build) == {"rows": [{"a": 1.0, "tags": ("x",)}]}
+    assert datacache.cached("t", [str(source)], build) == {"rows": [{"a": 1.0, "tags": ("x",)}]}
+    assert len(calls) == 1
+    source.write_text("a,b\n1,2\n3,4\n")  # edited (size and mtime change): the old entry must not be served
+    datacache.cached("t", [str(source)], build)
+    assert len(calls) == 2
+
+
+def test_a_corrupt_cache_file_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "rows.csv"
+    source.write_text("x\n")
+    build, calls = _counting_builder([1, 2, 3])
+    datacache.cached("t", [str(source)], build)
+    (entry,) = (tmp_path / "cache" / "frugaltune").iterdir()
+    entry.write_bytes(entry.read_bytes()[:5])  # truncated, as by a crash mid-write on a filesystem without rename
+    assert datacache.cached("t", [str(source)], build) == [1, 2, 3]
+    entry.write_bytes(b"not marshal data at all")
+    assert datacache.cached("t", [str(source)], build) == [1, 2, 3]
+    assert len(calls) == 3
+
+
+def test_an_unwritable_cache_dir_still_works(tmp_path, monkeypatch):
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # makedirs under a file fails
+    source = tmp_path / "rows.csv"
+    source.write_text("x\n")
+    build, calls = _counting_builder({"ok": True})
+    assert datacache.cached("t", [str(source)], build) == {"ok": True}
+    assert datacache.cached("t", [str(source)], build) == {"ok": True}
+    assert len(calls) == 2 and not any(p.name.endswith(".marshal") for p in tmp_path.rglob("*"))
+    assert sorted(os.listdir(tmp_path)) == ["file-not-dir", "rows.csv"]  # no temp files left behind
