@@ -14,25 +14,22 @@ Model (all times in hours):
   (Daly 2006) plus the restart. Restarts are billed and are not themselves interrupted.
 - P50/P90 come from a seeded Monte Carlo of exactly this process; the expectation is analytic (fast, for ranking).
 
-Pure functions with units in their names; the only I/O is reading the assumptions CSV (cached).
+Pure functions with units in their names; the only I/O is reading the assumptions CSV (cached). Like the rest of
+the estimate path, this module keeps csv, pathlib, functools and contextlib off `estimate --json`'s start-up.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import random
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 from contextvars import ContextVar
-from functools import lru_cache
-from pathlib import Path
 
+from frugaltune import datacache
 from frugaltune.errors import CatalogError
 from frugaltune.record import asdict, record
 
 ASSUMPTIONS_FILE = "spot_assumptions.csv"
-_DATA_DIR = Path(__file__).resolve().parent.parent / "catalog" / "data"
+_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog", "data")
 _COLUMNS = ("parameter", "scope", "value", "unit", "status", "basis", "source", "data_date")
 _MAX_INTERRUPTIONS_PER_TRIAL = 10_000
 # Saving more often than once a minute is impractical (step boundaries, filesystem latency): a floor on tau.
@@ -48,15 +45,19 @@ INFEASIBLE_REASON = "interruptions would more than double the fault-free time: c
 _OVERRIDES: ContextVar[dict | None] = ContextVar("frugaltune_spot_overrides", default=None)
 
 
-@contextmanager
-def spot_overrides(**values) -> Iterator[None]:
+class spot_overrides:  # noqa: N801 - a context manager used like a function: `with spot_overrides(...):`
     """Within the block, spot_outcome() uses these for arguments left at their defaults:
-    interruptions_per_hour, n_trials, seed, extra_dirs. None values are ignored."""
-    token = _OVERRIDES.set({**(_OVERRIDES.get() or {}), **{k: v for k, v in values.items() if v is not None}})
-    try:
-        yield
-    finally:
-        _OVERRIDES.reset(token)
+    interruptions_per_hour, n_trials, seed, extra_dirs. None values are ignored. Blocks nest."""
+
+    def __init__(self, **values) -> None:
+        self._values = {k: v for k, v in values.items() if v is not None}
+        self._tokens: list = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(_OVERRIDES.set({**(_OVERRIDES.get() or {}), **self._values}))
+
+    def __exit__(self, *exc_info) -> None:
+        _OVERRIDES.reset(self._tokens.pop())
 
 
 @record(frozen=True)
@@ -73,8 +74,10 @@ class SpotAssumption:
     data_date: str
 
 
-def _read_rows(path: Path, status_override: str | None = None) -> list[SpotAssumption]:
-    with path.open(newline="") as fh:
+def _read_rows(path: str, status_override: str | None = None) -> list[SpotAssumption]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("parameter", "scope", "value") if c not in (reader.fieldnames or [])]
         if missing:
@@ -95,20 +98,30 @@ def _read_rows(path: Path, status_override: str | None = None) -> list[SpotAssum
     return rows
 
 
-@lru_cache(maxsize=8)
+_TABLES: dict[tuple[str, ...], dict[tuple[str, str], SpotAssumption]] = {}  # per process, by extra_dirs
+
+
 def load_spot_assumptions(extra_dirs: tuple[str, ...] = ()) -> dict[tuple[str, str], SpotAssumption]:
     """The shipped assumptions, overridden row by row (same parameter and scope) by `spot_assumptions.csv` files
-    found in `extra_dirs` (the user's catalog directories), later directories winning.
+    found in `extra_dirs` (the user's catalog directories), later directories winning. Read once per process.
 
     Raises:
         CatalogError: a malformed assumptions file.
     """
-    table = {(r.parameter, r.scope): r for r in _read_rows(_DATA_DIR / ASSUMPTIONS_FILE)}
-    for d in extra_dirs:
-        path = Path(d).expanduser() / ASSUMPTIONS_FILE
-        if path.is_file():
-            table.update({(r.parameter, r.scope): r for r in _read_rows(path)})
-    return table
+    if extra_dirs not in _TABLES:
+        table = {(r.parameter, r.scope): r for r in _shipped_assumptions()}
+        for d in extra_dirs:
+            path = os.path.join(os.path.expanduser(d), ASSUMPTIONS_FILE)
+            if os.path.isfile(path):
+                table.update({(r.parameter, r.scope): r for r in _read_rows(path)})
+        _TABLES[extra_dirs] = table
+    return _TABLES[extra_dirs]
+
+
+def _shipped_assumptions() -> list[SpotAssumption]:
+    path = os.path.join(_DATA_DIR, ASSUMPTIONS_FILE)
+    parsed = datacache.cached("spot-assumptions", [path], lambda: [asdict(r) for r in _read_rows(path)])
+    return [SpotAssumption(**values) for values in parsed]
 
 
 def lookup_assumption(table: dict[tuple[str, str], SpotAssumption], parameter: str, platform: str,
@@ -188,6 +201,8 @@ def monte_carlo_hours(*, work_hours: float, rate_per_hour: float, interval_hours
     restart. Speed: one uniform per trial decides whether the first attempt finishes (u < 1 - exp(-rate * F)
     means it is interrupted), so only interrupted trials run the loop.
     """
+    import random  # only where a Monte Carlo runs (start-up time of the estimate path)
+
     rng = random.Random(seed)
     rnd, log = rng.random, math.log
     overhead = 0.0 if math.isinf(interval_hours) else work_hours * checkpoint_hours / interval_hours
@@ -223,13 +238,13 @@ def quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-@lru_cache(maxsize=256)
-def _as_dict_cached(row: SpotAssumption) -> tuple:
-    return tuple(asdict(row).items())
+_ROW_ITEMS: dict[SpotAssumption, tuple] = {}
 
 
 def _as_dict(row: SpotAssumption) -> dict:
-    return dict(_as_dict_cached(row))
+    if row not in _ROW_ITEMS:
+        _ROW_ITEMS[row] = tuple(asdict(row).items())
+    return dict(_ROW_ITEMS[row])
 
 
 def _resolve_inputs(platform: str, kind: str, interruptions_per_hour: float | None, checkpoint_bytes_: float,
