@@ -14,6 +14,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import zlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ def cache_key(sources: list[str]) -> tuple:
 def cached(name: str, sources: list[str], build: Callable[[], object]) -> object:
     """The value `build()` makes from the `sources` files, read from the cache when it holds a current copy."""
     key = cache_key(sources)
-    path = os.path.join(cache_dir(), f"{name}-{sys.implementation.cache_tag}.marshal")
+    where = zlib.crc32("\0".join(k[0] for k in key[1:]).encode())  # one file per checkout/install of the package
+    path = os.path.join(cache_dir(), f"{name}-{where:08x}-{sys.implementation.cache_tag}.marshal")
     try:
         with open(path, "rb") as fh:
             stored_key, value = marshal.loads(fh.read())  # loads(read()): load(fh) reads in tiny pieces
