@@ -179,6 +179,16 @@ def test_gcp_gpu_only_skus_are_flagged(cat):
     assert sum(o.anomaly for o in cat.offers_for(platform="gcp")) == 2
 
 
+def test_azure_spot_prices_are_flagged_but_its_on_demand_prices_are_not(cat):
+    azure = cat.offers_for(platform="azure")
+    spot_priced = [o for o in azure if o.spot_usd_per_gpu_hour is not None]
+    assert spot_priced and all(o.spot_anomaly and "spot price flagged" in o.notes for o in spot_priced)
+    assert all(not o.price_flagged("on-demand") for o in spot_priced)
+    # the reference: "Azure spot values in that old snapshot are ~10-25 % of on-demand - verify before use"
+    assert all(0.1 <= o.spot_usd_per_gpu_hour / o.on_demand_usd_per_gpu_hour <= 0.26 for o in spot_priced)
+    assert not any(o.spot_anomaly for o in cat.offers if o.platform != "azure")
+
+
 def test_find_offer_rules(cat):
     assert cat.find_offer("a10", "lambda").instance == "gpu_1x_a10"
     assert cat.find_offer("A100", "Lambda Labs").instance == "gpu_1x_a100_sxm4"  # 1 GPU: not the 8-GPU node

@@ -54,7 +54,7 @@ GPU_COLUMNS = [
 OFFER_COLUMNS = [
     "platform", "instance", "gpu", "gpus_per_instance", "region", "on_demand_usd_per_gpu_hour",
     "spot_usd_per_gpu_hour", "billing_increment_s", "billing_minimum_s", "whole_instance", "kind",
-    "price_includes_host", "anomaly", "data_date", "source", "notes",
+    "price_includes_host", "anomaly", "spot_anomaly", "data_date", "source", "notes",
 ]
 MODEL_COLUMNS = [
     "name", "hf_id", "aliases", "num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads",
@@ -175,12 +175,17 @@ def offer_row(ref: dict, gpu: str) -> dict:
         extra_notes.append("GPU-only SKU price: the host VM (vCPU + RAM) is billed on top")
     if platform in ("runpod", "vast") and not spot:
         extra_notes.append("no spot price: the SkyPilot v8 SpotPrice column is Price or 0, not a real spot price")
+    spot_anomaly = platform == "azure" and bool(spot)
+    if spot_anomaly:  # reference README, "Anomalies kept but flagged": Azure spot values ~10-25 % of on-demand
+        share = float(spot) / float(ref["on_demand_usd_per_gpu_hour"])
+        extra_notes.append(f"spot price flagged: {share:.0%} of on-demand in an old, undated snapshot (the reference "
+                           "says Azure spot values there are ~10-25 % of on-demand: verify before use)")
     return {
         "platform": platform, "instance": instance, "gpu": gpu, "gpus_per_instance": gpi, "region": ref["region"],
         "on_demand_usd_per_gpu_hour": ref["on_demand_usd_per_gpu_hour"], "spot_usd_per_gpu_hour": spot,
         "billing_increment_s": increment_s, "billing_minimum_s": minimum_s, "whole_instance": str(whole).lower(),
         "kind": PLATFORM_KINDS[platform], "price_includes_host": str(host_included).lower(),
-        "anomaly": str(anomaly).lower(), "data_date": data_date, "source": ref["source"],
+        "anomaly": str(anomaly).lower(), "spot_anomaly": str(spot_anomaly).lower(), "data_date": data_date, "source": ref["source"],
         "notes": join_notes(notes, f"billing (reference): {ref['billing_increment']}", *extra_notes),
     }
 

@@ -89,6 +89,18 @@ def test_spot_where_offered_adds_interruption_outcome(today):
     assert not any(w.startswith("spot unavailable") for w in j["warnings"])
 
 
+def test_a_flagged_spot_price_warns_only_for_spot(today):
+    # Azure's spot prices come from an old snapshot at 10-25 % of on-demand: the catalog flags them (spot_anomaly)
+    spot = api.estimate(model="llama-2-7b", gpu="t4", platform="azure", pricing="spot", today=today).to_json()
+    assert spot["hardware"]["pricing"] == "spot"
+    assert any("flags the spot price of azure" in w for w in spot["warnings"]), spot["warnings"]
+    on_demand = api.estimate(model="llama-2-7b", gpu="t4", platform="azure", today=today).to_json()
+    assert not any("flags" in w for w in on_demand["warnings"])
+    # with no platform named, the cheapest spot offer is picked among unflagged ones
+    anywhere = api.estimate(model="llama-2-7b", gpu="t4", pricing="spot", today=today).to_json()
+    assert anywhere["hardware"]["platform"] != "azure"
+
+
 def test_stale_price_warning_with_an_old_today(today):
     fresh = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=today).to_json()
     assert not any("days old" in w for w in fresh["warnings"])

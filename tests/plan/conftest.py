@@ -18,11 +18,12 @@ def shipped() -> Catalog:
 
 def offer(platform: str, instance: str, gpu: str, od: float | None, spot: float | None = None, *, gpus: int = 1,
           whole: bool = False, increment_s: int = 1, minimum_s: int = 0, kind: str = "cloud",
-          anomaly: bool = False, host: bool = True) -> Offer:
+          anomaly: bool = False, host: bool = True, spot_anomaly: bool = False) -> Offer:
     return Offer(platform=platform, instance=instance, gpu=gpu, gpus_per_instance=gpus, region="test",
                  on_demand_usd_per_gpu_hour=od, spot_usd_per_gpu_hour=spot, billing_increment_s=increment_s,
                  billing_minimum_s=minimum_s, whole_instance=whole, kind=kind, data_date="2026-10-01",
-                 source="test fixture", anomaly=anomaly, price_includes_host=host)
+                 source="test fixture", anomaly=anomaly, price_includes_host=host,
+                 spot_anomaly=spot_anomaly)
 
 
 def make_catalog(shipped: Catalog, offers: list[Offer]) -> Catalog:

@@ -51,6 +51,18 @@ def test_rejection_reasons(cat, shipped):
     assert [_key(c) for c, _e in cmp.ranked] == [("p2", "H100-SXM", 8, "on-demand")]
 
 
+def test_a_flagged_spot_price_is_rejected_for_spot_but_its_on_demand_price_is_kept(cat, lora7b):
+    # p1's spot price is flagged (like Azure's old snapshot): cheapest on paper, but spot ranking must not pick it
+    catalog = cat([offer("p1", "a10", "A10", 0.75, 0.08, spot_anomaly=True), offer("p2", "a10", "A10", 0.75, 0.5)])
+    cmp = compare_job(lora7b, catalog, Filters(pricings=("on-demand", "spot")))
+    reasons = {_key(r.candidate): r.reason for r in cmp.rejected}
+    assert "flagged" in reasons[("p1", "A10", 1, "spot")]
+    ranked = {_key(c) for c, _e in cmp.ranked}
+    assert ("p1", "A10", 1, "on-demand") in ranked and ("p2", "A10", 1, "spot") in ranked
+    kept = compare_job(lora7b, catalog, Filters(pricings=("spot",), include_anomalies=True))
+    assert ("p1", "A10", 1, "spot") in {_key(c) for c, _e in kept.ranked}
+
+
 def test_budget_deadline_and_bf16_reasons(cat, lora7b):
     # a $0.01 budget rejects the A10, a 0.01 h deadline rejects the L4; --strict-precision rejects the T4 (no bf16)
     catalog = cat([offer("p1", "a10", "A10", 0.75), offer("p2", "l4", "L4", 0.5), offer("p3", "t4", "T4", 0.3)])

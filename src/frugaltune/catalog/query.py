@@ -32,7 +32,7 @@ def filter_offers(offers: list[Offer], gpu: str | None, platform: str | None, nu
 def _preference(offer: Offer, num_gpus: int, pricing: str) -> tuple:
     """Sort key: sound rows first, then all-in prices, then the newest observation, then the cheapest job."""
     usd = offer.usd_per_gpu_hour(pricing) * billed_gpus(offer, num_gpus)
-    return (offer.anomaly, not offer.price_includes_host, -_date_number(offer.data_date), usd,
+    return (offer.price_flagged(pricing), not offer.price_includes_host, -_date_number(offer.data_date), usd,
             offer.gpus_per_instance, offer.instance)
 
 

@@ -57,10 +57,15 @@ class Offer:
     notes: str = ""
     price_includes_host: bool = True  # False for GPU-only SKU prices (GCP): the host VM is billed on top
     anomaly: bool = False  # True where the source data looks unreliable (see notes); pickers skip it when they can
+    spot_anomaly: bool = False  # True where only the spot price looks unreliable (see notes)
 
     def usd_per_gpu_hour(self, pricing: str) -> float | None:
         """Price per GPU-hour for `pricing` in {"on-demand", "spot"}; None when not offered."""
         return self.spot_usd_per_gpu_hour if pricing == "spot" else self.on_demand_usd_per_gpu_hour
+
+    def price_flagged(self, pricing: str) -> bool:
+        """True when the catalog flags this offer's `pricing` price as unreliable (the whole row, or its spot price)."""
+        return self.anomaly or (pricing == "spot" and self.spot_anomaly)
 
 
 @record(frozen=True)

@@ -87,7 +87,7 @@ def prices_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATAL
                                           "billing", "kind", "date"],
            [[o.platform, o.instance + ("" if o.price_includes_host else " (+host)") + (" ?" if o.anomaly else ""),
              o.gpu, str(o.gpus_per_instance) + (" whole" if o.whole_instance else ""), o.region,
-             _num(o.on_demand_usd_per_gpu_hour, "{:.3f}"), _num(o.spot_usd_per_gpu_hour, "{:.3f}"),
+             _num(o.on_demand_usd_per_gpu_hour, "{:.3f}"), _num(o.spot_usd_per_gpu_hour, "{:.3f}") + (" ?" if o.spot_anomaly else ""),
              _billing(o.billing_increment_s, o.billing_minimum_s), o.kind,
              o.data_date + ("" if age is not None and age <= max_age_days else " !")]
             for o, age in zip(offers, ages)],

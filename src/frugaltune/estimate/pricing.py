@@ -30,7 +30,10 @@ def _unit_price(hw: rec.Hardware, warnings: list[str]) -> tuple[float | None, st
     usd = offer.usd_per_gpu_hour(pricing)
     if usd is None and pricing == "spot":
         warnings.append(f"spot unavailable for {offer.platform} {offer.instance} ({offer.gpu}): priced on-demand")
-        return offer.on_demand_usd_per_gpu_hour, "on-demand"
+        pricing, usd = "on-demand", offer.on_demand_usd_per_gpu_hour
+    if offer.price_flagged(pricing):
+        warnings.append(f"the catalog flags the {pricing} price of {offer.platform} {offer.instance} ({offer.gpu}) "
+                        "as unreliable (`frugaltune catalog prices` notes say why): check the provider's page")
     return usd, pricing
 
 

@@ -118,7 +118,7 @@ def enumerate_candidates(offers: list[Offer], flt: Filters) -> tuple[list[Candid
 def _offer_reason(offer: Offer, pricing: str, flt: Filters) -> str | None:
     if offer.usd_per_gpu_hour(pricing) is None:
         return "no spot price for this offer" if pricing == "spot" else "no on-demand price for this offer"
-    if offer.anomaly and not flt.include_anomalies:
+    if offer.price_flagged(pricing) and not flt.include_anomalies:
         return "price flagged as unreliable in the catalog (see its notes); --include-anomalies to keep it"
     if not offer.price_includes_host and not flt.include_gpu_only_prices:
         return ("price covers the GPU only (the host VM is billed on top and not in the catalog); "
