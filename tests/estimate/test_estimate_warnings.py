@@ -11,7 +11,6 @@ import pytest
 from frugaltune import api
 from frugaltune.catalog.staleness import stale_price_warning
 from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse
-from frugaltune.errors import CatalogError
 from frugaltune.estimate import estimate as core_estimate
 from frugaltune.estimate.records import Hardware, Job
 
