@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 
@@ -86,6 +87,35 @@ def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     ck.set_rng_state(rng_from_tensors(torch.load(tmp_path / "rng.pt", weights_only=True)))
     got = (random.random(), np.random.rand(), torch.rand(3))
     assert got[0] == expected[0] and got[1] == expected[1] and torch.equal(got[2], expected[2])
+
+
+def test_each_rank_resumes_its_own_random_streams(tmp_path, caplog):
+    import types
+
+    import torch
+
+    from frugaltune.train.recipe import Recipe
+
+    for rank, seed in ((0, 10), (1, 11)):  # what ranks 0 and 1 of a 2-process run saved
+        torch.manual_seed(seed)
+        torch.save(rng_to_tensors(ck.rng_state()), tmp_path / ck.rng_file_name(rank))
+    assert ck.rng_file_name(0) == "rng.pt" and ck.rng_file_name(1) == "rng-rank-1.pt"
+
+    def resume_as(rank: int, processes: int, saved_processes: int = 2) -> torch.Tensor:
+        recipe = types.SimpleNamespace(accelerator=types.SimpleNamespace(process_index=rank, num_processes=processes),
+                                       is_main=rank == 0, torch=torch)
+        torch.manual_seed(0)
+        Recipe._load_rng(recipe, tmp_path, saved_processes)
+        return torch.rand(4)
+
+    torch.manual_seed(11)
+    rank1_stream = torch.rand(4)
+    assert torch.equal(resume_as(1, 2), rank1_stream)           # rank 1 gets rank 1's generators back
+    assert not torch.equal(resume_as(0, 2), rank1_stream)       # rank 0 gets its own
+    assert torch.equal(resume_as(2, 3), resume_as(0, 2))         # a rank nobody saved: rank 0's
+    with caplog.at_level(logging.WARNING):
+        resume_as(0, 3)  # rank 0 says once that another process count cannot continue bit for bit
+    assert "written by 2 process(es) and this run has 3" in caplog.text
 
 
 def test_step_names():

@@ -217,6 +217,12 @@ def read_state(path: Path) -> dict:
 
 # ----- random number generators (accelerate checkpointing.py: python, numpy, torch, cuda) -----
 
+def rng_file_name(rank: int) -> str:
+    """Each process has its own generators: rank 0's (and a single process's) go in rng.pt, rank N's in
+    rng-rank-N.pt, so every rank of a multi-process run resumes its own random streams (dropout masks)."""
+    return "rng.pt" if rank == 0 else f"rng-rank-{rank}.pt"
+
+
 def rng_state() -> dict:
     import random
 

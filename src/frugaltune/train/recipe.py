@@ -260,6 +260,17 @@ class Recipe:
         if path is not None:
             self.load_checkpoint(path, source=source)
 
+    def _load_rng(self, path: Path, saved_processes: int) -> None:
+        """This rank's generator states; a run resumed with another process count cannot continue every stream."""
+        rank, processes = self.accelerator.process_index, self.accelerator.num_processes
+        if saved_processes != processes and self.is_main:
+            log.warning("checkpoint %s was written by %d process(es) and this run has %d: training continues "
+                        "correctly, but not bit for bit as an uninterrupted run would (data order, dropout).",
+                        path.name, saved_processes, processes)
+        own = path / ckpt.rng_file_name(rank)
+        rng_path = own if own.is_file() else path / ckpt.rng_file_name(0)
+        ckpt.set_rng_state(rng_from_tensors(self.torch.load(rng_path, weights_only=True)))
+
     def _download_from_mirror(self, newer_than: int) -> Path | None:
         """The newest usable mirrored checkpoint past step `newer_than`, downloaded; None when there is none."""
         names = [n for n in self.mirror.list_complete() if (ckpt.step_of(n) or -1) > newer_than]
@@ -293,7 +304,7 @@ class Recipe:
         self._load_weights(path)
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
         self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-        ckpt.set_rng_state(rng_from_tensors(torch.load(path / "rng.pt", weights_only=True)))
+        self._load_rng(path, state.get("num_processes", 1))
         self.progress = TrainProgress.from_json(state["progress"])
         self.attempt.last_saved_step = self.progress.step
         history = path / "metrics.jsonl"
@@ -472,9 +483,10 @@ class Recipe:
         if p.step == self.attempt.last_saved_step or p.step == 0:
             return None
         saved = None
+        rng_states = self._rng_states_of_all_ranks()  # a collective: every rank takes part
         if self.accelerator.is_main_process:
-            saved = ckpt.write_checkpoint(self.ckpt_root, p.step, self._write_checkpoint_files,
-                                          extra_manifest={"method": self.cfg.method.kind, "reason": reason})
+            saved = ckpt.write_checkpoint(self.ckpt_root, p.step, lambda out: self._write_checkpoint_files(
+                out, rng_states), extra_manifest={"method": self.cfg.method.kind, "reason": reason})
             self.ledger.write("checkpoint", durable=True, step=p.step, path=saved.path.name, reason=reason,
                               seconds=saved.seconds, bytes=saved.bytes)
             if self.mirror is not None:
@@ -486,7 +498,16 @@ class Recipe:
         self.attempt.last_save_time = time.monotonic()
         return saved.path if saved else None
 
-    def _write_checkpoint_files(self, out: Path) -> None:
+    def _rng_states_of_all_ranks(self) -> list[dict]:
+        """Every rank's generator states, in rank order, on rank 0 (others get their own only)."""
+        state = rng_to_tensors(ckpt.rng_state())
+        if self.accelerator.num_processes == 1:
+            return [state]
+        from accelerate.utils import gather_object
+
+        return gather_object([state])
+
+    def _write_checkpoint_files(self, out: Path, rng_states: list[dict]) -> None:
         import json
 
         torch = self.torch
@@ -506,14 +527,16 @@ class Recipe:
             model.peft_config["default"].save_pretrained(str(out))
         torch.save(self.optimizer.state_dict(), out / "optimizer.pt")
         torch.save(self.scheduler.state_dict(), out / "scheduler.pt")
-        torch.save(rng_to_tensors(ckpt.rng_state()), out / "rng.pt")
+        for rank, rng in enumerate(rng_states):
+            torch.save(rng, out / ckpt.rng_file_name(rank))
         import shutil
 
         if self.ledger.path.is_file():
             shutil.copyfile(self.ledger.path, out / "metrics.jsonl")  # the run's history travels with its checkpoint
         state = {"progress": self.progress.to_json(self.plan.batches_per_epoch, self.cfg.training.seed),
                  "total_steps": self.total_steps, "method": self.cfg.method.kind, "time": time.time(),
-                 "config": self.cfg.model_dump(mode="json"), "data_fingerprint": self._data_fingerprint()}
+                 "config": self.cfg.model_dump(mode="json"), "data_fingerprint": self._data_fingerprint(),
+                 "num_processes": len(rng_states)}
         (out / "trainer_state.json").write_text(json.dumps(state, indent=1))
 
     # ------------------------------------------------------------------ end
