@@ -126,6 +126,9 @@ def test_malformed_user_file_names_file_line_and_column(tmp_path, files, expecte
 def test_missing_catalog_dir_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(CatalogError, match="does not exist"):
         load_catalog([tmp_path / "nope"])
+    (tmp_path / "offers.csv").write_text("platform\n")
+    with pytest.raises(CatalogError, match="is a file, not a directory"):  # --catalog pointed at a file
+        load_catalog([tmp_path / "offers.csv"])
     monkeypatch.setenv("FRUGALTUNE_CATALOG_DIR", str(tmp_path / "nope-either"))
     with pytest.raises(CatalogError, match=r"\$FRUGALTUNE_CATALOG_DIR"):
         load_catalog()

@@ -48,7 +48,8 @@ def user_catalog_dirs(extra_dirs: list[str | os.PathLike] | None = None) -> list
     named += [(os.fspath(p), "--catalog") for p in extra_dirs or []]
     for path, origin in named:
         if not os.path.isdir(os.path.expanduser(path)):
-            raise CatalogError(f"Catalog directory {path} ({origin}) does not exist.",
+            what = "is a file, not a directory" if os.path.exists(os.path.expanduser(path)) else "does not exist"
+            raise CatalogError(f"Catalog directory {path} ({origin}) {what}.",
                                fix="create it with your gpus.csv / offers.csv / models.csv / storage.csv, "
                                "or point to an existing directory.")
         dirs.append(os.path.expanduser(path))
