@@ -53,3 +53,11 @@ def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
     if not close:
         return ""
     return " Did you mean: " + ", ".join(lowered[c] for c in close) + "?"
+
+
+def yaml_syntax_error(path: object, err: Exception) -> ConfigError:
+    """One line for a YAML parse error: 'FILE:LINE:COLUMN: not valid YAML (what the parser expected).'"""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return ConfigError(f"{where}: not valid YAML ({problem}).", fix="fix the YAML syntax at that line.")

@@ -55,9 +55,11 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="expected a mapping"):
         RunConfig.from_dict(["model"])
     bad = tmp_path / "bad.yaml"
-    bad.write_text("model: {source: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    bad.write_text("method: lora\nmodel: {source: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as err:
         load_config(bad)
+    assert err.value.message.startswith(f"{bad}:3:1: not valid YAML (")  # file:line:column, one line
+    assert "\n" not in err.value.message
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
 

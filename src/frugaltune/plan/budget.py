@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from frugaltune.errors import ConfigError, did_you_mean
+from frugaltune.errors import ConfigError, did_you_mean, yaml_syntax_error
 
 KINDS = ("train", "eval", "storage")
 PHASE_KEYS = ("name", "kind", "start_month", "months", "runs_per_month", "every_months", "gpu", "platform",
@@ -126,5 +126,5 @@ def load_budget(path, job_keys: tuple[str, ...]) -> BudgetSpec:
     try:
         raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as err:
-        raise ConfigError(f"{p}: not valid YAML ({err}).".replace("\n", " "), fix="fix the YAML syntax.") from err
+        raise yaml_syntax_error(p, err) from None
     return parse_budget(raw, job_keys, str(p))

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from frugaltune.train.data_rows import Fields
-from frugaltune.errors import ConfigError
+from frugaltune.errors import ConfigError, yaml_syntax_error
 
 SCHEMA_VERSION = 1
 PRESET_PREFIX = "preset:"
@@ -297,7 +297,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err}).".replace("\n", " "), fix="Fix the YAML syntax.") from err
+        raise yaml_syntax_error(path, err) from None
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     cfg = RunConfig.from_dict(raw, origin=str(path))
