@@ -39,6 +39,7 @@ from reference_tables import (  # a sibling module of transcribed tables
     GPU_ALIASES,
     GPU_NAMES,
     GPU_SEGMENTS,
+    HOST_RATES,
     MODEL_ALIASES,
     MODEL_SOURCE_DATES,
     OFFER_GPU_NAMES,
@@ -54,7 +55,8 @@ GPU_COLUMNS = [
 OFFER_COLUMNS = [
     "platform", "instance", "gpu", "gpus_per_instance", "region", "on_demand_usd_per_gpu_hour",
     "spot_usd_per_gpu_hour", "billing_increment_s", "billing_minimum_s", "whole_instance", "kind",
-    "price_includes_host", "anomaly", "spot_anomaly", "data_date", "source", "notes",
+    "price_includes_host", "anomaly", "spot_anomaly", "cpu_usd_per_core_hour", "memory_usd_per_gib_hour",
+    "data_date", "source", "notes",
 ]
 MODEL_COLUMNS = [
     "name", "hf_id", "aliases", "num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads",
@@ -185,7 +187,9 @@ def offer_row(ref: dict, gpu: str) -> dict:
         "on_demand_usd_per_gpu_hour": ref["on_demand_usd_per_gpu_hour"], "spot_usd_per_gpu_hour": spot,
         "billing_increment_s": increment_s, "billing_minimum_s": minimum_s, "whole_instance": str(whole).lower(),
         "kind": PLATFORM_KINDS[platform], "price_includes_host": str(host_included).lower(),
-        "anomaly": str(anomaly).lower(), "spot_anomaly": str(spot_anomaly).lower(), "data_date": data_date, "source": ref["source"],
+        "anomaly": str(anomaly).lower(), "spot_anomaly": str(spot_anomaly).lower(),
+        "cpu_usd_per_core_hour": HOST_RATES.get(platform, ("", ""))[0],
+        "memory_usd_per_gib_hour": HOST_RATES.get(platform, ("", ""))[1], "data_date": data_date, "source": ref["source"],
         "notes": join_notes(notes, f"billing (reference): {ref['billing_increment']}", *extra_notes),
     }
 

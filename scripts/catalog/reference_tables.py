@@ -103,6 +103,12 @@ BILLING: dict[str, tuple[int, int, str]] = {
     "paperspace": (3600, 3600, _UNSTATED),
 }
 
+# README section 3 "Billing rules": platforms that bill CPU and memory per second on top of the GPU price
+# -> (USD per core-hour, USD per GiB-hour). Modal: $0.0000131/core-s (min 0.125 core), $0.00000222/GiB-s.
+HOST_RATES: dict[str, tuple[float, float]] = {
+    "modal": (round(0.0000131 * 3600, 6), round(0.00000222 * 3600, 6)),
+}
+
 PLATFORM_KINDS: dict[str, str] = {
     "aws": "cloud", "gcp": "cloud", "azure": "cloud", "lambda": "cloud", "modal": "serverless",
     "runpod": "cloud", "vast": "marketplace", "coreweave": "cloud", "nebius": "cloud", "paperspace": "cloud",

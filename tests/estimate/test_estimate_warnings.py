@@ -100,6 +100,15 @@ def test_a_flagged_spot_price_warns_only_for_spot(today):
     assert anywhere["hardware"]["platform"] != "azure"
 
 
+def test_modal_estimates_say_cpu_and_memory_are_billed_on_top(today):
+    modal = api.estimate(model="llama-2-7b", gpu="a10", platform="modal", today=today).to_json()
+    [warning] = [w for w in modal["warnings"] if "on top of the GPU price" in w]
+    # reference README billing table: $0.0000131 per core-second and $0.00000222 per GiB-second
+    assert "$0.0472 per core-hour" in warning and "$0.0080 per GiB-hour" in warning
+    lambda_ = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=today).to_json()
+    assert not any("on top of the GPU price" in w for w in lambda_["warnings"])
+
+
 def test_stale_price_warning_with_an_old_today(today):
     fresh = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=today).to_json()
     assert not any("days old" in w for w in fresh["warnings"])

@@ -58,6 +58,8 @@ class Offer:
     price_includes_host: bool = True  # False for GPU-only SKU prices (GCP): the host VM is billed on top
     anomaly: bool = False  # True where the source data looks unreliable (see notes); pickers skip it when they can
     spot_anomaly: bool = False  # True where only the spot price looks unreliable (see notes)
+    cpu_usd_per_core_hour: float | None = None  # CPU billed on top of the GPU price (serverless: Modal)
+    memory_usd_per_gib_hour: float | None = None  # memory billed on top of the GPU price (serverless: Modal)
 
     def usd_per_gpu_hour(self, pricing: str) -> float | None:
         """Price per GPU-hour for `pricing` in {"on-demand", "spot"}; None when not offered."""

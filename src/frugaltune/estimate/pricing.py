@@ -31,6 +31,10 @@ def _unit_price(hw: rec.Hardware, warnings: list[str]) -> tuple[float | None, st
     if usd is None and pricing == "spot":
         warnings.append(f"spot unavailable for {offer.platform} {offer.instance} ({offer.gpu}): priced on-demand")
         pricing, usd = "on-demand", offer.on_demand_usd_per_gpu_hour
+    if offer.cpu_usd_per_core_hour or offer.memory_usd_per_gib_hour:
+        warnings.append(f"{offer.platform} bills CPU (${offer.cpu_usd_per_core_hour or 0:.4f} per core-hour) and "
+                        f"memory (${offer.memory_usd_per_gib_hour or 0:.4f} per GiB-hour) on top of the GPU price; "
+                        "they are not in this estimate (they depend on what your function requests)")
     if offer.price_flagged(pricing):
         warnings.append(f"the catalog flags the {pricing} price of {offer.platform} {offer.instance} ({offer.gpu}) "
                         "as unreliable (`frugaltune catalog prices` notes say why): check the provider's page")
