@@ -88,6 +88,7 @@ def test_optimizer_bytes(optimizer, bytes_per_param):
     ("full", "bf16", N * 4),   # fp32 master copy of 16-bit weights
     ("full", "fp16", N * 4),
     ("full", "fp32", 0),       # the weights are already fp32
+    ("full", "bf16-true", 0),  # pure bf16: the bf16 weights are what the optimizer updates
     ("lora", "bf16", 0),       # adapters are already fp32
     ("qlora", "bf16", 0),
 ])
@@ -186,6 +187,19 @@ def test_breakdown_full_bf16_single_gpu(tiny, bare_coef):
     act = 2 * 1_344 * 2 * 64  # 2 layers x 2,688 B x 64 tokens, no LoRA extra
     assert m.activations == act
     assert m.peak == pytest.approx(16 * N + act + 40_960)
+
+
+def test_breakdown_full_bf16_true_halves_full_fine_tuning(tiny, bare_coef):
+    m = memory_breakdown(_job(tiny, method="full"), "bf16-true", bare_coef)
+    # 2 (bf16 weights) + 2 (bf16 grads) + 4 (AdamW's two moments in the weights' dtype) + 0 (no master) = 8 B/param
+    assert (m.weights, m.gradients, m.optimizer, m.master) == (N * 2, N * 2, N * 4, 0)
+    assert m.activations == 2 * 1_344 * 2 * 64  # activations do not change: bf16 either way
+    z3 = memory_breakdown(_job(tiny, method="full", num_gpus=4, zero_stage=3), "bf16-true", bare_coef)
+    assert z3.gradients == pytest.approx(N * 2 / 4)  # FSDP-style sharding, no DeepSpeed fp32 grad partition
+    eight_bit = memory_breakdown(_job(tiny, method="full", optimizer="adamw8bit"), "bf16-true", bare_coef)
+    assert eight_bit.optimizer == N * 2  # 8-bit moments stay 8-bit
+    lora = memory_breakdown(_job(tiny), "bf16-true", bare_coef)
+    assert lora.optimizer == memory_breakdown(_job(tiny), "bf16", bare_coef).optimizer  # adapters are fp32 (peft)
 
 
 @pytest.mark.parametrize("zero_stage, weights, grads, optim, master", [

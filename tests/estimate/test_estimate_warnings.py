@@ -22,6 +22,16 @@ def test_bf16_on_t4_falls_back_to_fp16(today):
     assert j["throughput"]["peak_tflops"] == 65  # T4's fp16 tensor rate, not a missing bf16 rate
 
 
+def test_bf16_true_on_t4_falls_back_to_fp16_mixed_precision(today):
+    j = api.estimate(model="llama-2-7b", method="full", gpu="t4", num_gpus=1, precision="bf16-true",
+                     today=today).to_json()
+    assert j["job"]["precision"] == "fp16" and any("no bf16 support" in w for w in j["warnings"])
+    a100 = api.estimate(model="llama-2-7b", method="full", gpu="a100-80gb", precision="bf16-true", today=today)
+    mixed = api.estimate(model="llama-2-7b", method="full", gpu="a100-80gb", precision="bf16", today=today)
+    assert a100.job.precision == "bf16-true" and a100.memory.master_weights_gb == 0
+    assert a100.memory.peak_gb_per_gpu < mixed.memory.peak_gb_per_gpu
+
+
 def test_bf16_on_a10_has_no_precision_warning(today):
     j = api.estimate(model="llama-2-7b", gpu="a10", platform="lambda", today=today).to_json()
     assert j["job"]["precision"] == "bf16"

@@ -117,3 +117,21 @@ def test_full_finetune_resumes_exactly(tmp_path, monkeypatch):
         assert_same_tree(load_tensors(straight.run_dir / "checkpoints" / "step-000004" / name),
                          load_tensors(ck / name), name)
     assert (resumed.run_dir / "final" / "config.json").is_file()  # a loadable HF model directory
+
+
+def test_bf16_true_full_finetune_trains_bf16_weights_with_bf16_optimizer_states(tmp_path):
+    # precision bf16-true: no fp32 master copy; torch's AdamW keeps its moments in the weights' dtype
+    import torch
+
+    kw = {"method": {"kind": "full"}, "checkpoints": {"every_steps": 100},
+          "training": {"lr": 1e-3, "max_steps": 3, "precision": "bf16-true"}}
+    result = train(RunConfig.from_dict(config_dict(tmp_path, out="pure", **kw)), quiet=True)
+    assert result.exit_code == 0 and result.summary["compute_dtype"] == "bf16-true"
+    ck = result.run_dir / "checkpoints" / "step-000003"
+    weights = load_tensors(ck / "model.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.bfloat16}
+    state = torch.load(ck / "optimizer.pt", weights_only=True)["state"]
+    moments = [s["exp_avg"] for s in state.values()] + [s["exp_avg_sq"] for s in state.values()]
+    assert moments and {m.dtype for m in moments} == {torch.bfloat16}
+    losses = step_losses(result.run_dir)
+    assert len(losses) == 3 and all(loss == loss for loss in losses.values())  # finite, not NaN

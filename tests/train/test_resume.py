@@ -93,8 +93,8 @@ def _kill_during_save_script(cfg_path, kill_at_step):
         import os, signal
         from frugaltune.train import recipe
         original = recipe.Recipe._write_checkpoint_files
-        def write_then_die(self, out):
-            original(self, out)
+        def write_then_die(self, out, *args):
+            original(self, out, *args)
             if self.progress.step == {kill_at_step}:
                 # every file written, manifest not yet, directory not yet renamed into place
                 (out / "optimizer.pt").write_bytes((out / "optimizer.pt").read_bytes()[:100])

@@ -30,7 +30,8 @@ HARDWARE_OPTIONS = [
 ]
 JOB_OPTIONS = [
     Opt("method", str, "lora", "Fine-tuning method.", METHODS),
-    Opt("precision", str, "bf16", "Compute precision (bf16/fp16 mixed precision, or fp32).", PRECISIONS),
+    Opt("precision", str, "bf16", "bf16/fp16 mixed precision, bf16-true (pure bf16: no fp32 master weights), "
+        "or fp32.", PRECISIONS),
     Opt("seq_len", int, 512, "Max tokens per sequence (the packed length with --packing)."),
     Opt("micro_batch", int, 1, "Sequences per GPU per forward/backward."),
     Opt("grad_accum", int, 1, "Gradient accumulation steps."),

@@ -16,6 +16,8 @@ def _candidate_changes(job: rec.Job) -> list[tuple[str, dict]]:
         changes.append(("--micro-batch 1", {"micro_batch": 1, "grad_accum": job.grad_accum * job.micro_batch}))
     if job.method == "full" and job.optimizer == "adamw":
         changes.append(("--optimizer adamw8bit", {"optimizer": "adamw8bit"}))
+    if job.method == "full" and job.precision in ("bf16", "fp16"):
+        changes.append(("--precision bf16-true", {"precision": "bf16-true"}))  # no fp32 master, bf16 states
     if job.method == "full":
         changes.append(("--method lora", {"method": "lora"}))
     if job.method in ("full", "lora"):
@@ -34,7 +36,10 @@ def what_would_fit(job: rec.Job, hw: rec.Hardware, coef: Coefficients, max_gpus:
     precision = effective_precision(job.precision, hw.gpu, [])
     found = []
     for flag, change in _candidate_changes(job):
-        peak = memory_breakdown(job.with_(**change), precision, coef).peak
+        trial = job.with_(**change)
+        if trial.precision != job.precision and effective_precision(trial.precision, hw.gpu, []) != trial.precision:
+            continue  # e.g. bf16-true on a GPU without bf16
+        peak = memory_breakdown(trial, effective_precision(trial.precision, hw.gpu, []), coef).peak
         if peak <= capacity:
             found.append(f"{flag} (peak {peak / GB:.1f} GB)")
     for gpus in (2, 4, 8):

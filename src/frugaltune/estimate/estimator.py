@@ -45,8 +45,9 @@ def validate_job(job: rec.Job) -> None:
 
 
 def effective_precision(precision: str, gpu, warnings: list[str]) -> str:
-    """bf16 on a GPU without bf16 (T4, V100) falls back to fp16 with a warning."""
-    if precision == "bf16" and not gpu.bf16_supported:
+    """bf16 (mixed or pure) on a GPU without bf16 (T4, V100) falls back to fp16 mixed precision with a warning
+    (pure fp16 training diverges without loss scaling on fp32 master weights)."""
+    if precision in ("bf16", "bf16-true") and not gpu.bf16_supported:
         warnings.append(f"{gpu.name} has no bf16 support: estimated with fp16 mixed precision instead")
         return "fp16"
     return precision
@@ -61,7 +62,7 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.Me
     parts = {
         "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant),
         "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
-        "optimizer": mem.optimizer_bytes(job.optimizer, n_train),
+        "optimizer": mem.optimizer_bytes(job.optimizer, n_train, job.method, precision),
         "master": mem.master_bytes(job.method, precision, n_train),
     }
     if job.method != "full":
@@ -87,6 +88,13 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.Me
                            act, logits, workspace, overhead, offloaded)
 
 
+def optimizer_traffic_bytes(job: rec.Job, memory: mem.MemoryBytes) -> float:
+    """What one optimizer step reads and rewrites: states, gradients and the weights it updates (the fp32 master
+    copy under mixed precision; the weights themselves in full fine-tuning without one: fp32, bf16-true)."""
+    updated = memory.master if memory.master or job.method != "full" else memory.weights
+    return memory.optimizer + updated + memory.gradients + memory.cpu_offload
+
+
 def embedding_training_params(job: rec.Job) -> int:
     """Embedding (+ untied LM head) params trained in full next to LoRA adapters (peft modules_to_save)."""
     if job.method == "full" or not job.trainable_embeddings:
@@ -99,10 +107,12 @@ def trainable_count(job: rec.Job) -> int:
 
 
 def checkpoint_bytes(job: rec.Job, precision: str) -> float:
-    """One resumable checkpoint: adapter (fp32) + AdamW states for LoRA; 16-bit weights + master + states for full."""
+    """One resumable checkpoint: adapter (fp32) + AdamW states for LoRA; weights (+ fp32 master under mixed
+    precision) + optimizer states for full."""
     n_train = trainable_count(job)
     if job.method == "full":
-        return n_train * (mem.BYTES_PER_ELEMENT[precision] + 4) + mem.optimizer_bytes(job.optimizer, n_train)
+        return (mem.weights_bytes(job.model, "full", precision) + mem.master_bytes("full", precision, n_train)
+                + mem.optimizer_bytes(job.optimizer, n_train, "full", precision))
     return n_train * mem.ADAPTER_BYTES + mem.optimizer_bytes(job.optimizer, n_train)
 
 
@@ -150,8 +160,8 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
                             n_lora, head_trained)
     tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
                     flops_per_token=flops.per_token, tokens_per_micro_batch=per_micro, grad_accum=job.grad_accum,
-                    optimizer_state_bytes=memory.optimizer + memory.master + memory.gradients + memory.cpu_offload,
-                    num_gpus=job.num_gpus, coef=coef, zero_stage=job.zero_stage)
+                    optimizer_state_bytes=optimizer_traffic_bytes(job, memory), num_gpus=job.num_gpus, coef=coef,
+                    zero_stage=job.zero_stage)
     from frugaltune.estimate.measured import throughput_correction
 
     ratio, runs = throughput_correction(hw.gpu.name, job.method)

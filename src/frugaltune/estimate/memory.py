@@ -13,7 +13,9 @@ from frugaltune.estimate import shapes
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.record import record
 
-BYTES_PER_ELEMENT = {"bf16": 2, "fp16": 2, "fp32": 4}
+BYTES_PER_ELEMENT = {"bf16": 2, "fp16": 2, "fp32": 4, "bf16-true": 2}
+# Precisions whose trained weights are their own optimizer copy: no fp32 master (fp32 itself, pure bf16).
+NO_MASTER = ("fp32", "bf16-true")
 # Optimizer state bytes per trainable param: AdamW keeps two fp32 moments (Loshchilov & Hutter 2019);
 # bitsandbytes 8-bit Adam keeps two 8-bit moments (Dettmers et al. 2022, "8-bit Optimizers"; block-wise constants
 # are < 1 %); SGD with momentum keeps one fp32 buffer.
@@ -69,19 +71,24 @@ def gradient_bytes(method: str, precision: str, n_trainable: int, zero_stage: in
     if method != "full":
         return n_trainable * ADAPTER_BYTES
     grads = n_trainable * BYTES_PER_ELEMENT[precision]
-    if zero_stage >= 1 and precision != "fp32":
+    if zero_stage >= 1 and precision not in NO_MASTER:
         grads += n_trainable * 4.0
     return grads
 
 
 def master_bytes(method: str, precision: str, n_trainable: int) -> float:
     """Mixed-precision full fine-tuning keeps an fp32 master copy of 16-bit weights (Micikevicius et al. 2018);
-    fp32 training and fp32 LoRA adapters need none."""
-    return n_trainable * 4.0 if method == "full" and precision != "fp32" else 0.0
+    fp32 training, pure bf16 (bf16-true) and fp32 LoRA adapters need none."""
+    return n_trainable * 4.0 if method == "full" and precision not in NO_MASTER else 0.0
 
 
-def optimizer_bytes(optimizer: str, n_trainable: int) -> float:
-    return n_trainable * OPTIMIZER_BYTES_PER_PARAM[optimizer]
+def optimizer_bytes(optimizer: str, n_trainable: int, method: str = "lora", precision: str = "bf16") -> float:
+    """Optimizer state bytes. torch's AdamW/SGD keep their state in the parameter's dtype, so pure-bf16 full
+    fine-tuning (bf16-true) halves them; 8-bit optimizers are 8-bit either way; LoRA adapters are fp32 (peft)."""
+    per_param = OPTIMIZER_BYTES_PER_PARAM[optimizer]
+    if method == "full" and precision == "bf16-true" and optimizer in ("adamw", "sgd"):
+        per_param /= 2
+    return n_trainable * per_param
 
 
 def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: str, n_lora_targets: int,

@@ -10,7 +10,10 @@ from frugaltune.record import asdict, field, record, replace
 SCHEMA_VERSION = 1
 
 METHODS = ("full", "lora", "qlora")
-PRECISIONS = ("bf16", "fp16", "fp32")
+# bf16 / fp16: mixed precision (16-bit compute, fp32 master weights and optimizer states for full fine-tuning);
+# bf16-true: everything in bf16, no fp32 master (LitGPT "bf16-true", torchtune dtype bf16, a bf16-loaded HF model
+# without AMP); fp32: no mixed precision.
+PRECISIONS = ("bf16", "fp16", "fp32", "bf16-true")
 OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit", "sgd")
 PRICINGS = ("on-demand", "spot")
 # LoRA target names follow Hugging Face Llama naming; "all-linear" expands to every projection.
@@ -24,7 +27,7 @@ class Job:
 
     model: ModelArch
     method: str = "lora"  # full | lora | qlora
-    precision: str = "bf16"  # compute dtype of mixed precision: bf16 | fp16 | fp32 (no mixed precision)
+    precision: str = "bf16"  # bf16 | fp16 (mixed precision) | bf16-true (pure bf16) | fp32 (no mixed precision)
     seq_len: int = 512  # max tokens per sequence (packed length when packing)
     micro_batch: int = 1  # sequences per GPU per forward/backward
     grad_accum: int = 1

@@ -35,7 +35,8 @@ class Throughput:
 def peak_flops(gpu: GpuSpec, precision: str) -> float:
     """Dense peak FLOP/s for the compute dtype: bf16/fp16 tensor cores (fp32 accumulate), fp32 without TF32
     (PyTorch's default for matmuls since 1.12)."""
-    table = {"bf16": gpu.bf16_tflops, "fp16": gpu.fp16_tflops or gpu.bf16_tflops, "fp32": gpu.fp32_tflops}
+    table = {"bf16": gpu.bf16_tflops, "bf16-true": gpu.bf16_tflops, "fp16": gpu.fp16_tflops or gpu.bf16_tflops,
+             "fp32": gpu.fp32_tflops}
     tflops = table[precision] or gpu.fp16_tflops or gpu.fp32_tflops or 0.0
     return tflops * 1e12
 

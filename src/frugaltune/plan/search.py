@@ -167,7 +167,7 @@ def _hardware(cand: Candidate, catalog) -> Hardware:
 def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: bool, estimator) -> _Fit:
     gpu = catalog.gpu(cand.offer.gpu)
     job = job.with_(num_gpus=cand.num_gpus)
-    if job.precision == "bf16" and not gpu.bf16_supported:
+    if job.precision in ("bf16", "bf16-true") and not gpu.bf16_supported:
         if strict_precision:
             return _Fit(None, f"no bf16 on {gpu.name} (it has fp16: use --precision fp16 to include it)")
         job = job.with_(precision="fp16")
@@ -236,7 +236,7 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
 
 def _notes(job: Job, ranked: list[tuple[Candidate, Estimate]]) -> list[str]:
     fp16 = sorted({c.offer.gpu for c, e in ranked if e.job.precision != job.precision})
-    if job.precision == "bf16" and fp16:
+    if job.precision in ("bf16", "bf16-true") and fp16:
         return [f"no bf16 on {', '.join(fp16)}: estimated in fp16 (--strict-precision rejects them instead)"]
     return []
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from frugaltune.train.data_rows import Fields
 from frugaltune.errors import ConfigError, yaml_syntax_error
+from frugaltune.train.data_rows import Fields
 
 SCHEMA_VERSION = 1
 PRESET_PREFIX = "preset:"
@@ -158,8 +158,10 @@ class TrainingConfig(_Strict):
     """Sequences per forward/backward."""
     grad_accum: int = Field(default=1, ge=1)
     """Micro-batches per optimizer step."""
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    """Compute dtype; `auto` = bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
+    precision: Literal["auto", "fp32", "bf16", "fp16", "bf16-true"] = "auto"
+    """Compute dtype; `auto` = bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU. bf16/fp16 are mixed
+    precision (full fine-tuning keeps fp32 weights and optimizer states); bf16-true keeps everything in bf16: about
+    half the memory of full fine-tuning, with less precise weight updates."""
     grad_ckpt: bool = False
     """Recompute activations in backward (less memory, ~1/3 more compute)."""
     optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"

@@ -15,7 +15,7 @@ from frugaltune.errors import ConfigError
 from frugaltune.train.config import PRESET_PREFIX, RunConfig
 
 PKG_PREFIX = "pkg:"
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "bf16-true": "bfloat16"}
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,10 @@ def load_base_model(cfg: RunConfig, src: ModelSource, compute_dtype: str):
         kwargs["dtype"] = getattr(torch, DTYPES[compute_dtype])
     else:
         dtype = compute_dtype if cfg.model.dtype == "auto" else cfg.model.dtype
-        # Full fine-tuning keeps fp32 master weights under mixed precision (autocast does the low-precision math).
-        kwargs["dtype"] = torch.float32 if cfg.method.kind == "full" else getattr(torch, DTYPES[dtype])
+        # Full fine-tuning keeps fp32 master weights under mixed precision (autocast does the low-precision math);
+        # bf16-true trains the bf16 weights themselves.
+        full_mixed = cfg.method.kind == "full" and compute_dtype != "bf16-true"
+        kwargs["dtype"] = torch.float32 if full_mixed else getattr(torch, DTYPES[dtype])
     try:
         model = AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
     except OSError as err:

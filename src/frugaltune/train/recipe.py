@@ -39,6 +39,8 @@ from frugaltune.train.state import TrainProgress, config_differences, rng_from_t
 log = logging.getLogger("frugaltune.train")
 SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 MIRROR_WAIT_ON_STOP_S = 120.0  # a spot notice gives ~2 min (AWS); do not outlive it waiting for an upload
+# accelerate's autocast setting per compute dtype: bf16-true has bf16 weights already (nothing to autocast).
+MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16", "bf16-true": "no"}
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Recipe:
             torch.set_num_threads(self.cfg.training.cpu_threads)
         self.compute_dtype = self._compute_dtype(torch)
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                                       mixed_precision={"fp32": "no"}.get(self.compute_dtype, self.compute_dtype))
+                                       mixed_precision=MIXED_PRECISION[self.compute_dtype])
         set_seed(self.cfg.training.seed)
         self._load_data_and_model()
         self._build_optimizer()
@@ -144,6 +146,9 @@ class Recipe:
 
     def _compute_dtype(self, torch) -> str:
         p = self.cfg.training.precision
+        if p == "bf16-true" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            raise ConfigError("training.precision: bf16-true needs a GPU with bf16 (this one has none).",
+                              fix="Use precision fp16 (mixed precision) or auto.")
         if p != "auto":
             return p
         if not torch.cuda.is_available():
