@@ -36,6 +36,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/estimator_accuracy.py
+	$(BIN)/python bench/out_of_sample.py
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/planner_speed.py
 	$(BIN)/python bench/runner_overhead.py
