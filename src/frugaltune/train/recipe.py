@@ -504,7 +504,7 @@ class Recipe:
         return saved.path if saved else None
 
     def _rng_states_of_all_ranks(self) -> list[dict]:
-        """Every rank's generator states, in rank order, on rank 0 (others get their own only)."""
+        """Every rank's generator states, in rank order (an all-gather: every rank gets the list; rank 0 writes it)."""
         state = rng_to_tensors(ckpt.rng_state())
         if self.accelerator.num_processes == 1:
             return [state]
