@@ -46,7 +46,8 @@ def main() -> int:
         mem_err, tps_err = mem_est / mem_meas - 1, tps_est / tps_meas - 1
         errors["memory"].append(abs(mem_err))
         errors["tokens/s"].append(abs(tps_err))
-        label = f"{row['model']} {row['method']} r{row['lora_r'] or '-'} {row['gpu']} ({Path(row['path_at_commit']).stem})"
+        rank = f"r{row['lora_r']}" if row["lora_r"] else "-"
+        label = f"{row['model']} {row['method']} {rank} {row['gpu']} ({Path(row['path_at_commit']).stem})"
         print(f"{label[:58]:58s} {mem_est:7.2f} / {mem_meas:6.2f} {mem_err:+7.1%} {tps_est:7.0f} / {tps_meas:6.0f} "
               f"{tps_err:+7.1%}")
     for metric, values in errors.items():
