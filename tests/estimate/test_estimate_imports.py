@@ -30,11 +30,11 @@ def test_estimate_path_imports_no_heavy_modules():
     assert json.loads(proc.stdout) == []
 
 
-def test_fast_path_handles_only_estimate_json():
+def test_fast_path_handles_only_estimate():
     from frugaltune.cli import fast
 
     assert fast.handles(["estimate", "--gpu", "a10", "--json"])
-    assert not fast.handles(["estimate", "--gpu", "a10"])            # table output -> Typer + rich
+    assert fast.handles(["estimate", "--gpu", "a10"])                # the table: rich, still no Typer
     assert not fast.handles(["estimate", "--json", "--help"])        # help -> Typer
     assert not fast.handles(["catalog", "gpus", "--json"])
     assert not fast.handles([])
@@ -61,3 +61,20 @@ def test_fast_path_with_a_warm_data_cache_imports_none_of_the_slow_stdlib_module
     assert code == "0" and "csv" in cold  # the first run parses the CSVs and fills the cache
     code, *warm = runs[1].stderr.split()
     assert code == "0" and warm == [], f"the fast path imported {warm}: each costs start-up time"
+
+
+TABLE_PROBE = """
+import sys
+from frugaltune.cli import main
+try:
+    main(["estimate", "--model", "7B", "--gpu", "a10", "--platform", "lambda"])
+except SystemExit as done:
+    print("exit", done.code, "typer" in sys.modules, "pydantic" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_the_estimate_table_is_served_without_typer_or_pydantic():
+    proc = subprocess.run([sys.executable, "-c", TABLE_PROBE], capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "120"})
+    assert "peak memory / GPU" in proc.stdout and "lambda" in proc.stdout
+    assert proc.stderr.split()[-4:] == ["exit", "0", "False", "False"], proc.stderr

@@ -1,4 +1,5 @@
-"""Stdlib-only fast path for `frugaltune estimate ... --json` (no Typer/rich import: starts in tens of ms)."""
+"""Fast path for `frugaltune estimate` (no Typer): `--json` is stdlib only and starts in tens of ms; the table adds
+only rich."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse, check_choi
 
 
 def handles(argv: list[str]) -> bool:
-    return bool(argv) and argv[0] == "estimate" and "--json" in argv and not {"-h", "--help"} & set(argv)
+    """`estimate` runs here, JSON or table; its --help (Typer's, with every option's text) goes through the app."""
+    return bool(argv) and argv[0] == "estimate" and not {"-h", "--help"} & set(argv)
 
 
 def estimate_from_options(kwargs: dict):
@@ -38,7 +40,8 @@ def run(argv: list[str]) -> int:
     from frugaltune.errors import FrugalError
 
     try:
-        result = estimate_from_options(parse(argv[1:]))
+        options = parse(argv[1:])
+        result = estimate_from_options(options)
     except FrugalError as err:
         print(f"error: {err.message}", file=sys.stderr)
         if err.fix:
@@ -47,9 +50,14 @@ def run(argv: list[str]) -> int:
     except SystemExit as ex:  # argparse usage error: it already printed a one-line message
         return int(ex.code or 0)
     try:
-        from frugaltune.jsonout import dumps  # json.dumps(indent=2)'s text without importing json (start-up)
+        if options.get("json_out"):
+            from frugaltune.jsonout import dumps  # json.dumps(indent=2)'s text without importing json (start-up)
 
-        print(dumps(result.to_json()))
+            print(dumps(result.to_json()))
+        else:
+            from frugaltune.cli.estimate_table import render_estimate
+
+            render_estimate(result)
     except BrokenPipeError:
         pass
     return 0
