@@ -42,6 +42,15 @@ def test_settings_on_t4_use_fp16(cat, shipped):
     assert st.estimate.job.precision == "fp16"
 
 
+def test_settings_keep_an_asked_for_bf16_true_where_the_gpu_has_bf16(cat, shipped):
+    catalog = cat([offer("p1", "a100", "A100-80GB", 1.5), offer("p2", "t4", "T4", 0.3)])
+    pure = pick_settings(_job(shipped, method="full", precision="bf16-true"),
+                         Hardware(gpu=catalog.gpu("A100-80GB")), catalog)
+    assert pure.estimate.job.precision == "bf16-true" and pure.estimate.memory.master_weights_gb == 0
+    t4 = pick_settings(_job(shipped, method="qlora", precision="bf16-true"), Hardware(gpu=catalog.gpu("T4")), catalog)
+    assert t4.estimate.job.precision == "fp16"  # no bf16 on a T4: mixed precision in fp16
+
+
 def test_settings_multi_gpu_full_uses_zero(cat, shipped):
     # 7B full fine-tuning on 8x A100-40GB: plain DDP cannot hold 16 B/param, a ZeRO stage >= 1 is chosen
     catalog = cat([offer("p1", "8x", "A100-40GB", 1.5, gpus=8, whole=True)])

@@ -4,6 +4,7 @@ whose estimated peak stays a safety margin below GPU memory, rank by estimated t
 Fixed choices, each with its reason:
 - precision: bf16 where the GPU has it, else fp16 (T4/V100 lack bf16; fp16 mixed precision with loss scaling,
   Micikevicius et al. 2018). fp32 is never chosen: it halves tensor-core throughput for no memory gain here.
+  A job asking for bf16-true (pure bf16, no fp32 master) keeps it where the GPU has bf16.
 - LoRA targets: every linear projection; Dettmers et al. 2023 (QLoRA, section 4) find adapters on all linear layers
   are needed to match full fine-tuning quality. Rank stays as given (default 16).
 - gradient accumulation: ceil(target global batch / (micro-batch x GPUs)), so the optimizer sees the target batch.
@@ -88,6 +89,8 @@ def enumerate_trials(job: Job, hw: Hardware, catalog, *, target_global_batch: in
 def base_job(job: Job, gpu) -> Job:
     """The fixed choices of the module docstring applied to `job`."""
     precision = "bf16" if gpu.bf16_supported else "fp16"
+    if job.precision == "bf16-true" and gpu.bf16_supported:
+        precision = "bf16-true"
     targets = LORA_TARGETS if job.method != "full" else job.lora_targets
     return job.with_(precision=precision, lora_targets=targets)
 
