@@ -37,9 +37,10 @@ def what_would_fit(job: rec.Job, hw: rec.Hardware, coef: Coefficients, max_gpus:
     found = []
     for flag, change in _candidate_changes(job):
         trial = job.with_(**change)
-        if trial.precision != job.precision and effective_precision(trial.precision, hw.gpu, []) != trial.precision:
+        trial_precision = effective_precision(trial.precision, hw.gpu, [])
+        if trial.precision != job.precision and trial_precision != trial.precision:
             continue  # e.g. bf16-true on a GPU without bf16
-        peak = memory_breakdown(trial, effective_precision(trial.precision, hw.gpu, []), coef).peak
+        peak = memory_breakdown(trial, trial_precision, coef).peak
         if peak <= capacity:
             found.append(f"{flag} (peak {peak / GB:.1f} GB)")
     for gpus in (2, 4, 8):
