@@ -1,130 +1,26 @@
-"""The public Python API. Each CLI command is a thin layer over one function here.
+"""The public Python API: a thin façade over the package (nothing inside frugaltune imports this module).
 
     from frugaltune import estimate
     e = estimate(model="llama-2-7b", method="lora", gpu="a10", platform="lambda", dataset_size=10_000)
     e.to_json()["cost_breakdown"]["total_cost"]
+
+`estimate`, `build_job`, `build_hardware` and `get_catalog` live in `frugaltune.estimate.build`; the planning
+functions in `frugaltune.plan.api` (loaded on first use so `estimate` stays light).
 """
 
 from __future__ import annotations
 
-import os
-from datetime import date
-
-from frugaltune.errors import CatalogError, ConfigError
-from frugaltune.estimate.records import DEFAULT_LORA_TARGETS, PRICINGS, Estimate, Hardware, Job
-from frugaltune.record import fields
-
-JOB_DEFAULTS = {f.name: f.default for f in fields(Job) if f.name != "model"}
-
-
-def get_catalog(catalog_dirs: list[str | os.PathLike] | None = None):
-    from frugaltune.catalog.load import load_catalog
-
-    return load_catalog(catalog_dirs or None)
-
-
-def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None, **job_kwargs) -> Job:
-    """A Job from a model spec (catalog name/alias, config.json path or dir, or a bare size like '7B') and the
-    same keyword names as the `frugaltune estimate` flags. `dataset` counts real tokens of a JSONL/CSV file."""
-    catalog = catalog or get_catalog()
-    unknown = set(job_kwargs) - set(JOB_DEFAULTS)
-    if unknown:
-        from frugaltune.errors import did_you_mean
-
-        name = sorted(unknown)[0]
-        raise ConfigError(f"unknown job setting '{name}'.{did_you_mean(name, JOB_DEFAULTS)}",
-                          fix=f"valid settings: {', '.join(JOB_DEFAULTS)}")
-    kwargs = {k: v for k, v in job_kwargs.items() if v is not None}
-    if isinstance(kwargs.get("lora_targets"), str):
-        kwargs["lora_targets"] = tuple(t for t in kwargs["lora_targets"].replace(" ", "").split(",") if t)
-    arch = catalog.model(model)
-    if dataset is not None:
-        from pathlib import Path
-
-        from frugaltune.estimate.dataset_stats import dataset_token_stats
-
-        stats = dataset_token_stats(Path(dataset), arch, kwargs.get("seq_len", JOB_DEFAULTS["seq_len"]),
-                                    kwargs.get("micro_batch", JOB_DEFAULTS["micro_batch"]))
-        kwargs.update(dataset_size=stats.samples, tokens_per_sample=stats.mean_tokens,
-                      padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens)
-    return Job(model=arch, **kwargs)
-
-
-def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, catalog) -> Hardware:
-    """The GPU spec and the offer that prices it: the given platform's offer, or the cheapest offer for the GPU."""
-    if pricing not in PRICINGS:
-        raise ConfigError(f"unknown pricing '{pricing}'", fix=f"use one of {', '.join(PRICINGS)}")
-    spec = catalog.gpu(gpu)
-    if platform:
-        try:
-            offer = catalog.find_offer(spec.name, platform, num_gpus, pricing)
-        except CatalogError:
-            if pricing != "spot":
-                raise
-            # No spot on this platform: price on-demand; the estimate warns "spot unavailable".
-            offer = catalog.find_offer(spec.name, platform, num_gpus, "on-demand")
-        return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
-    try:  # no platform: the catalog's pick per platform (skips anomalies, prefers host-inclusive prices), cheapest
-        offer = catalog.find_offer(spec.name, None, num_gpus, pricing)
-    except CatalogError:
-        offer = None  # no price for this GPU: memory and speed are still estimated
-    return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
-
-
-def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | None = None,
-             pricing: str = "on-demand", num_gpus: int = 1, dataset: str | os.PathLike | None = None,
-             catalog_dirs: list[str | os.PathLike] | None = None, today: date | None = None, **job_kwargs) -> Estimate:
-    """Estimate peak memory per GPU, tokens/s, hours and dollars of one fine-tuning job.
-
-    Args:
-        model: catalog name or alias ('llama-2-7b', 'meta-llama/Llama-3.1-8B'), a config.json path or model
-            directory, or a bare size ('7B').
-        gpu: GPU name ('a10', 'A100 80GB', 'rtx 4090', 'Tesla T4', 'h100').
-        platform: provider ('lambda', 'modal', 'aws', ...); None prices the cheapest offer for the GPU.
-        pricing: 'on-demand' or 'spot' (spot includes the expected cost of interruptions).
-        num_gpus: GPUs used (data parallel; shard with zero_stage).
-        dataset: a JSONL/CSV file whose real token counts replace dataset_size / tokens_per_sample.
-        catalog_dirs: extra user catalog directories (override or add GPUs, prices, models).
-        today: the date stale-price warnings are measured against.
-        **job_kwargs: method, precision, seq_len, micro_batch, grad_accum, grad_ckpt, optimizer, lora_r,
-            lora_targets, zero_stage, cpu_offload, dataset_size, tokens_per_sample, epochs, packing.
-    Returns:
-        An Estimate; `.to_json()` is the JSON contract of `frugaltune estimate --json`.
-    Raises:
-        CatalogError: unknown model, GPU or platform (with suggestions).
-        ConfigError: impossible sizes or unknown settings.
-    """
-    from frugaltune.estimate.estimator import estimate as run_estimate
-
-    catalog = get_catalog(catalog_dirs)
-    job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
-    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog)
-    result = run_estimate(job, hw, catalog=catalog, today=today)
-    if hw.offer is not None and platform is None:
-        result.warnings.append(f"no --platform given: priced at the cheapest {hw.gpu.name} offer "
-                               f"({hw.offer.platform} {hw.offer.instance})")
-    if hw.offer is None:
-        result.warnings.append(f"no price in the catalog for {hw.gpu.name}: cost not estimated "
-                               "(add an offer with --catalog DIR)")
-    return result
+from frugaltune.estimate.build import JOB_DEFAULTS, build_hardware, build_job, estimate, get_catalog
 
 
 def __getattr__(name: str):
-    """The planning API lives in frugaltune.plan.api; loaded on first use so `estimate` stays light."""
-    if name in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent"):
-        from frugaltune.plan import api as plan_api
+    """compare, impact, recommend, plan, budget, buy_vs_rent, train, report: loaded on first use."""
+    import frugaltune
 
-        return getattr(plan_api, name)
-    if name == "train":
-        from frugaltune.train.recipe import train
-
-        return train
-    if name == "report":
-        from frugaltune.report.render import load_report
-
-        return load_report
+    if name in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "train", "report"):
+        return getattr(frugaltune, name)
     raise AttributeError(f"module 'frugaltune.api' has no attribute {name!r}")
 
 
-__all__ = ["estimate", "build_job", "build_hardware", "get_catalog", "compare", "impact", "recommend", "plan",
-           "budget", "buy_vs_rent", "train", "report"]
+__all__ = ["estimate", "build_job", "build_hardware", "get_catalog", "JOB_DEFAULTS", "compare", "impact",
+           "recommend", "plan", "budget", "buy_vs_rent", "train", "report"]

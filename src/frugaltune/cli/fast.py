@@ -14,8 +14,8 @@ def handles(argv: list[str]) -> bool:
 
 
 def estimate_from_options(kwargs: dict):
-    """Call frugaltune.api.estimate with the parsed flags (shared by the Typer command and this fast path)."""
-    from frugaltune import api
+    """Call frugaltune.estimate.build.estimate with the parsed flags (shared by the Typer command and this fast path)."""
+    from frugaltune.estimate import build as api
 
     kwargs = dict(kwargs)
     kwargs.pop("json_out", None)

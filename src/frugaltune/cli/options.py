@@ -9,7 +9,7 @@ from frugaltune.record import record
 
 @record(frozen=True)
 class Opt:
-    dest: str  # keyword name in frugaltune.api.estimate
+    dest: str  # keyword name in frugaltune.estimate.build.estimate
     type: type
     default: object
     help: str

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        from frugaltune import api
+        from frugaltune.estimate import build as api
 
         est = api.estimate(model=args.model_size, gpu=args.gpu, platform=args.platform, pricing=args.pricing,
                            num_gpus=args.num_gpus, method="lora" if args.peft == "yes" else "full",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _catalog(catalog_dirs):
-    from frugaltune.api import get_catalog
+    from frugaltune.estimate.build import get_catalog
 
     return get_catalog(catalog_dirs)
 
@@ -53,7 +53,7 @@ def compare(model: str = "llama-2-7b", *, gpu=None, platform=None, max_gpus: int
     Raises:
         InfeasiblePlanError: nothing matches the filters or nothing works (says what would).
     """
-    from frugaltune.api import build_job
+    from frugaltune.estimate.build import build_job
     from frugaltune.errors import ConfigError
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.advice import require_options
@@ -76,7 +76,7 @@ def impact(model: str = "llama-2-7b", *, gpu: str = "a100-80gb", platform: str |
            interruptions_per_hour: float | None = None, dataset: str | Path | None = None, catalog_dirs=None,
            **job_kwargs):
     """The optimization-impact table for one model on one GPU (see plan/impact.py)."""
-    from frugaltune.api import build_hardware, build_job
+    from frugaltune.estimate.build import build_hardware, build_job
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.impact import impact_table, select_axes
 
@@ -98,7 +98,7 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
     Returns:
         (Recommendation, catalog).
     """
-    from frugaltune.api import build_job
+    from frugaltune.estimate.build import build_job
     from frugaltune.errors import ConfigError
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.method import DOMAIN_SHIFTS, Situation
@@ -143,7 +143,7 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
 
 def budget(file: str | Path, *, catalog_dirs=None, interruptions_per_hour: float | None = None):
     """Price a budget YAML of phases month by month (see plan/budget.py)."""
-    from frugaltune.api import JOB_DEFAULTS
+    from frugaltune.estimate.build import JOB_DEFAULTS
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.budget import load_budget
     from frugaltune.plan.budget_price import price_budget
@@ -160,7 +160,7 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
                 spot: bool | None = None, interruptions_per_hour: float | None = None,
                 dataset: str | Path | None = None, catalog_dirs=None, **job_kwargs):
     """An owned GPU vs the best cloud offer for the same monthly workload (see plan/buy_vs_rent.py)."""
-    from frugaltune.api import build_job
+    from frugaltune.estimate.build import build_job
     from frugaltune.errors import ConfigError
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.buy_vs_rent import OwnedGpu

@@ -96,7 +96,7 @@ def _eval(phase: Phase, months: int, catalog) -> PhaseCost:
 
 
 def _train(phase: Phase, spec: BudgetSpec, catalog, estimator, cache: dict) -> PhaseCost:
-    from frugaltune.api import build_hardware, build_job
+    from frugaltune.estimate.build import build_hardware, build_job
 
     kwargs = {**spec.job, **phase.job}
     model = kwargs.pop("model", "llama-2-7b")

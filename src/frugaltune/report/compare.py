@@ -40,7 +40,7 @@ def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float
 
 
 def estimate_for_run(kwargs: dict[str, Any], fallback_model: str | None = None) -> tuple[dict | None, str | None]:
-    """Call `frugaltune.api.estimate` with the run's job; (estimate JSON, None) or (None, why there is none).
+    """Call `frugaltune.estimate.build.estimate` with the run's job; (estimate JSON, None) or (None, why there is none).
 
     Arguments the estimator does not take are dropped; a model the catalog does not know is retried as
     `fallback_model` (a directory holding the run's config.json).
@@ -49,7 +49,7 @@ def estimate_for_run(kwargs: dict[str, Any], fallback_model: str | None = None) 
         return None, ("no estimate: set cost.gpu to the GPU to estimate for (a CPU run has no GPU in the "
                       "catalog)")
     try:
-        from frugaltune.api import estimate
+        from frugaltune.estimate.build import estimate
     except ImportError as err:
         return None, f"no estimate: the estimator is not available ({err})"
     accepted = inspect.signature(estimate).parameters
