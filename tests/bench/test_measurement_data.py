@@ -1,0 +1,67 @@
+"""The published-measurement files (bench/data/measurements_*.csv) follow their README: every row passes the checker,
+held-out sources are whole and large enough to score on, and the checker rejects rows that break the rules."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+CHECKER = Path(__file__).resolve().parents[2] / "bench" / "data" / "check_measurements.py"
+
+
+def _checker():
+    spec = importlib.util.spec_from_file_location("check_measurements", CHECKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _good_row(cm) -> dict:
+    row = {c: "" for c in cm.COLUMNS}
+    row.update(row_id="x", source="s", source_ref="o/r README.md @abc", read_on="2026-12-01", quote="| 9.3 GB |",
+               tag="[MEASURED]", model="llama-2-7b", method="lora", lora_r="8", lora_targets="q_proj|v_proj",
+               quant="none", precision="bf16-true", optimizer="adamw", optimizer_in_backward="false",
+               optimizer_offload="false", gpu="RTX-4090", gpu_as_written="1 x RTX 4090", num_gpus="1", sharding="none",
+               grad_ckpt="true", packing="false", framework="torchtune", loss="hf", kernels="hf", attention="sdpa",
+               activation_offload="false", compile="false", fp8="false", peak_mem="9.3", mem_unit="GB",
+               mem_kind="reserved", mem_scope="per_gpu")
+    return row
+
+
+def test_every_row_passes_the_checker():
+    problems, data = _checker().check()
+    assert problems == [], "\n".join(problems[:20])
+    assert set(data) == {"fit", "held-out"}
+
+
+def test_held_out_is_whole_sources_and_big_enough():
+    _, data = _checker().check()
+    held, fit = data["held-out"], data["fit"]
+    assert len(held) >= 40
+    assert len({r["source"] for r in held}) >= 2
+    assert not {r["source"] for r in held} & {r["source"] for r in fit}
+
+
+def test_a_clean_row_has_no_problems():
+    cm = _checker()
+    assert cm.row_problems(_good_row(cm), {"RTX-4090"}) == []
+
+
+def test_the_checker_names_each_broken_rule():
+    cm = _checker()
+    cases = {
+        "method": ("dora", "method='dora' not one of"),
+        "gpu": ("RTX 4090", "not a catalog GPU name"),
+        "peak_mem": ("9.3GB", "is not a number"),
+        "tag": ("measured", "tag 'measured'"),
+        "quote": ("", "quote is empty"),
+        "mem_unit": ("", "peak_mem without mem_unit"),
+    }
+    for column, (value, expected) in cases.items():
+        row = _good_row(cm) | {column: value}
+        problems = cm.row_problems(row, {"RTX-4090"})
+        assert any(expected in p for p in problems), (column, problems)
+    oom = _good_row(cm) | {"tag": "[OOM]"}
+    assert "[OOM] row with a peak_mem" in cm.row_problems(oom, {"RTX-4090"})
+    qlora = _good_row(cm) | {"method": "qlora"}
+    assert "qlora row with quant none" in cm.row_problems(qlora, {"RTX-4090"})
