@@ -22,11 +22,12 @@ FILES = {"fit": HERE / "measurements_fit.csv", "held-out": HERE / "measurements_
 GPUS_CSV = HERE.parents[1] / "src" / "frugaltune" / "catalog" / "data" / "gpus.csv"
 
 COLUMNS = (
-    "row_id source source_ref read_on quote tag model hf_id params_b method lora_r lora_alpha lora_targets quant "
-    "precision optimizer optimizer_in_backward optimizer_offload gpu gpu_as_written num_gpus sharding tensor_parallel "
-    "pipeline_parallel context_parallel seq_len micro_batch grad_accum grad_ckpt packing mean_tokens_per_sample dataset "
-    "framework loss kernels attention activation_offload compile fp8 peak_mem mem_unit mem_kind mem_scope "
-    "tokens_per_sec_per_gpu tokens_counted time_value time_kind derivation notes"
+    "row_id source source_ref read_on quote tag model hf_id params_b method lora_r lora_alpha lora_targets quant"
+    " precision optimizer optimizer_in_backward optimizer_offload gpu gpu_as_written num_gpus sharding tensor_parallel"
+    " pipeline_parallel context_parallel seq_len micro_batch grad_accum grad_ckpt packing mean_tokens_per_sample"
+    " dataset framework loss kernels attention activation_offload compile fp8 peak_mem mem_unit mem_kind mem_scope"
+    " alt_peak_mem alt_mem_unit alt_mem_kind tokens_per_sec_per_gpu tokens_counted time_value time_kind derivation"
+    " notes"
 ).split()
 TAGS = ("[MEASURED]", "[OOM]", "[MAX-FIT]", "[ESTIMATE]", "[DERIVED]", "[CLAIM]", "[UNCLEAR]")
 BOOL = ("true", "false", "unknown")
@@ -48,16 +49,18 @@ CHOICES = {
     "activation_offload": BOOL,
     "compile": BOOL,
     "fp8": BOOL,
-    "mem_unit": ("", "GB", "GiB"),
+    "mem_unit": ("", "GB", "GiB", "MB", "MiB", "bytes"),
     "mem_kind": ("", "allocated", "reserved", "active", "nvidia-smi", "unknown"),
+    "alt_mem_unit": ("", "GB", "GiB", "MB", "MiB", "bytes"),
+    "alt_mem_kind": ("", "allocated", "reserved", "active", "nvidia-smi", "unknown"),
     "mem_scope": ("", "per_gpu", "total"),
     "tokens_counted": ("", "real", "padded", "packed", "unknown"),
 }
 NUMBERS = ("params_b", "lora_r", "lora_alpha", "num_gpus", "tensor_parallel", "pipeline_parallel", "context_parallel",
-           "seq_len", "micro_batch", "grad_accum", "mean_tokens_per_sample", "peak_mem", "tokens_per_sec_per_gpu",
-           "time_value")
-REQUIRED = ("row_id", "source", "source_ref", "read_on", "quote", "tag", "model", "method", "precision", "gpu_as_written",
-            "num_gpus", "framework")
+           "seq_len", "micro_batch", "grad_accum", "mean_tokens_per_sample", "peak_mem", "alt_peak_mem",
+           "tokens_per_sec_per_gpu", "time_value")
+REQUIRED = ("row_id", "source", "source_ref", "read_on", "quote", "tag", "model", "method", "precision",
+            "gpu_as_written", "num_gpus", "framework")
 
 
 def catalog_gpus() -> set[str]:
@@ -89,6 +92,8 @@ def row_problems(row: dict, gpus: set[str]) -> list[str]:
         problems.append("qlora row with quant none")
     if row["peak_mem"] and not (row["mem_unit"] and row["mem_kind"] and row["mem_scope"]):
         problems.append("peak_mem without mem_unit, mem_kind and mem_scope")
+    if row["alt_peak_mem"] and not (row["alt_mem_unit"] and row["alt_mem_kind"]):
+        problems.append("alt_peak_mem without alt_mem_unit and alt_mem_kind")
     if row["tokens_per_sec_per_gpu"] and not row["tokens_counted"]:
         problems.append("tokens_per_sec_per_gpu without tokens_counted")
     if row["tag"] == "[OOM]" and row["peak_mem"]:
@@ -134,8 +139,8 @@ def summary(rows: list[dict]) -> str:
         cells[key + ("oom",)] += r["tag"] == "[OOM]"
     lines = [f"  {'gpu':16s} {'method':6s} {'memory':>6s} {'tok/s':>6s} {'OOM':>4s}"]
     for gpu, method in sorted({k[:2] for k in cells}):
-        lines.append(f"  {gpu:16s} {method:6s} {cells[(gpu, method, 'memory')]:6d} {cells[(gpu, method, 'tokens/s')]:6d} "
-                     f"{cells[(gpu, method, 'oom')]:4d}")
+        mem, tps, oom = (cells[(gpu, method, k)] for k in ("memory", "tokens/s", "oom"))
+        lines.append(f"  {gpu:16s} {method:6s} {mem:6d} {tps:6d} {oom:4d}")
     for source, n in sorted(Counter(r["source"] for r in rows).items()):
         lines.append(f"  {n:4d}  {source}")
     return "\n".join(lines)
