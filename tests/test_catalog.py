@@ -36,7 +36,7 @@ def cat():
 
 def test_shipped_counts_and_schema(cat):
     assert schema_version() == "v1"
-    assert len(cat.gpus) == 24 and len(cat.models) == 41 and len(cat.storage) == 10
+    assert len(cat.gpus) == 37 and len(cat.models) == 41 and len(cat.storage) == 10
     assert len(cat.offers) == 118  # 123 reference rows minus 5 whose GPU has no spec row (B300, GH200, A4000)
     assert cat.platforms == sorted(["aws", "gcp", "azure", "lambda", "modal", "runpod", "vast", "coreweave",
                                     "nebius", "paperspace"])
@@ -94,9 +94,9 @@ def test_gpu_aliases(cat, spelling, canonical):
 
 def test_unknown_gpu_says_did_you_mean(cat):
     with pytest.raises(CatalogError) as err:
-        cat.gpu("L40")
-    assert "Unknown GPU 'L40'" in err.value.message and "Did you mean" in err.value.message
-    assert "L40S" in err.value.message and "frugaltune catalog gpus" in err.value.fix
+        cat.gpu("RTX 3080")
+    assert "Unknown GPU 'RTX 3080'" in err.value.message and "Did you mean" in err.value.message
+    assert "RTX-3090" in err.value.message and "frugaltune catalog gpus" in err.value.fix
     assert "\n" not in str(err.value)
 
 
@@ -271,7 +271,7 @@ def test_cli_gpus_json(capsys):
     code, out, _ = _run_cli(["catalog", "gpus", "--json"], capsys)
     data = json.loads(out)
     assert code == 0 and data["schema_version"] == "v1"
-    assert len(data["gpus"]) == 24 and {"name", "memory_gb", "source", "data_date"} <= set(data["gpus"][0])
+    assert len(data["gpus"]) == 37 and {"name", "memory_gb", "source", "data_date"} <= set(data["gpus"][0])
 
 
 def test_cli_prices_and_models_json(capsys):
@@ -286,8 +286,8 @@ def test_cli_tables_and_errors(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich folds cells to the terminal width
     code, out, _ = _run_cli(["catalog", "prices", "--platform", "lambda"], capsys)
     assert code == 0 and "gpu_1x_a10" in out
-    code, _, err = _run_cli(["catalog", "gpus", "--gpu", "L40"], capsys)
-    assert code == 2 and "Did you mean: L40S" in err and "Traceback" not in err
+    code, _, err = _run_cli(["catalog", "gpus", "--gpu", "RTX 3080"], capsys)
+    assert code == 2 and "Did you mean: RTX-4080" in err and "Traceback" not in err
 
 
 def test_import_and_load_pull_in_no_heavy_modules():

@@ -82,12 +82,12 @@ def test_shape_override_recomputes_params(tmp_path):
 def test_gpu_override_and_new_gpu(tmp_path):
     user = _dir(tmp_path, "u", {"gpus.csv": "name,memory_gb,bf16_tflops,bf16_supported,segment,aliases\n"
                                             "a10,24,130,yes,,\n"
-                                            "RTX-4080,16,97.5,yes,consumer,rtx 4080|4080\n"})
+                                            "RTX-3080,10,59.5,yes,consumer,rtx 3080|3080\n"})
     cat = load_catalog([user])
     assert cat.gpu("A10").bf16_tflops == 130.0 and cat.gpu("A10").fp32_tflops == 31.2
-    new = cat.gpu("rtx 4080")
+    new = cat.gpu("rtx 3080")
     source = f"user catalog {user / 'gpus.csv'}:3"  # a new row without a source names its file and line
-    assert (new.name, new.memory_gb, new.fp8_tflops, new.source) == ("RTX-4080", 16.0, None, source)
+    assert (new.name, new.memory_gb, new.fp8_tflops, new.source) == ("RTX-3080", 10.0, None, source)
 
 
 def test_cache_sees_edited_user_files(tmp_path):

@@ -18,6 +18,8 @@ Every output row carries `source` and `data_date`. Choices made here (documented
   rates", Azure, Nebius, Paperspace) -> 3600 s / 3600 s, the conservative reading of an hourly price.
 - Offers whose GPU has no spec row (B300, GH200, RTX A4000) are not carried: the estimator cannot use them.
   They are listed in data/README.md.
+- GPUs the reference lacks (A40, L40, RTX A5000/A4000, RTX 4080, A800, H800, H20, L20, GH200, MI250X) come from
+  extra_gpus.csv next to this script, already in the catalog's columns, each row with its public sources.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
 DEFAULT_OUT = ROOT / "src" / "frugaltune" / "catalog" / "data"
+EXTRA_GPUS = Path(__file__).resolve().parent / "extra_gpus.csv"  # GPUs the reference lacks, each row sourced
 SCHEMA_VERSION = "v1"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -83,12 +86,13 @@ def read_reference(path: Path) -> list[dict]:
 
 
 def gpu_rows(reference: Path) -> list[dict]:
-    """One row per GPU (the V100 PCIe row split into 16 GB and 32 GB)."""
+    """One row per GPU (the V100 PCIe row split into 16 GB and 32 GB), then the GPUs the reference lacks
+    (extra_gpus.csv next to this script: rows in the catalog's own columns, each with its public sources)."""
     out = []
     for ref in read_reference(reference / "gpus.csv"):
         for name in GPU_NAMES[(ref["gpu"], ref["variant"])]:
             out.append(gpu_row(ref, name))
-    return out
+    return out + read_reference(EXTRA_GPUS)
 
 
 def gpu_row(ref: dict, name: str) -> dict:

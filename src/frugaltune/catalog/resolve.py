@@ -3,8 +3,11 @@
 Matching rules (all case-insensitive; spaces, dashes and underscores are ignored):
 - GPUs: the canonical name or any alias of its row; leading vendor words (NVIDIA, Tesla, GeForce, Quadro, AMD,
   Instinct) and a trailing "GPU" are ignored, so nvidia-smi names ("Tesla T4", "NVIDIA A100-SXM4-80GB") resolve.
+  Failing that, a spelling is split into a base name, a memory size and a form factor (`gpu_parts`), as people,
+  nvidia-smi and clouds write them: "RTX 4090 24GB", "NVIDIA H100 80GB HBM3", "nvidia-h100-mega-80gb" (GCP),
+  "A100-80GB-SXM" (SkyPilot). The base picks the GPU rows, the memory (within 10 %) and form factor narrow them.
   Ambiguous bare names pick documented defaults (gpus.csv aliases): A100 -> A100-40GB, H100 -> H100-SXM,
-  V100 -> V100-16GB.
+  V100 -> V100-16GB; a name still left with several sizes is refused with the candidates listed.
 - Models: the name, the Hugging Face id (with or without its org), or an alias; then the same with "-hf",
   "-instruct", "-chat", "-base" tokens removed anywhere and "-it"/"-pt" at the end, because those repos share the
   base model's shapes. Then a local config.json / model directory, then a bare size ("7B", "0.5b", "generic-13B").
@@ -25,6 +28,13 @@ if TYPE_CHECKING:
 # Plain string operations, not `re`: importing re (and enum) is ~9 ms of `estimate --json` start-up.
 _SEPARATORS = str.maketrans("_-", "  ")  # with whitespace: what separates the tokens of a name
 _GPU_VENDOR_WORDS = {"nvidia", "tesla", "geforce", "quadro", "amd", "instinct"}
+# Words that name no GPU: packaging, marketing and cloud-SKU decorations ("nvidia-h100-mega-80gb" is an H100 SXM).
+_GPU_NOISE_WORDS = _GPU_VENDOR_WORDS | {"gpu", "generation", "graphics", "card", "mega", "hgx", "dgx", "oam",
+                                       "superchip", "hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6", "gddr6x", "gddr7"}
+# Form factors as written -> one word; "nvlink" is SkyPilot's spelling of NVLink-connected (SXM) H100s.
+_GPU_FORMS = {"sxm": "sxm", "sxm2": "sxm", "sxm4": "sxm", "sxm5": "sxm", "sxm6": "sxm", "nvlink": "sxm",
+              "pcie": "pcie", "pci": "pcie", "nvl": "nvl"}
+_MEMORY_UNITS = ("gib", "gb", "g")
 _MODEL_DROP_ANYWHERE = {"hf", "instruct", "chat", "base"}
 _MODEL_DROP_AT_END = {"it", "pt"}
 
@@ -55,6 +65,84 @@ def gpu_key(name: str) -> str:
     if len(tokens) > 1 and tokens[-1] == "gpu":
         tokens.pop()
     return "".join(tokens)
+
+
+def _memory_gb(token: str) -> float | None:
+    """'80gb' -> 80.0, '48g' -> 48.0, '141gib' -> 141.0; None for anything else."""
+    for unit in _MEMORY_UNITS:
+        number = token[: -len(unit)]
+        if token.endswith(unit) and number.replace(".", "", 1).isdigit():
+            return float(number)
+    return None
+
+
+def gpu_parts(name: str) -> tuple[str, float | None, str | None]:
+    """(base, memory GB, form factor) of a GPU spelling: 'NVIDIA A100-SXM4-80GB' -> ('a100', 80.0, 'sxm'),
+    'RTX 4090 24 GB' -> ('rtx4090', 24.0, None), 'nvidia-tesla-t4' -> ('t4', None, None).
+    A leading count ('8x') and the noise words (vendor, packaging, memory type) are dropped."""
+    tokens = name.lower().replace("/", " ").replace(",", " ").translate(_SEPARATORS).split()
+    if tokens and tokens[0].endswith("x") and tokens[0][:-1].isdigit():
+        tokens.pop(0)
+    base, memory, form = [], None, None
+    for i, token in enumerate(tokens):
+        if token in _GPU_NOISE_WORDS or (token in _MEMORY_UNITS and memory is not None):
+            continue
+        if token in _GPU_FORMS:
+            form = _GPU_FORMS[token]
+        elif _memory_gb(token) is not None and base:
+            memory = _memory_gb(token)
+        elif token.replace(".", "", 1).isdigit() and i + 1 < len(tokens) and tokens[i + 1] in _MEMORY_UNITS and base:
+            memory = float(token)
+        else:
+            base.append(token)
+    return "".join(base), memory, form
+
+
+def _row_form(spec: GpuSpec) -> str | None:
+    """The form factor a catalog row stands for: from its name, else from its aliases (A100-40GB: 'A100-SXM4-40GB')."""
+    named = gpu_parts(spec.name)[2]
+    if named:
+        return named
+    forms = {gpu_parts(alias)[2] for alias in spec.aliases} - {None}
+    return forms.pop() if len(forms) == 1 else None
+
+
+def _gpu_candidates(name: str, gpus: dict[str, GpuSpec]) -> tuple[list[GpuSpec], list[GpuSpec]]:
+    """(rows whose base name matches `name`'s, those rows narrowed by its memory size and form factor)."""
+    base, memory, form = gpu_parts(name)
+    by_base = [g for g in gpus.values() if base and base in {gpu_parts(s)[0] for s in (g.name, *g.aliases)}]
+    rows = by_base
+    if memory is not None:
+        rows = [g for g in rows if abs(g.memory_gb - memory) <= 0.1 * g.memory_gb]
+    forms = {g.name: _row_form(g) for g in rows}
+    if form is not None:
+        rows = [g for g in rows if forms[g.name] == form] or [g for g in rows if forms[g.name] is None]
+    elif len({g.memory_gb for g in rows}) == 1 and len(rows) > 1:
+        rows = [g for g in rows if forms[g.name] in (None, "sxm")] or rows  # same size: SXM is the default
+    return by_base, rows
+
+
+def _gpu_by_parts(name: str, gpus: dict[str, GpuSpec], index: dict[str, str]) -> GpuSpec:
+    """The one row `name` stands for by base name, memory and form factor; CatalogError when none or several."""
+    by_base, rows = _gpu_candidates(name, gpus)
+    base, memory, form = gpu_parts(name)
+    if len(rows) > 1 and memory is None and form is None and index.get(base) in {g.name for g in rows}:
+        return gpus[index[base]]  # "H100 HBM3", "H100-MEGA": the bare name's documented default
+    if len(rows) == 1:
+        return rows[0]
+    if rows:
+        raise CatalogError(f"GPU {name!r} is ambiguous: it could be {', '.join(sorted(g.name for g in rows))}.",
+                           fix="add the memory size (e.g. '80GB') or the form factor ('PCIe', 'SXM'), "
+                               "or use one of those names.")
+    if by_base:
+        sizes = ", ".join(f"{g.name} ({g.memory_gb:g} GB)" for g in sorted(by_base, key=lambda g: g.name))
+        raise CatalogError(f"Unknown GPU {name!r}: the catalog has {sizes}.",
+                           fix="check the memory size and form factor, or add your own GPU in a gpus.csv "
+                               "of a user catalog dir.")
+    raise CatalogError(
+        f"Unknown GPU {name!r}.{did_you_mean(name, gpus)}",
+        fix="`frugaltune catalog gpus` lists them; add your own GPU in a gpus.csv of a user catalog dir.",
+    )
 
 
 def _model_tokens(name: str) -> list[str]:
@@ -126,14 +214,15 @@ def build_platform_index(platforms: Iterable[str]) -> dict[str, str]:
 
 
 def resolve_gpu(name: str, gpus: dict[str, GpuSpec], index: dict[str, str]) -> GpuSpec:
-    """Canonical GpuSpec for a forgiving `name`. Raises CatalogError with 'Did you mean' when unknown."""
+    """Canonical GpuSpec for a forgiving `name` (see the module docstring).
+
+    Raises:
+        CatalogError: unknown (with 'Did you mean' or the sizes the catalog has), or several GPUs fit.
+    """
     canonical = index.get(gpu_key(name))
-    if canonical is None:
-        raise CatalogError(
-            f"Unknown GPU {name!r}.{did_you_mean(name, gpus)}",
-            fix="`frugaltune catalog gpus` lists them; add your own GPU in a gpus.csv of a user catalog dir.",
-        )
-    return gpus[canonical]
+    if canonical is not None:
+        return gpus[canonical]
+    return _gpu_by_parts(name, gpus, index)
 
 
 def resolve_platform(name: str, index: dict[str, str]) -> str:
