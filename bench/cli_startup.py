@@ -111,12 +111,12 @@ STAGES = [
     ("interpreter (python -c pass)", "pass"),
     ("+ stdlib modules the path imports", STDLIB),
     ("+ frugaltune modules (record classes)", STDLIB + (
-        "; import frugaltune.cli.fast, frugaltune.api, frugaltune.estimate.estimator, frugaltune.estimate.pricing, "
+        "; import frugaltune.cli.app, frugaltune.cli.estimate, frugaltune.estimate.build, frugaltune.estimate.estimator, frugaltune.estimate.pricing, "
         "frugaltune.estimate.measured, frugaltune.catalog.load, frugaltune.catalog.staleness, frugaltune.jsonout")),
     ("+ load_catalog() (cached rows -> records, indexes)", "STAGE2; frugaltune.catalog.load.load_catalog()"),
     ("+ parse flags, estimate, JSON (the command)", (
         "STAGE3; import os, sys; sys.stdout = open(os.devnull, 'w'); "
-        "frugaltune.cli.fast.run(['estimate', *{args!r}[1:]])")),
+        "frugaltune.cli.app.run({args!r})")),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from datetime import date, timedelta
 
@@ -10,7 +9,8 @@ import pytest
 
 from frugaltune import api
 from frugaltune.catalog.staleness import stale_price_warning
-from frugaltune.cli.options import ESTIMATE_OPTIONS, add_to_argparse
+from frugaltune.cli.options import ESTIMATE_OPTIONS
+from frugaltune.cli.parse import parse
 from frugaltune.estimate import estimate as core_estimate
 from frugaltune.estimate.records import Hardware, Job
 
@@ -50,9 +50,7 @@ def test_70b_full_on_one_a10_does_not_fit_and_says_so(today):
 
 def _flags_to_kwargs(flags: str) -> dict:
     """'--method qlora --grad-ckpt --micro-batch 1' -> {'method': 'qlora', 'grad_ckpt': True, 'micro_batch': 1}."""
-    parser = argparse.ArgumentParser()
-    add_to_argparse(parser, ESTIMATE_OPTIONS)
-    parsed, defaults = vars(parser.parse_args(flags.split())), vars(parser.parse_args([]))
+    parsed, defaults = parse(flags.split(), ESTIMATE_OPTIONS), parse([], ESTIMATE_OPTIONS)
     return {k: v for k, v in parsed.items() if v != defaults[k] or f"--{k.replace('_', '-')}" in flags}
 
 

@@ -111,7 +111,7 @@ def test_buy_vs_rent_command(capsys):
     ("impact", ["--gpu", "--platform", "--vary", "--json"]),
     ("recommend", ["--budget-usd", "--domain-shift", "--alignment", "--target-batch", "--safety-margin"]),
     ("plan", ["--output", "--dataset", "--budget-usd"]),
-    ("budget", ["file", "--json"]),
+    ("budget", ["FILE", "--json"]),
     ("buy-vs-rent", ["--purchase-usd", "--power-watts", "--usd-per-kwh", "--runs-per-month"]),
 ])
 def test_help_lists_the_flags(capsys, command, flags):

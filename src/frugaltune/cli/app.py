@@ -1,73 +1,77 @@
-"""The Typer app. Each command group lives in its own module and registers itself on `app`."""
+"""The dispatcher: argv -> the command's handler, and every error -> one line and its exit code.
+
+`run(argv)` returns the exit code (tests call it in-process). Only the module serving the command is imported
+(cli/commands.py); help text is built only for --help (cli/help.py). With `--json` an error is also printed on stdout
+as `{"error": ..., "fix": ..., "exit_code": ...}`, so scripts that parse stdout see why the command failed.
+"""
 
 from __future__ import annotations
 
 import sys
 
-import typer
-
-app = typer.Typer(
-    name="frugaltune",
-    help="Estimate, run and verify cheap LLM fine-tuning.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+from frugaltune.cli import commands
+from frugaltune.cli.parse import HelpRequested, parse
+from frugaltune.errors import FrugalError
 
 
-@app.callback()
-def _root() -> None:
-    """Estimate, run and verify cheap LLM fine-tuning.
+def print_error(err: FrugalError, json_out: bool = False) -> None:
+    """One line (plus a 'To fix:' line) on stderr, no traceback; with --json the same as a JSON object on stdout."""
+    print(f"error: {err.message}", file=sys.stderr)
+    if err.fix:
+        print(f"To fix: {err.fix}", file=sys.stderr)
+    if json_out:
+        from frugaltune.jsonout import dumps
 
-    estimate / compare / impact / recommend / plan / budget / buy-vs-rent answer "what will it cost";
-    train runs a config that survives spot interruptions; report shows measured vs estimated.
-    """
-
-
-def _register_commands() -> None:
-    # Importing a module registers its commands on `app`. Modules missing while work is in progress are skipped.
-    import importlib
-
-    for name in ("estimate", "catalog", "plan", "train"):
-        try:
-            importlib.import_module(f"frugaltune.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"frugaltune.cli.{name}":
-                raise
+        print(dumps({"error": err.message, "fix": err.fix, "exit_code": err.exit_code}))
 
 
-def print_error(err: Exception) -> None:
-    """One line (plus a 'To fix:' line), no traceback."""
-    from frugaltune.errors import FrugalError
+def _help(name: str | None) -> str:
+    from frugaltune.cli import help
 
-    msg = err.message if isinstance(err, FrugalError) else str(err)
-    print(f"error: {msg}", file=sys.stderr)
-    fix = getattr(err, "fix", None)
-    if fix:
-        print(f"To fix: {fix}", file=sys.stderr)
+    if name is None:
+        return help.top_help(commands.COMMANDS, commands.GROUPS, commands.load)
+    if name in commands.GROUPS:
+        return help.group_help(name, commands.COMMANDS, commands.GROUPS, commands.load)
+    return help.command_help(commands.load(name))
+
+
+def dispatch(argv: list[str]) -> int:
+    """Parse `argv` and call the command's handler; return its exit code."""
+    if argv[:1] == ["--version"]:
+        from frugaltune import __version__
+
+        print(f"frugaltune {__version__}")
+        return 0
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_help(None))
+        return 0
+    name, rest = commands.split(argv)
+    if name in commands.GROUPS:
+        if rest and rest[0] not in ("-h", "--help"):
+            from frugaltune.cli.parse import UsageError
+
+            raise UsageError(f"no such command: '{name} {rest[0]}'.", fix=f"see `frugaltune {name} --help`.")
+        print(_help(name))
+        return 0
+    cmd = commands.load(name)
+    try:
+        values = parse(rest, cmd.options, prog=f"frugaltune {name}")
+    except HelpRequested:
+        print(_help(name))
+        return 0
+    result = cmd.handler(**values)
+    return result if isinstance(result, int) else 0
 
 
 def run(argv: list[str]) -> int:
-    """Run the app on `argv`; map FrugalError to its exit code and a clean message."""
-    from frugaltune.errors import FrugalError
-
-    _register_commands()
+    """Run frugaltune on `argv`: the exit code; FrugalError -> its message and exit code, never a traceback."""
     try:
-        result = app(args=argv, prog_name="frugaltune", standalone_mode=False)
+        return dispatch(list(argv))
     except FrugalError as err:
-        print_error(err)
+        print_error(err, json_out="--json" in argv)
         return err.exit_code
-    except BrokenPipeError:
+    except BrokenPipeError:  # `frugaltune ... | head`: the reader left; not an error
         return 0
-    except Exception as err:  # Typer vendors click: match its exceptions by shape, not by import path
-        kind = type(err).__name__
-        if kind == "Abort":
-            print("aborted", file=sys.stderr)
-            return 130
-        if kind == "Exit":
-            return int(getattr(err, "exit_code", 0))
-        if hasattr(err, "show") and hasattr(err, "exit_code"):
-            err.show()
-            return int(err.exit_code)
-        raise
-    return result if isinstance(result, int) else 0
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130

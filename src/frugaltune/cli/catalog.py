@@ -6,32 +6,29 @@ field names, which carry their units.
 
 from __future__ import annotations
 
-import json
-from datetime import date
-from pathlib import Path
+from frugaltune.cli.commands import command
+from frugaltune.cli.options import JSON, Opt
 
-import typer
-
-from frugaltune.cli.app import app
-from frugaltune.record import asdict
-
-catalog_app = typer.Typer(help="List GPUs, prices, models and storage prices of the catalog.", no_args_is_help=True)
-app.add_typer(catalog_app, name="catalog")
-
-JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
-CATALOG_OPT = typer.Option(None, "--catalog", help="A user catalog directory (repeatable; later ones win).")
-GPU_OPT = typer.Option(None, "--gpu", help="Only this GPU (forgiving name: 'a100 80gb', 'h100', 'rtx 4090').")
-PLATFORM_OPT = typer.Option(None, "--platform", help="Only this platform ('lambda', 'aws', 'runpod', ...).")
+CATALOGS = Opt("catalog", str, None, "A user catalog directory (repeatable; later ones win).", multiple=True,
+               metavar="DIR")
+GPU = Opt("gpu", str, None, "Only this GPU (forgiving name: 'a100 80gb', 'h100', 'rtx 4090').")
+PLATFORM = Opt("platform", str, None, "Only this platform ('lambda', 'aws', 'runpod', ...).")
+MODEL = Opt("model", str, None, "One model: a name, alias, HF id, config.json path / model dir, or a bare size like 7B.")
+PRICES = [JSON, CATALOGS, GPU, PLATFORM, Opt("num_gpus", int, None, "Instances with at least N GPUs."),
+          Opt("max_age_days", int, 180, "Mark prices older than this.")]
 
 
-def _load(catalog_dirs: list[Path] | None):
+def _load(catalog_dirs: list[str] | None):
     from frugaltune.catalog.load import load_catalog
 
     return load_catalog(catalog_dirs or None)
 
 
 def _emit_json(key: str, rows: list) -> None:
+    import json
+
     from frugaltune.catalog.load import schema_version
+    from frugaltune.record import asdict
 
     payload = {"schema_version": schema_version(), key: [asdict(r) for r in rows]}
     print(json.dumps(payload, indent=2))
@@ -53,9 +50,8 @@ def _num(value: float | None, fmt: str = "{:g}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-@catalog_app.command("gpus")
-def gpus_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
-                 gpu: str | None = GPU_OPT) -> None:
+@command("catalog gpus", [JSON, CATALOGS, GPU])
+def gpus_command(json_out: bool, catalog: list[str] | None, gpu: str | None) -> None:
     """GPU specs: memory, bandwidth, dense tensor TFLOPs, bf16/fp8 support."""
     cat = _load(catalog)
     rows = [cat.gpu(gpu)] if gpu else list(cat.gpus.values())
@@ -67,12 +63,12 @@ def gpus_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG
              ", ".join(g.aliases[:4])] for g in rows])
 
 
-@catalog_app.command("prices")
-def prices_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
-                   gpu: str | None = GPU_OPT, platform: str | None = PLATFORM_OPT,
-                   num_gpus: int | None = typer.Option(None, "--num-gpus", help="Instances with at least N GPUs."),
-                   max_age_days: int = typer.Option(180, "--max-age-days", help="Mark prices older than this.")) -> None:
+@command("catalog prices", PRICES)
+def prices_command(json_out: bool, catalog: list[str] | None, gpu: str | None, platform: str | None,
+                   num_gpus: int | None, max_age_days: int) -> None:
     """Offers: USD per GPU-hour on-demand and spot, billing increment, date; stale prices are marked '!'."""
+    from datetime import date
+
     from frugaltune.catalog.staleness import price_age_days
 
     cat = _load(catalog)
@@ -100,10 +96,8 @@ def _billing(increment_s: int, minimum_s: int) -> str:
     return unit if minimum_s <= increment_s else f"{unit}, min {minimum_s} s"
 
 
-@catalog_app.command("models")
-def models_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
-                   model: str | None = typer.Option(None, "--model", help="One model: a name, alias, HF id, "
-                                                       "config.json path / model dir, or a bare size like 7B.")) -> None:
+@command("catalog models", [JSON, CATALOGS, MODEL])
+def models_command(json_out: bool, catalog: list[str] | None, model: str | None) -> None:
     """Model architectures and their parameter counts."""
     cat = _load(catalog)
     rows = [cat.model(model)] if model else list(cat.models.values())
@@ -115,9 +109,8 @@ def models_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATAL
              str(m.num_kv_heads), str(m.vocab_size), "yes" if m.tie_word_embeddings else "no"] for m in rows])
 
 
-@catalog_app.command("storage")
-def storage_command(json_out: bool = JSON_OPT, catalog: list[Path] | None = CATALOG_OPT,
-                    platform: str | None = PLATFORM_OPT) -> None:
+@command("catalog storage", [JSON, CATALOGS, PLATFORM])
+def storage_command(json_out: bool, catalog: list[str] | None, platform: str | None) -> None:
     """Persistent storage prices (USD per GB-month); '*' marks the item estimates use."""
     cat = _load(catalog)
     key = cat.platform(platform) if platform else None

@@ -1,25 +1,37 @@
-"""`frugaltune estimate`: one job on one GPU/platform -> memory, speed, time and dollars."""
+"""`frugaltune estimate`: one job on one GPU/platform -> memory, speed, time and dollars.
+
+The fastest command (scripts call it in loops): `--json` imports nothing beyond the estimator and the stdlib, and
+writes JSON without importing json (frugaltune/jsonout.py); the table adds only rich.
+"""
 
 from __future__ import annotations
 
-import json
-
-from frugaltune.cli.app import app
-from frugaltune.cli.estimate_table import render_estimate
-from frugaltune.cli.fast import estimate_from_options
-from frugaltune.cli.options import ESTIMATE_OPTIONS, with_options
+from frugaltune.cli.commands import command
+from frugaltune.cli.options import ESTIMATE_OPTIONS
 
 
-def estimate_command(**kwargs) -> None:
+def estimate_from_options(values: dict):
+    """frugaltune.estimate.build.estimate called with the parsed flags."""
+    from frugaltune.estimate import build as api
+
+    kwargs = dict(values)
+    kwargs.pop("json_out", None)
+    catalog = kwargs.pop("catalog", None)
+    return api.estimate(catalog_dirs=[catalog] if catalog else None, **kwargs)
+
+
+@command("estimate", ESTIMATE_OPTIONS)
+def estimate_command(**values) -> None:
     """Estimate peak GPU memory, tokens/s, hours and dollars of one fine-tuning job.
 
     Exit codes: 0 ok, 2 bad input (unknown GPU/model/platform, impossible sizes).
     """
-    result = estimate_from_options(kwargs)
-    if kwargs.get("json_out"):
-        print(json.dumps(result.to_json(), indent=2))
+    result = estimate_from_options(values)
+    if values["json_out"]:
+        from frugaltune.jsonout import dumps  # json.dumps(indent=2)'s text without importing json (start-up)
+
+        print(dumps(result.to_json()))
     else:
+        from frugaltune.cli.estimate_table import render_estimate
+
         render_estimate(result)
-
-
-app.command("estimate")(with_options(estimate_command, ESTIMATE_OPTIONS))

@@ -1,4 +1,4 @@
-"""The `frugaltune estimate` table (rich, no Typer): shared by the Typer command and the fast path."""
+"""The `frugaltune estimate` table (rich, no Typer): used by `frugaltune estimate`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
-"""One table of the job flags shared by `estimate`, `compare`, `impact`, `recommend`, `plan`, and the stdlib
-argparse fast path of `estimate --json`. Stdlib only at import time (the Typer builder imports typer lazily)."""
+"""Option records (`Opt`) and the job flags shared by `estimate`, `compare`, `impact`, `recommend` and `plan`.
+
+An `Opt` declares one flag or positional argument: its keyword name (`dest`), type, default, help, choices and how
+it is spelled. The parser (cli/parse.py) and the help (cli/help.py) are generated from these tables. Stdlib only:
+`frugaltune estimate --json` imports this module at start-up.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,49 @@ from frugaltune.record import record
 
 @record(frozen=True)
 class Opt:
-    dest: str  # keyword name in frugaltune.estimate.build.estimate
-    type: type
-    default: object
-    help: str
+    """One command-line option (or, with `positional=True`, an argument).
+
+    bool options are switches: `--x` sets True, and `--no-x` sets False unless `negatable=False`. A bool with
+    default None is tri-state (None: neither flag given). `multiple=True` makes a repeatable option whose value is
+    the list of the given values (None when absent). `flags` overrides the spelling (`("-o", "--output")`).
+    """
+
+    dest: str  # keyword name passed to the command's handler (for job flags: frugaltune.estimate.build.estimate)
+    type: type = str  # str, int, float or bool
+    default: object = None
+    help: str = ""
     choices: tuple[str, ...] | None = None
+    flags: tuple[str, ...] = ()  # default: ("--dest-with-dashes",)
+    negatable: bool = True  # bools only: also accept --no-X
+    multiple: bool = False
+    positional: bool = False
+    required: bool = False
+    metavar: str | None = None
+    min: float | None = None  # int/float: the smallest value accepted
 
     @property
     def flag(self) -> str:
-        return "--" + self.dest.replace("_", "-")
+        """The long spelling (used in messages)."""
+        longs = [f for f in self.flags if f.startswith("--")]
+        return longs[0] if longs else "--" + self.dest.replace("_", "-")
 
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return self.flags or (self.flag,)
+
+
+def switch(dest: str, help: str, *flags: str) -> Opt:
+    """A plain on/off flag without a --no- form (`--dry-run`, `--json`)."""
+    return Opt(dest, bool, False, help, flags=flags, negatable=False)
+
+
+def argument(dest: str, help: str, metavar: str | None = None) -> Opt:
+    """A required positional argument."""
+    return Opt(dest, str, None, help, positional=True, required=True, metavar=metavar or dest.upper())
+
+
+JSON = switch("json_out", "Print JSON instead of a table.", "--json")
+CATALOG = Opt("catalog", str, None, "Extra catalog directory (your own prices, GPUs, models).", metavar="DIR")
 
 HARDWARE_OPTIONS = [
     Opt("model", str, "llama-2-7b", "Catalog name/alias (llama-2-7b, meta-llama/Llama-3.1-8B), config.json path or "
@@ -45,92 +82,24 @@ JOB_OPTIONS = [
     Opt("tokens_per_sample", float, 500.0, "Mean tokens per sample."),
     Opt("epochs", float, 3.0, "Epochs."),
     Opt("packing", bool, True, "Pack samples into full sequences (no padding)."),
-    Opt("dataset", str, None, "A JSONL/CSV file: count its real tokens (model tokenizer if cached, else chars/4)."),
+    Opt("dataset", str, None, "A JSONL/CSV file: count its real tokens (model tokenizer if cached, else chars/4).",
+        metavar="FILE"),
 ]
-COMMON_OPTIONS = [
-    Opt("catalog", str, None, "Extra catalog directory (your own prices, GPUs, models)."),
-    Opt("json_out", bool, False, "Print JSON instead of a table."),
-]
+COMMON_OPTIONS = [CATALOG, JSON]
 ESTIMATE_OPTIONS = HARDWARE_OPTIONS + JOB_OPTIONS + COMMON_OPTIONS
 
 
-def _typer_default(opt: Opt):
-    import typer
-
-    decls = [f"{opt.flag}/--no-{opt.flag[2:]}"] if opt.type is bool and opt.dest != "json_out" else [opt.flag]
-    if opt.dest == "json_out":
-        decls = ["--json"]
-    help_text = opt.help + (f" [{'|'.join(opt.choices)}]" if opt.choices else "")
-    return typer.Option(opt.default, *decls, help=help_text, show_default=opt.default is not None)
-
-
-def with_options(func, options: list[Opt]):
-    """Give `func(**kwargs)` a Typer-readable signature made of `options` (+ its own leading parameters)."""
-    import inspect
-    from typing import Optional
-
-    own = [p for p in inspect.signature(func).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    params = own + [
-        inspect.Parameter(o.dest, inspect.Parameter.KEYWORD_ONLY, default=_typer_default(o),
-                          annotation=Optional[o.type] if o.default is None else o.type)
-        for o in options
-    ]
-    func.__signature__ = inspect.Signature(params)
-    func.__annotations__ = {p.name: p.annotation for p in params}
-    return func
-
-
 def check_choices(kwargs: dict, options: list[Opt]) -> None:
-    """Reject a value outside an option's choices with a one-line ConfigError naming the flag."""
-    from frugaltune.errors import ConfigError, did_you_mean
-
+    """Reject a value outside an option's choices with a one-line ConfigError naming the flag (for API callers;
+    the CLI parser checks the same while parsing)."""
     for o in options:
         value = kwargs.get(o.dest)
         if o.choices and value is not None and value not in o.choices:
-            raise ConfigError(f"{o.flag} {value!r} is not one of {', '.join(o.choices)}.{did_you_mean(value, o.choices)}",
-                              fix=f"use {o.flag} {o.choices[0]}")
+            raise not_a_choice(o, value)
 
 
-def add_to_argparse(parser, options: list[Opt]) -> None:
-    """The same options on an argparse parser (the stdlib fast path)."""
-    import argparse
+def not_a_choice(o: Opt, value: str):
+    from frugaltune.errors import ConfigError, did_you_mean
 
-    for o in options:
-        if o.dest == "json_out":
-            parser.add_argument("--json", dest="json_out", action="store_true")
-        elif o.type is bool:
-            parser.add_argument(o.flag, dest=o.dest, default=o.default, action=argparse.BooleanOptionalAction)
-        else:
-            parser.add_argument(o.flag, dest=o.dest, type=o.type, default=o.default)
-
-
-def parse_simple(argv: list[str], options: list[Opt]) -> dict | None:
-    """Parse `--flag value`, `--flag=value`, `--bool/--no-bool` and `--json` against `options` without argparse
-    (which costs ~10 ms to import and set up). Returns None on anything unusual, so the caller falls back to
-    argparse and its proper error messages."""
-    by_flag = {o.flag: o for o in options}
-    values = {o.dest: o.default for o in options}
-    i = 0
-    while i < len(argv):
-        flag, _, inline = argv[i].partition("=")
-        negated = flag.startswith("--no-") and f"--{flag[5:]}" in by_flag
-        opt = by_flag.get(f"--{flag[5:]}" if negated else flag) or (by_flag.get("--json-out") if flag == "--json" else None)
-        if opt is None:
-            return None
-        if opt.type is bool:
-            if inline:
-                return None
-            values[opt.dest] = not negated
-            i += 1
-            continue
-        if negated:
-            return None
-        raw = inline if inline else (argv[i + 1] if i + 1 < len(argv) else None)
-        if raw is None or (not inline and raw.startswith("--")):
-            return None
-        try:
-            values[opt.dest] = opt.type(raw)
-        except ValueError:
-            return None
-        i += 1 if inline else 2
-    return values
+    return ConfigError(f"{o.flag} {value!r} is not one of {', '.join(o.choices)}.{did_you_mean(value, o.choices)}",
+                       fix=f"use {o.flag} {o.choices[0]}")

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import typer
-
-from frugaltune.cli.app import app
+from frugaltune.cli.commands import command
+from frugaltune.cli.options import Opt, argument, switch
 
 TRAIN_HELP = """Fine-tune a model as CONFIG (a run YAML) says: LoRA, QLoRA or full, on CPU or GPU.
 
@@ -15,13 +11,12 @@ Resumes by itself: with --resume auto (the default) it continues from the newest
 output.dir, or from checkpoints.mirror when that holds a newer one (a new machine with an empty disk); same data
 order, RNG, optimizer and scheduler, so the result equals an uninterrupted run.
 
-\b
 Exit codes:
   0   finished
   2   bad config, data or model (the message says what to fix)
-  75  interrupted by SIGTERM/SIGINT (e.g. a spot reclaim notice): a checkpoint was saved at the next step
-      boundary; run the same command again to continue. Supervisors: SkyPilot
-      `recover_on_exit_codes: [75]`, or a shell loop
+  75  interrupted by SIGTERM/SIGINT (e.g. a spot reclaim notice): a checkpoint
+      was saved at the next step boundary; run the same command again to
+      continue. Supervisors: SkyPilot `recover_on_exit_codes: [75]`, or
       `until frugaltune train run.yaml; do [ $? -eq 75 ] || exit 1; done`.
 A SIGKILL loses at most the work since the last checkpoint.
 
@@ -30,20 +25,20 @@ final/ (the adapter or model with its tokenizer), config.yaml.
 """
 
 
-ConfigArg = typer.Argument(..., help="Run YAML (`frugaltune schema --example` writes one).")
-RunDirArg = typer.Argument(..., help="A run's output.dir.")
+TRAIN_OPTIONS = [
+    argument("config", "Run YAML (`frugaltune schema --example` writes one).", "CONFIG"),
+    Opt("output_dir", str, None, "Overrides output.dir.", flags=("-o", "--output-dir"), metavar="DIR"),
+    Opt("max_steps", int, None, "Overrides training.max_steps.", min=1),
+    Opt("resume", str, "auto", "auto | never | PATH of a step-NNNNNN checkpoint."),
+    switch("dry_run", "Validate config and data, print the estimate, exit."),
+    switch("json_out", "With --dry-run: print the plan as JSON.", "--json"),
+    switch("quiet", "No progress output.", "-q", "--quiet"),
+]
 
 
-@app.command("train", help=TRAIN_HELP)
-def train_cmd(
-    config: Path = ConfigArg,
-    output_dir: str | None = typer.Option(None, "--output-dir", "-o", help="Overrides output.dir."),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Overrides training.max_steps."),
-    resume: str = typer.Option("auto", "--resume", help="auto | never | PATH of a step-NNNNNN checkpoint."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, print the estimate, exit."),
-    json_out: bool = typer.Option(False, "--json", help="With --dry-run: print the plan as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-) -> int:
+@command("train", TRAIN_OPTIONS, doc=TRAIN_HELP)
+def train_cmd(config: str, output_dir: str | None, max_steps: int | None, resume: str, dry_run: bool,
+              json_out: bool, quiet: bool) -> int:
     from frugaltune.train.config import load_config
 
     overrides = {k: v for k, v in (("output.dir", output_dir), ("training.max_steps", max_steps)) if v is not None}
@@ -51,6 +46,8 @@ def train_cmd(
     if dry_run:
         from frugaltune.train.dryrun import dry_run as plan_run
         from frugaltune.train.dryrun import render as render_plan
+
+        import json
 
         plan = plan_run(cfg)
         print(json.dumps(plan, indent=2, default=str)) if json_out else render_plan(plan)
@@ -98,10 +95,8 @@ def _print_end(result) -> None:
           + f". Report: frugaltune report {result.run_dir}")
 
 
-@app.command("schema")
-def schema_cmd(
-    example: bool = typer.Option(False, "--example", help="Print a complete run YAML with every default instead."),
-) -> int:
+@command("schema", [switch("example", "Print a complete run YAML with every default instead.")])
+def schema_cmd(example: bool) -> int:
     """Print the run config's JSON schema (every key, its type, default and meaning)."""
     from frugaltune.train.config import RunConfig, json_schema
 
@@ -109,20 +104,22 @@ def schema_cmd(
         print(RunConfig().to_yaml(header="frugaltune train run.yaml\n(every key with its default; see "
                                          "`frugaltune schema` for what each means)"), end="")
     else:
+        import json
+
         print(json.dumps(json_schema(), indent=2))
     return 0
 
 
-@app.command("report")
-def report_cmd(
-    run_dir: Path = RunDirArg,
-    json_out: bool = typer.Option(False, "--json", help="Print summary.json (with measured/estimated ratios)."),
-) -> int:
+@command("report", [argument("run_dir", "A run's output.dir.", "RUN_DIR"),
+                     switch("json_out", "Print summary.json (with measured/estimated ratios).", "--json")])
+def report_cmd(run_dir: str, json_out: bool) -> int:
     """Show what a run really did (tokens/s, peak memory, hours, dollars, loss, accuracy) beside its estimate."""
     from frugaltune.report.render import load_report, render
 
     summary = load_report(run_dir)
     if json_out:
+        import json
+
         print(json.dumps(summary, indent=2, default=str))
     else:
         render(summary)

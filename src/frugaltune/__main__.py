@@ -1,0 +1,5 @@
+"""`python -m frugaltune ...` = the `frugaltune` command."""
+
+from frugaltune.cli import main
+
+main()
