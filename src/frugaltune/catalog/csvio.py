@@ -27,8 +27,15 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected true/false or yes/no")
 
 
-def _parse_int(text: str) -> int:
+def _parse_float(text: str) -> float:
     value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # nan/inf would reach every price and estimate
+        raise ValueError("not a finite number")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    value = _parse_float(text)
     if value != int(value):
         raise ValueError("expected a whole number")
     return int(value)
@@ -42,9 +49,9 @@ def _parse_tuple(text: str) -> tuple[str, ...]:
 _PARSERS: dict[str, tuple[Callable[[str], object], object]] = {
     "str": (str, ""),
     "int": (_parse_int, None),
-    "float": (float, None),
+    "float": (_parse_float, None),
     "bool": (_parse_bool, None),
-    "float | None": (float, None),
+    "float | None": (_parse_float, None),
     "int | None": (_parse_int, None),
     "tuple[str, ...]": (_parse_tuple, ()),
 }

@@ -20,24 +20,42 @@ def _choice(where: str, column: str, value: str, choices: tuple[str, ...]) -> No
         _fail(where, column, f"{value!r} is not one of {', '.join(choices)}.", f"use one of {', '.join(choices)}.")
 
 
+# Physical sanity ceilings per column (a value past one is a typo or a unit mix-up: GB for TB, cents for dollars).
+CEILINGS = {
+    "memory_gb": 10_000, "memory_bandwidth_gb_per_s": 1e6, "bf16_tflops": 1e6, "fp16_tflops": 1e6,
+    "fp32_tflops": 1e6, "tf32_tflops": 1e6, "fp8_tflops": 1e6, "fp16_acc16_tflops": 1e6, "tdp_watts": 1e5,
+    "price_usd": 1e7, "gpus_per_instance": 1024, "billing_increment_s": 31 * 86400, "billing_minimum_s": 31 * 86400,
+    "on_demand_usd_per_gpu_hour": 1000, "spot_usd_per_gpu_hour": 1000, "cpu_usd_per_core_hour": 100,
+    "memory_usd_per_gib_hour": 100, "usd_per_gb_month": 1000, "free_gb": 1e9, "num_layers": 10_000,
+    "hidden_size": 1_000_000, "intermediate_size": 10_000_000, "num_heads": 100_000, "num_kv_heads": 100_000,
+    "head_dim": 100_000, "vocab_size": 100_000_000, "num_experts": 100_000, "experts_per_token": 100_000,
+    "norms_per_layer": 100, "max_position_embeddings": 1e9,
+}
+
+
 def _positive(where: str, row: object, columns: tuple[str, ...], allow_zero: bool = False) -> None:
     for column in columns:
         value = getattr(row, column)
-        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        if value is None:
+            continue
+        if value != value or value < 0 or (value == 0 and not allow_zero):
             _fail(where, column, f"{value!r} must be {'>= 0' if allow_zero else '> 0'}.", "fix the number.")
+        if value > CEILINGS.get(column, float("inf")):
+            _fail(where, column, f"{value!r} is more than {CEILINGS[column]:g}, past any real figure.",
+                  "check the number and its unit (the column name says the unit).")
 
 
 def check_gpu(row: GpuSpec, where: str) -> None:
     _choice(where, "segment", row.segment, SEGMENTS)
     _positive(where, row, ("memory_gb", "memory_bandwidth_gb_per_s", "bf16_tflops", "fp16_tflops", "fp32_tflops",
-                           "tf32_tflops", "fp8_tflops", "tdp_watts", "price_usd"))
+                           "tf32_tflops", "fp8_tflops", "tdp_watts", "price_usd", "fp16_acc16_tflops"))
 
 
 def check_offer(row: Offer, where: str) -> None:
     _choice(where, "kind", row.kind, KINDS)
     _positive(where, row, ("gpus_per_instance", "billing_increment_s"))
-    _positive(where, row, ("on_demand_usd_per_gpu_hour", "spot_usd_per_gpu_hour", "billing_minimum_s"),
-              allow_zero=True)
+    _positive(where, row, ("on_demand_usd_per_gpu_hour", "spot_usd_per_gpu_hour", "billing_minimum_s",
+                           "cpu_usd_per_core_hour", "memory_usd_per_gib_hour"), allow_zero=True)
     if row.on_demand_usd_per_gpu_hour is None and row.spot_usd_per_gpu_hour is None:
         _fail(where, "on_demand_usd_per_gpu_hour", "an offer needs an on-demand or a spot price.",
               "fill on_demand_usd_per_gpu_hour and/or spot_usd_per_gpu_hour.")

@@ -35,17 +35,36 @@ def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None
     kwargs = {k: v for k, v in job_kwargs.items() if v is not None}
     if isinstance(kwargs.get("lora_targets"), str):
         kwargs["lora_targets"] = tuple(t for t in kwargs["lora_targets"].replace(" ", "").split(",") if t)
+    kwargs = job_numbers(kwargs)
     arch = catalog.model(model)
     if dataset is not None:
         from pathlib import Path
 
+        from frugaltune.checks import readable_file
         from frugaltune.estimate.dataset_stats import dataset_token_stats
 
+        readable_file(dataset, "--dataset")
         stats = dataset_token_stats(Path(dataset), arch, kwargs.get("seq_len", JOB_DEFAULTS["seq_len"]),
                                     kwargs.get("micro_batch", JOB_DEFAULTS["micro_batch"]))
         kwargs.update(dataset_size=stats.samples, tokens_per_sample=stats.mean_tokens,
                       padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens)
     return Job(model=arch, **kwargs)
+
+
+def job_numbers(kwargs: dict) -> dict:
+    """Job keyword values written as text or as integral floats ('3', 1e4 from YAML) as numbers; whole-number
+    fields as int (Job then checks every range)."""
+    from frugaltune.checks import check, coerce
+    from frugaltune.estimate.records import JOB_LIMITS, job_label
+
+    out = dict(kwargs)
+    for name, limit in JOB_LIMITS.items():
+        if name in out:
+            value = coerce(out[name], job_label(name), limit)
+            if limit.integer and isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+                value = check(value, job_label(name), limit)
+            out[name] = value
+    return out
 
 
 def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, catalog) -> Hardware:
@@ -102,6 +121,10 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
         result.warnings.append(f"no --platform given: priced at the cheapest {hw.gpu.name} offer "
                                f"({hw.offer.platform} {hw.offer.instance})")
     if hw.offer is None:
-        result.warnings.append(f"no price in the catalog for {hw.gpu.name}: cost not estimated "
-                               "(add an offer with --catalog DIR)")
+        try:
+            catalog.find_offer(hw.gpu.name, None, num_gpus, pricing)
+            why = f"no price in the catalog for {hw.gpu.name}"
+        except CatalogError as err:  # says why: e.g. no instance holds that many GPUs
+            why = err.message.rstrip(".")
+        result.warnings.append(f"{why}: cost not estimated (add an offer with --catalog DIR)")
     return result

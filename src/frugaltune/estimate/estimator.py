@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+from frugaltune.checks import GPU_HOURS_WARN
 from frugaltune.errors import ConfigError
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
@@ -21,27 +22,21 @@ GB = 1e9
 
 
 def validate_job(job: rec.Job) -> None:
-    """Collect every impossible value and raise once (ConfigError names each field)."""
-    problems = []
-    checks = [
-        (job.method in rec.METHODS, "method", f"one of {', '.join(rec.METHODS)}"),
-        (job.precision in rec.PRECISIONS, "precision", f"one of {', '.join(rec.PRECISIONS)}"),
-        (job.optimizer in rec.OPTIMIZERS, "optimizer", f"one of {', '.join(rec.OPTIMIZERS)}"),
-        (job.seq_len >= 1, "seq_len", "a positive number of tokens"),
-        (job.micro_batch >= 1, "micro_batch", "at least 1"),
-        (job.grad_accum >= 1, "grad_accum", "at least 1"),
-        (job.num_gpus >= 1, "num_gpus", "at least 1"),
-        (job.zero_stage in (0, 1, 2, 3), "zero_stage", "0, 1, 2 or 3"),
-        (job.lora_r >= 1 or job.method == "full", "lora_r", "at least 1"),
-        (job.dataset_size >= 1, "dataset_size", "at least 1 sample"),
-        (job.tokens_per_sample > 0, "tokens_per_sample", "a positive number"),
-        (job.epochs > 0, "epochs", "a positive number"),
-    ]
-    for ok, name, expected in checks:
-        if not ok:
-            problems.append(f"{name} (--{name.replace('_', '-')}) = {getattr(job, name)!r}: expected {expected}")
-    if problems:
-        raise ConfigError("invalid job: " + "; ".join(problems), fix="correct the listed values")
+    """Every impossible value at once (ConfigError names each field); a job that trains nothing is one too."""
+    rec.check_job(job)
+    if job.method != "full" and job.lora_targets and not expand_targets(job.model, job.lora_targets):
+        raise ConfigError(f"invalid job: lora_targets (--lora-targets) = {','.join(job.lora_targets)!r} names no "
+                          "module: the job would train zero parameters.", fix="name modules, e.g. --lora-targets "
+                          "q_proj,v_proj, or --lora-targets all-linear.")
+
+
+def sanity_warnings(job: rec.Job, hours: float, warnings: list[str]) -> None:
+    """Say so when the job is physically implausible (checks.GPU_HOURS_WARN): a mistyped size, most likely."""
+    gpu_hours = hours * job.num_gpus
+    if gpu_hours > GPU_HOURS_WARN:
+        warnings.append(f"this job needs {gpu_hours:,.3g} GPU-hours, more than a million: check --dataset-size "
+                        f"({job.dataset_size:,}), --tokens-per-sample ({job.tokens_per_sample:g}) and --epochs "
+                        f"({job.epochs:g})")
 
 
 def effective_precision(precision: str, gpu, warnings: list[str]) -> str:
@@ -169,6 +164,7 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
         tp = replace(tp, tokens_per_sec_per_gpu=tp.tokens_per_sec_per_gpu * ratio,
                      tokens_per_sec=tp.tokens_per_sec * ratio, mfu=tp.mfu * ratio, source="calibrated")
     hours = computed_tokens / tp.tokens_per_sec / 3600.0
+    sanity_warnings(job, hours, warnings)
     fits = memory.peak <= hw.gpu.memory_gb * GB
     if not fits:
         from frugaltune.estimate.advice import does_not_fit_warning
@@ -177,6 +173,8 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     from frugaltune.estimate.pricing import price_job
 
     priced = price_job(job, hw, hours, checkpoint_bytes(job, precision), real_tokens, catalog, today, warnings)
+    _require_finite(("peak memory", memory.peak), ("tokens/s", tp.tokens_per_sec), ("hours", hours),
+                    ("total cost", priced.cost.total_cost or 0.0))
     return rec.Estimate(
         model=rec.ModelOut(job.model.name, total_params(job.model), n_train),
         job=_job_out(job, precision, real_tokens, steps),
@@ -189,6 +187,15 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
         cost_breakdown=priced.cost,
         warnings=warnings,
     )
+
+
+def _require_finite(*figures: tuple[str, float]) -> None:
+    """The last line of defence: an estimate never prints NaN or infinity (a bad catalog or model row would)."""
+    bad = [f"{name} = {value}" for name, value in figures if not math.isfinite(value)]
+    if bad:
+        raise ConfigError(f"the estimate is not a finite number ({', '.join(bad)}): a catalog or model figure it "
+                          "uses is out of range.", fix="check the GPU, offer and model rows of your --catalog "
+                          "directory (`frugaltune catalog gpus|prices|models`).")
 
 
 def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int) -> rec.JobOut:

@@ -5,6 +5,8 @@ of `frugaltune estimate --json` (shared/DESIGN.md). Keys may be added, never ren
 from __future__ import annotations
 
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer
+from frugaltune.checks import MAX_EPOCHS, MAX_GPUS, MAX_SAMPLES, MAX_SEQ_LEN, Limit, check
+from frugaltune.errors import ConfigError
 from frugaltune.record import asdict, field, record, replace
 
 SCHEMA_VERSION = 1
@@ -47,8 +49,62 @@ class Job:
     double_quant: bool = True  # QLoRA: double-quantised NF4 constants
     trainable_embeddings: bool = False  # LoRA: also train embeddings + LM head (peft modules_to_save)
 
+    def __post_init__(self) -> None:
+        check_job(self)
+
     def with_(self, **changes) -> Job:
         return replace(self, **changes)
+
+
+# The accepted range of each numeric Job field (checks.py); the job flags of every command share these names.
+JOB_LIMITS = {
+    "seq_len": Limit(1, MAX_SEQ_LEN, integer=True, example=2048, why="longer than any model's context"),
+    "micro_batch": Limit(1, 65_536, integer=True, example=4),
+    "grad_accum": Limit(1, 1_000_000, integer=True, example=8),
+    "lora_r": Limit(1, 65_536, integer=True, example=16),
+    "num_gpus": Limit(1, MAX_GPUS, integer=True, example=8, why="more GPUs than the largest training clusters"),
+    "zero_stage": Limit(0, 3, integer=True, example=2),
+    "dataset_size": Limit(1, MAX_SAMPLES, integer=True, example=10000, why="no fine-tuning set is that large"),
+    "tokens_per_sample": Limit(0, MAX_SEQ_LEN, lo_open=True, example=500, why="longer than any model's context"),
+    "epochs": Limit(0, MAX_EPOCHS, lo_open=True, example=3, why="a fine-tune takes a handful of epochs"),
+    "padded_tokens_per_sample": Limit(0, MAX_SEQ_LEN, lo_open=True),
+    "longest_sample_tokens": Limit(1, MAX_SEQ_LEN, integer=True),
+}
+JOB_CHOICES = {"method": METHODS, "precision": PRECISIONS, "optimizer": OPTIMIZERS}
+JOB_SWITCHES = ("grad_ckpt", "cpu_offload", "packing", "double_quant", "trainable_embeddings")
+
+
+def job_label(name: str) -> str:
+    """A Job field as the user wrote it: 'epochs (--epochs)'."""
+    return f"{name} (--{name.replace('_', '-')})"
+
+
+def check_job(job: Job) -> None:
+    """Every field of `job` of the right type and within its range; one ConfigError listing every problem."""
+    problems: list[tuple[str, str]] = []  # (what is wrong, what to write instead)
+    for name, limit in JOB_LIMITS.items():
+        value = getattr(job, name)
+        if (value is None and name in ("padded_tokens_per_sample", "longest_sample_tokens")) or (
+                name == "lora_r" and job.method == "full"):
+            continue
+        flag = "--" + name.replace("_", "-")
+        example = f", e.g. {flag} {limit.example}" if limit.example is not None else ""
+        try:
+            check(value, job_label(name), limit, fix=f"give {flag} {limit.expected()}{example}.")
+        except ConfigError as err:
+            problems.append((err.message.rstrip("."), err.fix or ""))
+    for name, choices in JOB_CHOICES.items():
+        if getattr(job, name) not in choices:
+            problems.append((f"{job_label(name)} = {getattr(job, name)!r}: expected one of {', '.join(choices)}",
+                             f"use --{name} {choices[0]}."))
+    problems += [(f"{job_label(n)} = {getattr(job, n)!r}: expected true or false", f"give {n} true or false.")
+                 for n in JOB_SWITCHES if not isinstance(getattr(job, n), bool)]
+    if job.method != "full" and not job.lora_targets:
+        problems.append((f"{job_label('lora_targets')} names no module: the job would train zero parameters",
+                         "name modules, e.g. --lora-targets q_proj,v_proj, or --lora-targets all-linear."))
+    if problems:
+        raise ConfigError("invalid job: " + "; ".join(p for p, _ in problems) + ".",
+                          fix=problems[0][1] if len(problems) == 1 else "correct the values listed.")
 
 
 @record(frozen=True)
@@ -59,6 +115,12 @@ class Hardware:
     num_gpus: int = 1
     offer: Offer | None = None
     pricing: str = "on-demand"
+
+    def __post_init__(self) -> None:
+        check(self.num_gpus, "num_gpus (--num-gpus)", JOB_LIMITS["num_gpus"])
+        if self.pricing not in PRICINGS:
+            raise ConfigError(f"pricing (--pricing) = {self.pricing!r}: expected one of {', '.join(PRICINGS)}.",
+                              fix="use --pricing on-demand or --pricing spot.")
 
 
 @record(eq=False)

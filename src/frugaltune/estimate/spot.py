@@ -87,8 +87,10 @@ def _read_rows(path: str, status_override: str | None = None) -> list[SpotAssump
         for i, raw in enumerate(reader, start=2):
             try:
                 value = float(raw["value"])
+                if not math.isfinite(value) or value < 0:
+                    raise ValueError("not a finite number >= 0")
             except (TypeError, ValueError):
-                raise CatalogError(f"{path}:{i}: value {raw['value']!r} is not a number.",
+                raise CatalogError(f"{path}:{i}: value {raw['value']!r} is not a number (a finite one, >= 0).",
                                    fix="Write the value as a plain number in the row's unit.") from None
             rows.append(SpotAssumption(
                 parameter=raw["parameter"].strip(), scope=raw["scope"].strip().lower(), value=value,

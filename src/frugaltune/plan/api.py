@@ -13,6 +13,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from frugaltune.checks import MAX_GPUS, Limit, check_optional
+
+# The planner's own numeric arguments (the job's are Job's, estimate/records.py): hard ranges, checked on entry.
+PLAN_LIMITS = {
+    "max_gpus": Limit(1, MAX_GPUS, integer=True, example=8),
+    "num_gpus": Limit(1, MAX_GPUS, integer=True, example=1),
+    "max_hours": Limit(0, 1e6, lo_open=True, example=24, why="over a century"),
+    "budget_usd": Limit(0, 1e9, lo_open=True, example=500),
+    "interruptions_per_hour": Limit(0, 60, example=0.1, why="more than one a minute: nothing could run"),
+    "target_batch": Limit(1, 10_000_000, integer=True, example=16),
+    "safety_margin": Limit(0, 0.9, example=0.1, why="nothing would be left to train in"),
+    "usd_per_kwh": Limit(0, 10, lo_open=True, example=0.15, why="no electricity tariff is that high"),
+    "purchase_usd": Limit(0, 10_000_000, lo_open=True, example=2000),
+    "power_watts": Limit(0, 100_000, lo_open=True, example=450, why="no GPU draws that much"),
+    "host_watts": Limit(0, 1_000_000, example=200),
+    "years": Limit(0, 50, lo_open=True, example=3),
+    "resale_fraction": Limit(0, 0.99, example=0.3),
+    "runs_per_month": Limit(0, 100_000, lo_open=True, example=4),
+}
+FLAG_NAMES = {"years": "--depreciation-years"}
+
+
+def check_numbers(**values) -> None:
+    """Each planner argument finite and within PLAN_LIMITS (None: not given); a ConfigError names its flag."""
+    for name, value in values.items():
+        check_optional(value, FLAG_NAMES.get(name, "--" + name.replace("_", "-")), PLAN_LIMITS[name])
+
 
 def _catalog(catalog_dirs):
     from frugaltune.estimate.build import get_catalog
@@ -61,6 +88,8 @@ def compare(model: str = "llama-2-7b", *, gpu=None, platform=None, max_gpus: int
 
     if sort not in SORT_KEYS:
         raise ConfigError(f"--sort {sort!r} is not one of {', '.join(SORT_KEYS)}.", fix="use --sort cost or --sort time")
+    check_numbers(max_gpus=max_gpus, max_hours=max_hours, budget_usd=budget_usd,
+                  interruptions_per_hour=interruptions_per_hour)
     catalog = _catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, **job_kwargs)
     flt = filters(catalog, gpu=gpu, platform=platform, max_gpus=max_gpus, spot=spot, max_hours=max_hours,
@@ -80,6 +109,7 @@ def impact(model: str = "llama-2-7b", *, gpu: str = "a100-80gb", platform: str |
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.impact import impact_table, select_axes
 
+    check_numbers(num_gpus=num_gpus, interruptions_per_hour=interruptions_per_hour)
     axes = select_axes(_names(vary))
     catalog = _catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
@@ -107,8 +137,8 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
     if domain_shift not in DOMAIN_SHIFTS:
         raise ConfigError(f"--domain-shift {domain_shift!r} is not one of {', '.join(DOMAIN_SHIFTS)}.",
                           fix="use --domain-shift small or --domain-shift large")
-    if not 0 <= safety_margin < 1:
-        raise ConfigError(f"--safety-margin {safety_margin} must be in [0, 1).", fix="use e.g. --safety-margin 0.1")
+    check_numbers(num_gpus=num_gpus, budget_usd=budget_usd, max_gpus=max_gpus, target_batch=target_batch,
+                  safety_margin=safety_margin, interruptions_per_hour=interruptions_per_hour)
     catalog = _catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, **job_kwargs)
     flt = filters(catalog, platform=platform, spot=spot, max_gpus=max_gpus)
@@ -148,6 +178,7 @@ def budget(file: str | Path, *, catalog_dirs=None, interruptions_per_hour: float
     from frugaltune.plan.budget import load_budget
     from frugaltune.plan.budget_price import price_budget
 
+    check_numbers(interruptions_per_hour=interruptions_per_hour)
     spec = load_budget(file, tuple(JOB_DEFAULTS) + ("model",))
     catalog = _catalog(catalog_dirs or list(spec.catalog_dirs) or None)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
@@ -166,6 +197,9 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
     from frugaltune.plan.buy_vs_rent import OwnedGpu
     from frugaltune.plan.buy_vs_rent import buy_vs_rent as run
 
+    check_numbers(usd_per_kwh=usd_per_kwh, num_gpus=num_gpus, purchase_usd=purchase_usd, power_watts=power_watts,
+                  host_watts=host_watts, years=years, resale_fraction=resale_fraction, runs_per_month=runs_per_month,
+                  interruptions_per_hour=interruptions_per_hour)
     catalog = _catalog(catalog_dirs)
     spec = catalog.gpu(gpu)
     purchase = purchase_usd if purchase_usd is not None else spec.price_usd

@@ -19,9 +19,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from frugaltune.errors import ConfigError, did_you_mean, yaml_syntax_error
+from frugaltune.checks import MAX_GPUS, Limit, check, coerce
+from frugaltune.errors import ConfigError, did_you_mean
 
 KINDS = ("train", "eval", "storage")
+PRICINGS = ("on-demand", "spot")
+MAX_MONTHS = 1200  # a century of planning is a typo
+# Numeric phase keys and their ranges (checks.py); None values mean "not given".
+PHASE_LIMITS = {
+    "start_month": Limit(1, MAX_MONTHS, integer=True, example=1),
+    "months": Limit(1, MAX_MONTHS, integer=True, example=3),
+    "runs_per_month": Limit(0, 100_000, example=4),
+    "every_months": Limit(1, MAX_MONTHS, integer=True, example=1),
+    "num_gpus": Limit(1, MAX_GPUS, integer=True, example=1),
+    "gpu_hours_per_run": Limit(0, 1e6, lo_open=True, example=0.5, why="a million GPU-hours per evaluation"),
+    "gb": Limit(0, 1e9, example=50, why="an exabyte"),
+    "usd_per_gb_month": Limit(0, 1000, example=0.1, why="no storage costs that much"),
+}
 PHASE_KEYS = ("name", "kind", "start_month", "months", "runs_per_month", "every_months", "gpu", "platform",
               "pricing", "num_gpus", "gpu_hours_per_run", "gb", "usd_per_gb_month")
 TOP_KEYS = ("months", "job", "phases", "catalog_dirs")
@@ -76,9 +90,10 @@ def _phase(raw: dict, i: int, job_keys: tuple[str, ...], problems: list[str]) ->
         problems.append(f"{where}: expected a mapping, got {type(raw).__name__}")
         return None
     own = {k: raw[k] for k in raw if k in PHASE_KEYS}
-    job = {k: raw[k] for k in raw if k in job_keys and k not in PHASE_KEYS}
+    job = _numbers({k: raw[k] for k in raw if k in job_keys and k not in PHASE_KEYS}, where, _job_limits(), problems)
     _check_keys({k: v for k, v in raw.items() if k not in own and k not in job}, PHASE_KEYS + job_keys, where,
                 problems)
+    own = _numbers(own, where, PHASE_LIMITS, problems)
     own.setdefault("name", f"phase {i + 1}")
     try:
         phase = Phase(**own, job=job)
@@ -91,6 +106,8 @@ def _phase(raw: dict, i: int, job_keys: tuple[str, ...], problems: list[str]) ->
         problems.append(f"{where}: an eval phase needs gpu_hours_per_run, gpu and platform")
     if phase.kind == "storage" and (phase.gb is None or not (phase.platform or phase.usd_per_gb_month)):
         problems.append(f"{where}: a storage phase needs gb and a platform (or usd_per_gb_month)")
+    if phase.pricing not in PRICINGS:
+        problems.append(f"{where}.pricing: {phase.pricing!r} is not one of {', '.join(PRICINGS)}")
     if phase.kind == "train" and not phase.gpu:
         problems.append(f"{where}: a train phase needs a gpu (and usually a platform)")
     return phase
@@ -103,28 +120,63 @@ def parse_budget(raw, job_keys: tuple[str, ...], origin: str = "budget") -> Budg
                           fix="start from examples/budget.yaml.")
     problems: list[str] = []
     _check_keys(raw, TOP_KEYS, origin, problems)
-    _check_keys(raw.get("job") or {}, job_keys, f"{origin}: job", problems)
-    phases = [_phase(p, i, job_keys, problems) for i, p in enumerate(raw.get("phases") or [])]
+    for key, kind in (("job", dict), ("phases", list), ("catalog_dirs", list)):
+        if raw.get(key) is not None and not isinstance(raw[key], kind):
+            problems.append(f"{key}: expected a {'mapping' if kind is dict else 'list'}, got {type(raw[key]).__name__}")
+    job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
+    _check_keys(job, job_keys, f"{origin}: job", problems)
+    job = _numbers(job, "job", _job_limits(), problems)
+    phases = [_phase(p, i, job_keys, problems) for i, p in enumerate(raw.get("phases") or []
+                                                                    if isinstance(raw.get("phases"), list) else [])]
     if not phases:
-        problems.append(f"{origin}: no phases")
-    months = raw.get("months") or max((p.start_month + (p.months or 1) - 1 for p in phases if p), default=1)
+        problems.append("no phases")
+    months = _months(raw.get("months"), [p for p in phases if p], problems)
     if problems:
         raise ConfigError(f"{origin}: " + "; ".join(problems),
                           fix="see examples/budget.yaml for every key (phase job keys are the estimate flag names).")
-    return BudgetSpec(int(months), dict(raw.get("job") or {}), tuple(phases), tuple(raw.get("catalog_dirs") or ()))
+    return BudgetSpec(int(months), job, tuple(phases), tuple(raw.get("catalog_dirs") or ()))
+
+
+def _job_limits() -> dict:
+    from frugaltune.estimate.records import JOB_LIMITS
+
+    return JOB_LIMITS
+
+
+def _numbers(values: dict, where: str, limits: dict, problems: list[str]) -> dict:
+    """`values` with its numeric keys coerced and checked against `limits`; each failure appended to `problems`."""
+    out = dict(values)
+    for key, limit in limits.items():
+        if out.get(key) is None:
+            continue
+        try:
+            out[key] = check(coerce(out[key], key, limit), f"{where}.{key}", limit)
+        except ConfigError as err:
+            problems.append(err.message.rstrip("."))
+    return out
+
+
+def _months(value, phases: list[Phase], problems: list[str]) -> int:
+    """The plan's horizon (`months`, default: to the end of the last phase); every phase must lie inside it."""
+    end = max((p.start_month + (p.months or 1) - 1 for p in phases), default=1)
+    if value is None:
+        return end
+    try:
+        months = check(coerce(value, "months", PHASE_LIMITS["months"]), "months", PHASE_LIMITS["months"])
+    except ConfigError as err:
+        problems.append(err.message.rstrip("."))
+        return end
+    for i, p in enumerate(phases):
+        last = p.start_month + (p.months or 1) - 1
+        if p.start_month > months or last > months:
+            problems.append(f"phases[{i}] ({p.name}): months {p.start_month}-{last} lie outside the plan's "
+                            f"{months} months")
+    return months
 
 
 def load_budget(path, job_keys: tuple[str, ...]) -> BudgetSpec:
     """Read and validate a budget YAML file."""
-    from pathlib import Path
+    from frugaltune.yamlio import load_yaml
 
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"budget file {p} not found.", fix="pass a budget YAML such as examples/budget.yaml.")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise yaml_syntax_error(p, err) from None
-    return parse_budget(raw, job_keys, str(p))
+    raw = load_yaml(path, "budget file", fix="pass a budget YAML such as examples/budget.yaml.")
+    return parse_budget(raw, job_keys, str(path))

@@ -33,7 +33,7 @@ class OwnedGpu:
     def __post_init__(self):
         bad = [n for n, v in (("purchase_usd", self.purchase_usd), ("power_watts", self.power_watts),
                               ("usd_per_kwh", self.usd_per_kwh), ("depreciation_years", self.depreciation_years))
-               if not v or v <= 0]
+               if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0)]
         if not 0 <= self.resale_fraction < 1:
             bad.append("resale_fraction (0 <= x < 1)")
         if bad:

@@ -17,12 +17,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from frugaltune.errors import ConfigError, yaml_syntax_error
+from frugaltune.checks import MAX_EPOCHS, MAX_GPUS, MAX_SEQ_LEN
+from frugaltune.errors import ConfigError
 from frugaltune.train.data_rows import Fields
 
 SCHEMA_VERSION = 1
 PRESET_PREFIX = "preset:"
 PRESETS = ("tiny-llama", "small-llama")
+MAX_LR = 1.0
+MAX_CPU_THREADS = 1024  # torch.set_num_threads(100000) crashes the process (OpenMP); no CPU has more cores
 LORA_TARGET_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head", "all-linear")
 # Names other tools use for our keys (transformers TrainingArguments, peft, axolotl): suggested when one is seen.
 KEY_SYNONYMS = {
@@ -38,7 +41,8 @@ KEY_SYNONYMS = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True,
+                              allow_inf_nan=False)  # nan/inf never reach a run (checks.py)
 
 
 class ModelConfig(_Strict):
@@ -61,7 +65,7 @@ class ModelConfig(_Strict):
 class LoraConfig(_Strict):
     r: int = Field(default=16, ge=1, le=1024)
     """LoRA rank."""
-    alpha: float = Field(default=32, gt=0)
+    alpha: float = Field(default=32, gt=0, le=1e6)
     """LoRA scaling numerator (scale = alpha / r)."""
     dropout: float = Field(default=0.05, ge=0, lt=1)
     """Dropout on the LoRA input."""
@@ -129,7 +133,7 @@ class DataConfig(_Strict):
     """Fraction held out for evaluation when there is no `eval_path`."""
     max_eval_samples: int | None = Field(default=None, ge=1)
     """Cap on evaluated samples (accuracy by label scoring costs one forward per label)."""
-    max_seq_len: int = Field(default=512, ge=8)
+    max_seq_len: int = Field(default=512, ge=8, le=MAX_SEQ_LEN)
     """Longer examples are truncated."""
     packing: bool = False
     """Concatenate examples into `max_seq_len` blocks (no padding)."""
@@ -144,19 +148,19 @@ class DataConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    epochs: float | None = Field(default=None, gt=0)
+    epochs: float | None = Field(default=None, gt=0, le=MAX_EPOCHS)
     """Passes over the data (default 1 when `max_steps` is not set)."""
-    max_steps: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, le=10**12)
     """Optimizer steps; overrides `epochs`."""
-    lr: float = Field(default=2e-4, gt=0)
-    """Peak learning rate."""
+    lr: float = Field(default=2e-4, gt=0, le=MAX_LR)
+    """Peak learning rate. At most 1: larger rates diverge."""
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     """Learning-rate decay after warmup."""
-    warmup_steps: int = Field(default=0, ge=0)
+    warmup_steps: int = Field(default=0, ge=0, le=10**12)
     """Linear warmup steps."""
-    micro_batch: int = Field(default=4, ge=1)
+    micro_batch: int = Field(default=4, ge=1, le=65_536)
     """Sequences per forward/backward."""
-    grad_accum: int = Field(default=1, ge=1)
+    grad_accum: int = Field(default=1, ge=1, le=1_000_000)
     """Micro-batches per optimizer step."""
     precision: Literal["auto", "fp32", "bf16", "fp16", "bf16-true"] = "auto"
     """Compute dtype; `auto` = bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU. bf16/fp16 are mixed
@@ -166,45 +170,45 @@ class TrainingConfig(_Strict):
     """Recompute activations in backward (less memory, ~1/3 more compute)."""
     optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"
     """Optimizer (8-bit variants from bitsandbytes)."""
-    weight_decay: float = Field(default=0.0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0, le=10)
     """Decoupled weight decay."""
-    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    max_grad_norm: float | None = Field(default=1.0, gt=0, le=1e6)
     """Gradient clipping norm (null: off)."""
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
     """Seeds weights of presets, data order, dropout."""
-    cpu_threads: int | None = Field(default=None, ge=1)
+    cpu_threads: int | None = Field(default=None, ge=1, le=MAX_CPU_THREADS)
     """CPU runs: torch intra-op threads (null: torch's default, one per core). 1 is fastest for tiny models and
     on a machine shared with other jobs, where spinning OpenMP threads wait on each other."""
-    eval_every: int | None = Field(default=None, ge=1)
+    eval_every: int | None = Field(default=None, ge=1, le=10**12)
     """Evaluate every N steps (null: only at the end)."""
     eval_before: bool = False
     """Also evaluate before the first step (the zero-shot baseline; reported as eval_accuracy_before)."""
-    log_every: int = Field(default=10, ge=1)
+    log_every: int = Field(default=10, ge=1, le=10**12)
     """Write a metrics line every N steps."""
 
 
 class CheckpointConfig(_Strict):
-    every_steps: int | None = Field(default=100, ge=1)
+    every_steps: int | None = Field(default=100, ge=1, le=10**12)
     """Save every N optimizer steps (null: off)."""
-    every_minutes: float | None = Field(default=30.0, gt=0)
+    every_minutes: float | None = Field(default=30.0, gt=0, le=1e6)
     """Save when this many minutes passed since the last save (null: off)."""
-    keep_last: int = Field(default=3, ge=1)
+    keep_last: int = Field(default=3, ge=1, le=1_000_000)
     """Complete checkpoints kept locally."""
     mirror: str | None = None
     """fsspec URL that checkpoints are copied to in the background (s3://bucket/run, gs://..., a local dir)."""
 
 
 class OutputConfig(_Strict):
-    dir: str = "runs/run"
+    dir: str = Field(default="runs/run", min_length=1)
     """Run directory: checkpoints, metrics.jsonl, summary.json, the final adapter/model."""
 
 
 class CostConfig(_Strict):
     gpu: str | None = None
     """GPU the run is billed and estimated as (catalog name); on a CPU run, the GPU to estimate for."""
-    num_gpus: int = Field(default=1, ge=1)
+    num_gpus: int = Field(default=1, ge=1, le=MAX_GPUS)
     """GPUs billed."""
-    usd_per_hour: float | None = Field(default=None, ge=0)
+    usd_per_hour: float | None = Field(default=None, ge=0, le=100_000)
     """Price of the whole machine per hour (all GPUs); dollars = billed hours x this. Null: the catalog price of
     `gpu` x `num_gpus` on `platform` (from the estimate), when there is one."""
     platform: str | None = None
@@ -292,14 +296,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     Raises:
         ConfigError: unreadable file, bad YAML, or every schema problem at once.
     """
+    from frugaltune.yamlio import load_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found.", fix="Pass the path of a run YAML "
-                          "(`frugaltune schema --example > run.yaml` writes one).")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise yaml_syntax_error(path, err) from None
+    raw = load_yaml(path, "config file", fix="Pass the path of a run YAML (`frugaltune schema --example > run.yaml` "
+                    "writes one).")
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}.",
+                          fix="Start from `frugaltune schema --example`.")
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     cfg = RunConfig.from_dict(raw, origin=str(path))
@@ -328,6 +333,9 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for key in parents:
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key}: expected a mapping of keys, got {type(node).__name__} ({node!r}).",
+                              fix="Start from `frugaltune schema --example`.")
     node[leaf] = value
 
 

@@ -49,6 +49,9 @@ def read_rows(path: str | Path, *, split: str | None = None) -> list[Row]:
                         "the current directory, then the config's directory).")
     if p.is_dir():
         return _read_disk(p, split)
+    from frugaltune.checks import readable_file
+
+    readable_file(p, "data file")  # unreadable, empty or binary: one line, not a reader's traceback
     kind = SUFFIXES.get(p.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unknown data file type '{p.suffix or '(none)'}'.",
