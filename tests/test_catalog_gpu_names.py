@@ -97,3 +97,40 @@ def test_every_new_row_is_sourced_and_dated(cat):
         gpu = cat.gpu(name)
         assert gpu.source and "shared/" not in gpu.source and gpu.data_date == "2026-12-01", name
         assert gpu.memory_gb > 0 and gpu.bf16_tflops and gpu.memory_bandwidth_gb_per_s, name
+
+
+# --- `frugaltune catalog gpus` shows where each GPU's figures come from ------------------------------------------
+
+
+def _run_cli(argv, capsys, monkeypatch):
+    from frugaltune.cli.app import run
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich folds cells to the terminal width
+    code = run(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_no_gpu_source_cites_internal_files(cat):
+    assert [g.name for g in cat.gpus.values() if "shared/" in g.source or not g.source.strip()] == []
+
+
+def test_cli_sources_lists_every_gpu_with_its_source(cat, capsys, monkeypatch):
+    code, out, _ = _run_cli(["catalog", "gpus", "--sources"], capsys, monkeypatch)
+    assert code == 0 and "GPU sources" in out
+    assert all(name in out for name in cat.gpus)
+    assert "pytorch-lightning" in out and "volcengine/verl" in out
+
+
+def test_cli_one_gpu_by_its_nvidia_smi_name_shows_source_date_and_notes(capsys, monkeypatch):
+    code, out, _ = _run_cli(["catalog", "gpus", "--gpu", "NVIDIA A800-SXM4-80GB"], capsys, monkeypatch)
+    assert code == 0 and "A800-80GB: sources" in out
+    assert "LLM-Prof" in out and "2026-12-01" in out and "China-market" in out
+
+
+def test_cli_json_carries_source_fields(capsys, monkeypatch):
+    import json
+
+    code, out, _ = _run_cli(["catalog", "gpus", "--gpu", "RTX 4090 24GB", "--json"], capsys, monkeypatch)
+    gpu = json.loads(out)["gpus"][0]
+    assert code == 0 and gpu["name"] == "RTX-4090" and gpu["source"] and "data_date" in gpu and "notes" in gpu

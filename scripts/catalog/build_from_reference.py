@@ -111,7 +111,7 @@ def gpu_row(ref: dict, name: str) -> dict:
         "tf32_tflops": ref["tf32_tensor_dense_tflops"], "fp8_tflops": ref["fp8_tensor_dense_tflops"],
         "bf16_supported": yes_no(ref["bf16_supported"]), "fp8_supported": yes_no(ref["fp8_supported"]),
         "tdp_watts": ref["tdp_watts"], "price_usd": price,
-        "source": join_notes(f"shared/reference/gpus.csv ({ref['gpu']}, {ref['variant']})", ref["source"]),
+        "source": ref["source"],  # the public origins; the reference file itself is no source to show users
         "data_date": "unknown", "notes": join_notes(f"variant: {ref['variant']}", notes, price_note),
     }
 

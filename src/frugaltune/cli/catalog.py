@@ -7,7 +7,7 @@ field names, which carry their units.
 from __future__ import annotations
 
 from frugaltune.cli.commands import command
-from frugaltune.cli.options import JSON, Opt
+from frugaltune.cli.options import JSON, Opt, switch
 
 CATALOGS = Opt("catalog", str, None, "A user catalog directory (repeatable; later ones win).", multiple=True,
                metavar="DIR")
@@ -50,17 +50,31 @@ def _num(value: float | None, fmt: str = "{:g}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-@command("catalog gpus", [JSON, CATALOGS, GPU])
-def gpus_command(json_out: bool, catalog: list[str] | None, gpu: str | None) -> None:
-    """GPU specs: memory, bandwidth, dense tensor TFLOPs, bf16/fp8 support."""
+SOURCES = switch("sources", "List where each GPU's figures come from (name, date, source) instead of the specs.")
+
+
+@command("catalog gpus", [JSON, CATALOGS, GPU, SOURCES])
+def gpus_command(json_out: bool, catalog: list[str] | None, gpu: str | None, sources: bool) -> None:
+    """GPU specs: memory, bandwidth, dense tensor TFLOPs, bf16/fp8 support, and where each figure comes from.
+
+    With --gpu NAME (any spelling: 'NVIDIA A100-SXM4-80GB', 'RTX 4090 24GB', 'nvidia-l4') the GPU's source, date
+    and notes follow its row; --sources lists them for every GPU; --json has them as `source`, `data_date`, `notes`.
+    """
     cat = _load(catalog)
     rows = [cat.gpu(gpu)] if gpu else list(cat.gpus.values())
     if json_out:
         return _emit_json("gpus", rows)
+    if sources:
+        return _table("GPU sources", ["name", "date", "source"], [[g.name, g.data_date, g.source] for g in rows])
     _table("GPUs", ["name", "segment", "arch", "mem GB", "GB/s", "bf16 TF", "fp16 TF", "fp8 TF", "bf16", "aliases"],
            [[g.name, g.segment, g.architecture, _num(g.memory_gb), _num(g.memory_bandwidth_gb_per_s),
              _num(g.bf16_tflops), _num(g.fp16_tflops), _num(g.fp8_tflops), "yes" if g.bf16_supported else "no",
-             ", ".join(g.aliases[:4])] for g in rows])
+             ", ".join(g.aliases[:4])] for g in rows],
+           footer="" if gpu else "Where the figures come from: --sources, or --gpu NAME for one GPU.")
+    if gpu:
+        g = rows[0]
+        _table(f"{g.name}: sources", ["field", "value"],
+               [["source", g.source], ["data date", g.data_date], ["notes", g.notes or "-"]])
 
 
 @command("catalog prices", PRICES)
