@@ -125,8 +125,8 @@ def test_plan_writes_a_run_yaml_whose_estimate_fits(cat, shipped, tmp_path):
                     padded_tokens_per_sample=500, steps=rec.estimate.job.steps_total)
     model = kw.pop("model")
     gpu, num_gpus = kw.pop("gpu"), kw.pop("num_gpus")
-    for k in ("platform", "pricing"):
-        kw.pop(k)
+    for k in ("platform", "pricing", "instance", "region"):
+        kw.pop(k, None)
     from frugaltune.api import build_job
 
     est = estimate(build_job(model, catalog, **kw), Hardware(gpu=catalog.gpu(gpu), num_gpus=num_gpus), catalog=catalog)
@@ -143,3 +143,50 @@ def test_recommend_budget_nothing_meets(cat, shipped):
     with pytest.raises(InfeasiblePlanError, match="no plan meets the \\$0.00 budget") as err:
         recommend(_job(shipped), Situation(budget_usd=0.001), catalog)
     assert "raise --budget-usd to at least" in err.value.fix
+
+
+def test_recommend_on_your_own_gpu_names_it_everywhere(cat, shipped):
+    # --gpu "rtx 4090" is the machine the user has: no 8x marketplace offer, no price; the card and the matrix
+    # both name the user's 1x RTX-4090
+    catalog = cat([offer("m", "8x-4090", "RTX-4090", 0.30, gpus=8, whole=True, kind="marketplace"),
+                   offer("p", "a100", "A100-80GB", 1.5)])
+    rec = recommend(_job(shipped), Situation(gpu="RTX-4090"), catalog)
+    assert rec.candidate is None and rec.estimate.cost_breakdown.total_cost is None
+    assert rec.job.num_gpus == 1 and rec.estimate.hardware.gpu == "RTX-4090"
+    chosen = next(r for r in rec.choice.matrix if r["method"] == rec.choice.method)
+    assert chosen["cheapest_option"] == "1x RTX-4090 (yours)"
+    assert chosen["peak_gb_per_gpu"] == rec.estimate.memory.peak_gb_per_gpu
+    assert "not priced" in rec.notes[0] and "--rent" in rec.notes[0]
+
+
+def test_rent_searches_offers_of_the_named_gpu(cat, shipped):
+    # --rent widens the search to rented offers of that GPU; the matrix row names the card's machine
+    catalog = cat([offer("m", "8x-4090", "RTX-4090", 0.30, gpus=8, whole=True, kind="marketplace"),
+                   offer("p", "1x-4090", "RTX-4090", 0.40), offer("q", "a100", "A100-80GB", 1.5)])
+    rec = recommend(_job(shipped), Situation(gpu="RTX-4090", rent=True), catalog)
+    assert rec.candidate.offer.gpu == "RTX-4090"
+    chosen = next(r for r in rec.choice.matrix if r["method"] == rec.choice.method)
+    c = rec.candidate
+    assert chosen["cheapest_option"] == f"{c.num_gpus}x RTX-4090 {c.offer.platform} {c.offer.instance} ({c.pricing})"
+    assert chosen["cheapest_usd"] == rec.estimate.cost_breakdown.total_cost
+
+
+def test_a_named_method_is_kept(cat, shipped):
+    catalog = cat([offer("p1", "a100", "A100-80GB", 1.5)])
+    rec = recommend(_job(shipped), Situation(method="qlora"), catalog)
+    assert rec.job.method == "qlora" and "as you asked" in rec.choice.why[-1]
+
+
+def test_about_as_cheap_prefers_fewer_gpus(cat, shipped):
+    # one A10 vs an 8x A10 node priced so that the node is 2 % cheaper for the job: within the estimate's error,
+    # so the single GPU ranks first; at 20 % cheaper the node wins
+    from frugaltune.plan.search import as_cheap, compare_job, total_usd
+
+    job = _job(shipped)
+    probe = compare_job(job, cat([offer("a", "1x", "A10", 1.0), offer("b", "8x", "A10", 1.0, gpus=8, whole=True)]))
+    usd = {c.num_gpus: total_usd(e) for c, e in probe.ranked}
+    for saving, first in ((0.02, 1), (0.20, 8)):
+        price8 = (1 - saving) * usd[1] / usd[8]
+        cmp = compare_job(job, cat([offer("a", "1x", "A10", 1.0), offer("b", "8x", "A10", price8, gpus=8, whole=True)]))
+        assert cmp.ranked[0][0].num_gpus == first
+        assert as_cheap(total_usd(cmp.ranked[1][1]), total_usd(cmp.ranked[0][1])) == (first == 1)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from frugaltune.cli.commands import command
 from frugaltune.cli.options import CATALOG, HARDWARE_OPTIONS, JOB_OPTIONS, JSON, Opt, argument, check_choices
+from frugaltune.record import replace
 
 DATA_FORMATS = ("alpaca", "chat", "completion", "classification")  # train/config.py DataConfig.format
 DOMAIN_SHIFTS = ("small", "large")  # plan/method.py
 
 MODEL = [o for o in HARDWARE_OPTIONS if o.dest == "model"]
 JOB_FLAGS = MODEL + JOB_OPTIONS + [CATALOG, JSON]
+# recommend / plan decide the method unless one is named
+ADVICE_JOB_FLAGS = [replace(o, default=None, help=o.help.rstrip(".") + " (default: decided from your situation).")
+                    if o.dest == "method" else o for o in JOB_FLAGS]
 SPOT = Opt("spot", bool, None, "--spot: spot offers only; --no-spot: on-demand only; default: both.")
 RATE = Opt("interruptions_per_hour", float, None, "Spot interruption rate, overriding the catalog's assumption "
            "(e.g. from your own logs).")
@@ -22,8 +26,12 @@ MAX_GPUS = Opt("max_gpus", int, 8, "Most GPUs per option.")
 BUDGET = Opt("budget_usd", float, None, "Budget per training run, USD.")
 PLATFORMS = Opt("platform", str, None, "Only these platforms (repeat, or comma-separate).", multiple=True)
 SITUATION = [  # recommend / plan: what the user has and needs
-    Opt("gpu", str, None, "The GPU you have or insist on (default: any GPU in the catalog)."),
+    Opt("gpu", str, None, "The GPU you have: settings are fitted to it and nothing is priced (default: search "
+        "every rented offer)."),
     Opt("num_gpus", int, 1, "How many of --gpu you have."),
+    Opt("rent", bool, False, "With --gpu: rent it instead (search the offers of that GPU, up to --max-gpus)."),
+    Opt("gpu_memory_gb", float, None, "Memory per GPU you have, in GB, when your GPU is not in the catalog "
+        "(plans for the catalog GPU of that size with the least compute: a conservative stand-in)."),
     BUDGET,
     Opt("domain_shift", str, "small", "How far your data is from the model's pre-training (large favours full "
         "fine-tuning).", DOMAIN_SHIFTS),
@@ -123,7 +131,7 @@ def impact_command(**values) -> None:
                                                                  if e.hardware.platform else ""))
 
 
-@command("recommend", SITUATION + JOB_FLAGS)
+@command("recommend", SITUATION + ADVICE_JOB_FLAGS)
 def recommend_command(**values) -> None:
     """Recommend a method from your situation (budget, GPU memory, domain shift, alignment, data size), explain why,
     print the trade-off matrix, and pick settings that fit with a safety margin: micro-batch, gradient accumulation
@@ -138,7 +146,7 @@ def recommend_command(**values) -> None:
     render_recommendation(rec)
 
 
-@command("plan", PLAN + SITUATION + JOB_FLAGS)
+@command("plan", PLAN + SITUATION + ADVICE_JOB_FLAGS)
 def plan_command(**values) -> None:
     """Plan a run end to end (method, hardware, settings that fit) and write it as a `frugaltune train` config.
     Under spot pricing the config checkpoints at the Young-Daly interval."""

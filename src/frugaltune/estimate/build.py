@@ -67,11 +67,16 @@ def job_numbers(kwargs: dict) -> dict:
     return out
 
 
-def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, catalog) -> Hardware:
-    """The GPU spec and the offer that prices it: the given platform's offer, or the cheapest offer for the GPU."""
+def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, catalog,
+                   instance: str | None = None, region: str | None = None) -> Hardware:
+    """The GPU spec and the offer that prices it: the named instance (and region) on `platform` when given, else
+    the given platform's offer, or the cheapest offer for the GPU."""
     if pricing not in PRICINGS:
         raise ConfigError(f"unknown pricing '{pricing}'", fix=f"use one of {', '.join(PRICINGS)}")
     spec = catalog.gpu(gpu)
+    if instance:
+        return Hardware(gpu=spec, num_gpus=num_gpus, pricing=pricing,
+                        offer=_named_offer(catalog, spec.name, platform, instance, region))
     if platform:
         try:
             offer = catalog.find_offer(spec.name, platform, num_gpus, pricing)
@@ -88,9 +93,20 @@ def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, 
     return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
 
 
+def _named_offer(catalog, gpu: str, platform: str | None, instance: str, region: str | None):
+    """The catalog offer `instance` of `gpu` on `platform` (in `region` when given)."""
+    offers = [o for o in catalog.offers_for(gpu=gpu, platform=platform) if o.instance == instance]
+    exact = [o for o in offers if region is None or o.region == region]
+    if not offers:
+        raise CatalogError(f"no {gpu} offer named {instance!r}" + (f" on {platform}" if platform else "") + ".",
+                           fix="`frugaltune catalog prices --gpu GPU` lists the instances; or drop the instance.")
+    return (exact or offers)[0]
+
+
 def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | None = None,
              pricing: str = "on-demand", num_gpus: int = 1, dataset: str | os.PathLike | None = None,
-             catalog_dirs: list[str | os.PathLike] | None = None, today: date | None = None, **job_kwargs) -> Estimate:
+             catalog_dirs: list[str | os.PathLike] | None = None, today: date | None = None,
+             instance: str | None = None, region: str | None = None, **job_kwargs) -> Estimate:
     """Estimate peak memory per GPU, tokens/s, hours and dollars of one fine-tuning job.
 
     Args:
@@ -103,6 +119,7 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
         dataset: a JSONL/CSV file whose real token counts replace dataset_size / tokens_per_sample.
         catalog_dirs: extra user catalog directories (override or add GPUs, prices, models).
         today: the date stale-price warnings are measured against.
+        instance, region: price this exact catalog offer (as `frugaltune plan` writes into a config's cost).
         **job_kwargs: method, precision, seq_len, micro_batch, grad_accum, grad_ckpt, optimizer, lora_r,
             lora_targets, zero_stage, cpu_offload, dataset_size, tokens_per_sample, epochs, packing.
     Returns:
@@ -115,7 +132,7 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
 
     catalog = get_catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
-    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog)
+    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog, instance, region)
     result = run_estimate(job, hw, catalog=catalog, today=today)
     if hw.offer is not None and platform is None:
         result.warnings.append(f"no --platform given: priced at the cheapest {hw.gpu.name} offer "

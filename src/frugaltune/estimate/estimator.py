@@ -5,7 +5,6 @@ Pure: no I/O beyond the (cached) calibration file, no torch. The JSON contract i
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 from frugaltune.checks import GPU_HOURS_WARN
@@ -15,6 +14,7 @@ from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients, load_coefficients
 from frugaltune.estimate.flops import flops_per_token
 from frugaltune.estimate.shapes import expand_targets, total_params
+from frugaltune.estimate.steps import optimizer_steps, sequences_per_epoch
 from frugaltune.estimate.throughput import throughput
 from frugaltune.record import replace
 
@@ -117,12 +117,11 @@ def token_counts(job: rec.Job) -> tuple[int, float, float, int]:
     real_total = job.dataset_size * per_sample * job.epochs
     if job.packing:
         computed, per_micro = real_total, job.seq_len * job.micro_batch
-        sequences = math.ceil(job.dataset_size * per_sample / job.seq_len) * job.epochs
     else:
         padded = min(job.padded_tokens_per_sample or per_sample, job.seq_len)
         computed, per_micro = job.dataset_size * padded * job.epochs, padded * job.micro_batch
-        sequences = job.dataset_size * job.epochs
-    steps = math.ceil(sequences / (job.micro_batch * job.grad_accum * job.num_gpus))
+    sequences = sequences_per_epoch(job.dataset_size, per_sample, job.seq_len, job.packing)
+    steps = optimizer_steps(sequences, job.micro_batch, job.grad_accum, job.num_gpus, job.epochs)
     return round(real_total), computed, per_micro, steps
 
 

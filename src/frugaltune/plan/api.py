@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from frugaltune.checks import MAX_GPUS, Limit, check_optional
+from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION, train_rows
 
 # The planner's own numeric arguments (the job's are Job's, estimate/records.py): hard ranges, checked on entry.
 PLAN_LIMITS = {
@@ -118,18 +119,52 @@ def impact(model: str = "llama-2-7b", *, gpu: str = "a100-80gb", platform: str |
         return impact_table(job, hw, catalog, axes=axes)
 
 
-def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: int = 1,
-              budget_usd: float | None = None, domain_shift: str = "small", alignment: bool = False,
+def _own_gpu(catalog, gpu: str | None, gpu_memory_gb: float | None) -> str | None:
+    """The canonical name of the user's GPU: `gpu`, or the catalog GPU with `gpu_memory_gb` GB (within 1 GB) and
+    the least bf16/fp16 compute, a stand-in that does not overstate its speed."""
+    from frugaltune.errors import ConfigError
+
+    if gpu_memory_gb is None:
+        return catalog.gpu(gpu).name if gpu else None
+    if gpu_memory_gb <= 0:
+        raise ConfigError(f"--gpu-memory-gb {gpu_memory_gb:g} must be positive.", fix="e.g. --gpu-memory-gb 24")
+    same = [g for g in catalog.gpus.values() if abs(g.memory_gb - gpu_memory_gb) <= 1.0]
+    if gpu:
+        spec = catalog.gpu(gpu)
+        if abs(spec.memory_gb - gpu_memory_gb) > 1.0:
+            raise ConfigError(f"--gpu {spec.name} has {spec.memory_gb:g} GB, not --gpu-memory-gb {gpu_memory_gb:g}.",
+                              fix="give one of the two.")
+        return spec.name
+    if not same:
+        sizes = ", ".join(f"{m:g}" for m in sorted({g.memory_gb for g in catalog.gpus.values()}))
+        raise ConfigError(f"no GPU in the catalog has {gpu_memory_gb:g} GB (sizes: {sizes}).",
+                          fix="name your GPU with --gpu, or add it to a user catalog's gpus.csv (--catalog DIR).")
+    return min(same, key=lambda g: (g.bf16_tflops or g.fp16_tflops or 0.0, g.name)).name
+
+
+def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: int = 1, rent: bool = False,
+              gpu_memory_gb: float | None = None, method: str | None = None, budget_usd: float | None = None,
+              domain_shift: str = "small",
+              alignment: bool = False,
               platform=None, spot: bool | None = None, max_gpus: int = 8, target_batch: int = 16,
               safety_margin: float = 0.10, interruptions_per_hour: float | None = None,
-              dataset: str | Path | None = None, catalog_dirs=None, **job_kwargs):
-    """Method (the seeds' decision flow), hardware and settings that fit (see plan/recommend.py).
+              dataset: str | Path | None = None, eval_fraction: float = DEFAULT_EVAL_FRACTION, catalog_dirs=None,
+              **job_kwargs):
+    """Method (QLoRA when memory or budget is tight, full fine-tuning for a large domain shift, else LoRA),
+    hardware and settings that fit (see plan/recommend.py).
+
+    `gpu` (with `num_gpus`) is the machine you have: everything is estimated on it, nothing is priced; `rent`
+    searches rented offers of that GPU instead (without `gpu`, every offer in the catalog). `gpu_memory_gb` names
+    your GPU by its memory when it is not in the catalog (see `_own_gpu`). `method` keeps the
+    method you name; None lets the decision flow choose. With `dataset`, the job trains on the rows a run of the
+    written config trains on: the file's rows less the `eval_fraction` it holds out for evaluation.
 
     Returns:
         (Recommendation, catalog).
     """
     from frugaltune.estimate.build import build_job
     from frugaltune.errors import ConfigError
+    from frugaltune.estimate.records import METHODS
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.method import DOMAIN_SHIFTS, Situation
     from frugaltune.plan.recommend import recommend as run_recommend
@@ -141,10 +176,14 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
                   safety_margin=safety_margin, interruptions_per_hour=interruptions_per_hour)
     catalog = _catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, **job_kwargs)
+    if dataset is not None:
+        job = job.with_(dataset_size=train_rows(job.dataset_size, eval_fraction))
     flt = filters(catalog, platform=platform, spot=spot, max_gpus=max_gpus)
-    sit = Situation(budget_usd=budget_usd, gpu=catalog.gpu(gpu).name if gpu else None, num_gpus=num_gpus,
+    if method is not None and method not in METHODS:
+        raise ConfigError(f"--method {method!r} is not one of {', '.join(METHODS)}.", fix="use --method lora")
+    sit = Situation(budget_usd=budget_usd, gpu=_own_gpu(catalog, gpu, gpu_memory_gb), num_gpus=num_gpus,
                     domain_shift=domain_shift, alignment=alignment, max_gpus=max_gpus, pricings=flt.pricings,
-                    platforms=flt.platforms)
+                    platforms=flt.platforms, rent=rent, method=method)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
         return run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin), catalog
 
@@ -162,7 +201,8 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     arch = rec.job.model
     source = model if Path(model).exists() else (arch.hf_id or arch.name)
     cfg = to_run_config(rec, model_source=source, data_path=str(dataset or "data/train.jsonl"),
-                        output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}", data_format=data_format)
+                        output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}", data_format=data_format,
+                        eval_fraction=kwargs.get("eval_fraction", DEFAULT_EVAL_FRACTION))
     text = cfg.to_yaml(header=header(rec, str(output or "run.yaml")))
     if output is not None:
         path = Path(output)

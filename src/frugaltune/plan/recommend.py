@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import Estimate, Hardware, Job
-from frugaltune.plan.method import MethodChoice, Situation, decide
-from frugaltune.plan.search import Candidate, total_usd
+from frugaltune.plan.method import Best, MethodChoice, Situation, decide, matrix_row, option_label
+from frugaltune.plan.search import Candidate, prefer_simple, total_usd
 from frugaltune.plan.settings import DEFAULT_GLOBAL_BATCH, DEFAULT_SAFETY_MARGIN, Settings, pick_settings
 
 TOP_HARDWARE = 3  # settings are tuned on this many of the cheapest hardware options, then the cheapest result wins
@@ -40,14 +40,14 @@ class Recommendation:
                 "estimate": self.estimate.to_json(), "notes": self.notes, "schema_version": 1}
 
 
-def _hardware_options(choice: MethodChoice, budget_usd: float | None) -> list[Candidate]:
-    """Cheapest distinct (GPU, count, platform, pricing) options for the chosen method, within budget first."""
+def _hardware_options(choice: MethodChoice) -> list[Candidate]:
+    """The TOP_HARDWARE best distinct (GPU, count, platform, pricing) options for the chosen method, in the
+    comparison's order (cheapest first, the simplest first among the about-as-cheap)."""
     cmp = choice.options.get(choice.method)
     if cmp is None or not cmp.ranked:
         return []
-    ranked = sorted(cmp.ranked, key=lambda ce: total_usd(ce[1]))
     seen, out = set(), []
-    for cand, _est in ranked:
+    for cand, _est in cmp.ranked:
         key = (cand.offer.gpu, cand.num_gpus, cand.offer.platform, cand.pricing)
         if key not in seen:
             seen.add(key)
@@ -67,25 +67,23 @@ def recommend(job: Job, sit: Situation, catalog, *, target_global_batch: int = D
     estimator = estimator or _default_estimator
     choice = decide(job, sit, catalog, estimator=estimator, margin=safety_margin)
     job = job.with_(method=choice.method, zero_stage=choice.zero_stage)
+    tune = {"target_global_batch": target_global_batch, "safety_margin": safety_margin, "estimator": estimator}
+    if sit.owned:
+        return _on_own_machine(job, sit, choice, catalog, tune)
     results = []
-    for cand in _hardware_options(choice, sit.budget_usd):
+    for cand in _hardware_options(choice):
         hw = Hardware(gpu=catalog.gpu(cand.offer.gpu), num_gpus=cand.num_gpus, offer=cand.offer, pricing=cand.pricing)
         try:
-            st = pick_settings(job, hw, catalog, target_global_batch=target_global_batch,
-                               safety_margin=safety_margin, estimator=estimator)
+            results.append((cand, pick_settings(job, hw, catalog, **tune)))
         except InfeasiblePlanError:
             continue
-        results.append((cand, st))
-    if not results and sit.gpu:  # the user's own GPU with no catalog offer, or nothing priced fits
-        hw = Hardware(gpu=catalog.gpu(sit.gpu), num_gpus=sit.num_gpus)
-        st = pick_settings(job, hw, catalog, target_global_batch=target_global_batch, safety_margin=safety_margin,
-                           estimator=estimator)
-        return Recommendation(choice, None, st, st.estimate, ["no priced offer: settings for your own GPU"])
     if not results:
         raise InfeasiblePlanError(f"no hardware option runs {choice.method} fine-tuning of {job.model.name} "
                                   f"within a {safety_margin:.0%} memory margin.",
                                   fix="try --method qlora, a shorter --seq-len, or allow more GPUs (--max-gpus 8).")
-    cand, st = min(results, key=lambda cs: total_usd(cs[1].estimate))
+    ranked = prefer_simple([(cand, st.estimate) for cand, st in results])
+    cand = ranked[0][0]
+    st = next(s for c, s in results if c is cand)
     usd = total_usd(st.estimate)
     if sit.budget_usd is not None and usd > sit.budget_usd:
         raise InfeasiblePlanError(
@@ -93,4 +91,20 @@ def recommend(job: Job, sit: Situation, catalog, *, target_global_batch: int = D
             f"{cand.num_gpus}x {cand.offer.gpu} ({cand.offer.platform}, {cand.pricing}) at ${usd:,.2f}.",
             fix=f"raise --budget-usd to at least {usd:.2f}, or train on fewer tokens (--epochs, --dataset-size, "
                 "--seq-len).")
+    _show_final_pick(choice, Best(option_label(cand), st.estimate, usd))
     return Recommendation(choice, cand, st, st.estimate, [])
+
+
+def _on_own_machine(job: Job, sit: Situation, choice: MethodChoice, catalog, tune: dict) -> Recommendation:
+    """Settings for the user's own `num_gpus` x `gpu`: estimated, not priced."""
+    hw = Hardware(gpu=catalog.gpu(sit.gpu), num_gpus=sit.num_gpus)
+    st = pick_settings(job, hw, catalog, **tune)
+    _show_final_pick(choice, Best(f"{sit.num_gpus}x {hw.gpu.name} (yours)", st.estimate, None))
+    return Recommendation(choice, None, st, st.estimate, [
+        f"on your own {sit.num_gpus}x {hw.gpu.name}: not priced (pass --rent to compare rented offers)"])
+
+
+def _show_final_pick(choice: MethodChoice, best: Best) -> None:
+    """The trade-off matrix's row of the chosen method names the machine and settings of the recommendation."""
+    choice.matrix = [matrix_row(choice.method, best) if row["method"] == choice.method else row
+                     for row in choice.matrix]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from frugaltune.estimate.records import LORA_TARGETS
+from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION
 from frugaltune.plan.recommend import LEARNING_RATE, Recommendation
 from frugaltune.plan.search import total_usd, wall_hours
 
@@ -24,7 +25,8 @@ def _checkpoint_minutes(rec: Recommendation) -> float:
 
 
 def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, output_dir: str,
-                  data_format: str = "completion", name: str | None = None):
+                  data_format: str = "completion", name: str | None = None,
+                  eval_fraction: float = DEFAULT_EVAL_FRACTION):
     """The RunConfig for `rec` (import of pydantic happens here, not at planner import)."""
     from frugaltune.train.config import RunConfig
 
@@ -33,7 +35,8 @@ def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, out
     if job.method != "full":
         method["lora"] = {"r": job.lora_r, "alpha": 2 * job.lora_r, "targets": _targets(job)}
     cost = {"gpu": est.hardware.gpu, "num_gpus": job.num_gpus, "pricing": cand.pricing if cand else "on-demand",
-            "platform": cand.offer.platform if cand else None}
+            "platform": cand.offer.platform if cand else None, "instance": cand.offer.instance if cand else None,
+            "region": cand.offer.region if cand else None}
     if cand is not None and est.hardware.usd_per_gpu_hour is not None:
         from frugaltune.estimate.cost import billed_gpus
 
@@ -42,7 +45,8 @@ def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, out
         "name": name,
         "model": {"source": model_source},
         "method": method,
-        "data": {"path": data_path, "format": data_format, "max_seq_len": job.seq_len, "packing": job.packing},
+        "data": {"path": data_path, "format": data_format, "max_seq_len": job.seq_len, "packing": job.packing,
+                 "eval_fraction": eval_fraction},
         "training": {"epochs": job.epochs, "lr": LEARNING_RATE[job.method], "micro_batch": job.micro_batch,
                      "grad_accum": job.grad_accum, "precision": est.job.precision, "grad_ckpt": job.grad_ckpt,
                      "optimizer": job.optimizer},
@@ -61,7 +65,9 @@ def header(rec: Recommendation, path: str) -> str:
     lines = [f"frugaltune train {path}", "",
              f"Written by `frugaltune plan`: {job.method} on {where}.",
              (f"Estimate: peak {est.memory.peak_gb_per_gpu:.1f} GB per GPU of {est.hardware.gpu_memory_gb:g} GB, "
-              f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}.")]
+              f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}."),
+             f"Training: {job.dataset_size:,} rows x {job.epochs:g} epochs = {est.job.steps_total:,} optimizer steps "
+             f"of {est.job.global_batch_sequences} sequences."]
     if job.zero_stage or job.num_gpus > 1:
         lines.append(f"Multi-GPU: launch with accelerate on {job.num_gpus} GPUs, DeepSpeed ZeRO stage {job.zero_stage}"
                      + (" with CPU offload" if job.cpu_offload else "") + ".")

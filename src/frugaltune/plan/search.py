@@ -14,6 +14,8 @@ from frugaltune.estimate.records import PRICINGS, Estimate, Hardware, Job
 from frugaltune.plan.pareto import pareto_front
 
 SORT_KEYS = ("cost", "time")
+NEAR_TIE = 0.05  # options within 5 % of the cheapest count as equally cheap (see `as_cheap`)
+NEAR_TIE_USD = 0.01
 
 
 @dataclass(frozen=True)
@@ -201,10 +203,35 @@ def apply_limits(scored: list[tuple[Candidate, Estimate]], flt: Filters) -> tupl
 
 
 def rank(scored: list[tuple[Candidate, Estimate]], sort: str) -> list[tuple[Candidate, Estimate]]:
-    """Best first: by expected dollars (then hours) or by expected hours (then dollars); stable otherwise."""
+    """Best first: by expected hours (then dollars), or by expected dollars (then hours) with the options about as
+    cheap as the cheapest put simplest first (`prefer_simple`)."""
     if sort == "time":
         return sorted(scored, key=lambda ce: (wall_hours(ce[1]), total_usd(ce[1])))
-    return sorted(scored, key=lambda ce: (total_usd(ce[1]), wall_hours(ce[1])))
+    return prefer_simple(scored)
+
+
+def simplicity(cand: Candidate, est: Estimate) -> tuple:
+    """Lower is simpler: fewer GPUs, then no sharding or offload, then on-demand (nothing to interrupt) over spot."""
+    return cand.num_gpus, est.job.zero_stage + 4 * est.job.cpu_offload, cand.pricing == "spot"
+
+
+def as_cheap(usd: float, cheapest_usd: float) -> bool:
+    """Whether `usd` is as cheap as `cheapest_usd` for choosing hardware: within NEAR_TIE of it (inside the
+    estimate's own error: tokens/s are off by ~8 % median, README) or within NEAR_TIE_USD (the cent the tables
+    print)."""
+    return usd <= cheapest_usd * (1.0 + NEAR_TIE) + NEAR_TIE_USD
+
+
+def prefer_simple(scored: list) -> list:
+    """(candidate, estimate) pairs by expected dollars (then hours), except that those `as_cheap` as the cheapest
+    come first, simplest first (`simplicity`): 8 GPUs that save 2 % over one are not worth the set-up."""
+    by_cost = sorted(scored, key=lambda ce: (total_usd(ce[1]), wall_hours(ce[1])))
+    if not by_cost:
+        return by_cost
+    cheapest = total_usd(by_cost[0][1])
+    near = [ce for ce in by_cost if as_cheap(total_usd(ce[1]), cheapest)]
+    rest = [ce for ce in by_cost if not as_cheap(total_usd(ce[1]), cheapest)]
+    return sorted(near, key=lambda ce: (simplicity(*ce), total_usd(ce[1]), wall_hours(ce[1]))) + rest
 
 
 def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "cost", strict_precision: bool = False,

@@ -6,6 +6,8 @@ import inspect
 import logging
 from typing import Any
 
+from frugaltune.estimate.steps import sequences_per_epoch
+
 log = logging.getLogger(__name__)
 
 # summary key -> path of the same figure in the estimate JSON
@@ -19,24 +21,46 @@ COMPARED = {
 
 
 def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float, padded_tokens_per_sample: float,
-               steps: int) -> dict[str, Any]:
-    """The estimator's inputs for this run: the same model, method, batch and the tokens the run really trains on.
+               steps: int | None = None, world_size: int | None = None,
+               longest_sample_tokens: int | None = None) -> dict[str, Any]:
+    """The estimator's inputs for this run: the same model, method, batch, engine and the rows it trains on.
 
-    `epochs` is what `steps` cover (steps x global batch / examples), so a run cut by max_steps is estimated
-    for the work it does, not for a full pass.
+    The inverse of `frugaltune plan`'s config writer (plan/runconfig.py): a planned config maps back to the job
+    the plan estimated. `epochs` is the config's; a run cut by `max_steps` is estimated for the epochs its
+    `steps` cover (steps x global batch / sequences per epoch, over `world_size` processes, default
+    cost.num_gpus), so it is estimated for the work it does, not for a full pass.
     """
     t, m = cfg.training, cfg.method
     # The estimator counts LoRA on the transformer blocks' projections; an lm_head adapter (presets) is left out.
     targets = [x for x in m.lora.targets if x != "lm_head"] or ["q_proj", "v_proj"]
-    sequences = steps * t.micro_batch * t.grad_accum * cfg.cost.num_gpus
     precision = t.precision if t.precision != "auto" else "bf16"
+    epochs = t.epochs or 1.0
+    if t.max_steps is not None and steps:
+        world = world_size or cfg.cost.num_gpus
+        per_epoch = sequences_per_epoch(n_examples, tokens_per_sample, cfg.data.max_seq_len, cfg.data.packing)
+        epochs = steps * t.micro_batch * t.grad_accum * world / per_epoch
     return {"model": model_ref, "method": m.kind, "gpu": cfg.cost.gpu, "platform": cfg.cost.platform,
             "pricing": cfg.cost.pricing, "num_gpus": cfg.cost.num_gpus, "precision": precision,
             "seq_len": cfg.data.max_seq_len, "micro_batch": t.micro_batch, "grad_accum": t.grad_accum,
             "grad_ckpt": t.grad_ckpt, "optimizer": t.optimizer, "lora_r": m.lora.r, "lora_targets": targets,
             "dataset_size": n_examples, "tokens_per_sample": tokens_per_sample,
-            "padded_tokens_per_sample": padded_tokens_per_sample, "epochs": sequences / max(n_examples, 1),
-            "packing": cfg.data.packing}
+            "padded_tokens_per_sample": padded_tokens_per_sample, "longest_sample_tokens": longest_sample_tokens,
+            "epochs": epochs, "packing": cfg.data.packing, **distributed_kwargs(cfg), **offer_kwargs(cfg)}
+
+
+def distributed_kwargs(cfg) -> dict[str, Any]:
+    """ZeRO stage and CPU offload of the config's engine section (none: plain data parallel)."""
+    section = getattr(cfg, "distributed", None)
+    if section is None:
+        return {}
+    stage = getattr(section, "zero_stage", None)
+    offload = getattr(section, "cpu_offload", "none")
+    return {"zero_stage": stage or 0, "cpu_offload": offload not in (None, False, "none")}
+
+
+def offer_kwargs(cfg) -> dict[str, Any]:
+    """The exact catalog offer a planned config names (instance and region), when it names one."""
+    return {k: getattr(cfg.cost, k, None) for k in ("instance", "region") if getattr(cfg.cost, k, None)}
 
 
 def estimate_for_run(kwargs: dict[str, Any], fallback_model: str | None = None) -> tuple[dict | None, str | None]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from frugaltune.checks import MAX_EPOCHS, MAX_GPUS, MAX_SEQ_LEN
 from frugaltune.errors import ConfigError
+from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION
 from frugaltune.train.data_rows import Fields
 
 SCHEMA_VERSION = 1
@@ -129,7 +130,7 @@ class DataConfig(_Strict):
     prompt_template: str | None = None
     """Classification: the instruction with `{labels}` and `{text}` fields; the answer " <label>" follows it
     (default: "Classify this text into one of: {labels}.\\nText: {text}\\nLabel:")."""
-    eval_fraction: float = Field(default=0.1, ge=0, lt=1)
+    eval_fraction: float = Field(default=DEFAULT_EVAL_FRACTION, ge=0, lt=1)
     """Fraction held out for evaluation when there is no `eval_path`."""
     max_eval_samples: int | None = Field(default=None, ge=1)
     """Cap on evaluated samples (accuracy by label scoring costs one forward per label)."""
@@ -213,6 +214,10 @@ class CostConfig(_Strict):
     `gpu` x `num_gpus` on `platform` (from the estimate), when there is one."""
     platform: str | None = None
     """Catalog platform (lambda, modal, aws, ...), used for the estimate."""
+    instance: str | None = None
+    """Catalog instance type on `platform` (what `frugaltune plan` chose); null: the platform's usual offer."""
+    region: str | None = None
+    """Region of that instance in the catalog (prices differ by region)."""
     pricing: Literal["on-demand", "spot"] = "on-demand"
     """Pricing of the estimate."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from frugaltune.errors import ConfigError, DataError, did_you_mean
+from frugaltune.estimate.steps import held_out_rows
 from frugaltune.train.data_classify import accuracy, score_labels
 from frugaltune.train.data_io import read_rows
 from frugaltune.train.data_rows import FORMATS, Fields, RowError, normalize
@@ -279,7 +280,7 @@ def train_eval_split(items: Sequence[T], eval_fraction: float, seed: int) -> tup
     """
     if not 0 <= eval_fraction < 1:
         raise ConfigError(f"eval_fraction={eval_fraction} must be in [0, 1).", fix="use e.g. 0.1 to hold out 10%.")
-    n_eval = 0 if eval_fraction == 0 else max(1, round(len(items) * eval_fraction))
+    n_eval = held_out_rows(len(items), eval_fraction)
     if items and n_eval >= len(items):
         raise ConfigError(f"eval_fraction={eval_fraction} of {len(items)} rows leaves nothing to train on.",
                           fix="add rows, lower data.eval_fraction, or give a separate data.eval_path.")

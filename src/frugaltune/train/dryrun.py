@@ -1,6 +1,11 @@
 """`frugaltune train --dry-run`: check the config, the model source and every data row, and print the estimate,
-without loading weights. Token counts are approximate here (4 characters per token, the usual rule for English
-BPE vocabularies); a real run's ledger has the exact ones."""
+without loading weights.
+
+The estimate is made exactly as `frugaltune plan` made it: the same token count of the data file (the model's
+tokenizer when it is in the local Hugging Face cache, else 4 characters per token), the same training rows (the
+evaluation hold-out removed), the same engine, offer and epochs, so a planned config dry-runs to the plan's own
+peak memory, steps and epochs. A real run's ledger has the exact token counts.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from frugaltune.errors import ConfigError
+from frugaltune.errors import ConfigError, DataError
+from frugaltune.estimate.steps import held_out_rows, optimizer_steps, sequences_per_epoch
+from frugaltune.record import asdict
 from frugaltune.report import compare
 from frugaltune.train.config import PRESET_PREFIX, RunConfig
 from frugaltune.train.presets import texts_of
-
-CHARS_PER_TOKEN = 4.0
 
 
 def _model_config_dir(cfg: RunConfig, src) -> str | None:
@@ -45,9 +50,7 @@ def dry_run(cfg: RunConfig) -> dict:
     Raises:
         ConfigError / DataError: the same errors a real run would raise at start-up.
     """
-    from frugaltune.train import data as D
     from frugaltune.train import model as M
-    from frugaltune.train.recipe import estimated_steps
 
     d, t = cfg.data, cfg.training
     src = M.resolve_source(cfg)
@@ -56,26 +59,71 @@ def dry_run(cfg: RunConfig) -> dict:
         cache_note = None
     except ConfigError as err:  # a dry run on a laptop plans a GPU run whose weights are not here yet
         cache_note = err.message
-    kwargs = d.load_records_kwargs()
-    records = D.load_records(d.path, **kwargs)
-    if d.eval_path:  # every row of both files is checked, as a real run would
-        n_eval, n_train = len(D.load_records(d.eval_path, **kwargs)), len(records)
-    else:
-        n_eval = 0 if d.eval_fraction == 0 else max(1, round(len(records) * d.eval_fraction))
-        n_train = len(records) - n_eval
-    chars = sum(len(s) for s in texts_of(records)) / len(records)
-    tokens = min(chars / CHARS_PER_TOKEN + 16, d.max_seq_len)  # + the prompt template's words
-    steps = estimated_steps(n_train, t.micro_batch, t.grad_accum, t.epochs, t.max_steps)
+    records, n_train, n_eval = _rows(cfg)
     config_dir = _model_config_dir(cfg, src)
-    kwargs = compare.job_kwargs(cfg, model_ref=src.path if src.kind == "hub" else (config_dir or src.path),
-                                n_examples=n_train, tokens_per_sample=tokens, padded_tokens_per_sample=tokens,
-                                steps=steps)
+    ref = src.path if src.kind == "hub" else (config_dir or src.path)
+    stats = _token_stats(cfg, [ref, config_dir], records)
+    kwargs = compare.job_kwargs(cfg, model_ref=ref, n_examples=n_train, tokens_per_sample=stats["mean_tokens"],
+                                padded_tokens_per_sample=stats["mean_padded_tokens"], steps=t.max_steps,
+                                longest_sample_tokens=stats["max_tokens"])
     estimate, note = compare.estimate_for_run(kwargs, fallback_model=config_dir)
+    per_epoch = sequences_per_epoch(n_train, stats["mean_tokens"], d.max_seq_len, d.packing)
+    steps = t.max_steps or optimizer_steps(per_epoch, t.micro_batch, t.grad_accum, cfg.cost.num_gpus, kwargs["epochs"])
+    from frugaltune.train import data as D
+
     return {"config_ok": True, "model": cfg.model.source, "model_kind": src.kind, "method": cfg.method.kind,
             "data": d.path, "format": d.format, "train_rows": n_train, "eval_rows": n_eval,
             "labels": D.find_labels(records) if d.format == "classification" and not d.labels else d.labels,
-            "approx_tokens_per_sample": round(tokens, 1), "steps": steps, "output_dir": cfg.output.dir,
+            "approx_tokens_per_sample": round(stats["mean_tokens"], 1), "tokens_counted_with": stats["counted_with"],
+            "sequences_per_epoch": per_epoch, "epochs": kwargs["epochs"], "steps": steps,
+            "num_gpus": cfg.cost.num_gpus, "output_dir": cfg.output.dir,
             "estimate": estimate, "estimate_note": note, "model_note": cache_note}
+
+
+def _rows(cfg: RunConfig) -> tuple[list[dict], int, int]:
+    """Every row of the data (and eval) file checked as a real run would; (records, train rows, eval rows)."""
+    from frugaltune.train import data as D
+
+    d = cfg.data
+    kwargs = d.load_records_kwargs()
+    records = D.load_records(d.path, **kwargs)
+    if d.eval_path:
+        return records, len(records), len(D.load_records(d.eval_path, **kwargs))
+    n_eval = held_out_rows(len(records), d.eval_fraction)
+    return records, len(records) - n_eval, n_eval
+
+
+def _token_stats(cfg: RunConfig, model_refs: list[str | None], records: list[dict]) -> dict:
+    """Token statistics of the data file, counted by the function `frugaltune plan --dataset` uses; for files it
+    cannot read (Parquet, a saved `datasets` directory) the same 4-characters-per-token rule over the records."""
+    from frugaltune.estimate import dataset_stats as S
+
+    d, arch = cfg.data, _arch(model_refs)
+    path = Path(d.path)
+    if arch is not None and path.is_file() and path.suffix.lower() in (".jsonl", ".json", ".csv"):
+        try:
+            return asdict(S.dataset_token_stats(path, arch, d.max_seq_len, cfg.training.micro_batch))
+        except DataError:
+            pass
+    lengths = [min(max(1, -(-len("\n".join(texts_of([r]))) // int(S.CHARS_PER_TOKEN))), d.max_seq_len)
+               for r in records]
+    return {"samples": len(lengths), "mean_tokens": sum(lengths) / len(lengths), "max_tokens": max(lengths),
+            "mean_padded_tokens": S.padded_mean(lengths, cfg.training.micro_batch),
+            "counted_with": f"chars/{S.CHARS_PER_TOKEN:g}"}
+
+
+def _arch(model_refs: list[str | None]):
+    """The model's architecture from the catalog or a config.json directory, or None."""
+    from frugaltune.api import get_catalog
+    from frugaltune.errors import FrugalError
+
+    catalog = get_catalog()
+    for ref in dict.fromkeys(r for r in model_refs if r):
+        try:
+            return catalog.model(ref)
+        except FrugalError:
+            continue
+    return None
 
 
 def render(plan: dict) -> None:

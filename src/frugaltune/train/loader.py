@@ -8,8 +8,9 @@ epoch e is a permutation of the examples drawn from numpy's PCG64 seeded with (s
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+from frugaltune.estimate import steps
 
 
 @dataclass
@@ -25,7 +26,7 @@ class BatchPlan:
 
     @property
     def batches_per_epoch(self) -> int:
-        return math.ceil(self.n_items / (self.micro_batch * self.world_size))
+        return steps.batches_per_epoch(self.n_items, self.micro_batch, self.world_size)
 
     def order(self, epoch: int) -> list[int]:
         """The permutation of example indices for `epoch`."""
@@ -54,4 +55,4 @@ def total_steps(plan: BatchPlan, grad_accum: int, epochs: float | None, max_step
     """Optimizer steps of the run: `max_steps` when set, else ceil(epochs x micro-batches per epoch / grad_accum)."""
     if max_steps is not None:
         return max_steps
-    return max(1, math.ceil((epochs or 1.0) * plan.batches_per_epoch / grad_accum))
+    return steps.optimizer_steps(plan.n_items, plan.micro_batch, grad_accum, plan.world_size, epochs or 1.0)

@@ -20,7 +20,6 @@ micro-batch's summed loss is divided by the step's trained-token count), as the 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from contextlib import nullcontext
@@ -615,7 +614,8 @@ class Recipe:
         padded = self._padded_tokens_per_sample()
         ref = self.source.path if self.source.kind == "hub" else self._config_dir()
         kwargs = compare.job_kwargs(self.cfg, model_ref=ref, n_examples=len(ex), tokens_per_sample=n_tokens / len(ex),
-                                    padded_tokens_per_sample=padded, steps=self.total_steps)
+                                    padded_tokens_per_sample=padded, steps=self.total_steps,
+                                    world_size=self.accelerator.num_processes)
         self.estimate, self.estimate_note = compare.estimate_for_run(kwargs, fallback_model=self._config_dir())
         if self.estimate_note and self.accelerator.is_main_process:
             log.warning("%s", self.estimate_note)
@@ -723,11 +723,3 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
         raise
     finally:
         recipe.cleanup()
-
-
-def estimated_steps(n_examples: int, micro_batch: int, grad_accum: int, epochs: float | None,
-                    max_steps: int | None) -> int:
-    """Optimizer steps for a dataset of `n_examples` (what --dry-run reports before tokenising)."""
-    if max_steps is not None:
-        return max_steps
-    return max(1, math.ceil((epochs or 1.0) * math.ceil(n_examples / micro_batch) / grad_accum))
