@@ -114,7 +114,7 @@ def _token_stats(cfg: RunConfig, model_refs: list[str | None], records: list[dic
 
 def _arch(model_refs: list[str | None]):
     """The model's architecture from the catalog or a config.json directory, or None."""
-    from frugaltune.api import get_catalog
+    from frugaltune.estimate.build import get_catalog
     from frugaltune.errors import FrugalError
 
     catalog = get_catalog()
