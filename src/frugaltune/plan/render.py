@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from frugaltune.plan.method import option_label
 from frugaltune.plan.search import Comparison, total_usd, wall_hours
 
 
@@ -125,8 +126,7 @@ def render_recommendation(rec) -> None:
 def render_settings(rec) -> None:
     console = _console()
     s, e, c = rec.settings, rec.estimate, rec.candidate
-    where = "your GPU" if c is None else f"{c.num_gpus}x {c.offer.gpu} on {c.offer.platform} {c.offer.instance} " \
-                                          f"({c.pricing})"
+    where = f"{rec.job.num_gpus}x {e.hardware.gpu} (yours)" if c is None else option_label(c)
     t = _table(f"settings that fit: {where}", ["setting", "value"])
     j = s.to_json()
     for key in ("method", "precision", "micro_batch", "grad_accum", "global_batch_sequences", "grad_ckpt",
@@ -136,7 +136,7 @@ def render_settings(rec) -> None:
     t.add_row("peak / limit", f"{j['peak_gb_per_gpu']:.1f} GB / {j['limit_gb_per_gpu']:.1f} GB per GPU "
                               f"({s.safety_margin:.0%} margin)")
     t.add_row("speed", f"{e.throughput.tokens_per_sec:,.0f} tokens/s · {wall_hours(e):.2f} h")
-    t.add_row("cost", _usd(total_usd(e)))
+    t.add_row("cost", "not priced (your own GPU)" if c is None else _usd(total_usd(e)))
     spot = e.cost_breakdown.spot
     if spot:
         t.add_row("spot", f"checkpoint every {spot['checkpoint_interval_min']:.0f} min (Young-Daly) · "
