@@ -5,6 +5,7 @@ Pure: no I/O beyond the (cached) calibration file, no torch. The JSON contract i
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 from frugaltune.checks import GPU_HOURS_WARN
