@@ -1,6 +1,6 @@
 """`frugaltune catalog gpus|prices|models|storage`: list the catalog (shipped rows + user overrides).
 
-Tables by default (rich, imported lazily); `--json` prints `{"schema_version", "<rows>": [...]}` with the rows'
+Tables by default (frugaltune.console); `--json` prints `{"schema_version", "<rows>": [...]}` with the rows'
 field names, which carry their units.
 """
 
@@ -35,8 +35,7 @@ def _emit_json(key: str, rows: list) -> None:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]], footer: str = "") -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from frugaltune.console import Console, Table
 
     table = Table(title=title, caption=footer or None)
     for column in columns:

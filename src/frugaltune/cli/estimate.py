@@ -1,7 +1,7 @@
 """`frugaltune estimate`: one job on one GPU/platform -> memory, speed, time and dollars.
 
 The fastest command (scripts call it in loops): `--json` imports nothing beyond the estimator and the stdlib, and
-writes JSON without importing json (frugaltune/jsonout.py); the table adds only rich.
+writes JSON without importing json (frugaltune/jsonout.py); the table adds only frugaltune.console.
 """
 
 from __future__ import annotations

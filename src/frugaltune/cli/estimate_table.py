@@ -1,4 +1,4 @@
-"""The `frugaltune estimate` table (rich, no Typer): used by `frugaltune estimate`."""
+"""The `frugaltune estimate` table (frugaltune.console)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ def _fmt_usd(value) -> str:
 
 def render_estimate(est) -> None:
     """A readable summary table of an Estimate."""
-    from rich.console import Console
-    from rich.table import Table
+    from frugaltune.console import Console, Table
 
     j = est.to_json()
     m, t, c, hw, job = j["memory"], j["throughput"], j["cost_breakdown"], j["hardware"], j["job"]

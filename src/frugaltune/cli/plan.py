@@ -1,5 +1,5 @@
 """Planner commands: compare, impact, recommend, plan, budget, buy-vs-rent. Each is a thin layer over
-frugaltune.plan.api; job flags come from cli/options.py (the same names as `frugaltune estimate`). rich, yaml and
+frugaltune.plan.api; job flags come from cli/options.py (the same names as `frugaltune estimate`). yaml and
 pydantic are imported inside the handlers, so start-up stays fast.
 
 Exit codes: 0 ok, 2 bad input, 3 nothing meets the constraints (the message says what would).

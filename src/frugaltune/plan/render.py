@@ -1,4 +1,4 @@
-"""Rich tables for the planner's results (rich is imported inside each function: commands start fast)."""
+"""Tables for the planner's results (frugaltune.console: fits the terminal, starts fast)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ def _usd(x) -> str:
 
 
 def _console():
-    from rich.console import Console
+    from frugaltune.console import Console
 
     return Console()
 
 
 def _table(title: str, columns: list[str], caption: str | None = None):
-    from rich.table import Table
+    from frugaltune.console import Table
 
     t = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for c in columns:

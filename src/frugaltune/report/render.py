@@ -52,9 +52,8 @@ def _fmt(fmt: str, value) -> str:
 
 
 def render(summary: dict, console=None) -> None:
-    """Print the run as a rich table: figure | measured | estimated | measured/estimated."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print the run as a table: figure | measured | estimated | measured/estimated."""
+    from frugaltune.console import Console, Table
 
     console = console or Console()
     title = f"{summary.get('run_name', 'run')}: {summary.get('method')} on {summary.get('model')}"

@@ -127,8 +127,7 @@ def _arch(model_refs: list[str | None]):
 
 
 def render(plan: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from frugaltune.console import Console, Table
 
     console = Console()
     console.print(f"[bold]config OK[/]: {plan['method']} on {plan['model']} ({plan['model_kind']}); "
