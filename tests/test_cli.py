@@ -123,3 +123,32 @@ def test_json_error_from_the_command_keeps_its_exit_code(capsys):
 
 def test_usage_error_is_a_frugal_error():
     assert issubclass(UsageError, Exception) and UsageError("x").exit_code == 2
+
+
+SCHEMA_PROBE = """
+import contextlib, io, sys
+from frugaltune.cli.app import run
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = run(sys.argv[1:])
+print(code, "pydantic" in sys.modules, file=sys.stderr)
+sys.stdout.write(out.getvalue())
+"""
+
+
+@pytest.mark.parametrize("args", [["schema"], ["schema", "--example"]])
+def test_schema_text_is_built_once_then_read_from_the_cache(tmp_path, args):
+    import os
+    import subprocess
+    import sys
+
+    from frugaltune.train.config import RunConfig, json_schema
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", SCHEMA_PROBE, *args], capture_output=True, text=True, env=env,
+                           timeout=60, check=False) for _ in range(2)]
+    assert [r.stderr.split() for r in runs] == [["0", "True"], ["0", "False"]]  # the second run skips pydantic
+    assert runs[0].stdout == runs[1].stdout
+    if args == ["schema"]:
+        assert json.loads(runs[1].stdout) == json_schema()
+    else:
+        assert RunConfig.from_dict(__import__("yaml").safe_load(runs[1].stdout)) == RunConfig()

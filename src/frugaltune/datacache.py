@@ -65,3 +65,20 @@ def _write_atomically(path: str, data: bytes) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def package_sources(*dependencies: str) -> list[str]:
+    """Every .py file of frugaltune, plus the `__init__.py` of each named installed package: the key of a value
+    derived from the code itself (e.g. the run config's JSON schema), so any edit or upgrade rebuilds it."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    found, todo = [], [root]
+    while todo:
+        with os.scandir(todo.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir() and entry.name != "__pycache__":
+                    todo.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    found.append(entry.path)
+    for name in dependencies:
+        found += [p for p in (os.path.join(d, name, "__init__.py") for d in sys.path if d) if os.path.isfile(p)][:1]
+    return sorted(found)

@@ -98,16 +98,22 @@ def _print_end(result) -> None:
 @command("schema", [switch("example", "Print a complete run YAML with every default instead.")])
 def schema_cmd(example: bool) -> int:
     """Print the run config's JSON schema (every key, its type, default and meaning)."""
+    from frugaltune import datacache
+
+    # Importing pydantic and building the schema costs ~200 ms: build the text once per version of the code.
+    texts = datacache.cached("run-config-schema", datacache.package_sources("pydantic"), _schema_texts)
+    print(texts["example" if example else "schema"], end="")
+    return 0
+
+
+def _schema_texts() -> dict:
+    import json
+
     from frugaltune.train.config import RunConfig, json_schema
 
-    if example:
-        print(RunConfig().to_yaml(header="frugaltune train run.yaml\n(every key with its default; see "
-                                         "`frugaltune schema` for what each means)"), end="")
-    else:
-        import json
-
-        print(json.dumps(json_schema(), indent=2))
-    return 0
+    return {"schema": json.dumps(json_schema(), indent=2) + "\n",
+            "example": RunConfig().to_yaml(header="frugaltune train run.yaml\n(every key with its default; see "
+                                                  "`frugaltune schema` for what each means)")}
 
 
 @command("report", [argument("run_dir", "A run's output.dir.", "RUN_DIR"),
