@@ -138,7 +138,7 @@ def recommend_command(**values) -> None:
     to the target batch, gradient checkpointing, optimizer, precision, LoRA rank/targets and ZeRO stage."""
     from frugaltune.plan import api
 
-    rec, _ = api.recommend(**_own(values, SITUATION), **_api_kwargs(values))
+    rec = api.recommend(**_own(values, SITUATION), **_api_kwargs(values))
     if values["json_out"]:
         return _print_json(rec.to_json())
     from frugaltune.plan.render import render_recommendation
@@ -153,13 +153,13 @@ def plan_command(**values) -> None:
     from frugaltune.plan import api
 
     output = values["output"]
-    rec, cfg, text = api.plan(**_own(values, PLAN + SITUATION), **_api_kwargs(values))
+    planned = api.plan(**_own(values, PLAN + SITUATION), **_api_kwargs(values))
     if values["json_out"]:
-        return _print_json({**rec.to_json(), "config": cfg.model_dump(mode="json"), "written_to": output})
+        return _print_json(planned.to_json())
     from frugaltune.plan.render import render_recommendation
 
-    render_recommendation(rec)
-    print(f"wrote {output}" if output else text)
+    render_recommendation(planned.recommendation)
+    print(f"wrote {output}" if output else planned.yaml)
 
 
 @command("budget", BUDGET_OPTIONS)

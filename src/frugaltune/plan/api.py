@@ -160,7 +160,7 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
     written config trains on: the file's rows less the `eval_fraction` it holds out for evaluation.
 
     Returns:
-        (Recommendation, catalog).
+        A Recommendation (`.to_json()` is `frugaltune recommend --json`).
     """
     from frugaltune.estimate.build import build_job
     from frugaltune.errors import ConfigError
@@ -185,7 +185,7 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
                     domain_shift=domain_shift, alignment=alignment, max_gpus=max_gpus, pricings=flt.pricings,
                     platforms=flt.platforms, rent=rent, method=method)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
-        return run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin), catalog
+        return run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin)
 
 
 def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_dir: str | None = None,
@@ -193,11 +193,11 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     """recommend() written as a `frugaltune train` config (train/config.py's RunConfig).
 
     Returns:
-        (Recommendation, RunConfig, YAML text); the text is also written to `output` when given.
+        A PlannedRun: the recommendation, the config, its YAML text (also written to `output` when given).
     """
-    from frugaltune.plan.runconfig import header, to_run_config
+    from frugaltune.plan.runconfig import PlannedRun, header, to_run_config
 
-    rec, _ = recommend(model, dataset=dataset, **kwargs)
+    rec = recommend(model, dataset=dataset, **kwargs)
     arch = rec.job.model
     source = model if Path(model).exists() else (arch.hf_id or arch.name)
     cfg = to_run_config(rec, model_source=source, data_path=str(dataset or "data/train.jsonl"),
@@ -208,7 +208,7 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return rec, cfg, text
+    return PlannedRun(rec, cfg, text, None if output is None else Path(output))
 
 
 def budget(file: str | Path, *, catalog_dirs=None, interruptions_per_hour: float | None = None):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from frugaltune.estimate.records import LORA_TARGETS
 from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION
 from frugaltune.plan.recommend import LEARNING_RATE, Recommendation
@@ -9,6 +13,21 @@ from frugaltune.plan.search import total_usd, wall_hours
 
 # Checkpoint cadence without spot: the runner's default (30 min) bounds what any crash loses.
 ON_DEMAND_CHECKPOINT_MINUTES = 30.0
+
+
+@dataclass
+class PlannedRun:
+    """`frugaltune plan`: the recommendation, the training config written from it, and that config's YAML text."""
+
+    recommendation: Recommendation
+    config: Any  # train/config.py's RunConfig (pydantic is imported only when a plan is written)
+    yaml: str
+    path: Path | None = None  # where the YAML was written, if it was
+
+    def to_json(self) -> dict:
+        """`frugaltune plan --json`: the recommendation, the config as a mapping, and where it was written."""
+        return {**self.recommendation.to_json(), "config": self.config.model_dump(mode="json"),
+                "written_to": None if self.path is None else str(self.path)}
 
 
 def _targets(job) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from frugaltune.report import compare, ledger
@@ -28,6 +29,43 @@ ROWS = (  # (summary key, label, format)
     ("final_eval_loss", "final eval loss", "{:.4f}"),
     ("eval_accuracy", "eval accuracy", "{:.3f}"),
 )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run measured beside its own estimate: `frugaltune report RUN_DIR` as a value.
+
+    `summary` is the run's summary.json (recomputed from metrics.jsonl when newer); `vs_estimate` maps each
+    compared figure to {measured, estimated, ratio}.
+    """
+
+    run_dir: Path
+    summary: dict
+
+    @property
+    def status(self) -> str | None:
+        return self.summary.get("status")
+
+    @property
+    def vs_estimate(self) -> dict[str, dict]:
+        return self.summary.get("vs_estimate") or {}
+
+    def measured(self, figure: str):
+        """A measured figure by its summary key (tokens_per_sec, peak_memory_gb, billed_hours, cost_usd, ...)."""
+        return self.summary.get(figure)
+
+    def to_json(self) -> dict:
+        """The summary, as `frugaltune report RUN_DIR --json` prints it."""
+        return dict(self.summary)
+
+
+def report(run_dir: str | Path) -> RunReport:
+    """The report of a run directory (a `frugaltune train` output.dir).
+
+    Raises:
+        FrugalError: the directory holds no run summary yet.
+    """
+    return RunReport(Path(run_dir), load_report(run_dir))
 
 
 def load_report(run_dir: str | Path) -> dict:
