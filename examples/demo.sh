@@ -10,7 +10,7 @@ RUN=runs/trade-classifier-tiny
 CONFIG=examples/trade-classifier/tiny.yaml
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. Estimate: Llama-2-7B LoRA for the seeds' trade classifier (10k samples x 500 tokens x 3 epochs) on a Lambda A10"
+step "1. Estimate: Llama-2-7B LoRA for the trade classifier (10k samples x 500 tokens x 3 epochs) on a Lambda A10"
 "$FT" estimate --model llama-2-7b --method lora --gpu a10 --platform lambda \
     --dataset-size 10000 --tokens-per-sample 500 --epochs 3
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Seed-compatible front door to `frugaltune estimate`:
+# The original estimate-training-cost.sh interface, served by `frugaltune estimate`:
 #   bash scripts/estimate-training-cost.sh --model-size 7B --dataset-size 10000 --epochs 3 \
 #       --gpu t4 --platform modal --peft yes --mixed-precision yes
-# Prints JSON with the seed's keys (model, gpu, platform, peft_enabled, mixed_precision, throughput_tokens_per_sec,
+# Prints JSON with the original script's keys (model, gpu, platform, peft_enabled, mixed_precision, throughput_tokens_per_sec,
 # estimated_hours, cost_breakdown{compute_cost, storage_cost, total_cost}) and the full estimate contract.
 # `--help` lists every flag.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Generate trade / apprenticeship job descriptions labelled with one of 10 trades (the seeds' trade classifier).
+"""Generate trade / apprenticeship job descriptions labelled with one of 10 trades (the trade classifier example).
 
     python examples/trade-classifier/generate.py --out examples/trade-classifier/data --train 2000 --eval 200 --seed 0
 

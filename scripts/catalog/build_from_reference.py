@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build frugaltune's shipped catalog (src/frugaltune/catalog/data/*.csv) from shared/reference/.
+"""Build frugaltune's shipped catalog (src/frugaltune/catalog/data/*.csv) from the reference data directory.
 
 Offline generator, never imported at runtime (SkyPilot keeps its data fetchers apart the same way).
 Usage:  python scripts/catalog/build_from_reference.py [--reference DIR] [--out DIR]
@@ -199,10 +199,8 @@ def offer_row(ref: dict, gpu: str) -> dict:
 
 
 def model_rows(reference: Path) -> list[dict]:
-    out = []
-    for ref in read_reference(reference / "models.csv"):
-        out.append(model_row(ref))
-    return out
+    cites = source_keys(reference / "models_README.md")
+    return [model_row(ref, cites) for ref in read_reference(reference / "models.csv")]
 
 
 def model_slug(name: str) -> str:
@@ -211,7 +209,35 @@ def model_slug(name: str) -> str:
     return re.sub(r"[\s_]+", "-", name)
 
 
-def model_row(ref: dict) -> dict:
+def source_keys(readme: Path) -> dict[str, str]:
+    """KEY -> its public citation, from the "Source keys" list of models_README.md (`- **KEY / KEY2**: text`):
+    the backticked repository, path and commit where the text has them, else the text's first clause."""
+    cites = {}
+    for keys, text in re.findall(r"^- \*\*([A-Z0-9_ /]+)\*\*: (.+)$", readme.read_text(encoding="utf-8"), re.M):
+        ticks = re.findall(r"`([^`]+)`", text)
+        commit = re.search(r"@[0-9a-f]{7,}", text)
+        cite = " ".join(ticks[:2]) + (commit.group(0) if commit else "") if ticks else text.split(". ")[0]
+        cites.update({k.strip(): cite.strip().rstrip(".") for k in keys.split("/")})
+    return cites
+
+
+def cite_keys(text: str, cites: dict[str, str]) -> str:
+    """The reference's source keys in `text` replaced by their public citations (a repeated key: its repository)."""
+    seen: set[str] = set()
+
+    def cite(m: re.Match) -> str:
+        key = m.group(0)
+        if key not in cites:
+            return key
+        full = cites[key]
+        short = full.split()[0] if key in seen else full
+        seen.add(key)
+        return short
+
+    return re.sub(r"\b[A-Z][A-Z0-9_]+\b", cite, text)
+
+
+def model_row(ref: dict, cites: dict[str, str]) -> dict:
     name = model_slug(ref["name"])
     mlp = ref["mlp_type"]
     gpt2 = ref["name"].startswith("GPT-2")
@@ -238,8 +264,8 @@ def model_row(ref: dict) -> dict:
         "norms_per_layer": ref["norms_per_layer"], "linear_bias": str(gpt2).lower(),
         "learned_pos_embeddings": "1024" if gpt2 else "0", "hidden_act": ref["hidden_act"],
         "sliding_window": ref["sliding_window"], "total_params": ref["total_params_computed"],
-        "source": join_notes(f"shared/reference/models.csv ({ref['name']})", f"config: {ref['config_source']}",
-                             f"params: {ref['params_source']}"),
+        "source": join_notes(f"config: {cite_keys(ref['config_source'], cites)}",
+                             f"params: {cite_keys(ref['params_source'], cites)}"),
         "data_date": MODEL_SOURCE_DATES.get(first_source, "unknown"), "notes": notes,
     }
 

@@ -1,4 +1,4 @@
-"""Tables transcribed from shared/reference/README.md and models_README.md, and the naming decisions of the
+"""Tables transcribed from the reference data's README.md and models_README.md, and the naming decisions of the
 catalog. Used only by build_from_reference.py (offline; never imported at runtime).
 """
 
@@ -116,9 +116,9 @@ PLATFORM_KINDS: dict[str, str] = {
 
 # README section 4 "Storage ($ per GB-month)": platform, item, usd_per_gb_month, free_gb, default, source, date, notes
 _GIB_PER_GB = 1e9 / 2**30
-_RUNPOD = "docs.runpod.io/pods/storage (via shared/reference/README.md)"
-_MODAL = "api-evangelist/modal (via shared/reference/README.md)"
-_COREWEAVE = "api-evangelist/coreweave (via shared/reference/README.md)"
+_RUNPOD = "docs.runpod.io/pods/storage"
+_MODAL = "api-evangelist/modal"
+_COREWEAVE = "api-evangelist/coreweave"
 STORAGE_ROWS: list[tuple] = [
     ("runpod", "container disk", 0.10, 0, "false", _RUNPOD, "unknown", ""),
     ("runpod", "volume disk (pod running)", 0.10, 0, "true", _RUNPOD, "unknown", "0.20 while the pod is stopped"),

@@ -1,4 +1,4 @@
-"""The seed's front door: `scripts/estimate-training-cost.sh --model-size 7B --dataset-size 10000 --epochs 3
+"""The original script's front door: `scripts/estimate-training-cost.sh --model-size 7B --dataset-size 10000 --epochs 3
 --gpu t4 --platform modal --peft yes --mixed-precision yes` prints the legacy JSON keys of the original example
 (model, gpu, platform, peft_enabled, mixed_precision, throughput_tokens_per_sec, estimated_hours,
 cost_breakdown{compute_cost, storage_cost, total_cost}) beside the full `frugaltune estimate --json` contract.
@@ -17,7 +17,7 @@ YES_NO = ("yes", "no")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="estimate-training-cost.sh",
-        description="Estimate the time and cost of fine-tuning a model (frugaltune, seed-compatible JSON).",
+        description="Estimate the time and cost of fine-tuning a model (frugaltune; the JSON keys of the original estimate-training-cost.sh, then the full estimate).",
         epilog="Exit codes: 0 ok; 2 bad input; 3 the job does not fit the GPU (the JSON is still printed, with "
                "memory.fits=false and a warning naming what would fit).")
     p.add_argument("--model-size", required=True, help="Model size like 7B / 13B / 0.5B (a generic Llama-shaped "
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def legacy_json(args: argparse.Namespace, contract: dict) -> dict:
-    """The seed's keys first, then the full contract."""
+    """The original script's keys first, then the full contract."""
     c = contract["cost_breakdown"]
     return {
         "model": args.model_size,

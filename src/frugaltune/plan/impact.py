@@ -1,4 +1,4 @@
-"""`impact`: the seeds' "optimization impact" table, computed: every combination of method, precision, gradient
+"""`impact`: the "optimization impact" table, computed: every combination of method, precision, gradient
 checkpointing, packing and optimizer for one model on one GPU, with memory, fit, speed, hours, dollars and the
 change against a no-optimization baseline (full fine-tuning, fp32, no checkpointing, no packing, AdamW).
 """

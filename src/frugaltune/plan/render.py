@@ -108,7 +108,7 @@ def render_recommendation(rec) -> None:
     console.print(f"[bold]method: {ch.method}[/]" + (f" + ZeRO-{ch.zero_stage}" if ch.zero_stage else ""))
     for line in ch.why + ch.then:
         console.print(f"  · {line}", highlight=False)
-    t = _table("trade-offs (words: shared/seeds/001; numbers: this job's cheapest option)",
+    t = _table("trade-offs (words: rules of thumb; numbers: this job's cheapest option)",
                ["mark", "method", "VRAM", "peak GB", "data needed", "quality", "complexity", "opex", "$ / run",
                 "hours", "exit cost", "cheapest option"])
     for row in ch.matrix:

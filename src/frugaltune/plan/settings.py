@@ -20,7 +20,7 @@ from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import LORA_TARGETS, Estimate, Hardware, Job
 
 DEFAULT_SAFETY_MARGIN = 0.10  # fraction of GPU memory kept free: the estimator's memory error bar (<=12 % median)
-DEFAULT_GLOBAL_BATCH = 16  # sequences per optimizer step (the seed example's batch size)
+DEFAULT_GLOBAL_BATCH = 16  # sequences per optimizer step: a moderate default (--target-batch changes it)
 MAX_MICRO_BATCH = 64
 
 
