@@ -16,6 +16,9 @@ Every output row carries `source` and `data_date`. Choices made here (documented
 - Billing: per-second providers -> increment 1 s, minimum 1 s unless a minimum is stated (AWS, GCP: 60 s);
   Lambda per minute -> 60 s / 60 s; providers whose increment the sources do not state (CoreWeave's "hourly list
   rates", Azure, Nebius, Paperspace) -> 3600 s / 3600 s, the conservative reading of an hourly price.
+- Spot: `spot_usd_per_gpu_hour` is the median over the region's zones the reference notes list, the figure
+  estimates rank on; the reference's own figure (its cheapest zone) is `spot_cheapest_usd_per_gpu_hour` beside it,
+  with the zone's name, the number of zones seen and a `spot_scarce` reason (spot_zones.py).
 - Offers whose GPU has no spec row (B300, GH200, RTX A4000) are not carried: the estimator cannot use them.
   They are listed in data/README.md.
 - GPUs the reference lacks (A40, L40, RTX A5000/A4000, RTX 4080, A800, H800, H20, L20, GH200, MI250X) come from
@@ -37,6 +40,7 @@ EXTRA_GPUS = Path(__file__).resolve().parent / "extra_gpus.csv"  # GPUs the refe
 SCHEMA_VERSION = "v1"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from spot_zones import spot_zones  # noqa: E402  (a sibling module)
 from reference_tables import (  # a sibling module of transcribed tables
     BILLING,
     GPU_ALIASES,
@@ -59,7 +63,8 @@ OFFER_COLUMNS = [
     "platform", "instance", "gpu", "gpus_per_instance", "region", "on_demand_usd_per_gpu_hour",
     "spot_usd_per_gpu_hour", "billing_increment_s", "billing_minimum_s", "whole_instance", "kind",
     "price_includes_host", "anomaly", "spot_anomaly", "cpu_usd_per_core_hour", "memory_usd_per_gib_hour",
-    "data_date", "source", "notes",
+    "data_date", "source", "notes", "spot_cheapest_usd_per_gpu_hour", "spot_cheapest_zone", "spot_zones",
+    "spot_scarce",
 ]
 MODEL_COLUMNS = [
     "name", "hf_id", "aliases", "num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads",
@@ -68,7 +73,7 @@ MODEL_COLUMNS = [
     "learned_pos_embeddings", "hidden_act", "sliding_window", "total_params", "source", "data_date", "notes",
 ]
 STORAGE_COLUMNS = [
-    "platform", "item", "usd_per_gb_month", "free_gb", "default_for_platform", "source", "data_date", "notes",
+    "platform", "item", "usd_per_gb_month", "free_gb", "default_for_platform", "source", "data_date", "notes", "held",
 ]
 
 
@@ -188,7 +193,7 @@ def offer_row(ref: dict, gpu: str) -> dict:
                            "says Azure spot values there are ~10-25 % of on-demand: verify before use)")
     return {
         "platform": platform, "instance": instance, "gpu": gpu, "gpus_per_instance": gpi, "region": ref["region"],
-        "on_demand_usd_per_gpu_hour": ref["on_demand_usd_per_gpu_hour"], "spot_usd_per_gpu_hour": spot,
+        "on_demand_usd_per_gpu_hour": ref["on_demand_usd_per_gpu_hour"], **spot_columns(ref, spot, gpi),
         "billing_increment_s": increment_s, "billing_minimum_s": minimum_s, "whole_instance": str(whole).lower(),
         "kind": PLATFORM_KINDS[platform], "price_includes_host": str(host_included).lower(),
         "anomaly": str(anomaly).lower(), "spot_anomaly": str(spot_anomaly).lower(),
@@ -196,6 +201,17 @@ def offer_row(ref: dict, gpu: str) -> dict:
         "memory_usd_per_gib_hour": HOST_RATES.get(platform, ("", ""))[1], "data_date": data_date, "source": ref["source"],
         "notes": join_notes(notes, f"billing (reference): {ref['billing_increment']}", *extra_notes),
     }
+
+
+def spot_columns(ref: dict, spot: str, gpus_per_instance: int) -> dict:
+    """The spot figure estimates rank on (the median over the region's zones, spot_zones.py) and, beside it, the
+    cheapest zone's price and name, how many zones were seen, and why spot looks scarce ("" when it does not)."""
+    if not spot:
+        return {"spot_usd_per_gpu_hour": ""}
+    z = spot_zones(ref["notes"], float(spot), gpus_per_instance)
+    return {"spot_usd_per_gpu_hour": f"{z['median']:g}", "spot_cheapest_usd_per_gpu_hour": spot,
+            "spot_cheapest_zone": z["zone"], "spot_zones": "" if z["zones"] is None else str(z["zones"]),
+            "spot_scarce": z["scarce"]}
 
 
 def model_rows(reference: Path) -> list[dict]:

@@ -115,14 +115,16 @@ PLATFORM_KINDS: dict[str, str] = {
 }
 
 # README section 4 "Storage ($ per GB-month)": platform, item, usd_per_gb_month, free_gb, default, source, date, notes
+# [, held: "running" = the rate while the machine runs, "stopped" = while the volume waits between runs]
 _GIB_PER_GB = 1e9 / 2**30
 _RUNPOD = "docs.runpod.io/pods/storage"
 _MODAL = "api-evangelist/modal"
 _COREWEAVE = "api-evangelist/coreweave"
 STORAGE_ROWS: list[tuple] = [
     ("runpod", "container disk", 0.10, 0, "false", _RUNPOD, "unknown", ""),
-    ("runpod", "volume disk (pod running)", 0.10, 0, "true", _RUNPOD, "unknown", "0.20 while the pod is stopped"),
-    ("runpod", "volume disk (pod stopped)", 0.20, 0, "false", _RUNPOD, "unknown", ""),
+    ("runpod", "volume disk (pod running)", 0.10, 0, "true", _RUNPOD, "unknown", "0.20 while the pod is stopped",
+     "running"),
+    ("runpod", "volume disk (pod stopped)", 0.20, 0, "false", _RUNPOD, "unknown", "", "stopped"),
     ("runpod", "network volume", 0.07, 0, "false", _RUNPOD, "unknown", ""),
     ("modal", "volume storage above 1 TiB free", round(0.09 * _GIB_PER_GB, 6), round(2**40 / 1e9, 3), "true", _MODAL,
      "2026-05-08", "listed as 0.09 USD per GiB-month, converted to per GB; the first 1 TiB is free"),

@@ -73,13 +73,14 @@ class Catalog:
         key = self.platform(platform) if platform else None
         return query.pick_offer(self.offers, self.gpu(gpu).name, key, num_gpus, pricing)
 
-    def storage_usd_per_gb_month(self, platform: str) -> tuple[float, str]:
-        """(USD per GB-month, note) for a platform's default storage; the median of known prices where unknown."""
-        return query.storage_usd_per_gb_month(self.storage, self.platform(platform))
+    def storage_usd_per_gb_month(self, platform: str, held: str = "running") -> tuple[float, str]:
+        """(USD per GB-month, note) for a platform's storage held `running` or `stopped` (query.default_storage);
+        the median of known prices where unknown."""
+        return query.storage_usd_per_gb_month(self.storage, self.platform(platform), held)
 
-    def storage_price(self, platform: str) -> StoragePrice | None:
-        """The platform's default storage row (with `free_gb`), or None where the catalog has none."""
-        return query.default_storage(self.storage, self.platform(platform))
+    def storage_price(self, platform: str, held: str = "running") -> StoragePrice | None:
+        """The platform's storage row (with `free_gb`) for a volume held `running` or `stopped`, or None."""
+        return query.default_storage(self.storage, self.platform(platform), held)
 
 
 def _parse_shipped() -> dict[str, list[dict]]:

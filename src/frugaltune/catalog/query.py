@@ -56,15 +56,24 @@ def pick_offer(offers: list[Offer], gpu: str, platform: str | None, num_gpus: in
     """
     if pricing not in PRICINGS:
         raise CatalogError(f"Unknown pricing {pricing!r}.", fix=f"use one of {', '.join(PRICINGS)}.")
-    candidates = [o for o in filter_offers(offers, gpu, platform, num_gpus) if o.usd_per_gpu_hour(pricing) is not None]
-    picks = []
-    for key in sorted({o.platform for o in candidates}):
-        picks.append(min((o for o in candidates if o.platform == key), key=lambda o: _preference(o, num_gpus, pricing)))
+    picks = platform_picks(offers, gpu, platform, num_gpus, pricing)
     if picks:
         return min(picks, key=lambda o: (_preference(o, num_gpus, pricing)[:2], _preference(o, num_gpus, pricing)[3:]))
     raise CatalogError(_no_offer_message(offers, gpu, platform, num_gpus, pricing),
                        fix="pick another GPU or platform (`frugaltune catalog prices --gpu X` lists who rents it), "
                        "or add your own row in offers.csv of a user catalog dir.")
+
+
+def platform_picks(offers: list[Offer], gpu: str, platform: str | None, num_gpus: int, pricing: str) -> list[Offer]:
+    """Each platform's offer for `gpu` by the within-platform rule of `pick_offer` (one per platform)."""
+    candidates = [o for o in filter_offers(offers, gpu, platform, num_gpus) if o.usd_per_gpu_hour(pricing) is not None]
+    return [min((o for o in candidates if o.platform == key), key=lambda o: _preference(o, num_gpus, pricing))
+            for key in sorted({o.platform for o in candidates})]
+
+
+def sound_first(offer: Offer, pricing: str) -> tuple[bool, bool]:
+    """Sort key that puts sound, host-inclusive prices before flagged or GPU-only ones."""
+    return offer.price_flagged(pricing), not offer.price_includes_host
 
 
 def _no_offer_message(offers: list[Offer], gpu: str, platform: str | None, num_gpus: int, pricing: str) -> str:
@@ -85,19 +94,24 @@ def _no_offer_message(offers: list[Offer], gpu: str, platform: str | None, num_g
             f"{gpu} is offered by: {', '.join(elsewhere) or 'nobody in the catalog'}.")
 
 
-def default_storage(storage: list[StoragePrice], platform: str) -> StoragePrice | None:
-    """The platform's default storage row (flagged in storage.csv), else its first row, else None."""
+def default_storage(storage: list[StoragePrice], platform: str, held: str = "running") -> StoragePrice | None:
+    """The platform's storage row for a volume `held` "running" (during a run: the default row, flagged in
+    storage.csv) or "stopped" (between runs: the row priced for a stopped machine where the platform bills that
+    differently, else the default); else its first row, else None."""
     rows = [s for s in storage if s.platform == platform]
-    return next((s for s in rows if s.default_for_platform), rows[0] if rows else None)
+    default = next((s for s in rows if s.default_for_platform), rows[0] if rows else None)
+    if held == "stopped":
+        return next((s for s in rows if s.held == "stopped"), default)
+    return default
 
 
-def storage_usd_per_gb_month(storage: list[StoragePrice], platform: str) -> tuple[float, str]:
+def storage_usd_per_gb_month(storage: list[StoragePrice], platform: str, held: str = "running") -> tuple[float, str]:
     """(USD per GB-month, note) for `platform`'s default storage.
 
     Where the catalog has no price for the platform, the median of the other platforms' default storage prices,
     and the note says so: a stand-in, not that provider's price.
     """
-    row = default_storage(storage, platform)
+    row = default_storage(storage, platform, held)
     if row is not None:
         free = f"; first {row.free_gb:g} GB free" if row.free_gb else ""
         return row.usd_per_gb_month, f"{platform} {row.item} ({row.source}, {row.data_date}){free}"

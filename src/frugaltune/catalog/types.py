@@ -47,7 +47,7 @@ class Offer:
     gpus_per_instance: int
     region: str
     on_demand_usd_per_gpu_hour: float | None
-    spot_usd_per_gpu_hour: float | None  # None where no spot/interruptible price is offered
+    spot_usd_per_gpu_hour: float | None  # None where no spot price is offered; the median over zones (see below)
     billing_increment_s: int  # 1 = per second, 60 = per minute, 3600 = per hour
     billing_minimum_s: int  # minimum billed duration per launch
     whole_instance: bool  # True when the instance can only be rented whole (8-GPU nodes)
@@ -60,6 +60,11 @@ class Offer:
     spot_anomaly: bool = False  # True where only the spot price looks unreliable (see notes)
     cpu_usd_per_core_hour: float | None = None  # CPU billed on top of the GPU price (serverless: Modal)
     memory_usd_per_gib_hour: float | None = None  # memory billed on top of the GPU price (serverless: Modal)
+    # spot_usd_per_gpu_hour is the median over the region's zones (what estimates rank on); beside it:
+    spot_cheapest_usd_per_gpu_hour: float | None = None  # the cheapest zone seen (None: same as the median)
+    spot_cheapest_zone: str = ""  # that zone's name, when the source names it
+    spot_zones: int | None = None  # zones the spot figures cover, when known
+    spot_scarce: str = ""  # why spot capacity looks scarce (one zone only, zones without spot); "" when it does not
 
     def usd_per_gpu_hour(self, pricing: str) -> float | None:
         """Price per GPU-hour for `pricing` in {"on-demand", "spot"}; None when not offered."""
@@ -82,6 +87,7 @@ class StoragePrice:
     free_gb: float = 0.0  # GB free of charge before this price applies (Modal: 1 TiB)
     default_for_platform: bool = False  # the item a training run's data + checkpoints are priced at
     notes: str = ""
+    held: str = ""  # "running": the rate while the machine runs; "stopped": while the volume waits; "": either
 
 
 @record(frozen=True)

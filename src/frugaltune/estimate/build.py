@@ -68,9 +68,10 @@ def job_numbers(kwargs: dict) -> dict:
 
 
 def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, catalog,
-                   instance: str | None = None, region: str | None = None) -> Hardware:
+                   instance: str | None = None, region: str | None = None, job: Job | None = None) -> Hardware:
     """The GPU spec and the offer that prices it: the named instance (and region) on `platform` when given, else
-    the given platform's offer, or the cheapest offer for the GPU."""
+    the given platform's offer; with no platform, the offer with the cheapest billed total for `job`
+    (`cheapest_billed`), or without a job the cheapest hourly rate."""
     if pricing not in PRICINGS:
         raise ConfigError(f"unknown pricing '{pricing}'", fix=f"use one of {', '.join(PRICINGS)}")
     spec = catalog.gpu(gpu)
@@ -86,11 +87,32 @@ def build_hardware(gpu: str, platform: str | None, pricing: str, num_gpus: int, 
             # No spot on this platform: price on-demand; the estimate warns "spot unavailable".
             offer = catalog.find_offer(spec.name, platform, num_gpus, "on-demand")
         return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
+    if job is not None:
+        return cheapest_billed(job, spec, num_gpus, pricing, catalog)
     try:  # no platform: the catalog's pick per platform (skips anomalies, prefers host-inclusive prices), cheapest
         offer = catalog.find_offer(spec.name, None, num_gpus, pricing)
     except CatalogError:
         offer = None  # no price for this GPU: memory and speed are still estimated
     return Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
+
+
+def cheapest_billed(job: Job, spec, num_gpus: int, pricing: str, catalog) -> Hardware:
+    """The hardware priced at the offer whose billed total for `job` is lowest: each platform's offer (the catalog's
+    pick within the platform) is estimated, billing increment, minimum and whole-instance rental applied, so an
+    hourly-billed row loses to the same rate billed per second. Sound, host-inclusive prices come first."""
+    from frugaltune.catalog.query import platform_picks, sound_first
+    from frugaltune.estimate.estimator import estimate as run_estimate
+    from frugaltune.estimate.spot import spot_overrides
+
+    best, best_key = None, None
+    with spot_overrides(n_trials=0):  # the expectation ranks; percentiles are for the chosen offer only
+        for offer in platform_picks(catalog.offers, spec.name, None, num_gpus, pricing):
+            hw = Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
+            usd = run_estimate(job, hw, catalog=catalog).cost_breakdown.total_cost
+            key = (*sound_first(offer, pricing), usd if usd is not None else float("inf"))
+            if best_key is None or key < best_key:
+                best, best_key = hw, key
+    return best or Hardware(gpu=spec, num_gpus=num_gpus, offer=None, pricing=pricing)
 
 
 def _named_offer(catalog, gpu: str, platform: str | None, instance: str, region: str | None):
@@ -132,11 +154,11 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
 
     catalog = get_catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
-    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog, instance, region)
+    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog, instance, region, job=job)
     result = run_estimate(job, hw, catalog=catalog, today=today)
-    if hw.offer is not None and platform is None:
-        result.warnings.append(f"no --platform given: priced at the cheapest {hw.gpu.name} offer "
-                               f"({hw.offer.platform} {hw.offer.instance})")
+    if hw.offer is not None and platform is None and instance is None:
+        result.warnings.append(f"no --platform given: priced at the {hw.gpu.name} offer with the cheapest billed "
+                               f"total for this job ({hw.offer.platform} {hw.offer.instance}, {hw.offer.region})")
     if hw.offer is None:
         try:
             catalog.find_offer(hw.gpu.name, None, num_gpus, pricing)

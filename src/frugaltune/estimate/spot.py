@@ -12,7 +12,8 @@ Model (all times in hours):
   mean of an exponential time modulo the cycle is used) and costs a restart: provisioning/boot (`restart_minutes`
   assumption) plus reading the checkpoint back (C). Per interruption that is the classic tau/2 + C of rework
   (Daly 2006) plus the restart. Restarts are billed and are not themselves interrupted.
-- P50/P90 come from a seeded Monte Carlo of exactly this process; the expectation is analytic (fast, for ranking).
+- P10/P50/P90 come from a seeded Monte Carlo of exactly this process; the expectation (the mean) is analytic (fast,
+  for ranking). With a long MTTI most runs are never interrupted, so the mean can sit above P90 (`spread_note`).
 
 Pure functions with units in their names; the only I/O is reading the assumptions CSV (cached). Like the rest of
 the estimate path, this module keeps csv, pathlib, functools and contextlib off `estimate --json`'s start-up.
@@ -36,6 +37,7 @@ _MAX_INTERRUPTIONS_PER_TRIAL = 10_000
 MIN_INTERVAL_HOURS = 1.0 / 60.0
 DEFAULT_TRIALS = 2000
 MIN_TRIALS = 100  # fewer trials than this give no usable P90: report none
+PERCENTILES = (10, 50, 90)  # of hours and dollars, from the Monte Carlo
 MC_EVENT_BUDGET = 400_000  # most exponential draws one Monte Carlo may make (about 0.2 s)
 INFEASIBLE_REASON = "interruptions would more than double the fault-free time: checkpoints too slow for the rate"
 
@@ -271,7 +273,7 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
                  interruptions_per_hour: float | None = None, seed: int | None = None, n_trials: int | None = None,
                  extra_dirs: tuple[str, ...] | None = None, billing_increment_s: int = 1,
                  billing_minimum_s: int = 0) -> dict:
-    """Expected and P50/P90 hours and dollars of a spot job, interruptions included (model: module docstring).
+    """Expected (mean) and P10/P50/P90 hours and dollars of a spot job, interruptions included (model: module docstring).
 
     Args:
         work_hours: fault-free compute hours of the job (the estimator's hours).
@@ -280,17 +282,17 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
             optimizer state for LoRA/QLoRA, weights + master + optimizer state for full).
         platform, kind: the offer's platform and kind, used to pick assumption rows.
         interruptions_per_hour: overrides the assumed rate (e.g. from your own logs).
-        seed, n_trials: the Monte Carlo (default 0 and 2000); n_trials=0 skips it (P50/P90 are then None).
+        seed, n_trials: the Monte Carlo (default 0 and 2000); n_trials=0 skips it (the percentiles are then None).
         extra_dirs: directories holding a spot_assumptions.csv that overrides shipped rows (default: the user
             catalog directories, see catalog/overrides.py).
-        billing_increment_s, billing_minimum_s: the offer's billing rules, applied to the P50/P90 dollars (wall
+        billing_increment_s, billing_minimum_s: the offer's billing rules, applied to the percentile dollars (wall
             hours rounded up to the increment, at least the minimum), as the estimator bills expected hours.
         Arguments left as None take the values of an enclosing `spot_overrides()` block first.
 
     Returns:
         A JSON-serialisable dict (plain floats; None where undefined). The expectation is always given;
         `feasible` is False (with `reason`) when interruptions would more than double the fault-free time, and
-        P50/P90 are None when the Monte Carlo was skipped (n_trials=0) or would need too many events.
+        the percentiles are None when the Monte Carlo was skipped (n_trials=0) or would need too many events.
     """
     rate_arg, seed, n_trials, extra_dirs = _with_context(interruptions_per_hour, seed, n_trials, extra_dirs)
     rate, ckpt_h, provision_h, used = _resolve_inputs(platform, kind, rate_arg, checkpoint_bytes, extra_dirs)
@@ -309,6 +311,8 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
     trials = n_trials if exp["feasible"] else 0
     billing = (billing_increment_s, billing_minimum_s)
     out.update(_percentiles(trials, exp["expected_interruptions"], seed, usd_per_hour, billing, **process))
+    out["p_no_interruption"] = no_interruption_probability(rate, exp["fault_free_hours"])
+    out["spread_note"] = spread_note(out)
     out["assumptions"] = used
     return out
 
@@ -345,16 +349,32 @@ def _percentiles(n_trials: int, expected_interruptions: float, seed: int, usd_pe
                  billing: tuple[int, int], **process) -> dict:
     # Cap the simulated events so a pathological candidate cannot stall a planner ranking hundreds of options.
     n_trials = min(n_trials, int(MC_EVENT_BUDGET / (1.0 + expected_interruptions)))
-    out = {"n_trials": max(n_trials, 0), "seed": seed, "p50_hours": None, "p90_hours": None, "p50_cost_usd": None,
-           "p90_cost_usd": None}
+    out = {"n_trials": max(n_trials, 0), "seed": seed, **{f"p{q}_{k}": None for q in PERCENTILES
+                                                            for k in ("hours", "cost_usd")}}
     if n_trials < MIN_TRIALS:
         return out
     hours = monte_carlo_hours(seed=seed, n_trials=n_trials, **process)
-    p50, p90 = quantile(hours, 0.5), quantile(hours, 0.9)
-    out.update(p50_hours=_finite(p50), p90_hours=_finite(p90),
-               p50_cost_usd=_finite(billed_hours(p50, *billing) * usd_per_hour) if math.isfinite(p50) else None,
-               p90_cost_usd=_finite(billed_hours(p90, *billing) * usd_per_hour) if math.isfinite(p90) else None)
+    for q in PERCENTILES:
+        h = quantile(hours, q / 100)
+        out[f"p{q}_hours"] = _finite(h)
+        out[f"p{q}_cost_usd"] = _finite(billed_hours(h, *billing) * usd_per_hour) if math.isfinite(h) else None
     return out
+
+
+def no_interruption_probability(rate_per_hour: float, fault_free_hours: float) -> float:
+    """P(a run is never interrupted) = exp(-rate x fault-free hours) (Poisson process, module docstring)."""
+    return math.exp(-max(rate_per_hour, 0.0) * fault_free_hours)
+
+
+def spread_note(out: dict) -> str | None:
+    """Why the mean can sit above P90: most runs are never interrupted and cost the fault-free time; the mean also
+    carries the few that are. None when P90 is at or above the mean (or percentiles were not simulated)."""
+    p90, mean = out.get("p90_cost_usd"), out.get("expected_cost_usd")
+    if p90 is None or mean is None or p90 >= mean:
+        return None
+    share = no_interruption_probability(out["rate"], out["fault_free_hours"])
+    return (f"{share:.1%} of runs are never interrupted, so P50 and P90 are the fault-free cost; the mean "
+            f"(expected) also counts the {1 - share:.1%} that are, and sits above P90")
 
 
 def _finite(x: float) -> float | None:

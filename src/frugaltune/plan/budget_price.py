@@ -75,12 +75,13 @@ def _storage(phase: Phase, months: int, catalog) -> PhaseCost:
     notes = []
     price = phase.usd_per_gb_month
     free_gb = 0.0
-    if price is None:
-        price, note = catalog.storage_usd_per_gb_month(phase.platform)
-        row = catalog.storage_price(phase.platform)
+    if price is None:  # a volume kept for months sits mostly between runs: the platform's stopped-machine rate
+        price, note = catalog.storage_usd_per_gb_month(phase.platform, held="stopped")
+        row = catalog.storage_price(phase.platform, held="stopped")
         free_gb = row.free_gb if row else 0.0
         if note:
-            notes.append(note)
+            notes.append(note + ("; held between runs (the running rate applies during training, inside each "
+                                 "run's estimate)" if row is not None and row.held == "stopped" else ""))
     usd = max(0.0, phase.gb - free_gb) * price
     return PhaseCost(phase, [usd if phase.active(m) else 0.0 for m in range(1, months + 1)], notes=notes)
 
