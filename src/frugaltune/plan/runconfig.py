@@ -8,6 +8,7 @@ from typing import Any
 
 from frugaltune.estimate.records import LORA_TARGETS
 from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION
+from frugaltune.plan.engines import distributed_section
 from frugaltune.plan.recommend import LEARNING_RATE, Recommendation
 from frugaltune.plan.search import total_usd, wall_hours
 
@@ -73,6 +74,9 @@ def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, out
         "output": {"dir": output_dir},
         "cost": cost,
     }
+    section = distributed_section(job) if "distributed" in RunConfig.model_fields else None
+    if section is not None:
+        raw["distributed"] = section
     return RunConfig.from_dict(raw, origin="plan")
 
 
@@ -87,9 +91,10 @@ def header(rec: Recommendation, path: str) -> str:
               f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}."),
              f"Training: {job.dataset_size:,} rows x {job.epochs:g} epochs = {est.job.steps_total:,} optimizer steps "
              f"of {est.job.global_batch_sequences} sequences."]
-    if job.zero_stage or job.num_gpus > 1:
-        lines.append(f"Multi-GPU: launch with accelerate on {job.num_gpus} GPUs, DeepSpeed ZeRO stage {job.zero_stage}"
-                     + (" with CPU offload" if job.cpu_offload else "") + ".")
+    if job.zero_stage or job.num_gpus > 1 or job.cpu_offload:
+        engine = f"DeepSpeed ZeRO-{job.zero_stage}" if job.zero_stage else "DDP (data parallel)"
+        lines.append(f"Engine: {engine}" + (" with CPU offload" if job.cpu_offload else "")
+                     + f" on {job.num_gpus} GPU(s), as the distributed section says.")
     if est.cost_breakdown.spot:
         lines.append("checkpoints.every_minutes is the Young-Daly interval for the assumed spot interruption rate.")
     return "\n".join(lines)

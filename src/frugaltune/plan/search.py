@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from frugaltune.catalog.types import Offer
 from frugaltune.estimate.records import PRICINGS, Estimate, Hardware, Job
+from frugaltune.plan.engines import engine_problem
 from frugaltune.plan.pareto import pareto_front
 
 SORT_KEYS = ("cost", "time")
@@ -177,12 +178,17 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
     if auto_zero and cand.num_gpus > 1:
         stages += [s for s in (1, 2, 3) if s > job.zero_stage]
     hw = Hardware(gpu=gpu, num_gpus=cand.num_gpus, offer=None, pricing=cand.pricing)
-    est = None
+    est, why_not = None, None
     for stage in stages:
         trial = job.with_(zero_stage=stage)
+        why_not = engine_problem(trial)
+        if why_not:
+            continue
         est = estimator(trial, hw, catalog)
         if est.memory.fits:
             return _Fit(trial)
+    if est is None:
+        return _Fit(None, f"no engine runs it: {why_not}")
     mem = est.memory
     return _Fit(None, f"does not fit: needs {mem.peak_gb_per_gpu:.1f} GB per GPU, {gpu.name} has "
                       f"{mem.usable_gb_per_gpu or gpu.memory_gb:.1f} GB usable", est)

@@ -18,6 +18,7 @@ from itertools import product
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import LORA_TARGETS, Estimate, Hardware, Job
+from frugaltune.plan.engines import engine_problem
 
 DEFAULT_SAFETY_MARGIN = 0.10  # fraction of GPU memory kept free: the estimator's memory error bar (<=12 % median)
 DEFAULT_GLOBAL_BATCH = 16  # sequences per optimizer step: a moderate default (--target-batch changes it)
@@ -56,10 +57,15 @@ class Settings:
 
 
 def _options(job: Job, num_gpus: int, target_global_batch: int) -> dict[str, list]:
+    """Every setting tried. On one GPU, ZeRO stage 2 is there for its CPU offload of the optimizer (ZeRO-Offload,
+    Ren et al. 2021); combinations no engine runs are dropped by `enumerate_trials`."""
     per_gpu = max(1, target_global_batch // num_gpus)
     mbs = [2 ** k for k in range(7) if 2 ** k <= min(per_gpu, MAX_MICRO_BATCH)]
     full = job.method == "full"
-    zero = [0] if num_gpus == 1 else ([0, 1, 2, 3] if full else [0, 3])
+    if num_gpus == 1:
+        zero = [0, 2] if full else [0]
+    else:
+        zero = [0, 1, 2, 3] if full else [0, 2, 3]
     return {"micro_batch": mbs, "grad_ckpt": [False, True],
             "optimizer": ["adamw", "adamw8bit"] if full else ["adamw"],
             "zero_stage": zero, "cpu_offload": [False, True] if full else [False]}
@@ -79,6 +85,8 @@ def enumerate_trials(job: Job, hw: Hardware, catalog, *, target_global_batch: in
         accum = math.ceil(target_global_batch / (mb * hw.num_gpus))
         trial = job.with_(micro_batch=mb, grad_ckpt=ckpt, optimizer=opt, zero_stage=zero, cpu_offload=offload,
                           grad_accum=accum, num_gpus=hw.num_gpus)
+        if engine_problem(trial) or (zero and hw.num_gpus == 1 and not offload):
+            continue  # no engine runs it; or sharding over one GPU, which only pays with offload
         est = estimator(trial, hw, catalog)
         peak = est.memory.peak_gb_per_gpu
         reason = None if peak <= limit_gb else f"peak {peak:.1f} GB > {limit_gb:.1f} GB (memory minus margin)"

@@ -1,0 +1,43 @@
+"""Which engine runs a planned job, asked of the runner's own support table (train/engines/support.py), so the
+planner never proposes a combination of ZeRO stage, CPU offload, optimizer and method that no engine executes
+(8-bit AdamW under ZeRO, offload without sharding, QLoRA under ZeRO-3, ...).
+
+A planned job maps to an engine the way `support.plan_section` writes the config's `distributed:` section: ZeRO
+stage 0 is plain data parallel (ddp), any sharding or offload runs on DeepSpeed.
+"""
+
+from __future__ import annotations
+
+from frugaltune.estimate.records import Job
+
+
+def _support():
+    try:
+        from frugaltune.train.engines import support
+    except ImportError:  # a build without the engine table: nothing to ask, every combination passes
+        return None
+    return support if hasattr(support, "plan_section") else None
+
+
+def engine_problem(job: Job) -> str | None:
+    """Why no engine runs `job`'s combination (one sentence), or None when one does."""
+    support = _support()
+    if support is None:
+        return None
+    try:
+        support.plan_section(job.num_gpus, job.zero_stage, job.cpu_offload, job.optimizer, job.method)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def distributed_section(job: Job) -> dict | None:
+    """The config's `distributed:` section for `job` (None when the runner has no engine table).
+
+    Raises:
+        ValueError: no engine runs the combination (the planner filters these out first).
+    """
+    support = _support()
+    if support is None:
+        return None
+    return support.plan_section(job.num_gpus, job.zero_stage, job.cpu_offload, job.optimizer, job.method)
