@@ -37,9 +37,18 @@ def cat():
 def test_shipped_counts_and_schema(cat):
     assert schema_version() == "v1"
     assert len(cat.gpus) == 37 and len(cat.models) == 41 and len(cat.storage) == 10
-    assert len(cat.offers) == 118  # 123 reference rows minus 5 whose GPU has no spec row (B300, GH200, A4000)
+    assert len(cat.offers) == 121  # 123 reference rows minus the 2 whose GPU has no spec row (B300)
     assert cat.platforms == sorted(["aws", "gcp", "azure", "lambda", "modal", "runpod", "vast", "coreweave",
                                     "nebius", "paperspace"])
+
+
+def test_offers_of_gpus_with_added_specs_are_carried(cat):
+    by_gpu = {}
+    for o in cat.offers:
+        by_gpu.setdefault(o.gpu, []).append(o)
+    assert sorted((o.platform, o.on_demand_usd_per_gpu_hour) for o in by_gpu["GH200"]) == [("coreweave", 6.5), ("lambda", 2.29)]
+    assert [(o.platform, o.on_demand_usd_per_gpu_hour) for o in by_gpu["RTX-A4000"]] == [("paperspace", 0.76)]
+    assert all(o.source and o.data_date for o in by_gpu["GH200"] + by_gpu["RTX-A4000"])
 
 
 def test_every_row_has_source_and_date(cat):

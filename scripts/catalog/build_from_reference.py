@@ -19,7 +19,8 @@ Every output row carries `source` and `data_date`. Choices made here (documented
 - Spot: `spot_usd_per_gpu_hour` is the median over the region's zones the reference notes list, the figure
   estimates rank on; the reference's own figure (its cheapest zone) is `spot_cheapest_usd_per_gpu_hour` beside it,
   with the zone's name, the number of zones seen and a `spot_scarce` reason (spot_zones.py).
-- Offers whose GPU has no spec row (B300, GH200, RTX A4000) are not carried: the estimator cannot use them.
+- Offers whose GPU has no spec row (B300) are not carried: the estimator cannot use them. GH200 and RTX A4000 offers
+  are carried since those GPUs have spec rows (extra_gpus.csv).
   They are listed in data/README.md.
 - GPUs the reference lacks (A40, L40, RTX A5000/A4000, RTX 4080, A800, H800, H20, L20, GH200, MI250X) come from
   extra_gpus.csv next to this script, already in the catalog's columns, each row with its public sources.

@@ -85,7 +85,8 @@ OFFER_GPU_NAMES: dict[str, str | None] = {
     "V100 16GB": "V100-16GB", "V100 32GB": "V100-32GB",
     "RTX 3090": "RTX-3090", "RTX 4090": "RTX-4090", "RTX 5090": "RTX-5090", "RTX A6000": "RTX-A6000",
     "RTX 6000 Ada": "RTX-6000-Ada",
-    "B300": None, "GH200": None, "RTX A4000": None,
+    "GH200": "GH200", "RTX A4000": "RTX-A4000",  # spec rows from extra_gpus.csv
+    "B300": None,
 }
 
 # provider -> (billing_increment_s, billing_minimum_s, note), from README section 3 "Billing rules".
