@@ -206,8 +206,8 @@ class Console:
 
 
 def _column_widths(header: list[Text], body: list[list[Text]], n: int, avail: int) -> list[int] | None:
-    """Natural widths when they fit `avail`; else every column at least its longest word, the spare columns shared
-    in proportion to what each would still use; None when even the longest words do not fit."""
+    """Natural widths when they fit `avail`; else the widest columns give way first (every column is capped at one
+    width C, never below its longest word, with C as large as fits); None when even the longest words do not fit."""
     columns = [[row[i] for row in body] + header[i:i + 1] for i in range(n)]
     natural = [max((t.width() for t in col), default=0) for col in columns]
     if sum(natural) <= avail:
@@ -215,10 +215,16 @@ def _column_widths(header: list[Text], body: list[list[Text]], n: int, avail: in
     minimum = [max((t.min_width() for t in col), default=0) for col in columns]
     if sum(minimum) > avail:
         return None
-    slack = [nat - mn for nat, mn in zip(natural, minimum)]
-    spare = avail - sum(minimum)
-    widths = [mn + spare * sl // sum(slack) for mn, sl in zip(minimum, slack)]
-    for i in sorted(range(n), key=lambda i: widths[i] - natural[i]):  # hand out what rounding left over
+
+    def capped(cap: int) -> list[int]:
+        return [min(nat, max(cap, mn)) for nat, mn in zip(natural, minimum)]
+
+    lo, hi = 0, max(natural)  # the largest cap whose widths fit: sum(capped(cap)) grows with cap
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if sum(capped(mid)) <= avail else (lo, mid - 1)
+    widths = capped(lo)
+    for i in sorted(range(n), key=lambda i: -natural[i]):  # hand the last few columns to the widest that want them
         if sum(widths) < avail and widths[i] < natural[i]:
             widths[i] += 1
     return widths

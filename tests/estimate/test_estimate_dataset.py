@@ -1,6 +1,6 @@
 """`--dataset PATH`: real samples and tokens of a JSONL/CSV file. Without a cached tokenizer tokens are counted by the
-documented chars/4 rule: ceil(len(text) / 4), at least 1, capped at seq_len; a sample's string fields are joined
-with newlines."""
+documented chars/4 rule: ceil(len(text) / 4), at least 1, capped at seq_len; single-text rows count their text, rows
+of an unknown format every string field joined with newlines. (More: test_dataset_stats.py.)"""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from frugaltune import api
 from frugaltune.errors import DataError
 from frugaltune.estimate import dataset_stats
-from frugaltune.estimate.dataset_stats import dataset_token_stats, padded_mean, read_texts
+from frugaltune.estimate.dataset_stats import dataset_token_stats, padded_mean
 
-# text lengths: 40 -> 10 tokens; "x"*10 + "\n" + "y"*9 = 20 chars -> 5 tokens; 7 -> ceil(1.75) = 2 tokens
-ROWS = [{"text": "a" * 40}, {"prompt": "x" * 10, "response": "y" * 9}, {"text": "z" * 7}]
+# text lengths: 40 -> 10 tokens; 20 chars -> 5 tokens; 7 -> ceil(1.75) = 2 tokens
+ROWS = [{"text": "a" * 40}, {"text": "x" * 10 + "\n" + "y" * 9}, {"text": "z" * 7}]
 TOKENS = [10, 5, 2]
 
 
@@ -33,16 +33,12 @@ def no_tokenizer(monkeypatch):
     monkeypatch.setattr(dataset_stats, "_tokenizer_counter", lambda arch: None)
 
 
-def test_read_texts_joins_string_fields(jsonl):
-    assert [len(t) for t in read_texts(jsonl)] == [40, 20, 7]
-
-
 def test_chars_per_4_rule(jsonl, tiny, no_tokenizer):
     stats = dataset_token_stats(jsonl, tiny, seq_len=512, micro_batch=1)
     assert stats.samples == 3
     assert stats.mean_tokens == pytest.approx(sum(TOKENS) / 3)  # 17 / 3
     assert stats.mean_padded_tokens == pytest.approx(17 / 3)  # micro-batch 1: no padding
-    assert stats.counted_with == "chars/4"
+    assert stats.counted_with == "chars/4" and stats.format == "completion"
 
 
 def test_seq_len_caps_and_padding(jsonl, tiny, no_tokenizer):
@@ -55,6 +51,7 @@ def test_padded_mean():
     assert padded_mean([10, 5, 2], 1) == pytest.approx(17 / 3)
     assert padded_mean([10, 5, 2], 3) == 10
     assert padded_mean([4, 4, 4, 4], 2) == 4
+    assert padded_mean([10, 5, 2], 2) == pytest.approx((10 + 10 + 5) / 3)  # pairs {10,5} {10,2} {5,2}, equally likely
 
 
 def test_csv_dataset(tmp_path, tiny, no_tokenizer):
@@ -72,8 +69,8 @@ def test_empty_and_unsupported_files(tmp_path, tiny):
         dataset_token_stats(empty, tiny, 512, 1)
     text = tmp_path / "x.txt"
     text.write_text("hi")
-    with pytest.raises(DataError, match="unsupported dataset type '.txt'"):
-        read_texts(text)
+    with pytest.raises(DataError, match="unknown data file type '.txt'"):
+        dataset_token_stats(text, tiny, 512, 1)
 
 
 def test_api_estimate_uses_dataset_counts(jsonl, no_tokenizer, today):

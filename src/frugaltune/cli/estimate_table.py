@@ -23,6 +23,9 @@ def render_estimate(est) -> None:
     table.add_row("  weights · grads · optim", f"{m['weights_gb']:.1f} · {m['gradients_gb']:.1f} · {m['optimizer_gb']:.1f} GB")
     table.add_row("  activations · logits · overhead",
                   f"{m['activations_gb']:.1f} · {m['logits_gb']:.1f} · {m['overhead_gb']:.1f} GB")
+    if j.get("dataset"):
+        for label, value in dataset_rows(j["dataset"]):
+            table.add_row(label, value)
     table.add_row("params (trainable)", f"{j['model']['params'] / 1e9:.2f} B ({j['model']['trainable_params']:,})")
     table.add_row("tokens", f"{job['tokens_total']:,} ({job['epochs']:g} epochs, {job['steps_total']:,} steps)")
     table.add_row("throughput", f"{t['tokens_per_sec']:,.0f} tokens/s (MFU {t['mfu']:.0%}, {t['source']})")
@@ -40,3 +43,22 @@ def render_estimate(est) -> None:
     console.print(table)
     for w in j["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def dataset_rows(d: dict) -> list[tuple[str, str]]:
+    """The --dataset summary as table rows: rows and format, token lengths, truncation and padding, how counted."""
+    fmt = d["format"] + (" (detected from its columns)" if d["format_detected"] else "")
+    if d["format"] == "unknown":
+        fmt = "format unknown (every text field counted; name it with --data-format)"
+    error = f" ± {d['mean_tokens_error']:.1f}" if d["sampled_rows"] else ""
+    sampled = f" (a random sample of {d['sampled_rows']:,} rows; ± = 95 % interval)" if d["sampled_rows"] else ""
+    how = d["counted_with"]
+    how = f"the tokenizer of {how.split(':', 1)[1]}" if how.startswith("tokenizer:") else \
+        "4 characters per token (the model's tokenizer is not in the local cache)"
+    return [("dataset", f"{d['samples']:,} rows · {fmt}"),
+            ("  tokens per row", f"mean {d['mean_tokens']:,.1f}{error} · p95 {d['p95_tokens']:,} · max "
+                                 f"{d['longest_tokens']:,}{sampled}"),
+            ("  truncated · padding", f"{d['truncated_rows']:,} rows cut to {d['seq_len']:,} tokens · "
+                                      f"{d['padding_pct']:.0f}% padding without packing (micro-batch "
+                                      f"{d['micro_batch']})"),
+            ("  counted with", how)]

@@ -82,11 +82,16 @@ JOB_OPTIONS = [
     Opt("tokens_per_sample", float, 500.0, "Mean tokens per sample."),
     Opt("epochs", float, 3.0, "Epochs."),
     Opt("packing", bool, True, "Pack samples into full sequences (no padding)."),
-    Opt("dataset", str, None, "A JSONL/CSV file: count its real tokens (model tokenizer if cached, else chars/4).",
-        metavar="FILE"),
+    Opt("dataset", str, None, "A JSONL/CSV/Parquet file: count its real tokens (the model's tokenizer when cached, "
+        "else 4 characters per token), streamed in constant memory.", metavar="FILE"),
+    Opt("dataset_sample", int, None, "With --dataset: count a seeded random sample of N rows (fast on big files; "
+        "the sampling error is stated).", flags=("--sample",), metavar="N", min=1),
 ]
+DATA_FORMAT = Opt("data_format", str, None, "The dataset's format (default: detected from its columns: messages, "
+                  "instruction + output, text + label, prompt + completion).",
+                  ("alpaca", "chat", "completion", "classification", "auto"))
 COMMON_OPTIONS = [CATALOG, JSON]
-ESTIMATE_OPTIONS = HARDWARE_OPTIONS + JOB_OPTIONS + COMMON_OPTIONS
+ESTIMATE_OPTIONS = HARDWARE_OPTIONS + JOB_OPTIONS + [DATA_FORMAT] + COMMON_OPTIONS
 
 
 def check_choices(kwargs: dict, options: list[Opt]) -> None:

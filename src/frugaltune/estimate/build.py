@@ -21,9 +21,11 @@ def get_catalog(catalog_dirs: list[str | os.PathLike] | None = None):
     return load_catalog(catalog_dirs or None)
 
 
-def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None, **job_kwargs) -> Job:
+def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None, *, dataset_sample: int | None = None,
+              data_format: str | None = None, **job_kwargs) -> Job:
     """A Job from a model spec (catalog name/alias, config.json path or dir, or a bare size like '7B') and the
-    same keyword names as the `frugaltune estimate` flags. `dataset` counts real tokens of a JSONL/CSV file."""
+    same keyword names as the `frugaltune estimate` flags. `dataset` counts real tokens of a JSONL/CSV/Parquet file
+    (all rows, or a sample of `dataset_sample` rows; `data_format` None or "auto": detected from the columns)."""
     catalog = catalog or get_catalog()
     unknown = set(job_kwargs) - set(JOB_DEFAULTS)
     if unknown:
@@ -38,17 +40,23 @@ def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None
     kwargs = job_numbers(kwargs)
     arch = catalog.model(model)
     if dataset is not None:
-        from pathlib import Path
-
-        from frugaltune.checks import readable_file
-        from frugaltune.estimate.dataset_stats import dataset_token_stats
-
-        readable_file(dataset, "--dataset")
-        stats = dataset_token_stats(Path(dataset), arch, kwargs.get("seq_len", JOB_DEFAULTS["seq_len"]),
-                                    kwargs.get("micro_batch", JOB_DEFAULTS["micro_batch"]))
+        stats = dataset_stats(dataset, arch, kwargs, dataset_sample, data_format)
         kwargs.update(dataset_size=stats.samples, tokens_per_sample=stats.mean_tokens,
                       padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens)
     return Job(model=arch, **kwargs)
+
+
+def dataset_stats(dataset: str | os.PathLike, arch, job_kwargs: dict, sample: int | None = None,
+                  data_format: str | None = None):
+    """The token statistics of `dataset` for this model and the job's seq_len / micro_batch (counted once per
+    process: estimate/dataset_stats.py)."""
+    from frugaltune.checks import readable_file
+    from frugaltune.estimate.dataset_stats import dataset_token_stats
+
+    readable_file(dataset, "--dataset")
+    return dataset_token_stats(dataset, arch, job_kwargs.get("seq_len", JOB_DEFAULTS["seq_len"]),
+                               job_kwargs.get("micro_batch", JOB_DEFAULTS["micro_batch"]), sample=sample,
+                               data_format=data_format)
 
 
 def job_numbers(kwargs: dict) -> dict:
@@ -128,7 +136,8 @@ def _named_offer(catalog, gpu: str, platform: str | None, instance: str, region:
 def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | None = None,
              pricing: str = "on-demand", num_gpus: int = 1, dataset: str | os.PathLike | None = None,
              catalog_dirs: list[str | os.PathLike] | None = None, today: date | None = None,
-             instance: str | None = None, region: str | None = None, **job_kwargs) -> Estimate:
+             instance: str | None = None, region: str | None = None, dataset_sample: int | None = None,
+             data_format: str | None = None, **job_kwargs) -> Estimate:
     """Estimate peak memory per GPU, tokens/s, hours and dollars of one fine-tuning job.
 
     Args:
@@ -138,7 +147,10 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
         platform: provider ('lambda', 'modal', 'aws', ...); None prices the cheapest offer for the GPU.
         pricing: 'on-demand' or 'spot' (spot includes the expected cost of interruptions).
         num_gpus: GPUs used (data parallel; shard with zero_stage).
-        dataset: a JSONL/CSV file whose real token counts replace dataset_size / tokens_per_sample.
+        dataset: a JSONL/CSV/Parquet file whose real token counts replace dataset_size / tokens_per_sample; the
+            JSON's `dataset` object summarises it (rows, format, mean/p95/max tokens, padding, truncated rows).
+        dataset_sample: count a seeded random sample of this many rows (the sampling error is stated).
+        data_format: the dataset's format (default: detected from its columns).
         catalog_dirs: extra user catalog directories (override or add GPUs, prices, models).
         today: the date stale-price warnings are measured against.
         instance, region: price this exact catalog offer (as `frugaltune plan` writes into a config's cost).
@@ -153,9 +165,13 @@ def estimate(model: str = "llama-2-7b", gpu: str = "a100-80gb", platform: str | 
     from frugaltune.estimate.estimator import estimate as run_estimate
 
     catalog = get_catalog(catalog_dirs)
-    job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
+    job = build_job(model, catalog, dataset, num_gpus=num_gpus, dataset_sample=dataset_sample,
+                    data_format=data_format, **job_kwargs)
     hw = build_hardware(gpu, platform, pricing, num_gpus, catalog, instance, region, job=job)
     result = run_estimate(job, hw, catalog=catalog, today=today)
+    if dataset is not None:
+        sizes = {"seq_len": job.seq_len, "micro_batch": job.micro_batch}
+        result.dataset = dataset_stats(dataset, job.model, sizes, dataset_sample, data_format).summary()
     if hw.offer is not None and platform is None and instance is None:
         result.warnings.append(f"no --platform given: priced at the {hw.gpu.name} offer with the cheapest billed "
                                f"total for this job ({hw.offer.platform} {hw.offer.instance}, {hw.offer.region})")

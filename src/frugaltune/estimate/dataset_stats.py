@@ -1,65 +1,112 @@
-"""Count a dataset's real tokens for `frugaltune estimate --dataset PATH`.
+"""Count a dataset's real tokens for `frugaltune estimate --dataset PATH` (and plan, and train's dry run), streaming.
 
-With the model's tokenizer in the local Hugging Face cache, tokens are counted exactly; otherwise by the documented
-rule of CHARS_PER_TOKEN characters per token (estimate/cost.py). Padding without packing is measured by shuffling the
-samples (seed 0) into micro-batches and padding each to its longest sample, as a padding collator does.
+Rows are read one at a time (JSONL line by line, CSV/TSV row by row, Parquet row group by row group) and only a
+histogram of their lengths is kept, so memory does not grow with the file. The format is detected from the columns
+(frugaltune/data_format.py) unless given, and each row is measured as the trainer renders it
+(estimate/dataset_rows.py). With the model's tokenizer in the local Hugging Face cache tokens are counted exactly, in
+batches; otherwise by the documented rule of CHARS_PER_TOKEN characters per token (estimate/cost.py).
+`sample=N` measures a uniform random sample of N rows (seeded) and states the sampling error of the mean.
+Padding without packing is the expected padding of shuffled micro-batches (estimate/dataset_hist.py).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import random
 from pathlib import Path
 
 from frugaltune.catalog.types import ModelArch
 from frugaltune.errors import DataError
+from frugaltune.estimate import dataset_hist as H
 from frugaltune.estimate.cost import CHARS_PER_TOKEN
-from frugaltune.record import record
+from frugaltune.record import asdict, record
 
 
 @record(frozen=True)
 class DatasetStats:
-    samples: int
-    mean_tokens: float
-    mean_padded_tokens: float  # per sample, incl. padding to the longest sample of its micro-batch
-    max_tokens: int  # the longest sample (after truncation to seq_len): sets peak memory without packing
+    samples: int  # rows in the file
+    mean_tokens: float  # per row, after truncation to seq_len
+    mean_padded_tokens: float  # per row, incl. padding to the longest row of its micro-batch (no packing)
+    max_tokens: int  # the longest row after truncation to seq_len: sets peak memory without packing
     counted_with: str  # "tokenizer:<id>" or "chars/4"
+    format: str = "unknown"  # alpaca | chat | completion | classification | unknown (every string field counted)
+    format_detected: bool = True  # False when the caller named the format
+    p95_tokens: int = 0  # before truncation
+    longest_tokens: int = 0  # before truncation
+    truncated_rows: int = 0  # rows longer than seq_len (cut to it)
+    seq_len: int = 0
+    micro_batch: int = 1
+    sampled_rows: int | None = None  # rows measured when sampling (None: every row)
+    mean_tokens_error: float = 0.0  # 95 % half-width of mean_tokens from sampling (0: every row measured)
+
+    @property
+    def padding_pct(self) -> float:
+        """Share of a padded (unpacked) batch that is padding."""
+        return 100.0 * (1 - self.mean_tokens / self.mean_padded_tokens) if self.mean_padded_tokens else 0.0
+
+    def summary(self) -> dict:
+        """The `dataset` object of `frugaltune estimate --json`."""
+        out = asdict(self)
+        out["padding_pct"] = round(self.padding_pct, 2)
+        out["tokens_total"] = round(self.mean_tokens * self.samples)
+        return out
 
 
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return [str(value)] if value is not None else []
+def padded_mean(lengths: list[int], micro_batch: int, seed: int = 0) -> float:
+    """Mean tokens per row when shuffled rows are padded to the longest of their micro-batch (expected value)."""
+    hist: dict[int, int] = {}
+    for n in lengths:
+        hist[n] = hist.get(n, 0) + 1
+    return H.expected_padded(hist, micro_batch)
 
 
-def read_texts(path: Path) -> list[str]:
-    """One text per sample (all string fields joined) from a .jsonl/.json/.csv file."""
-    if not path.exists():
-        raise DataError(f"dataset file not found: {path}", fix="pass an existing .jsonl, .json or .csv file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            return ["\n".join(_strings(row)) for row in csv.DictReader(fh)]
-    if suffix == ".json":
-        return ["\n".join(_strings(r)) for r in json.loads(path.read_text(encoding="utf-8"))]
-    if suffix != ".jsonl":
-        raise DataError(f"{path}: unsupported dataset type '{suffix}'", fix="use .jsonl, .json or .csv")
-    texts = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            texts.append("\n".join(_strings(json.loads(line))))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path} line {line_no}: invalid JSON ({err.msg})",
-                            fix="fix or remove that line (one JSON object per line)") from None
-    return texts
+_MEMO: dict[tuple, DatasetStats] = {}
+
+
+def dataset_token_stats(path: str | Path, arch: ModelArch, seq_len: int, micro_batch: int, *,
+                        sample: int | None = None, data_format: str | None = None,
+                        progress: bool = True) -> DatasetStats:
+    """Token statistics of a .jsonl/.json/.csv/.tsv/.parquet file for a model (its cached tokenizer, else chars/4).
+
+    Args:
+        sample: measure a seeded uniform sample of this many rows instead of every row.
+        data_format: alpaca | chat | completion | classification; None or "auto" detects it from the columns.
+        progress: show progress with an ETA on stderr when reading takes more than a second.
+
+    Raises:
+        DataError: a missing, unreadable or empty file, or a row that does not fit the format (line named).
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        raise DataError(f"dataset file not found: {path}", fix="pass an existing .jsonl, .json, .csv or .parquet "
+                        "file") from None
+    if sample is not None and sample < 1:
+        raise DataError(f"--sample {sample}: must be at least 1 row.", fix="use e.g. --sample 1000.")
+    fmt = None if data_format in (None, "auto") else data_format
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, arch.hf_id, seq_len, micro_batch, sample, fmt)
+    if key not in _MEMO:
+        from frugaltune.estimate.dataset_scan import scan
+
+        counter = _tokenizer_counter(arch)
+        tally = scan(path, fmt, counter, sample, progress)
+        how = f"tokenizer:{arch.hf_id}" if counter else f"chars/{CHARS_PER_TOKEN:g}"
+        _MEMO[key] = _stats(tally, seq_len, micro_batch, how, fmt is None)
+    return _MEMO[key]
+
+
+def _stats(tally, seq_len: int, micro_batch: int, how: str, detected: bool) -> DatasetStats:
+    hist = tally.token_hist()
+    cut = H.truncated(hist, seq_len)
+    mean, _ = H.mean_and_var(cut)
+    measured = sum(hist.values())
+    sampled = measured < tally.rows
+    return DatasetStats(samples=tally.rows, mean_tokens=mean, mean_padded_tokens=H.expected_padded(cut, micro_batch),
+                        max_tokens=max(cut), counted_with=how, format=tally.format or "unknown",
+                        format_detected=detected, p95_tokens=H.quantile(hist, 0.95), longest_tokens=max(hist),
+                        truncated_rows=round(sum(c for t, c in hist.items() if t > seq_len) * tally.rows / measured),
+                        seq_len=seq_len, micro_batch=micro_batch, sampled_rows=measured if sampled else None,
+                        mean_tokens_error=H.mean_error(cut, tally.rows))
 
 
 def hf_cache_has(repo_id: str) -> bool:
@@ -75,7 +122,8 @@ def hf_cache_has(repo_id: str) -> bool:
 
 
 def _tokenizer_counter(arch: ModelArch):
-    """A token counter from the locally cached tokenizer of the model, or None (never downloads)."""
+    """A batch token counter (list of texts -> list of counts) from the locally cached tokenizer of the model, or
+    None (never downloads)."""
     if not arch.hf_id or "/" not in arch.hf_id or not hf_cache_has(arch.hf_id):
         return None
     try:
@@ -84,27 +132,9 @@ def _tokenizer_counter(arch: ModelArch):
         tok = AutoTokenizer.from_pretrained(arch.hf_id, local_files_only=True)
     except Exception:  # no transformers, or the tokenizer is not in the local cache
         return None
-    return lambda text: len(tok(text, add_special_tokens=True)["input_ids"])
+    return lambda texts: [len(ids) for ids in tok(texts, add_special_tokens=True)["input_ids"]]
 
 
-def padded_mean(lengths: list[int], micro_batch: int, seed: int = 0) -> float:
-    """Mean tokens per sample when shuffled samples are padded to the longest of their micro-batch."""
-    order = lengths[:]
-    random.Random(seed).shuffle(order)
-    total = 0
-    for i in range(0, len(order), micro_batch):
-        batch = order[i:i + micro_batch]
-        total += max(batch) * len(batch)
-    return total / len(order)
-
-
-def dataset_token_stats(path: Path, arch: ModelArch, seq_len: int, micro_batch: int) -> DatasetStats:
-    texts = read_texts(path)
-    if not texts:
-        raise DataError(f"{path}: no samples", fix="add at least one row")
-    counter = _tokenizer_counter(arch)
-    how = f"tokenizer:{arch.hf_id}" if counter else f"chars/{CHARS_PER_TOKEN:g}"
-    counter = counter or (lambda text: max(1, math.ceil(len(text) / CHARS_PER_TOKEN)))
-    lengths = [min(counter(t), seq_len) for t in texts]
-    return DatasetStats(samples=len(lengths), mean_tokens=sum(lengths) / len(lengths),
-                        mean_padded_tokens=padded_mean(lengths, micro_batch), max_tokens=max(lengths), counted_with=how)
+def chars_to_tokens(chars: int) -> int:
+    """The documented rule without a tokenizer: ceil(chars / CHARS_PER_TOKEN), at least 1."""
+    return max(1, math.ceil(chars / CHARS_PER_TOKEN))

@@ -217,6 +217,7 @@ class Estimate:
     cost_breakdown: CostOut
     warnings: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    dataset: dict | None = None  # with --dataset: its summary (estimate/dataset_stats.py DatasetStats.summary)
 
     def to_json(self) -> dict:
         """The JSON contract (plain Python types only)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from frugaltune.errors import DataError
 
+PARQUET_BATCH_ROWS = 4096
 Row = tuple[str, Any]
 """(location, row): location is e.g. "data/train.jsonl line 17"; row is whatever the file held there."""
 
@@ -43,22 +44,34 @@ def read_rows(path: str | Path, *, split: str | None = None) -> list[Row]:
     Raises:
         DataError: the path is missing, has an unknown extension, or is not parseable.
     """
+    return list(iter_rows(path, split=split))
+
+
+def iter_rows(path: str | Path, *, split: str | None = None) -> Iterator[Row]:
+    """`read_rows` one row at a time: JSONL, CSV/TSV and Parquet (row group by row group) are read in constant memory;
+    a JSON array and a saved `datasets` directory are loaded whole. The path is checked before the first row."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{path}: no such file or directory.", fix="check data.path (relative paths are taken from "
                         "the current directory, then the config's directory).")
     if p.is_dir():
-        return _read_disk(p, split)
+        return iter(_read_disk(p, split))
     from frugaltune.checks import readable_file
 
     readable_file(p, "data file")  # unreadable, empty or binary: one line, not a reader's traceback
-    kind = SUFFIXES.get(p.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unknown data file type '{p.suffix or '(none)'}'.",
-                        fix=f"use one of {', '.join(sorted(SUFFIXES))}, or a directory from datasets' save_to_disk.")
+    kind = file_kind(p)
     reader = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "tsv": _read_tsv,
               "parquet": _read_parquet}[kind]
-    return list(reader(p))
+    return reader(p)
+
+
+def file_kind(p: Path) -> str:
+    """jsonl, json, csv, tsv or parquet, from the file's extension."""
+    kind = SUFFIXES.get(p.suffix.lower())
+    if kind is None:
+        raise DataError(f"{p}: unknown data file type '{p.suffix or '(none)'}'.",
+                        fix=f"use one of {', '.join(sorted(SUFFIXES))}, or a directory from datasets' save_to_disk.")
+    return kind
 
 
 def _read_jsonl(p: Path) -> Iterator[Row]:
@@ -128,16 +141,19 @@ def _read_tsv(p: Path) -> Iterator[Row]:
 
 
 def _read_parquet(p: Path) -> Iterator[Row]:
+    """Row group by row group (batches of at most PARQUET_BATCH_ROWS rows): memory does not grow with the file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    i = 0
     try:
-        table = pq.read_table(p)
+        for batch in pq.ParquetFile(p).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                i += 1
+                yield f"{p} row {i}", row
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{p}: not a readable Parquet file ({e}).", fix="re-write it, e.g. with "
                         "pandas.DataFrame.to_parquet or datasets' to_parquet.") from e
-    for i, row in enumerate(table.to_pylist(), start=1):
-        yield f"{p} row {i}", row
 
 
 def _read_disk(p: Path, split: str | None) -> list[Row]:

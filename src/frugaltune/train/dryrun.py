@@ -102,7 +102,8 @@ def _token_stats(cfg: RunConfig, model_refs: list[str | None], records: list[dic
     path = Path(d.path)
     if arch is not None and path.is_file() and path.suffix.lower() in (".jsonl", ".json", ".csv"):
         try:
-            return asdict(S.dataset_token_stats(path, arch, d.max_seq_len, cfg.training.micro_batch))
+            return asdict(S.dataset_token_stats(path, arch, d.max_seq_len, cfg.training.micro_batch,
+                                                data_format=d.format))
         except DataError:
             pass
     lengths = [min(max(1, -(-len("\n".join(texts_of([r]))) // int(S.CHARS_PER_TOKEN))), d.max_seq_len)
