@@ -92,6 +92,7 @@ def test_buy_vs_rent_formulas_by_hand():
 
 def test_buy_vs_rent_against_the_best_offer(cat, shipped):
     # owned RTX 4090 ($1,600, 450 W, $0.30/kWh) vs one rentable A10, 4 runs a month
+    # nobody rents an RTX 4090 in this catalog: the comparison says it falls back to the cheapest rented GPU
     catalog = cat([offer("lambda", "a10", "A10", 0.75, increment_s=60)])
     job = Job(model=shipped.model("llama-2-7b"), dataset_size=5000, epochs=1)
     owned = OwnedGpu("RTX-4090", 1600, 450, 0.30)
@@ -102,9 +103,39 @@ def test_buy_vs_rent_against_the_best_offer(cat, shipped):
     assert res.energy_usd_per_month == pytest.approx(energy)
     assert res.depreciation_usd_per_month == pytest.approx(1600 / 36)
     assert res.rent_usd_per_month == pytest.approx(rent)
-    assert res.break_even_month == math.ceil(1600 / (rent - energy))
+    assert res.payback_month == math.ceil(1600 / (rent - energy))
+    # the cash break-even is past the 36-month useful life (the depreciation period): never
+    assert res.payback_month > 36 and res.break_even_month is None
     assert res.annual_saving_usd == pytest.approx(12 * (rent - energy - 1600 / 36))
-    assert res.notes == []
+    assert res.notes == ["nobody in the catalog rents RTX-4090; compared with the cheapest rented GPU that runs the "
+                         "job instead"]
+
+
+def test_buy_vs_rent_compares_the_same_gpu_rented(cat, shipped):
+    # an 8x RTX 4090 node and a 1x one on offer: the owned 1x RTX 4090 is compared with renting 1x RTX 4090, not
+    # with the cheapest machine of all (the A10)
+    catalog = cat([offer("m", "8x", "RTX-4090", 0.30, gpus=8, whole=True), offer("p", "1x", "RTX-4090", 0.45),
+                   offer("q", "a10", "A10", 0.20)])
+    job = Job(model=shipped.model("llama-2-7b"), dataset_size=5000, epochs=1)
+    res = buy_vs_rent(job, OwnedGpu("RTX-4090", 1600, 450, 0.30), 4, catalog)
+    cand = res.rent.ranked[0][0]
+    assert (cand.offer.gpu, cand.num_gpus) == ("RTX-4090", 1) and res.notes == []
+    # a heavy workload pays back within the useful life: a month number, and the same as the cash month
+    busy = buy_vs_rent(job, OwnedGpu("RTX-4090", 1600, 450, 0.30), None, catalog, hours_per_month=600)
+    assert busy.hours_per_month == 600 and busy.rent_usd_per_month == pytest.approx(600 * 0.45)
+    assert busy.break_even_month == busy.payback_month <= 36
+
+
+def test_buy_vs_rent_says_which_figures_came_from_the_catalog(shipped):
+    from frugaltune.plan.api import buy_vs_rent as api_buy_vs_rent
+
+    res = api_buy_vs_rent(gpu="rtx 5090", usd_per_kwh=0.15, purchase_usd=1999, hours_per_month=40)
+    catalog_notes = [n for n in res.notes if n.startswith("catalog figures")]
+    assert catalog_notes and "--power-watts" in catalog_notes[0] and "purchase" not in catalog_notes[0]
+    res = api_buy_vs_rent(gpu="rtx 5090", usd_per_kwh=0.15, purchase_usd=1999, power_watts=575, hours_per_month=40)
+    assert not any(n.startswith("catalog figures") for n in res.notes)
+    with pytest.raises(ConfigError, match="both describe the workload"):
+        api_buy_vs_rent(gpu="rtx 5090", usd_per_kwh=0.15, runs_per_month=2, hours_per_month=40)
 
 
 def test_buy_vs_rent_owned_gpu_cannot_fit(cat, shipped):

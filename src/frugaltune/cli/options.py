@@ -55,6 +55,8 @@ def argument(dest: str, help: str, metavar: str | None = None) -> Opt:
 
 
 JSON = switch("json_out", "Print JSON instead of a table.", "--json")
+FORMAT = Opt("format", str, "table", "Output: a table for people (fitted to the terminal), CSV or Markdown for "
+             "files, or JSON (= --json).", ("table", "csv", "md", "json"))
 CATALOG = Opt("catalog", str, None, "Extra catalog directory (your own prices, GPUs, models).", metavar="DIR")
 
 HARDWARE_OPTIONS = [

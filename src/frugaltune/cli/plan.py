@@ -8,14 +8,14 @@ Exit codes: 0 ok, 2 bad input, 3 nothing meets the constraints (the message says
 from __future__ import annotations
 
 from frugaltune.cli.commands import command
-from frugaltune.cli.options import CATALOG, HARDWARE_OPTIONS, JOB_OPTIONS, JSON, Opt, argument, check_choices
+from frugaltune.cli.options import CATALOG, FORMAT, HARDWARE_OPTIONS, JOB_OPTIONS, JSON, Opt, argument, check_choices
 from frugaltune.record import replace
 
 DATA_FORMATS = ("alpaca", "chat", "completion", "classification")  # train/config.py DataConfig.format
 DOMAIN_SHIFTS = ("small", "large")  # plan/method.py
 
 MODEL = [o for o in HARDWARE_OPTIONS if o.dest == "model"]
-JOB_FLAGS = MODEL + JOB_OPTIONS + [CATALOG, JSON]
+JOB_FLAGS = MODEL + JOB_OPTIONS + [CATALOG, JSON, FORMAT]
 # recommend / plan decide the method unless one is named
 ADVICE_JOB_FLAGS = [replace(o, default=None, help=o.help.rstrip(".") + " (default: decided from your situation).")
                     if o.dest == "method" else o for o in JOB_FLAGS]
@@ -72,11 +72,12 @@ BUY_VS_RENT = [
     Opt("usd_per_kwh", float, None, "Your electricity tariff, USD per kWh.", required=True),
     Opt("years", float, 3.0, "Straight-line depreciation period (your choice).", flags=("--depreciation-years",)),
     Opt("resale_fraction", float, 0.0, "Share of the price recovered at the end."),
-    Opt("runs_per_month", float, 4.0, "Training runs of the job per month."),
+    Opt("runs_per_month", float, None, "Training runs of the job per month (default 4)."),
+    Opt("hours_per_month", float, None, "Or: hours of GPU use per month (instead of runs of the job)."),
     SPOT, RATE,
 ]
 BUDGET_OPTIONS = [argument("file", "Budget YAML: months, job, phases (see examples/budget.yaml).", "FILE"),
-                  CATALOG, RATE, JSON]
+                  CATALOG, RATE, JSON, FORMAT]
 
 
 def _api_kwargs(values: dict, hardware: bool = False) -> dict:
@@ -97,6 +98,11 @@ def _print_json(obj: dict) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+def _format(values: dict) -> str:
+    """--format, with --json meaning --format json."""
+    return "json" if values.get("json_out") else values.get("format", "table")
+
+
 @command("compare", COMPARE + JOB_FLAGS)
 def compare_command(**values) -> None:
     """Compare one job across every GPU x count x platform x pricing in the catalog: ranked, cheapest and fastest
@@ -107,14 +113,14 @@ def compare_command(**values) -> None:
     own = _own(values, COMPARE)
     top, show_rejected = own.pop("top"), own.pop("show_rejected")
     cmp = api.compare(**own, **_api_kwargs(values))
-    if values["json_out"]:
+    if _format(values) == "json":
         return _print_json(cmp.to_json())
     from frugaltune.plan.render import render_comparison
 
-    render_comparison(cmp, top=top, show_rejected=show_rejected)
+    render_comparison(cmp, top=top, show_rejected=show_rejected, fmt=_format(values))
 
 
-@command("impact", IMPACT + HARDWARE_OPTIONS + JOB_OPTIONS + [CATALOG, JSON])
+@command("impact", IMPACT + HARDWARE_OPTIONS + JOB_OPTIONS + [CATALOG, JSON, FORMAT])
 def impact_command(**values) -> None:
     """The optimization-impact table for one model on one GPU: every combination of method, precision, gradient
     checkpointing, packing and optimizer, with peak memory, fit, tokens/s, hours, dollars and the change against
@@ -122,13 +128,13 @@ def impact_command(**values) -> None:
     from frugaltune.plan import api
 
     imp = api.impact(**_own(values, IMPACT), **_api_kwargs(values, hardware=True))
-    if values["json_out"]:
+    if _format(values) == "json":
         return _print_json(imp.to_json())
     from frugaltune.plan.render import render_impact
 
     e = imp.rows[0].estimate
     render_impact(imp, f"{e.job.num_gpus}x {e.hardware.gpu}" + (f" on {e.hardware.platform}"
-                                                                 if e.hardware.platform else ""))
+                                                                 if e.hardware.platform else ""), _format(values))
 
 
 @command("recommend", SITUATION + ADVICE_JOB_FLAGS)
@@ -139,11 +145,11 @@ def recommend_command(**values) -> None:
     from frugaltune.plan import api
 
     rec = api.recommend(**_own(values, SITUATION), **_api_kwargs(values))
-    if values["json_out"]:
+    if _format(values) == "json":
         return _print_json(rec.to_json())
     from frugaltune.plan.render import render_recommendation
 
-    render_recommendation(rec)
+    render_recommendation(rec, _format(values))
 
 
 @command("plan", PLAN + SITUATION + ADVICE_JOB_FLAGS)
@@ -154,37 +160,47 @@ def plan_command(**values) -> None:
 
     output = values["output"]
     planned = api.plan(**_own(values, PLAN + SITUATION), **_api_kwargs(values))
-    if values["json_out"]:
+    fmt = _format(values)
+    if fmt == "json":
         return _print_json(planned.to_json())
     from frugaltune.plan.render import render_recommendation
 
-    render_recommendation(planned.recommendation)
-    print(f"wrote {output}" if output else planned.yaml)
+    render_recommendation(planned.recommendation, fmt)
+    if output:
+        import sys
+
+        print(f"wrote {output} (check it: frugaltune train {output} --dry-run)",
+              file=sys.stdout if fmt == "table" else sys.stderr)
+    elif fmt == "table":
+        print(planned.yaml)
 
 
 @command("budget", BUDGET_OPTIONS)
-def budget_command(file: str, catalog: str | None, interruptions_per_hour: float | None, json_out: bool) -> None:
+def budget_command(file: str, catalog: str | None, interruptions_per_hour: float | None, json_out: bool,
+                   format: str) -> None:
     """Price months of work from a YAML of phases (experiments, training runs, re-training cadence, evaluation,
     storage): totals per month and per phase, the cheapest platform per phase, and the saving from spot and QLoRA."""
     from frugaltune.plan import api
 
     res = api.budget(file, catalog_dirs=[catalog] if catalog else None, interruptions_per_hour=interruptions_per_hour)
-    if json_out:
+    fmt = _format({"json_out": json_out, "format": format})
+    if fmt == "json":
         return _print_json(res.to_json())
     from frugaltune.plan.render import render_budget
 
-    render_budget(res)
+    render_budget(res, fmt)
 
 
 @command("buy-vs-rent", BUY_VS_RENT + JOB_FLAGS)
 def buy_vs_rent_command(**values) -> None:
-    """Owned GPU vs the best cloud offer for the same monthly workload: monthly cost of each, break-even month,
-    annual saving, and a note when the owned GPU cannot fit the job."""
+    """Owned GPU vs renting the same GPU for the same monthly workload (runs of the job, or hours of use): monthly
+    cost of each, the break-even month ("never" past the GPU's useful life), annual saving, and a note when the owned
+    GPU cannot fit the job."""
     from frugaltune.plan import api
 
     res = api.buy_vs_rent(**_own(values, BUY_VS_RENT), **_api_kwargs(values))
-    if values["json_out"]:
+    if _format(values) == "json":
         return _print_json(res.to_json())
     from frugaltune.plan.render import render_buy_vs_rent
 
-    render_buy_vs_rent(res)
+    render_buy_vs_rent(res, _format(values))

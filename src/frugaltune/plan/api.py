@@ -32,6 +32,7 @@ PLAN_LIMITS = {
     "years": Limit(0, 50, lo_open=True, example=3),
     "resale_fraction": Limit(0, 0.99, example=0.3),
     "runs_per_month": Limit(0, 100_000, lo_open=True, example=4),
+    "hours_per_month": Limit(0, 744, lo_open=True, example=40, why="a month has at most 744 hours"),
 }
 FLAG_NAMES = {"years": "--depreciation-years"}
 
@@ -227,10 +228,16 @@ def budget(file: str | Path, *, catalog_dirs=None, interruptions_per_hour: float
 
 def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh: float, num_gpus: int = 1,
                 purchase_usd: float | None = None, power_watts: float | None = None, host_watts: float = 0.0,
-                years: float = 3.0, resale_fraction: float = 0.0, runs_per_month: float = 4.0,
-                spot: bool | None = None, interruptions_per_hour: float | None = None,
-                dataset: str | Path | None = None, catalog_dirs=None, **job_kwargs):
-    """An owned GPU vs the best cloud offer for the same monthly workload (see plan/buy_vs_rent.py)."""
+                years: float = 3.0, resale_fraction: float = 0.0, runs_per_month: float | None = None,
+                hours_per_month: float | None = None, spot: bool | None = None,
+                interruptions_per_hour: float | None = None, dataset: str | Path | None = None, catalog_dirs=None,
+                **job_kwargs):
+    """An owned GPU vs renting the same GPU for the same monthly workload: `runs_per_month` runs of the job
+    (default 4), or `hours_per_month` hours of use (see plan/buy_vs_rent.py).
+
+    Returns:
+        A BuyVsRent (`.to_json()` is `frugaltune buy-vs-rent --json`).
+    """
     from frugaltune.estimate.build import build_job
     from frugaltune.errors import ConfigError
     from frugaltune.estimate.spot import spot_overrides
@@ -239,7 +246,12 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
 
     check_numbers(usd_per_kwh=usd_per_kwh, num_gpus=num_gpus, purchase_usd=purchase_usd, power_watts=power_watts,
                   host_watts=host_watts, years=years, resale_fraction=resale_fraction, runs_per_month=runs_per_month,
-                  interruptions_per_hour=interruptions_per_hour)
+                  hours_per_month=hours_per_month, interruptions_per_hour=interruptions_per_hour)
+    if runs_per_month is not None and hours_per_month is not None:
+        raise ConfigError("--runs-per-month and --hours-per-month both describe the workload.",
+                          fix="give one: runs of the job a month, or hours of GPU use a month.")
+    if runs_per_month is None and hours_per_month is None:
+        runs_per_month = 4.0
     catalog = _catalog(catalog_dirs)
     spec = catalog.gpu(gpu)
     purchase = purchase_usd if purchase_usd is not None else spec.price_usd
@@ -251,8 +263,11 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
     owned = OwnedGpu(spec.name, purchase, watts, usd_per_kwh, num_gpus, host_watts, years, resale_fraction)
     job = build_job(model, catalog, dataset, **job_kwargs)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
-        res = run(job, owned, runs_per_month, catalog, rent_filters=filters(catalog, spot=spot))
-    if purchase_usd is None or power_watts is None:
-        res.notes.append(f"catalog figures used for {spec.name}: purchase ${purchase:,.0f}, {watts:g} W "
-                         "(catalog gpus.csv; pass --purchase-usd / --power-watts for your own)")
+        res = run(job, owned, runs_per_month, catalog, rent_filters=filters(catalog, spot=spot),
+                  hours_per_month=hours_per_month)
+    from_catalog = [text for given, text in ((purchase_usd, f"purchase ${purchase:,.0f} (--purchase-usd)"),
+                                             (power_watts, f"{watts:g} W (--power-watts)")) if given is None]
+    if from_catalog:
+        res.notes.append(f"catalog figures used for {spec.name}: {', '.join(from_catalog)}; pass your own to "
+                         "replace them")
     return res

@@ -1,11 +1,15 @@
-"""`buy-vs-rent`: an owned GPU against the best cloud offer for the same monthly workload.
+"""`buy-vs-rent`: an owned GPU against renting the same GPU for the same monthly workload.
 
-Owned monthly cost = straight-line depreciation (purchase x (1 - resale fraction) / (years x 12)) + energy
-(hours x watts / 1000 x $/kWh). Rented monthly cost = the cheapest `compare` option's dollars per run x runs.
+Workload: `runs_per_month` runs of a job (hours per run from the estimator, on each side), or `hours_per_month`
+GPU-machine hours of use. Owned monthly cost = straight-line depreciation (purchase x (1 - resale fraction) /
+(years x 12)) + energy (hours x watts / 1000 x $/kWh). Rented monthly cost = the same GPU (same count where
+offered) on its cheapest offer: the `compare` option's dollars per run x runs, or hours x the offer's hourly price.
 Break-even month (cash view): the first month m where m x rent >= purchase + m x energy, i.e.
-m = ceil(purchase / (rent - energy)); never when renting costs no more than the energy alone.
+m = ceil(purchase / (rent - energy)); "never" when renting costs no more than the energy, or when the break-even
+falls after the hardware's useful life, taken as the depreciation period you give (default 3 years: a stated
+assumption, the straight-line period the owned monthly cost already uses).
 All inputs are the user's: no purchase price, wattage or electricity tariff is invented (the GPU's catalog TDP and
-purchase price are used only where the catalog has them, and the output says so).
+purchase price are used only where the catalog has them, and the output says which).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from frugaltune.errors import ConfigError
-from frugaltune.estimate.cost import HOURS_PER_MONTH
+from frugaltune.estimate.cost import HOURS_PER_MONTH, billed_gpus
 from frugaltune.estimate.records import Estimate, Hardware, Job
 from frugaltune.plan.search import Comparison, Filters, compare_job, total_usd, wall_hours
 
@@ -70,9 +74,15 @@ class BuyVsRent:
     owned_usd_per_month: float
     rent: Comparison
     rent_usd_per_month: float | None
-    break_even_month: int | None
+    break_even_month: int | None  # None: never within the useful life (see `payback_month` for the cash month)
     annual_saving_usd: float | None  # renting minus owning over 12 months (positive: buying saves)
     notes: list[str] = field(default_factory=list)
+    hours_per_month: float | None = None  # the workload in hours of use, when given that way
+    payback_month: int | None = None  # the cash break-even month even past the useful life (None: never)
+
+    @property
+    def useful_life_months(self) -> float:
+        return self.owned.depreciation_years * 12
 
     def to_json(self) -> dict:
         best = self.rent.ranked[self.rent.cheapest] if self.rent.ranked else None
@@ -87,31 +97,60 @@ class BuyVsRent:
                 "gpu": best[0].offer.gpu, "num_gpus": best[0].num_gpus, "platform": best[0].offer.platform,
                 "instance": best[0].offer.instance, "pricing": best[0].pricing, "usd_per_run": total_usd(best[1]),
                 "hours_per_run": wall_hours(best[1]), "usd_per_month": self.rent_usd_per_month},
-            "runs_per_month": self.runs_per_month, "break_even_month": self.break_even_month,
+            "runs_per_month": self.runs_per_month, "hours_per_month": self.hours_per_month,
+            "break_even_month": self.break_even_month, "payback_month": self.payback_month,
+            "useful_life_months": self.useful_life_months,
             "annual_saving_usd": self.annual_saving_usd, "notes": self.notes, "schema_version": 1}
 
 
-def buy_vs_rent(job: Job, owned: OwnedGpu, runs_per_month: float, catalog, *, rent_filters: Filters | None = None,
+def buy_vs_rent(job: Job, owned: OwnedGpu, runs_per_month: float | None, catalog, *,
+                rent_filters: Filters | None = None, hours_per_month: float | None = None,
                 estimator=None) -> BuyVsRent:
-    """Monthly cost of owning vs renting for `runs_per_month` runs of `job` (see the module docstring)."""
+    """Monthly cost of owning vs renting the same GPU for `runs_per_month` runs of `job`, or for
+    `hours_per_month` hours of use (see the module docstring)."""
     from frugaltune.plan.search import _default_estimator
 
     estimator = estimator or _default_estimator
     gpu = catalog.gpu(owned.gpu)
     own_est = estimator(job.with_(num_gpus=owned.num_gpus), Hardware(gpu=gpu, num_gpus=owned.num_gpus), catalog)
-    hours = wall_hours(own_est) * runs_per_month
+    hours = hours_per_month if hours_per_month is not None else wall_hours(own_est) * runs_per_month
     energy = energy_usd(hours, owned.num_gpus * owned.power_watts + owned.host_watts, owned.usd_per_kwh)
     dep = owned.num_gpus * depreciation_usd_per_month(owned.purchase_usd, owned.depreciation_years,
                                                       owned.resale_fraction)
-    rent = compare_job(job, catalog, rent_filters or Filters(), estimator=estimator)
-    rent_month = total_usd(rent.ranked[rent.cheapest][1]) * runs_per_month if rent.ranked else None
-    notes = _notes(own_est, gpu, owned, hours)
-    be = None if rent_month is None else break_even_month(owned.num_gpus * owned.purchase_usd, rent_month, energy)
+    rent, how = rent_same_gpu(job, owned, catalog, rent_filters or Filters(), estimator)
+    notes = _notes(own_est, gpu, owned, hours) + how
+    rent_month = None
+    if rent.ranked:
+        cand, est = rent.ranked[0]
+        rent_month = (total_usd(est) * runs_per_month if hours_per_month is None else
+                      hours * est.hardware.usd_per_gpu_hour * billed_gpus(cand.num_gpus, cand.offer))
+    payback = None if rent_month is None else break_even_month(owned.num_gpus * owned.purchase_usd, rent_month,
+                                                                energy)
+    life = owned.depreciation_years * 12
+    be = payback if payback is not None and payback <= life else None
     saving = None if rent_month is None else 12.0 * (rent_month - energy - dep)
     if rent_month is None:
         notes.append("no cloud offer runs this job, so there is nothing to compare renting against")
-    return BuyVsRent(owned, runs_per_month, own_est, hours, energy, dep, energy + dep, rent, rent_month, be, saving,
-                     notes)
+    return BuyVsRent(owned, runs_per_month or 0.0, own_est, hours, energy, dep, energy + dep, rent, rent_month, be,
+                     saving, notes, hours_per_month, payback)
+
+
+def rent_same_gpu(job: Job, owned: OwnedGpu, catalog, flt: Filters, estimator) -> tuple[Comparison, list[str]]:
+    """The cheapest rented option of the owned GPU (the same count where offered, else any count); when nobody rents
+    that GPU, the cheapest option of any GPU, and a note that says so."""
+    from dataclasses import replace
+
+    same = compare_job(job, catalog, replace(flt, gpus=(owned.gpu,), min_gpus=owned.num_gpus,
+                                             max_gpus=owned.num_gpus), estimator=estimator)
+    if same.ranked:
+        return same, []
+    any_count = compare_job(job, catalog, replace(flt, gpus=(owned.gpu,)), estimator=estimator)
+    if any_count.ranked:
+        return any_count, [f"no offer rents {owned.num_gpus}x {owned.gpu}; compared with renting "
+                           f"{any_count.ranked[0][0].num_gpus}x {owned.gpu}"]
+    anywhere = compare_job(job, catalog, flt, estimator=estimator)
+    return anywhere, [f"nobody in the catalog rents {owned.gpu}; compared with the cheapest rented GPU that runs "
+                      "the job instead"]
 
 
 def _notes(est: Estimate, gpu, owned: OwnedGpu, hours_per_month: float) -> list[str]:

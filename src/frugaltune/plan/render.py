@@ -1,4 +1,5 @@
-"""Tables for the planner's results (frugaltune.console: fits the terminal, starts fast)."""
+"""The planner's results as sheets (frugaltune.sheet): tables for people that fit the terminal (a narrow column set
+below 120 columns), or CSV / Markdown for files. `--json` is each result's own `to_json()`, not rendered here."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections import Counter
 
 from frugaltune.plan.method import option_label
 from frugaltune.plan.search import Comparison, total_usd, wall_hours
+from frugaltune.sheet import Col, Sheet, emit
 
 
-def _usd(x) -> str:
+def usd(x) -> str:
+    """Dollars as the tables print them: cents, or four decimals below a cent (never '$0.00' for a real cost)."""
     if x is None:
         return "-"
     if 0 < abs(x) < 0.01:
@@ -16,179 +19,229 @@ def _usd(x) -> str:
     return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
-def _console():
-    from frugaltune.console import Console
-
-    return Console()
+def _note(text: str) -> str:
+    return f"[yellow]note:[/] {text}"
 
 
-def _table(title: str, columns: list[str], caption: str | None = None):
-    from frugaltune.console import Table
-
-    t = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
-    for c in columns:
-        t.add_column(c, justify="right" if c[:1] in "$#" or c in ("GPUs", "peak GB", "tok/s", "hours") else "left")
-    return t
-
-
-def render_comparison(cmp: Comparison, top: int = 20, show_rejected: bool = False) -> None:
-    """The ranked options (rank 1 = chosen, marked), cheapest/fastest/Pareto marks, then the rejections."""
+def comparison_sheet(cmp: Comparison, top: int = 20) -> Sheet:
+    """Ranked options; the narrow set folds GPU count, platform, region and pricing into two columns."""
     job = cmp.job
-    title = (f"{job.model.name} · {job.method} · {job.dataset_size:,} samples x {job.tokens_per_sample:g} tokens x "
-             f"{job.epochs:g} epochs · sorted by {cmp.sort}")
-    t = _table(title, ["#", "mark", "GPU", "GPUs", "platform", "instance", "pricing", "peak GB", "tok/s", "hours",
-                       "$ total", "$ P90"], caption="► chosen (rank 1)  $ cheapest  ⚡ fastest  ◆ Pareto front "
-                                                   "(cost vs time)  ·  spot rows: expected cost incl. interruptions")
+    sheet = Sheet(f"{job.model.name} · {job.method} · {job.dataset_size:,} samples x {job.tokens_per_sample:g} tokens "
+                  f"x {job.epochs:g} epochs · sorted by {cmp.sort}", [
+                      Col("#", "right"), Col("mark", show="wide"), Col("GPU", show="wide"),
+                      Col("GPUs", "right", show="wide"), Col("platform", show="wide"), Col("instance", show="wide"),
+                      Col("region", show="wide"), Col("pricing", show="wide"), Col("machine", show="narrow"),
+                      Col("where", show="narrow"), Col("peak GB", "right"), Col("tok/s", "right", show="wide"),
+                      Col("hours", "right"), Col("$ total", "right"), Col("$ P90", "right")],
+                  caption="► chosen (rank 1)  $ cheapest  ⚡ fastest  ◆ Pareto front (cost vs time) · spot: "
+                          "expected cost incl. interruptions, at the median price over the region's zones")
     shown = cmp.ranked if top <= 0 else cmp.ranked[:top]
+    if any((e.cost_breakdown.spot or {}).get("spread_note") for _c, e in shown):
+        sheet.caption += (" · a P90 below $ total: most runs are never interrupted, the mean also counts the few "
+                          "that are")
     for i, (cand, est) in enumerate(shown):
+        o = cand.offer
         marks = ("►" if i == 0 else "") + ("$" if i == cmp.cheapest else "") + ("⚡" if i == cmp.fastest else "") + \
             ("◆" if cmp.pareto[i] else "")
         spot = est.cost_breakdown.spot or {}
-        style = "bold green" if i == 0 else None
-        t.add_row(str(i + 1), marks, cand.offer.gpu, str(cand.num_gpus), cand.offer.platform, cand.offer.instance,
-                  cand.pricing, f"{est.memory.peak_gb_per_gpu:.1f}", f"{est.throughput.tokens_per_sec:,.0f}",
-                  f"{wall_hours(est):.2f}", _usd(total_usd(est)), _usd(spot.get("p90_cost_usd")), style=style)
-    console = _console()
-    console.print(t)
-    hidden = len(cmp.ranked) - len(shown)
+        pricing = cand.pricing + (" (scarce)" if cand.pricing == "spot" and o.spot_scarce else "")
+        sheet.add([f"{i + 1}", marks, o.gpu, cand.num_gpus, o.platform, o.instance, o.region, pricing,
+                   f"{marks} {cand.num_gpus}x {o.gpu}".strip(), f"{o.platform} {o.region} {pricing}",
+                   f"{est.memory.peak_gb_per_gpu:.1f}", f"{est.throughput.tokens_per_sec:,.0f}",
+                   f"{wall_hours(est):.2f}", usd(total_usd(est)), usd(spot.get("p90_cost_usd"))],
+                  style="bold green" if i == 0 else None)
+    return sheet
+
+
+def comparison_notes(cmp: Comparison, top: int, show_rejected: bool) -> list[str]:
+    shown = len(cmp.ranked) if top <= 0 else min(top, len(cmp.ranked))
+    notes = []
     for idx, label in ((cmp.cheapest, "cheapest"), (cmp.fastest, "fastest")):
-        if idx is not None and idx >= len(shown):
+        if idx is not None and idx >= shown:
             cand, est = cmp.ranked[idx]
-            console.print(f"{label}: #{idx + 1} {cand.num_gpus}x {cand.offer.gpu} {cand.offer.platform} "
-                          f"{_usd(total_usd(est))}, {wall_hours(est):.2f} h", highlight=False)
-    if hidden:
-        console.print(f"{hidden} more options (--top 0 shows all)", highlight=False)
-    render_rejections(cmp, show_rejected)
-    for note in cmp.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-
-
-def render_rejections(cmp: Comparison, full: bool) -> None:
-    console = _console()
-    if not cmp.rejected:
-        return
-    if not full:
+            notes.append(f"{label}: #{idx + 1} {option_label(cand)} {usd(total_usd(est))}, {wall_hours(est):.2f} h")
+    if len(cmp.ranked) > shown:
+        notes.append(f"{len(cmp.ranked) - shown} more options (--top 0 shows all)")
+    if cmp.rejected and not show_rejected:
         kinds = Counter(r.reason.split(":")[0].split(" (")[0] for r in cmp.rejected)
-        console.print(f"rejected {len(cmp.rejected)}: " + ", ".join(f"{k}: {n}" for k, n in kinds.most_common()) +
-                      " (--show-rejected lists each)", highlight=False)
-        return
-    t = _table("rejected", ["GPU", "GPUs", "platform", "instance", "pricing", "reason"])
+        notes.append(f"rejected {len(cmp.rejected)}: " + ", ".join(f"{k}: {n}" for k, n in kinds.most_common()) +
+                     " (--show-rejected lists each)")
+    return notes + [_note(n) for n in cmp.notes]
+
+
+def rejections_sheet(cmp: Comparison) -> Sheet:
+    sheet = Sheet("rejected", [Col("GPU", show="wide"), Col("GPUs", "right", show="wide"), Col("platform", show="wide"),
+                               Col("instance", show="wide"), Col("region", show="wide"), Col("pricing", show="wide"),
+                               Col("option", show="narrow"), Col("reason")])
     for r in cmp.rejected:
-        o = r.candidate.offer
-        t.add_row(o.gpu, str(r.candidate.num_gpus), o.platform, o.instance, r.candidate.pricing, r.reason)
-    console.print(t)
+        o, c = r.candidate.offer, r.candidate
+        sheet.add([o.gpu, c.num_gpus, o.platform, o.instance, o.region, c.pricing,
+                   f"{c.num_gpus}x {o.gpu} {o.platform} {o.region} {c.pricing}", r.reason])
+    return sheet
 
 
-def render_impact(imp, gpu_name: str) -> None:
+def render_comparison(cmp: Comparison, top: int = 20, show_rejected: bool = False, fmt: str = "table") -> None:
+    """The ranked options (rank 1 = chosen, marked), cheapest/fastest/Pareto marks, then the rejections."""
+    sheets = [comparison_sheet(cmp, top)] + ([rejections_sheet(cmp)] if show_rejected and cmp.rejected else [])
+    emit(sheets, fmt, comparison_notes(cmp, top, show_rejected))
+
+
+def impact_sheet(imp, gpu_name: str) -> Sheet:
     b = imp.rows[0].estimate.job
     base = f"{b.method}, {b.precision}, {'ckpt' if b.grad_ckpt else 'no ckpt'}, " \
            f"{'packing' if b.packing else 'no packing'}, {b.optimizer}"
-    t = _table(f"optimization impact on {gpu_name} (baseline: {base})",
-               ["mark", "method", "precision", "ckpt", "packing", "optimizer", "peak GB", "fits", "tok/s", "hours",
-                "$ total", "speedup", "$ saved"], caption="B baseline  ► best (cheapest that fits)")
+    sheet = Sheet(f"optimization impact on {gpu_name} (baseline: {base})", [
+        Col("mark", show="wide"), Col("method", show="wide"), Col("precision", show="wide"), Col("ckpt", show="wide"),
+        Col("packing", show="wide"), Col("optimizer", show="wide"), Col("settings", show="narrow"),
+        Col("peak GB", "right"), Col("fits", show="wide"), Col("tok/s", "right", show="wide"), Col("hours", "right"),
+        Col("$ total", "right"), Col("speedup", "right"), Col("$ saved", "right")],
+        caption="B baseline  ► best (cheapest that fits)  ✗ does not fit")
     for i, r in enumerate(imp.rows):
         e, s = r.estimate, r.settings
+        j = e.job
         mark = ("B" if r.baseline else "") + ("►" if i == imp.best else "")
-        saved = "-" if r.usd_saved is None else f"{_usd(r.usd_saved)} ({r.pct_saved:.0f}%)"
-        t.add_row(mark, s.get("method", e.job.method), e.job.precision, "yes" if e.job.grad_ckpt else "no",
-                  "yes" if e.job.packing else "no", e.job.optimizer, f"{e.memory.peak_gb_per_gpu:.1f}",
-                  "yes" if e.memory.fits else "[red]no[/]", f"{e.throughput.tokens_per_sec:,.0f}",
-                  f"{wall_hours(e):.2f}", _usd(e.cost_breakdown.total_cost), f"{r.speedup:.1f}x", saved,
-                  style="bold green" if i == imp.best else None)
-    console = _console()
-    console.print(t)
-    for note in imp.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        saved = "-" if r.usd_saved is None else f"{usd(r.usd_saved)} ({r.pct_saved:.0f}%)"
+        method = s.get("method", j.method)
+        settings = " ".join(x for x in (mark, method, j.precision, "ckpt" if j.grad_ckpt else "",
+                                        "packed" if j.packing else "", j.optimizer) if x)
+        peak = ("" if e.memory.fits else "[red]✗[/]") + f"{e.memory.peak_gb_per_gpu:.1f}"
+        sheet.add([mark, method, j.precision, "yes" if j.grad_ckpt else "no", "yes" if j.packing else "no",
+                   j.optimizer, settings, peak, "yes" if e.memory.fits else "[red]no[/]",
+                   f"{e.throughput.tokens_per_sec:,.0f}", f"{wall_hours(e):.2f}", usd(e.cost_breakdown.total_cost),
+                   f"{r.speedup:.1f}x", saved], style="bold green" if i == imp.best else None)
+    return sheet
 
 
-def render_recommendation(rec) -> None:
-    """Why this method, the trade-off matrix, the hardware and the settings (with their reasons)."""
-    console = _console()
+def render_impact(imp, gpu_name: str, fmt: str = "table") -> None:
+    emit([impact_sheet(imp, gpu_name)], fmt, [_note(n) for n in imp.notes])
+
+
+def tradeoff_sheets(rec) -> list[Sheet]:
+    """The trade-off matrix as two sheets: this job's numbers per method, and the rules-of-thumb words."""
     ch = rec.choice
-    console.print(f"[bold]method: {ch.method}[/]" + (f" + ZeRO-{ch.zero_stage}" if ch.zero_stage else ""))
-    for line in ch.why + ch.then:
-        console.print(f"  · {line}", highlight=False)
-    t = _table("trade-offs (words: rules of thumb; numbers: this job's cheapest option)",
-               ["mark", "method", "VRAM", "peak GB", "data needed", "quality", "complexity", "opex", "$ / run",
-                "hours", "exit cost", "cheapest option"])
+    numbers = Sheet("trade-offs: this job on each method's cheapest option", [
+        Col("method"), Col("peak GB", "right"), Col("$ / run", "right"), Col("hours", "right"), Col("option")])
+    words = Sheet("trade-offs: rules of thumb", [Col("method"), Col("VRAM"), Col("data needed"), Col("quality"),
+                                                 Col("complexity"), Col("opex"), Col("exit cost")])
     for row in ch.matrix:
         chosen = row["method"] == ch.method
+        name = ("► " if chosen else "") + row["method"]
         peak = "-" if row["peak_gb_per_gpu"] is None else f"{row['peak_gb_per_gpu']:.1f}"
         hours = "-" if row["hours"] is None else f"{row['hours']:.2f}"
-        t.add_row("►" if chosen else "", row["method"], row["vram"], peak, row["data"], row["quality"],
-                  row["complexity"], row["opex"], _usd(row["cheapest_usd"]), hours, row["exit_cost"],
-                  row["cheapest_option"] or ("after SFT" if row["method"] == "dpo" else "none fits"),
-                  style="bold green" if chosen else None)
-    console.print(t)
-    render_settings(rec)
+        option = row["cheapest_option"] or ("after SFT" if row["method"] == "dpo" else "none fits")
+        numbers.add([name, peak, usd(row["cheapest_usd"]), hours, option], style="bold green" if chosen else None)
+        words.add([name, row["vram"], row["data"], row["quality"], row["complexity"], row["opex"], row["exit_cost"]])
+    return [numbers, words]
 
 
-def render_settings(rec) -> None:
-    console = _console()
+def settings_sheet(rec) -> Sheet:
     s, e, c = rec.settings, rec.estimate, rec.candidate
     where = f"{rec.job.num_gpus}x {e.hardware.gpu} (yours)" if c is None else option_label(c)
-    t = _table(f"settings that fit: {where}", ["setting", "value"])
+    sheet = Sheet(f"settings that fit: {where}", [Col("setting"), Col("value")])
     j = s.to_json()
     for key in ("method", "precision", "micro_batch", "grad_accum", "global_batch_sequences", "grad_ckpt",
                 "optimizer", "zero_stage", "cpu_offload", "lora_r", "lora_targets"):
         value = j[key]
-        t.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    t.add_row("peak / limit", f"{j['peak_gb_per_gpu']:.1f} GB / {j['limit_gb_per_gpu']:.1f} GB per GPU "
-                              f"({s.safety_margin:.0%} margin)")
-    t.add_row("speed", f"{e.throughput.tokens_per_sec:,.0f} tokens/s · {wall_hours(e):.2f} h")
-    t.add_row("cost", "not priced (your own GPU)" if c is None else _usd(total_usd(e)))
+        sheet.add([key, ", ".join(value) if isinstance(value, list) else value])
+    sheet.add(["peak / limit", f"{j['peak_gb_per_gpu']:.1f} GB / {j['limit_gb_per_gpu']:.1f} GB per GPU "
+                               f"({s.safety_margin:.0%} margin)"])
+    sheet.add(["training", f"{e.job.steps_total:,} steps x {e.job.global_batch_sequences} sequences, "
+                           f"{e.job.epochs:g} epochs"])
+    sheet.add(["speed", f"{e.throughput.tokens_per_sec:,.0f} tokens/s · {wall_hours(e):.2f} h"])
+    sheet.add(["cost", "not priced (your own GPU)" if c is None else usd(total_usd(e)) +
+               (" expected (mean)" if e.cost_breakdown.spot else "")])
     spot = e.cost_breakdown.spot
     if spot:
-        t.add_row("spot", f"checkpoint every {spot['checkpoint_interval_min']:.0f} min (Young-Daly) · "
-                          f"{spot['expected_interruptions']:.2f} interruptions expected · P90 {_usd(spot['p90_cost_usd'])}")
-    console.print(t)
-    for line in s.why + rec.notes:
-        console.print(f"  · {line}", highlight=False)
+        sheet.add(["spot", f"P10 {usd(spot.get('p10_cost_usd'))} · P50 {usd(spot.get('p50_cost_usd'))} · "
+                           f"P90 {usd(spot.get('p90_cost_usd'))} · checkpoint every "
+                           f"{spot['checkpoint_interval_min']:.0f} min (Young-Daly) · "
+                           f"{spot['expected_interruptions']:.2f} interruptions expected"])
+    return sheet
 
 
-def render_budget(res) -> None:
-    console = _console()
+def render_recommendation(rec, fmt: str = "table") -> None:
+    """Why this method, the trade-off matrix, the hardware and the settings (with their reasons)."""
+    ch = rec.choice
+    head = [f"[bold]method: {ch.method}[/]" + (f" + ZeRO-{ch.zero_stage}" if ch.zero_stage else "")]
+    head += [f"  · {line}" for line in ch.why + ch.then]
+    spot = rec.estimate.cost_breakdown.spot or {}
+    tail = [f"  · {line}" for line in rec.settings.why + rec.notes]
+    tail += [_note(spot["spread_note"])] if spot.get("spread_note") else []
+    if fmt == "table":
+        from frugaltune.console import Console
+
+        Console().print("\n".join(head))
+        emit([*tradeoff_sheets(rec), settings_sheet(rec)], fmt, tail)
+        return
+    emit([*tradeoff_sheets(rec), settings_sheet(rec)], fmt, head + tail)
+
+
+def budget_sheets(res) -> list[Sheet]:
     months = res.spec.months
-    t = _table(f"budget: {months} months", ["phase", "kind", "where", "runs", "$ / run"] +
-               [f"m{m}" for m in range(1, months + 1)] + ["$ total"])
+    total = Sheet(f"budget: {months} months", [
+        Col("phase"), Col("kind", show="wide"), Col("where"), Col("runs", "right"), Col("$ / run", "right"),
+        *[Col(f"m{m}", "right", show="wide") for m in range(1, months + 1)], Col("$ total", "right")])
     for p in res.phases:
         ph = p.phase
         where = f"{ph.gb:g} GB on {ph.platform or 'given price'}" if ph.kind == "storage" else \
             f"{ph.num_gpus}x {ph.gpu} {ph.platform or '(cheapest platform)'} {ph.pricing}"
-        t.add_row(ph.name, ph.kind, where.strip(), f"{p.runs:g}" if ph.kind != "storage" else "-",
-                  _usd(p.usd_per_run), *[f"{x:,.2f}" for x in p.usd_per_month], _usd(p.total_usd))
-    t.add_row("[bold]total[/]", "", "", "", "", *[f"{x:,.2f}" for x in res.monthly_usd], f"[bold]{_usd(res.total_usd)}[/]")
-    console.print(t)
-    alt = _table("cheaper ways to run each train phase (saving over the phase; negative = costs more)",
-                 ["phase", "alternative", "option", "$ / run", "$ saving"])
+        total.add([ph.name, ph.kind, where.strip(), f"{p.runs:g}" if ph.kind != "storage" else "-", usd(p.usd_per_run),
+                   *[f"{x:,.2f}" for x in p.usd_per_month], usd(p.total_usd)])
+    total.add(["[bold]total[/]", "", "", "", "", *[f"{x:,.2f}" for x in res.monthly_usd],
+               f"[bold]{usd(res.total_usd)}[/]"])
+    by_month = Sheet("per month", [Col("month", "right"), *[Col(p.phase.name, "right") for p in res.phases],
+                                   Col("$ total", "right")])
+    for m in range(months):
+        by_month.add([f"m{m + 1}", *[f"{p.usd_per_month[m]:,.2f}" for p in res.phases], usd(res.monthly_usd[m])])
+    alt = Sheet("cheaper ways to run each train phase (saving over the phase; negative = costs more)",
+                [Col("phase"), Col("alternative"), Col("option"), Col("$ / run", "right"), Col("$ saving", "right")])
     for p in res.phases:
         for a in p.alternatives:
-            alt.add_row(p.phase.name, a.label, a.option or "none fits", _usd(a.usd_per_run), _usd(a.saving_usd))
-    if alt.row_count:
-        console.print(alt)
-    for p in res.phases:
-        for note in p.notes:
-            console.print(f"[yellow]note ({p.phase.name}):[/] {note}", highlight=False)
+            alt.add([p.phase.name, a.label, a.option or "none fits", usd(a.usd_per_run), usd(a.saving_usd)])
+    return [total, by_month] + ([alt] if alt.rows else [])
 
 
-def render_buy_vs_rent(res) -> None:
-    console = _console()
+def render_budget(res, fmt: str = "table") -> None:
+    sheets = budget_sheets(res)
+    from frugaltune.console import Console
+    from frugaltune.sheet import WIDE_COLUMNS
+
+    if fmt != "table" or Console().width >= WIDE_COLUMNS:
+        sheets = [sheets[0]] + sheets[2:]  # the month columns are in the first sheet already
+    notes = [f"[yellow]note ({p.phase.name}):[/] {n}" for p in res.phases for n in p.notes]
+    emit(sheets, fmt, notes)
+
+
+def buy_vs_rent_sheet(res) -> Sheet:
     j = res.to_json()
     o, r = j["owned"], j["rent"]
-    t = _table(f"buy vs rent: {res.runs_per_month:g} runs a month", ["", "owned", "rented (best offer)"])
-    t.add_row("hardware", f"{o['num_gpus']}x {o['gpu']} (${o['purchase_usd']:,.0f} each)",
-              "none fits" if r is None else f"{r['num_gpus']}x {r['gpu']} {r['platform']} {r['instance']} ({r['pricing']})")
-    t.add_row("hours / run", f"{o['hours_per_run']:.2f}" + ("" if o["fits"] else " [red](does not fit)[/]"),
-              "-" if r is None else f"{r['hours_per_run']:.2f}")
-    t.add_row("$ / month", f"{_usd(o['usd_per_month'])} = energy {_usd(o['energy_usd_per_month'])} + depreciation "
-                           f"{_usd(o['depreciation_usd_per_month'])}", "-" if r is None else _usd(r["usd_per_month"]))
-    be = j["break_even_month"]
-    life = res.owned.depreciation_years * 12
-    t.add_row("break-even", "never (renting costs less than the electricity)" if be is None else
-              f"month {be}" + (f" (after the {life:g}-month depreciation period)" if be > life else ""), "")
+    load = (f"{res.hours_per_month:g} hours of use" if res.hours_per_month is not None else
+            f"{res.runs_per_month:g} runs")
+    sheet = Sheet(f"buy vs rent: {load} a month", [Col(""), Col("owned"), Col("rented (same GPU)")])
+    sheet.add(["hardware", f"{o['num_gpus']}x {o['gpu']} (${o['purchase_usd']:,.0f} each)",
+               "none fits" if r is None else f"{r['num_gpus']}x {r['gpu']} {r['platform']} {r['instance']} "
+                                             f"({r['pricing']})"])
+    if res.hours_per_month is None:
+        sheet.add(["hours / run", f"{o['hours_per_run']:.2f}" + ("" if o["fits"] else " [red](does not fit)[/]"),
+                   "-" if r is None else f"{r['hours_per_run']:.2f}"])
+    sheet.add(["$ / month", f"{usd(o['usd_per_month'])} = energy {usd(o['energy_usd_per_month'])} + depreciation "
+                            f"{usd(o['depreciation_usd_per_month'])}", "-" if r is None else usd(r["usd_per_month"])])
+    sheet.add(["break-even", _break_even_text(res), ""])
     saving = j["annual_saving_usd"]
-    t.add_row("annual saving", "-" if saving is None else
-              (f"buying saves {_usd(saving)}/year" if saving > 0 else f"renting saves {_usd(-saving)}/year"), "")
-    console.print(t)
-    for note in j["notes"]:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    sheet.add(["annual saving", "-" if saving is None else
+               (f"buying saves {usd(saving)}/year" if saving > 0 else f"renting saves {usd(-saving)}/year"), ""])
+    return sheet
+
+
+def _break_even_text(res) -> str:
+    life = res.useful_life_months
+    if res.break_even_month is not None:
+        return f"month {res.break_even_month} (within the {life:g}-month useful life)"
+    if res.payback_month is None:
+        return "never (renting costs no more than the electricity)" if res.rent_usd_per_month is not None else "-"
+    return (f"never within the {life:g}-month useful life (the depreciation period, --depreciation-years): "
+            f"cash break-even only at month {res.payback_month}")
+
+
+def render_buy_vs_rent(res, fmt: str = "table") -> None:
+    emit([buy_vs_rent_sheet(res)], fmt, [_note(n) for n in res.notes])
