@@ -36,7 +36,7 @@ def cat():
 
 def test_shipped_counts_and_schema(cat):
     assert schema_version() == "v1"
-    assert len(cat.gpus) == 37 and len(cat.models) == 41 and len(cat.storage) == 10
+    assert len(cat.gpus) == 37 and len(cat.models) == 43 and len(cat.storage) == 10
     assert len(cat.offers) == 121  # 123 reference rows minus the 2 whose GPU has no spec row (B300)
     assert cat.platforms == sorted(["aws", "gcp", "azure", "lambda", "modal", "runpod", "vast", "coreweave",
                                     "nebius", "paperspace"])
@@ -49,6 +49,13 @@ def test_offers_of_gpus_with_added_specs_are_carried(cat):
     assert sorted((o.platform, o.on_demand_usd_per_gpu_hour) for o in by_gpu["GH200"]) == [("coreweave", 6.5), ("lambda", 2.29)]
     assert [(o.platform, o.on_demand_usd_per_gpu_hour) for o in by_gpu["RTX-A4000"]] == [("paperspace", 0.76)]
     assert all(o.source and o.data_date for o in by_gpu["GH200"] + by_gpu["RTX-A4000"])
+
+
+def test_models_beyond_the_reference_table_resolve_with_their_shapes(cat):
+    nemo, phi4 = cat.model("Mistral-Nemo-Instruct-2407"), cat.model("microsoft/phi-4")
+    assert (nemo.name, nemo.num_layers, nemo.hidden_size, nemo.head_dim, nemo.vocab_size) == ("mistral-nemo-12b", 40, 5120, 128, 131072)
+    assert (phi4.name, phi4.num_layers, phi4.num_kv_heads, phi4.intermediate_size) == ("phi-4", 40, 10, 17920)
+    assert nemo.total_params == 12_247_782_400 and phi4.total_params == 14_659_507_200
 
 
 def test_every_row_has_source_and_date(cat):

@@ -23,7 +23,8 @@ Every output row carries `source` and `data_date`. Choices made here (documented
   are carried since those GPUs have spec rows (extra_gpus.csv).
   They are listed in data/README.md.
 - GPUs the reference lacks (A40, L40, RTX A5000/A4000, RTX 4080, A800, H800, H20, L20, GH200, MI250X) come from
-  extra_gpus.csv next to this script, already in the catalog's columns, each row with its public sources.
+  extra_gpus.csv next to this script, already in the catalog's columns, each row with its public sources; models it
+  lacks (Mistral NeMo 12B, Phi-4) come from extra_models.csv the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
 DEFAULT_OUT = ROOT / "src" / "frugaltune" / "catalog" / "data"
 EXTRA_GPUS = Path(__file__).resolve().parent / "extra_gpus.csv"  # GPUs the reference lacks, each row sourced
+EXTRA_MODELS = Path(__file__).resolve().parent / "extra_models.csv"  # models the reference lacks, each row sourced
 SCHEMA_VERSION = "v1"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -216,8 +218,10 @@ def spot_columns(ref: dict, spot: str, gpus_per_instance: int) -> dict:
 
 
 def model_rows(reference: Path) -> list[dict]:
+    """One row per reference model, then the models the reference lacks (extra_models.csv next to this script:
+    rows in the catalog's own columns, each with its public config source)."""
     cites = source_keys(reference / "models_README.md")
-    return [model_row(ref, cites) for ref in read_reference(reference / "models.csv")]
+    return [model_row(ref, cites) for ref in read_reference(reference / "models.csv")] + read_reference(EXTRA_MODELS)
 
 
 def model_slug(name: str) -> str:
