@@ -59,6 +59,7 @@ CHOICES = {
 NUMBERS = ("params_b", "lora_r", "lora_alpha", "num_gpus", "tensor_parallel", "pipeline_parallel", "context_parallel",
            "seq_len", "micro_batch", "grad_accum", "mean_tokens_per_sample", "peak_mem", "alt_peak_mem",
            "tokens_per_sec_per_gpu", "time_value")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 REQUIRED = ("row_id", "source", "source_ref", "read_on", "quote", "tag", "model", "method", "precision",
             "gpu_as_written", "num_gpus", "framework")
 
@@ -88,6 +89,9 @@ def row_problems(row: dict, gpus: set[str]) -> list[str]:
         problems.append(f"gpu {row['gpu']!r} is not a catalog GPU name")
     if row["method"] != "full" and not (row["lora_r"] and row["lora_targets"]):
         problems.append("LoRA row without lora_r or lora_targets")
+    unknown = [t for t in row["lora_targets"].split("|") if t and t not in LORA_TARGETS]
+    if unknown:
+        problems.append(f"lora_targets {'|'.join(unknown)} not among {'|'.join(LORA_TARGETS)} (HF Llama names)")
     if row["method"] == "qlora" and row["quant"] == "none":
         problems.append("qlora row with quant none")
     if row["peak_mem"] and not (row["mem_unit"] and row["mem_kind"] and row["mem_scope"]):

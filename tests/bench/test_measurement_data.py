@@ -56,6 +56,7 @@ def test_the_checker_names_each_broken_rule():
         "tag": ("measured", "tag 'measured'"),
         "quote": ("", "quote is empty"),
         "mem_unit": ("", "peak_mem without mem_unit"),
+        "lora_targets": ("q_proj|embed_tokens", "lora_targets embed_tokens not among"),
     }
     for column, (value, expected) in cases.items():
         row = _good_row(cm) | {column: value}
