@@ -20,6 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 FILES = {"fit": HERE / "measurements_fit.csv", "held-out": HERE / "measurements_heldout.csv"}
 GPUS_CSV = HERE.parents[1] / "src" / "frugaltune" / "catalog" / "data" / "gpus.csv"
+MODELS_CSV = HERE.parents[1] / "src" / "frugaltune" / "catalog" / "data" / "models.csv"
+SHAPES_CSV = HERE / "calibration_models.csv"
 
 COLUMNS = (
     "row_id source source_ref read_on quote tag model hf_id params_b method lora_r lora_alpha lora_targets quant"
@@ -69,6 +71,15 @@ def catalog_gpus() -> set[str]:
         return {row["name"] for row in csv.DictReader(fh)}
 
 
+def plain_mlp_models() -> set[str]:
+    """Lower-cased names of the models (catalog and calibration_models.csv) whose MLP has no gate projection."""
+    names = set()
+    for path, column in ((MODELS_CSV, "mlp_type"), (SHAPES_CSV, "mlp_type")):
+        with path.open(encoding="utf-8") as fh:
+            names |= {r["name"].lower() for r in csv.DictReader(fh) if r[column].strip().lower().startswith("plain")}
+    return names
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -77,8 +88,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def row_problems(row: dict, gpus: set[str]) -> list[str]:
-    """What is wrong with one row (empty when nothing)."""
+def row_problems(row: dict, gpus: set[str], plain_mlp: frozenset[str] = frozenset()) -> list[str]:
+    """What is wrong with one row (empty when nothing); `plain_mlp`: models whose MLP has no gate projection."""
     problems = [f"{c} is empty" for c in REQUIRED if not row[c].strip()]
     problems += [f"{c}={row[c]!r} not one of {'|'.join(v or '(empty)' for v in ok)}"
                  for c, ok in CHOICES.items() if row[c] not in ok]
@@ -92,6 +103,8 @@ def row_problems(row: dict, gpus: set[str]) -> list[str]:
     unknown = [t for t in row["lora_targets"].split("|") if t and t not in LORA_TARGETS]
     if unknown:
         problems.append(f"lora_targets {'|'.join(unknown)} not among {'|'.join(LORA_TARGETS)} (HF Llama names)")
+    if row["model"].lower() in plain_mlp and "gate_proj" in row["lora_targets"].split("|"):
+        problems.append(f"gate_proj target on {row['model']}, whose MLP has no gate (write up_proj|down_proj)")
     if row["method"] == "qlora" and row["quant"] == "none":
         problems.append("qlora row with quant none")
     if row["peak_mem"] and not (row["mem_unit"] and row["mem_kind"] and row["mem_scope"]):
@@ -115,7 +128,7 @@ def load(path: Path) -> tuple[list[str], list[dict]]:
 
 def check(files: dict[str, Path] = FILES) -> tuple[list[str], dict[str, list[dict]]]:
     """(problems, rows per file) for the measurement files."""
-    gpus, problems, data, seen = catalog_gpus(), [], {}, {}
+    gpus, plain, problems, data, seen = catalog_gpus(), frozenset(plain_mlp_models()), [], {}, {}
     for label, path in files.items():
         header, rows = load(path)
         if header != COLUMNS:
@@ -123,7 +136,7 @@ def check(files: dict[str, Path] = FILES) -> tuple[list[str], dict[str, list[dic
             continue
         data[label] = rows
         for line, row in enumerate(rows, start=2):
-            problems += [f"{path.name}:{line} {row['row_id']}: {p}" for p in row_problems(row, gpus)]
+            problems += [f"{path.name}:{line} {row['row_id']}: {p}" for p in row_problems(row, gpus, plain)]
             if row["row_id"] in seen:
                 problems.append(f"{path.name}:{line} row_id {row['row_id']} repeats ({seen[row['row_id']]})")
             seen[row["row_id"]] = f"{path.name}:{line}"

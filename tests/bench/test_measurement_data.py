@@ -47,6 +47,13 @@ def test_a_clean_row_has_no_problems():
     assert cm.row_problems(_good_row(cm), {"RTX-4090"}) == []
 
 
+def test_gate_proj_is_refused_on_a_model_without_a_gated_mlp():
+    cm = _checker()
+    row = {**_good_row(cm), "model": "phi-2", "lora_targets": "q_proj|gate_proj|up_proj|down_proj"}
+    assert any("whose MLP has no gate" in p for p in cm.row_problems(row, {"RTX-4090"}, frozenset({"phi-2"})))
+    assert "phi-2" in cm.plain_mlp_models() and "llama-2-7b" not in cm.plain_mlp_models()
+
+
 def test_the_checker_names_each_broken_rule():
     cm = _checker()
     cases = {
