@@ -29,6 +29,7 @@ COMMANDS = {
     "recommend (trade-off matrix)": ["recommend", "--model", "llama-2-7b", "--budget-usd", "20"],
     "buy-vs-rent": ["buy-vs-rent", "--gpu", "rtx 4090", "--usd-per-kwh", "0.15", "--hours-per-month", "40",
                     "--purchase-usd", "1800"],
+    "afford": ["afford", "--budget-usd", "50", "--model", "qwen2.5-0.5b,llama-3.1-70b"],
 }
 
 
@@ -40,7 +41,7 @@ def _out(argv, capsys, monkeypatch, columns: int) -> str:
 
 
 # the narrow column set's own headers and the GPU counts it writes as "8x"
-NARROW_WORDS = {"machine", "where", "settings", "offer", "per", "month", "packed"}
+NARROW_WORDS = {"machine", "where", "settings", "offer", "per", "month", "packed", "on"}
 
 
 def _tokens(text: str) -> set[str]:
@@ -73,7 +74,8 @@ def _help(argv: list[str]) -> str:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("name", ["compare", "impact", "budget", "catalog gpus", "catalog prices", "buy-vs-rent"])
+@pytest.mark.parametrize("name", ["compare", "impact", "budget", "catalog gpus", "catalog prices", "buy-vs-rent",
+                                  "afford"])
 def test_csv_and_markdown_carry_the_full_rows(name, capsys, monkeypatch):
     argv = COMMANDS[name]
     text = _out(argv + ["--format", "csv"], capsys, monkeypatch, 80)

@@ -19,6 +19,7 @@ COMMANDS = {
     "plan": "frugaltune.cli.plan",
     "budget": "frugaltune.cli.plan",
     "buy-vs-rent": "frugaltune.cli.plan",
+    "afford": "frugaltune.cli.afford",
     "train": "frugaltune.cli.train",
     "report": "frugaltune.cli.train",
     "schema": "frugaltune.cli.train",

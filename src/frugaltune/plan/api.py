@@ -212,6 +212,41 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     return PlannedRun(rec, cfg, text, None if output is None else Path(output))
 
 
+def afford(budget_usd: float, *, per: str = "run", model: str | Sequence[str] | None = None, gpu=None, platform=None,
+           spot: bool | None = None, max_gpus: int = 8, interruptions_per_hour: float | None = None,
+           catalog_dirs=None, **job_kwargs):
+    """What a budget buys: for each model size x method (QLoRA, LoRA, full), the most training tokens `budget_usd`
+    pays for (one run, or a month with per="month") and on which offer (see plan/afford.py).
+
+    Args:
+        budget_usd: the money, USD.
+        per: "run" or "month".
+        model: models to consider (default: one per size class, 0.5B to 70B).
+        gpu, platform, spot, max_gpus: which offers (as in `compare`).
+        **job_kwargs: job settings (seq_len, lora_r, precision, ...), as in `estimate`.
+    Returns:
+        An Affordability (`.to_json()` is `frugaltune afford --json`).
+    """
+    from frugaltune.errors import ConfigError
+    from frugaltune.estimate.build import build_job
+    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.plan.afford import DEFAULT_MODELS
+    from frugaltune.plan.afford import afford as run_afford
+
+    if per not in ("run", "month"):
+        raise ConfigError(f"--per {per!r} is not one of run, month.", fix="use --per run or --per month")
+    check_numbers(budget_usd=budget_usd, max_gpus=max_gpus, interruptions_per_hour=interruptions_per_hour)
+    if budget_usd is None:
+        raise ConfigError("--budget-usd is required.", fix="e.g. --budget-usd 50")
+    catalog = _catalog(catalog_dirs)
+    names = _names(model) or list(DEFAULT_MODELS)
+    base = build_job(names[0], catalog, **job_kwargs)
+    models = [catalog.model(n) for n in names]
+    flt = filters(catalog, gpu=gpu, platform=platform, max_gpus=max_gpus, spot=spot)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour, n_trials=0):
+        return run_afford(models, budget_usd, catalog, flt, per=per, base=base)
+
+
 def budget(file: str | Path, *, catalog_dirs=None, interruptions_per_hour: float | None = None):
     """Price a budget YAML of phases month by month (see plan/budget.py)."""
     from frugaltune.estimate.build import JOB_DEFAULTS

@@ -245,3 +245,37 @@ def _break_even_text(res) -> str:
 
 def render_buy_vs_rent(res, fmt: str = "table") -> None:
     emit([buy_vs_rent_sheet(res)], fmt, [_note(n) for n in res.notes])
+
+
+def tokens_text(tokens: int) -> str:
+    """1234567 -> '1.2M', 4000000000 -> '4.0B', 790000000 -> '790M'."""
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if tokens >= scale:
+            value = tokens / scale
+            return f"{value:.0f}{unit}" if value >= 10 else f"{value:.1f}{unit}"
+    return str(tokens)
+
+
+def afford_sheet(res) -> Sheet:
+    per = "one run" if res.per == "run" else "a month"
+    sheet = Sheet(f"what ${res.budget_usd:,.2f} buys ({per}): training tokens per model and method", [
+        Col("model"), Col("params", "right", show="wide"), Col("method"), Col("tokens", "right"),
+        Col("samples of 500 tokens", "right", show="wide"), Col("GPUs", "right", show="wide"),
+        Col("GPU", show="wide"), Col("platform", show="wide"), Col("instance", show="wide"),
+        Col("region", show="wide"), Col("pricing", show="wide"), Col("on", show="narrow"), Col("hours", "right"),
+        Col("$", "right"), Col("why none", show="wide")])
+    for r in res.rows:
+        c, e = r.candidate, r.estimate
+        if c is None:
+            sheet.add([r.model, tokens_text(r.params), r.method, "0", "-", "-", "-", "-", "-", "-", "-", r.reason,
+                       "-", "-", r.reason])
+            continue
+        o = c.offer
+        sheet.add([r.model, tokens_text(r.params), r.method, tokens_text(r.tokens), f"{int(r.tokens / 500):,}",
+                   c.num_gpus, o.gpu, o.platform, o.instance, o.region, c.pricing,
+                   f"{c.num_gpus}x {o.gpu} {o.platform} {c.pricing}", f"{wall_hours(e):.1f}", usd(total_usd(e)), ""])
+    return sheet
+
+
+def render_afford(res, fmt: str = "table") -> None:
+    emit([afford_sheet(res)], fmt, [_note(n) for n in res.notes])
