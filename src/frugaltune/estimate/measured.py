@@ -71,19 +71,26 @@ def throughput_correction(gpu: str, method: str) -> tuple[float, int]:
     return min(max(median(ratios), lo), hi), len(ratios)
 
 
-def record_measurement(*, gpu: str, method: str, model: str, measured_tokens_per_sec_per_gpu: float,
-                       estimated_tokens_per_sec_per_gpu: float, measured_peak_gb: float | None = None,
-                       estimated_peak_gb: float | None = None, run_dir: str = "", path: str | None = None) -> str:
-    """Append one measured run (a single line, so concurrent writers never interleave within a record)."""
+def record_measurement(*, gpu: str | None, method: str, model: str, measured_tokens_per_sec_per_gpu: float,
+                       estimated_tokens_per_sec_per_gpu: float | None, measured_peak_gb: float | None = None,
+                       estimated_peak_gb: float | None = None, run_dir: str = "", path: str | None = None,
+                       **extra) -> str:
+    """Append one measured run (a single line, so concurrent writers never interleave within a record).
+
+    `gpu` is None for a CPU measurement (`extra` says device="cpu"): kept in the store, it never scales a GPU's
+    estimate. `extra` adds fields such as source ("run" | "probe"), device, machine, host. Each row gets an `id`
+    (random, 16 hex digits) so that a team's shared copies merge without duplicates."""
     import json
+    import secrets
     from datetime import date
 
     path = os.fspath(path) if path else measurements_path()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    row = {"date": date.today().isoformat(), "gpu": gpu, "method": method, "model": model,
-           "measured_tokens_per_sec_per_gpu": measured_tokens_per_sec_per_gpu,
+    row = {"id": secrets.token_hex(8), "date": date.today().isoformat(), "gpu": gpu, "method": method,
+           "model": model, "measured_tokens_per_sec_per_gpu": measured_tokens_per_sec_per_gpu,
            "estimated_tokens_per_sec_per_gpu": estimated_tokens_per_sec_per_gpu,
-           "measured_peak_gb": measured_peak_gb, "estimated_peak_gb": estimated_peak_gb, "run_dir": run_dir}
+           "measured_peak_gb": measured_peak_gb, "estimated_peak_gb": estimated_peak_gb, "run_dir": run_dir,
+           **extra}
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
     return path

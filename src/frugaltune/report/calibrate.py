@@ -8,7 +8,9 @@ from pathlib import Path
 
 def measurement_from_summary(summary: dict) -> dict | None:
     """The measurement a finished CUDA run contributes, or None when it cannot calibrate anything."""
-    estimate = summary.get("estimate") or {}
+    from frugaltune.report.hardware import applicable_estimate
+
+    estimate = applicable_estimate(summary) or {}
     if summary.get("status") != "finished" or not str(summary.get("device", "")).startswith("cuda") or not estimate:
         return None
     processes = max(int(summary.get("num_processes") or 1), 1)
@@ -19,7 +21,8 @@ def measurement_from_summary(summary: dict) -> dict | None:
     return {"gpu": estimate["hardware"]["gpu"], "method": estimate["job"]["method"], "model": estimate["model"]["name"],
             "measured_tokens_per_sec_per_gpu": measured / processes, "estimated_tokens_per_sec_per_gpu": estimated,
             "measured_peak_gb": summary.get("peak_memory_gb"),
-            "estimated_peak_gb": (estimate.get("memory") or {}).get("peak_gb_per_gpu")}
+            "estimated_peak_gb": (estimate.get("memory") or {}).get("peak_gb_per_gpu"), "source": "run",
+            "device": "cuda", "machine": (summary.get("hardware") or {}).get("name")}
 
 
 def record_run(summary: dict, run_dir: str | Path) -> Path | None:

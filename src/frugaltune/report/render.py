@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from frugaltune.report import compare, ledger
+from frugaltune.report import compare, hardware, ledger
 
 ROWS = (  # (summary key, label, format)
     ("status", "status", "{}"),
@@ -76,7 +76,7 @@ def load_report(run_dir: str | Path) -> dict:
     if metrics.is_file() and metrics.stat().st_mtime > (run_dir / ledger.SUMMARY).stat().st_mtime:
         keep = {k: v for k, v in summary.items() if k not in ledger.summarize([])}
         summary = ledger.summarize(ledger.read_events(metrics), usd_per_hour=summary.get("usd_per_hour"), extra=keep)
-        summary["vs_estimate"] = compare.vs_estimate(summary, summary.get("estimate"))
+        summary["vs_estimate"] = compare.vs_estimate(summary, hardware.applicable_estimate(summary))
     return summary
 
 
@@ -90,27 +90,38 @@ def _fmt(fmt: str, value) -> str:
 
 
 def render(summary: dict, console=None) -> None:
-    """Print the run as a table: figure | measured | estimated | measured/estimated."""
+    """Print the run as a table: figure | measured | estimated | measured/estimated; only the measurement
+    (and a line saying why) when no estimate applies to the machine the run measured."""
     from frugaltune.console import Console, Table
 
     console = console or Console()
     title = f"{summary.get('run_name', 'run')}: {summary.get('method')} on {summary.get('model')}"
     table = Table(title=title, title_justify="left")
-    for col, just in (("figure", "left"), ("measured", "right"), ("estimated", "right"), ("ratio", "right")):
-        table.add_column(col, justify=just)
-    vs = summary.get("vs_estimate") or {}
+    estimate = hardware.applicable_estimate(summary)
+    columns = ("figure", "measured", "estimated", "ratio") if estimate else ("figure", "measured")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    vs = compare.vs_estimate(summary, estimate)
     for key, label, fmt in ROWS:
-        est = vs.get(key, {})
-        ratio = est.get("ratio")
-        table.add_row(label, _fmt(fmt, summary.get(key)), _fmt(fmt, est.get("estimated")),
-                      f"{ratio:.2f}x" if ratio is not None else "")
+        est, cells = vs.get(key, {}), [label, _fmt(fmt, summary.get(key))]
+        if estimate:
+            ratio = est.get("ratio")
+            cells += [_fmt(fmt, est.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
+        table.add_row(*cells)
     console.print(table)
+    console.print("; ".join(_notes(summary, estimate)) + ".")
+
+
+def _notes(summary: dict, estimate: dict | None) -> list[str]:
     price = summary.get("usd_per_hour")
-    gpu = summary.get("gpu")
     source = " (catalog)" if summary.get("price_source") == "catalog" else ""
-    notes = [f"priced at ${price:.4g}/h{source}" if price is not None else "no price set (cost.usd_per_hour)",
-             f"estimated for {gpu}" if gpu else "no GPU set for the estimate (cost.gpu)",
-             f"peak memory: {summary.get('peak_memory_source') or '-'}"]
-    if summary.get("estimate_note"):
-        notes.append(summary["estimate_note"])
-    console.print("; ".join(notes) + ".")
+    machine = (summary.get("hardware") or {}).get("name") or summary.get("device")
+    notes = [f"measured on {machine}" if machine else None,
+             f"priced at ${price:.4g}/h{source}" if price is not None else "no price set (cost.usd_per_hour)"]
+    if estimate:
+        hw = estimate.get("hardware") or {}
+        notes.append(f"estimated for {hw.get('gpu')}" + (f" on {hw['platform']}" if hw.get("platform") else ""))
+    notes.append(f"peak memory: {summary.get('peak_memory_source') or '-'}")
+    note = hardware.not_applicable_note(summary) if not estimate else None
+    notes.append(note or summary.get("estimate_note"))
+    return [n for n in notes if n]

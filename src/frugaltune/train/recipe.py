@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frugaltune.errors import CheckpointError, ConfigError
-from frugaltune.report import compare, ledger
+from frugaltune.report import compare, hardware, ledger
 from frugaltune.train import checkpoint as ckpt
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.loader import BatchPlan, total_steps
@@ -86,6 +86,8 @@ class Recipe:
         self.bar = None
         self.estimate: dict | None = None
         self.estimate_note: str | None = None
+        self.estimate_applies = False  # like for like: only an estimate for the machine measured is compared
+        self.estimate_job: dict = {}  # the estimator's inputs for this run (frugaltune probe re-prices them)
 
     # ------------------------------------------------------------------ setup
 
@@ -111,6 +113,7 @@ class Recipe:
         self.compute_dtype = self._compute_dtype(torch)
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                                        mixed_precision=MIXED_PRECISION[self.compute_dtype])
+        self.hardware = hardware.detect(torch, self.accelerator.device, self.accelerator.num_processes)
         set_seed(self.cfg.training.seed)
         self._load_data_and_model()
         self._build_optimizer()
@@ -352,6 +355,12 @@ class Recipe:
             self._train_step()
             self._after_step()
         return self._finish()
+
+    def run_step(self) -> tuple[int, float]:
+        """One optimizer step outside `train()` (what `frugaltune probe` times): (tokens, seconds) of the step."""
+        tokens, seconds = self.attempt.tokens, self.attempt.train_seconds
+        self._train_step()
+        return self.attempt.tokens - tokens, self.attempt.train_seconds - seconds
 
     def _micro_batch(self, g: int) -> dict:
         from frugaltune.train.data import collate
@@ -616,9 +625,15 @@ class Recipe:
         kwargs = compare.job_kwargs(self.cfg, model_ref=ref, n_examples=len(ex), tokens_per_sample=n_tokens / len(ex),
                                     padded_tokens_per_sample=padded, steps=self.total_steps,
                                     world_size=self.accelerator.num_processes)
+        self.estimate_job = kwargs
+        kwargs["gpu"], not_applicable = hardware.estimate_gpu(self.cfg.cost.gpu, self.hardware)
+        if kwargs["gpu"] != self.cfg.cost.gpu and kwargs["gpu"] is not None:
+            kwargs["platform"] = None  # the GPU measured, at its cheapest offer, unless cost.usd_per_hour says
         self.estimate, self.estimate_note = compare.estimate_for_run(kwargs, fallback_model=self._config_dir())
+        self.estimate_applies = self.estimate is not None and not_applicable is None
         if self.estimate_note and self.accelerator.is_main_process:
             log.warning("%s", self.estimate_note)
+        self.estimate_note = self.estimate_note or not_applicable
 
     def _data_fingerprint(self) -> str:
         """sha256 of the tokenized training examples (what the data order indexes into)."""
@@ -661,15 +676,13 @@ class Recipe:
                  "total_steps": self.total_steps, "trainable_params": self.trainable_params,
                  "total_params": self.total_params, "compute_dtype": self.compute_dtype,
                  "device": str(self.accelerator.device), "num_processes": self.accelerator.num_processes,
-                 "gpu": cfg.cost.gpu, "platform": cfg.cost.platform}
-        price, extra["price_source"] = cfg.cost.usd_per_hour, "config"
-        hourly = (self.estimate or {}).get("hardware", {}).get("usd_per_gpu_hour")
-        if price is None and hourly is not None:
-            price, extra["price_source"] = hourly * cfg.cost.num_gpus, "catalog"
+                 "gpu": cfg.cost.gpu, "platform": cfg.cost.platform, "hardware": self.hardware,
+                 "estimate_applies": self.estimate_applies}
+        price, extra["price_source"] = hardware.run_price(cfg, self.estimate, self.estimate_applies)
         summary = ledger.summarize(ledger.read_events(self.ledger.path), usd_per_hour=price, extra=extra)
         summary["estimate"] = self.estimate
         summary["estimate_note"] = self.estimate_note
-        summary["vs_estimate"] = compare.vs_estimate(summary, self.estimate)
+        summary["vs_estimate"] = compare.vs_estimate(summary, self.estimate if self.estimate_applies else None)
         ledger.write_summary(self.run_dir, summary)
         return summary
 
