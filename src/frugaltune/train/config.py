@@ -222,6 +222,35 @@ class CostConfig(_Strict):
     """Pricing of the estimate."""
 
 
+class MlflowConfig(_Strict):
+    tracking_uri: str = "mlruns"
+    """MLflow tracking URI: a local directory (a file store; works offline) or an http(s):// tracking server."""
+    experiment: str | None = None
+    """Experiment name (default: the run name)."""
+
+
+class WandbConfig(_Strict):
+    project: str = "frugaltune"
+    """Weights & Biases project."""
+    mode: Literal["offline", "online"] = "offline"
+    """offline writes the run under output.dir/wandb (upload later with `wandb sync`); online streams it."""
+    entity: str | None = None
+    """W&B team or user (default: your W&B default)."""
+
+
+class LoggingConfig(_Strict):
+    tensorboard: bool = True
+    """TensorBoard event files in output.dir/tensorboard (`tensorboard --logdir <output.dir>`)."""
+    mlflow: MlflowConfig | None = None
+    """Log to MLflow (needs `pip install mlflow-skinny`); e.g. `mlflow: {tracking_uri: runs/mlruns}`."""
+    wandb: WandbConfig | None = None
+    """Log to Weights & Biases (needs `pip install wandb`); e.g. `wandb: {project: my-project}`."""
+    gpu_sample_seconds: float = Field(default=5.0, ge=0)
+    """CUDA: sample GPU utilisation, memory and power through NVML this often (0: off; needs nvidia-ml-py)."""
+    low_utilization_pct: float = Field(default=70.0, ge=0, le=100)
+    """Warn when GPU utilisation stays under this for a minute (data loading or too small a batch)."""
+
+
 class RunConfig(_Strict):
     """A frugaltune training run."""
 
@@ -236,6 +265,8 @@ class RunConfig(_Strict):
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    """Where live metrics go besides metrics.jsonl: TensorBoard (on by default), MLflow, Weights & Biases."""
 
     @classmethod
     def from_dict(cls, raw: Any, origin: str = "config") -> RunConfig:

@@ -341,11 +341,13 @@ class Recipe:
 
     def train(self) -> RunResult:
         """Run until total_steps, or until a signal: then save and return exit code 75."""
+        from frugaltune.train import metric_logging
         from frugaltune.train.progress import StepProgress
 
         self.bar = StepProgress(self.total_steps, self.progress.step, log_every=self.cfg.training.log_every,
                                 enabled=not self.quiet and self.accelerator.is_main_process)
         self.model.train()
+        metric_logging.attach(self)  # TensorBoard / MLflow / W&B and the NVML sampler listen to the ledger
         self.ledger.write("train_start", step=self.progress.step, total_steps=self.total_steps)
         if self.cfg.training.eval_before and self.progress.step == 0:
             self._evaluate()
