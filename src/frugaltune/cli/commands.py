@@ -21,15 +21,20 @@ COMMANDS = {
     "buy-vs-rent": "frugaltune.cli.plan",
     "afford": "frugaltune.cli.afford",
     "train": "frugaltune.cli.train",
-    "report": "frugaltune.cli.train",
+    "report": "frugaltune.cli.report",
+    "probe": "frugaltune.cli.report",
     "schema": "frugaltune.cli.train",
     "catalog gpus": "frugaltune.cli.catalog",
     "catalog prices": "frugaltune.cli.catalog",
     "catalog models": "frugaltune.cli.catalog",
     "catalog storage": "frugaltune.cli.catalog",
+    "calibration list": "frugaltune.cli.report",
+    "calibration export": "frugaltune.cli.report",
+    "calibration import": "frugaltune.cli.report",
 }
 GROUPS = {
     "catalog": "List GPUs, prices, models and storage prices of the catalog.",
+    "calibration": "List, export or import the measurements that calibrate estimates (a team's shared ledger).",
 }
 
 

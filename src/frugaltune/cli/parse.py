@@ -117,10 +117,14 @@ def _is_number(token: str) -> bool:
 
 
 def _assign_positionals(values: dict, positionals: list[Opt], extra: list[str], prog: str) -> None:
-    if len(extra) > len(positionals):
-        raise UsageError(f"unexpected argument {extra[len(positionals)]!r}.", fix=f"see `{prog} --help`.")
-    for o, raw in zip(positionals, extra):
+    rest = positionals[-1] if positionals and positionals[-1].multiple else None  # the last one takes the rest
+    fixed = positionals[:-1] if rest else positionals
+    if len(extra) > len(fixed) and rest is None:
+        raise UsageError(f"unexpected argument {extra[len(fixed)]!r}.", fix=f"see `{prog} --help`.")
+    for o, raw in zip(fixed, extra):
         values[o.dest] = _convert(o, raw)
+    if rest is not None and len(extra) > len(fixed):
+        values[rest.dest] = [_convert(rest, raw) for raw in extra[len(fixed):]]
 
 
 def _check_required(values: dict, options: list[Opt], prog: str) -> None:

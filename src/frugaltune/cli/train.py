@@ -1,4 +1,4 @@
-"""`frugaltune train`, `frugaltune schema`, `frugaltune report`: thin commands over frugaltune.train / .report."""
+"""`frugaltune train`, `frugaltune schema`: thin commands over frugaltune.train (report, probe: cli/report.py)."""
 
 from __future__ import annotations
 
@@ -114,19 +114,3 @@ def _schema_texts() -> dict:
     return {"schema": json.dumps(json_schema(), indent=2) + "\n",
             "example": RunConfig().to_yaml(header="frugaltune train run.yaml\n(every key with its default; see "
                                                   "`frugaltune schema` for what each means)")}
-
-
-@command("report", [argument("run_dir", "A run's output.dir.", "RUN_DIR"),
-                     switch("json_out", "Print summary.json (with measured/estimated ratios).", "--json")])
-def report_cmd(run_dir: str, json_out: bool) -> int:
-    """Show what a run really did (tokens/s, peak memory, hours, dollars, loss, accuracy) beside its estimate."""
-    from frugaltune.report.render import load_report, render
-
-    summary = load_report(run_dir)
-    if json_out:
-        import json
-
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        render(summary)
-    return 0

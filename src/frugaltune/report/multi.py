@@ -1,0 +1,96 @@
+"""Runs side by side (`frugaltune report RUN1 RUN2 ...`: LoRA r8 vs r16, A10 vs L4) and the measurements table
+(`frugaltune calibration list`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SIDE_BY_SIDE = (  # (label, summary key, format)
+    ("status", "status", "{}"),
+    ("machine", "machine", "{}"),
+    ("method", "method", "{}"),
+    ("steps", "steps", "{:,}"),
+    ("tokens/s", "tokens_per_sec", "{:,.0f}"),
+    ("peak memory GB", "peak_memory_gb", "{:.2f}"),
+    ("training hours", "train_hours", "{:.4f}"),
+    ("billed hours", "billed_hours", "{:.4f}"),
+    ("cost USD", "cost_usd", "${:,.4f}"),
+    ("interruptions", "interruptions", "{}"),
+    ("final train loss", "final_train_loss", "{:.4f}"),
+    ("final eval loss", "final_eval_loss", "{:.4f}"),
+    ("eval accuracy", "eval_accuracy", "{:.3f}"),
+)
+
+
+def _fmt(fmt: str, value) -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def comparison_rows(summaries: list[dict]) -> list[tuple[str, list[str]]]:
+    """(label, one formatted cell per run) for each figure compared."""
+    rows = []
+    for label, key, fmt in SIDE_BY_SIDE:
+        if key == "machine":
+            cells = [(s.get("hardware") or {}).get("name") or s.get("device") or "-" for s in summaries]
+        else:
+            cells = [_fmt(fmt, s.get(key)) for s in summaries]
+        rows.append((label, cells))
+    return rows
+
+
+def best_of(summaries: list[dict]) -> dict[str, int]:
+    """Index of the cheapest, the fastest (billed hours) and the most accurate run (lowest eval loss when no run
+    has an accuracy), among the runs that report the figure."""
+    picks = {}
+    for name, key, lowest in (("cheapest", "cost_usd", True), ("fastest", "billed_hours", True),
+                              ("most accurate", "eval_accuracy", False), ("lowest eval loss", "final_eval_loss", True)):
+        have = [(s[key], i) for i, s in enumerate(summaries) if isinstance(s.get(key), (int, float))]
+        if have:
+            picks[name] = (min(have) if lowest else max(have))[1]
+    return picks
+
+
+def render_side_by_side(summaries: list[dict], run_dirs: list[str], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title="runs side by side", title_justify="left")
+    table.add_column("figure")
+    for d, s in zip(run_dirs, summaries):
+        table.add_column(s.get("run_name") or Path(d).name, justify="right", overflow="fold")
+    for label, cells in comparison_rows(summaries):
+        table.add_row(label, *cells)
+    console.print(table)
+    names = [s.get("run_name") or Path(d).name for d, s in zip(run_dirs, summaries)]
+    console.print("; ".join(f"{what}: {names[i]}" for what, i in best_of(summaries).items()) + ".")
+
+
+def render_measurements(rows: list[dict], console=None) -> None:
+    """The calibration store as a table: what was measured, on what, against which estimate."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from frugaltune.estimate.measured import measurements_path
+
+    console = console or Console()
+    if not rows:
+        console.print(f"no measurements yet in {measurements_path()}: a finished GPU run of `frugaltune train` or a "
+                      "`frugaltune probe` adds one.")
+        return
+    table = Table(title=f"measurements ({measurements_path()})", title_justify="left")
+    for col in ("date", "machine", "method", "model", "tok/s", "est.", "ratio", "from"):
+        table.add_column(col, justify="right" if col in ("tok/s", "est.", "ratio") else "left", overflow="fold")
+    for r in rows:
+        measured, estimated = r.get("measured_tokens_per_sec_per_gpu"), r.get("estimated_tokens_per_sec_per_gpu")
+        ratio = measured / estimated if measured and estimated else None
+        table.add_row(str(r.get("date", "-")), str(r.get("gpu") or r.get("machine") or r.get("device") or "-"),
+                      str(r.get("method", "-")), str(r.get("model", "-"))[-24:], _fmt("{:,.0f}", measured),
+                      _fmt("{:,.0f}", estimated), _fmt("{:.2f}", ratio), str(r.get("source", "run")))
+    console.print(table)
+    console.print("GPU rows scale later estimates for that GPU x method (median ratio); CPU rows never do.")

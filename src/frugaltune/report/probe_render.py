@@ -1,0 +1,80 @@
+"""`frugaltune probe` for people: what was measured, the whole run projected from it, the estimate beside it."""
+
+from __future__ import annotations
+
+ROWS = (  # (label, section, key, format, vs_estimate key)
+    ("tokens/s (warm-up excluded)", "measured", "tokens_per_sec", "{:,.1f}", "tokens_per_sec"),
+    ("peak memory GB (allocated)", "measured", "peak_memory_allocated_gb", "{:.3f}", "peak_memory_gb"),
+    ("peak memory GB (reserved)", "measured", "peak_memory_reserved_gb", "{:.3f}", None),
+    ("checkpoint save s", "measured", "checkpoint_save_seconds", "{:.2f}", None),
+    ("one evaluation s", "measured", "eval_seconds", "{:.2f}", None),
+    ("start-up s", "measured", "setup_seconds", "{:.1f}", None),
+    ("run: training hours", "projection", "train_hours", "{:.4f}", "train_hours"),
+    ("run: hours (all of it)", "projection", "hours", "{:.4f}", None),
+    ("run: billed hours", "projection", "billed_hours", "{:.4f}", "billed_hours"),
+    ("run: cost USD", "projection", "cost_usd", "${:,.4f}", "cost_usd"),
+)
+
+
+def _fmt(fmt: str, value) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render(result: dict, console=None) -> None:
+    """The probe as a table (80 columns): measured and projected | estimate | ratio, then alternatives."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    m, run, vs = result["measured"], result["run"], result.get("vs_estimate") or {}
+    machine = result["machine"].get("name") or result["machine"].get("device")
+    console.print(f"probe of {result['run_name']} ({result['method']}, {result['model']}) on {machine}: "
+                  f"{m['measured_steps']} steps measured after {m['warmup_steps']} warm-up "
+                  f"(step-time variation {m['step_time_cv']:.0%}{', settled' if m['settled'] else ''}); the run: "
+                  f"{run['steps']:,} steps, {run['evaluations']} evaluations, {run['checkpoints']} checkpoints.")
+    table = Table(title_justify="left")
+    cols = ("figure", "here", "estimate", "ratio") if result.get("estimate") else ("figure", "here")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for label, section, key, fmt, vs_key in ROWS:
+        cells = [label, _fmt(fmt, result[section].get(key))]
+        if result.get("estimate"):
+            pair = vs.get(vs_key) or {}
+            ratio = pair.get("ratio")
+            cells += [_fmt(fmt, pair.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
+        table.add_row(*cells)
+    console.print(table)
+    _alternatives(result, console)
+    console.print(_footer(result))
+
+
+def _alternatives(result: dict, console) -> None:
+    alts = result.get("alternatives") or []
+    if not alts:
+        return
+    from rich.table import Table
+
+    table = Table(title="the planner's cheapest options, at the speed measured here", title_justify="left")
+    for col in ("GPU", "platform", "tokens/s", "billed h", "cost USD"):
+        table.add_column(col, justify="left" if col in ("GPU", "platform") else "right")
+    for a in alts:
+        gpu = a["gpu"] if a["num_gpus"] == 1 else f"{a['num_gpus']}x {a['gpu']}"
+        table.add_row(gpu, a["platform"], f"{a['tokens_per_sec']:,.0f}", f"{a['billed_hours']:.3f}",
+                      _fmt("${:,.2f}", a["cost_usd"]))
+    console.print(table)
+
+
+def _footer(result: dict) -> str:
+    proj = result["projection"]
+    lines = []
+    if proj.get("usd_per_hour") is not None:
+        lines.append(f"priced at ${proj['usd_per_hour']:.4g}/h ({result.get('price_source')})")
+    else:
+        lines.append("no price for this machine: set cost.usd_per_hour to price it")
+    if result.get("note"):
+        lines.append(result["note"])
+    if result.get("calibration_record"):
+        lines.append(f"measurement recorded in {result['calibration_record']}")
+    if result.get("kept"):
+        lines.append(f"probe run kept in {result['kept']}")
+    return "; ".join(lines) + "."
