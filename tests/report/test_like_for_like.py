@@ -53,18 +53,21 @@ def test_old_and_new_summaries():
 
 
 def test_cpu_report_says_no_gpu_estimate_applies():
-    from rich.console import Console
+    import io
 
+    from frugaltune.console import Console
     from frugaltune.report.render import render
 
-    console = Console(record=True, width=80)
+    out = io.StringIO()
+    console = Console(file=out, width=80)
     est = {"throughput": {"tokens_per_sec": 1000.0}, "hardware": {"gpu": "A10", "platform": "lambda"}}
     render({"run_name": "r", "device": "cpu", "estimate": est, "tokens_per_sec": 3360.0, "status": "finished",
             "estimate_applies": False, "hardware": {"device": "cpu", "name": "CPU (1 thread)"}}, console)
-    text = " ".join(console.export_text().split())
+    text = " ".join(out.getvalue().split())
     assert "no GPU estimate applies" in text and "ratio" not in text and "3.36x" not in text
-    console = Console(record=True, width=80)
+    out = io.StringIO()
+    console = Console(file=out, width=80)
     render({"run_name": "r", "device": "cuda:0", "estimate": est, "tokens_per_sec": 800.0, "status": "finished",
             "estimate_applies": True, "hardware": {"device": "cuda", "name": "NVIDIA A10", "gpu": "A10"}}, console)
-    text = " ".join(console.export_text().split())
+    text = " ".join(out.getvalue().split())
     assert "0.80x" in text and "estimated for A10 on lambda" in text and "no GPU estimate" not in text

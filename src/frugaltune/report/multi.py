@@ -56,8 +56,7 @@ def best_of(summaries: list[dict]) -> dict[str, int]:
 
 
 def render_side_by_side(summaries: list[dict], run_dirs: list[str], console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from frugaltune.console import Console, Table
 
     console = console or Console()
     table = Table(title="runs side by side", title_justify="left")
@@ -73,8 +72,7 @@ def render_side_by_side(summaries: list[dict], run_dirs: list[str], console=None
 
 def render_measurements(rows: list[dict], console=None) -> None:
     """The calibration store as a table: what was measured, on what, against which estimate."""
-    from rich.console import Console
-    from rich.table import Table
+    from frugaltune.console import Console, Table
 
     from frugaltune.estimate.measured import measurements_path
 

@@ -22,8 +22,7 @@ def _fmt(fmt: str, value) -> str:
 
 def render(result: dict, console=None) -> None:
     """The probe as a table (80 columns): measured and projected | estimate | ratio, then alternatives."""
-    from rich.console import Console
-    from rich.table import Table
+    from frugaltune.console import Console, Table
 
     console = console or Console()
     m, run, vs = result["measured"], result["run"], result.get("vs_estimate") or {}
@@ -52,7 +51,7 @@ def _alternatives(result: dict, console) -> None:
     alts = result.get("alternatives") or []
     if not alts:
         return
-    from rich.table import Table
+    from frugaltune.console import Table
 
     table = Table(title="the planner's cheapest options, at the speed measured here", title_justify="left")
     for col in ("GPU", "platform", "tokens/s", "billed h", "cost USD"):

@@ -53,8 +53,8 @@ def probe(config: RunConfig | str | Path, *, steps: int | None = None, keep: boo
     try:
         recipe.setup()
         setup_seconds = time.time() - started_at
-        costs, tokens, seconds = _time_steps(recipe, steps, max_seconds)
-        measured = _measure(recipe, costs, tokens, seconds, setup_seconds)
+        costs, tokens, seconds, ends = _time_steps(recipe, steps, max_seconds)
+        measured = _measure(recipe, costs, tokens, seconds, ends, setup_seconds)
         result = _result(recipe, origin, measured, costs, alternatives)
         if record:
             result["calibration_record"] = _record(recipe, result)
@@ -89,21 +89,25 @@ def _padded_tokens(recipe, first: int, count: int) -> list[int]:
     return out
 
 
-def _time_steps(recipe, steps: int | None, max_seconds: float) -> tuple[list[float], list[int], list[float]]:
-    """Run steps; (seconds per padded token, tokens, seconds) of each. Stops after `steps`, or once settled."""
+def _time_steps(recipe, steps: int | None, max_seconds: float) -> tuple[list[float], list[int], list[float],
+                                                                       list[float]]:
+    """Run steps; (seconds per padded token, tokens, seconds) of each, and the unix times they ended (the first
+    entry: when stepping began). Stops after `steps`, or once settled."""
     limit = min(steps or recipe.total_steps, recipe.total_steps)
     costs, tokens, seconds = [], [], []
     recipe.model.train()
     t_start = time.monotonic()
+    ends = [time.time()]
     while len(costs) < limit:
         padded = _padded_tokens(recipe, len(costs), 1)[0]
         n, s = recipe.run_step()
+        ends.append(time.time())
         costs.append(s / max(padded, 1))
         tokens.append(n)
         seconds.append(s)
         if steps is None and (_enough(costs) or time.monotonic() - t_start > max_seconds):
             break
-    return costs, tokens, seconds
+    return costs, tokens, seconds, ends
 
 
 def _enough(costs: list[float]) -> bool:
@@ -111,7 +115,8 @@ def _enough(costs: list[float]) -> bool:
     return warm is not None and len(costs) - warm >= MIN_MEASURED_STEPS and P.settled(costs[warm:])
 
 
-def _measure(recipe, costs: list[float], tokens: list[int], seconds: list[float], setup_seconds: float) -> dict:
+def _measure(recipe, costs: list[float], tokens: list[int], seconds: list[float], ends: list[float],
+             setup_seconds: float) -> dict:
     warm = P.measured_warmup(costs)
     padded = _padded_tokens(recipe, warm, len(costs) - warm)
     run_s = sum(seconds[warm:])
@@ -123,6 +128,7 @@ def _measure(recipe, costs: list[float], tokens: list[int], seconds: list[float]
             "peak_memory_source": source, "checkpoint_save_seconds": save_s, "final_save_seconds": final_s,
             "eval_seconds": _time_eval(recipe), "setup_seconds": setup_seconds,
             "steps": len(costs), "warmup_steps": warm, "measured_steps": len(costs) - warm,
+            "measured_from": ends[warm], "measured_to": ends[-1],
             "step_time_cv": P.coefficient_of_variation(costs[warm:]), "settled": P.settled(costs[warm:])}
 
 
