@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo demo-smollm2 test bench install clean
+.PHONY: demo demo-smollm2 test bench install clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,14 @@ demo: $(STAMP)
 demo-smollm2: $(STAMP)
 	bash examples/trade-classifier/demo-smollm2.sh
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Headless Chromium opens the HTML report in the tests; installed quietly when missing (Debian package; needs root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+		echo "note: could not install chromium; the HTML report's browser test skips (fails under CI)"; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/estimator_accuracy.py

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: estimate -> plan -> a tiny CPU fine-tune that is interrupted (SIGTERM, as a spot reclaim notice) and
-# resumed automatically by a supervisor loop -> the report (measured vs estimated). A few minutes on 2 CPU cores.
+# resumed automatically by a supervisor loop -> the report (table, and an HTML page with charts). A few minutes on
+# 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -49,5 +50,7 @@ until "$FT" train "$CONFIG"; do
     echo "interrupted again; restarting"
 done
 
-step "5. Report: what the run really did and cost, beside its estimate (interruption included)"
+step "5. Report: what the run really did and cost (interruption included); a CPU run has no GPU estimate to compare"
 "$FT" report "$RUN"
+"$FT" report "$RUN" --html "$RUN/report.html"
+echo "(charts: open $RUN/report.html in a browser; live metrics: tensorboard --logdir $RUN)"

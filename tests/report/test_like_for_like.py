@@ -43,10 +43,9 @@ def test_old_and_new_summaries():
     cpu_old = {"device": "cpu", "estimate": est, "tokens_per_sec": 50.0}
     gpu_old = {"device": "cuda:0", "estimate": est, "tokens_per_sec": 800.0}
     assert hardware.applicable_estimate(cpu_old) is None and hardware.applicable_estimate(gpu_old) is est
-    assert hardware.not_applicable_note(cpu_old) == ("no GPU estimate applies: measured on cpu; the measurement is "
-                                                     "shown alone")
+    assert hardware.not_applicable_note(cpu_old) == "no GPU estimate applies to cpu: the measurement is shown alone"
     new = {"device": "cpu", "estimate": est, "estimate_applies": False, "hardware": {"name": "CPU (1 thread)"}}
-    assert "measured on CPU (1 thread)" in hardware.not_applicable_note(new)
+    assert "no GPU estimate applies to CPU (1 thread)" in hardware.not_applicable_note(new)
     ratios = compare.vs_estimate(gpu_old, hardware.applicable_estimate(gpu_old))
     assert ratios["tokens_per_sec"]["ratio"] == 0.8
     assert compare.vs_estimate(cpu_old, hardware.applicable_estimate(cpu_old))["tokens_per_sec"]["ratio"] is None

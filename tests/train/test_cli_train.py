@@ -85,7 +85,7 @@ def test_report_table_and_json(finished_run, capsys):
     for label in ("tokens/s", "peak memory GB", "billed hours", "cost USD", "final train loss"):
         assert label in out
     flat = " ".join(out.split())
-    assert "no GPU estimate applies: measured on CPU" in flat  # a CPU run is never divided by an A10 estimate
+    assert "no GPU estimate applies to CPU" in flat  # a CPU run is never divided by an A10 estimate
     assert "ratio" not in flat and "estimated" not in flat.split("no GPU estimate")[0]
     assert run(["report", str(finished_run), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

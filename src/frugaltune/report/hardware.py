@@ -79,7 +79,7 @@ def not_applicable_note(summary: dict) -> str | None:
     what = hw.get("name") or summary.get("device") or "this machine"
     if hw.get("device") == "cuda" and not hw.get("gpu"):
         return f"no GPU estimate applies: {what} is not in the GPU catalog; the measurement is shown alone"
-    return f"no GPU estimate applies: measured on {what}; the measurement is shown alone"
+    return f"no GPU estimate applies to {what}: the measurement is shown alone"
 
 
 def run_price(cfg, estimate: dict | None, applies: bool) -> tuple[float | None, str | None]:

@@ -100,6 +100,9 @@ def charts(runs: list[tuple[str, dict, list[dict]]]) -> list[Chart]:
             chart.markers += markers(events, tag)
         if not many:
             out[4].band = _cost_band(summary)
+    ends = [x for c in out for s in c.series for x, _ in s.points]
+    for chart in out:
+        chart.x_range = (0.0, max(ends, default=1.0))  # one time axis for all charts: from the first billed second
     return out
 
 

@@ -116,7 +116,7 @@ def _notes(summary: dict, estimate: dict | None) -> list[str]:
     price = summary.get("usd_per_hour")
     source = " (catalog)" if summary.get("price_source") == "catalog" else ""
     machine = (summary.get("hardware") or {}).get("name") or summary.get("device")
-    notes = [f"measured on {machine}" if machine else None,
+    notes = [f"measured on {machine}" if machine and estimate else None,
              f"priced at ${price:.4g}/h{source}" if price is not None else "no price set (cost.usd_per_hour)"]
     if estimate:
         hw = estimate.get("hardware") or {}

@@ -46,6 +46,7 @@ class Chart:
     series: list[Series] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     band: Band | None = None
+    x_range: tuple[float, float] | None = None  # a shared x axis for charts read together
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
@@ -65,8 +66,10 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
 def _label(v: float) -> str:
     if v == 0:
         return "0"
-    if abs(v) >= 10000 or abs(v) < 0.001:
+    if abs(v) >= 1e7 or abs(v) < 0.001:
         return f"{v:.2g}"
+    if float(v).is_integer():
+        return f"{v:,.0f}"
     return f"{v:,.4g}"
 
 
@@ -74,7 +77,7 @@ class _Frame:
     """Maps data to pixels inside the plot area."""
 
     def __init__(self, chart: Chart, width: int, height: int):
-        xs = [x for s in chart.series for x, _ in s.points] + [m.x for m in chart.markers]
+        xs = [x for s in chart.series for x, _ in s.points] + [m.x for m in chart.markers] + list(chart.x_range or ())
         ys = [y for s in chart.series for _, y in s.points]
         if chart.band:
             ys += [chart.band.low, chart.band.high]
@@ -146,7 +149,7 @@ def _markers(f: _Frame, markers: list[Marker]) -> list[str]:
 
 def _legend(chart: Chart, width: int) -> list[str]:
     out, x = [], width - 16
-    for s in reversed(chart.series):
+    for s in reversed([s for s in chart.series if s.points]):
         text = escape(s.name)
         x -= 26 + 6.2 * len(s.name)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""

@@ -90,7 +90,7 @@ def _alternatives(recipe, proj: dict, speedup: float, tokens_per_sec: float, n: 
     from frugaltune.estimate.cost import billed_hours
     from frugaltune.plan.api import compare
     kwargs = dict(recipe.estimate_job)
-    for key in ("gpu", "platform", "pricing", "num_gpus"):
+    for key in ("gpu", "platform", "pricing", "num_gpus", "instance", "region"):
         kwargs.pop(key, None)
     try:
         ranked = compare(spot=False, max_gpus=recipe.cfg.cost.num_gpus, **kwargs).ranked
@@ -108,5 +108,6 @@ def _alternatives(recipe, proj: dict, speedup: float, tokens_per_sec: float, n: 
                     "instance": cand.offer.instance, "tokens_per_sec": alt_tps, "hours": hours,
                     "billed_hours": billing.billed_hours, "usd_per_gpu_hour": price,
                     "cost_usd": billing.billed_gpu_hours * price if price is not None else None,
+                    "estimated_tokens_per_sec": est.throughput.tokens_per_sec,
                     "estimated_cost_usd": est.cost_breakdown.compute_cost})
     return out

@@ -630,7 +630,7 @@ class Recipe:
         self.estimate_job = kwargs
         kwargs["gpu"], not_applicable = hardware.estimate_gpu(self.cfg.cost.gpu, self.hardware)
         if kwargs["gpu"] != self.cfg.cost.gpu and kwargs["gpu"] is not None:
-            kwargs["platform"] = None  # the GPU measured, at its cheapest offer, unless cost.usd_per_hour says
+            kwargs.update(platform=None, instance=None, region=None)  # the GPU measured, at its cheapest offer
         self.estimate, self.estimate_note = compare.estimate_for_run(kwargs, fallback_model=self._config_dir())
         self.estimate_applies = self.estimate is not None and not_applicable is None
         if self.estimate_note and self.accelerator.is_main_process:
