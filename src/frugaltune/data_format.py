@@ -24,14 +24,30 @@ SIGNATURES = (
 )
 
 
-def detect_format(row: object) -> str | None:
-    """The format whose columns `row` has (see the module docstring), or None when none fits."""
+def detect_format(row: object, columns: dict[str, str] | None = None) -> str | None:
+    """The format whose columns `row` has (see the module docstring), or None when none fits. `columns` renames
+    the standard columns (`{"text": "body"}`), as a run config's data.fields does."""
     if not isinstance(row, dict):
         return None
-    for name, columns in SIGNATURES:
-        if all(row.get(c) is not None for c in columns):
+    columns = columns or {}
+    for name, needed in SIGNATURES:
+        if all(row.get(columns.get(c, c)) is not None for c in needed):
             return name
     return None
+
+
+def detect_file_format(path, columns: dict[str, str] | None = None) -> tuple[str, str]:
+    """(format, where) detected from the first row of a dataset file; a DataError when its columns fit no format."""
+    from frugaltune.errors import DataError
+    from frugaltune.train.data_io import iter_rows
+
+    rows = iter_rows(path)
+    for where, row in rows:
+        fmt = detect_format(row, columns)
+        if fmt is None:
+            raise no_format_error(row, where)
+        return fmt, str(path)
+    raise DataError(f"{path}: no rows.", fix="point data.path at a file with data in it.")
 
 
 def signature(format: str) -> str:

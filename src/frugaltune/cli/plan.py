@@ -7,11 +7,13 @@ Exit codes: 0 ok, 2 bad input, 3 nothing meets the constraints (the message says
 
 from __future__ import annotations
 
+import sys
+
 from frugaltune.cli.commands import command
 from frugaltune.cli.options import CATALOG, FORMAT, HARDWARE_OPTIONS, JOB_OPTIONS, JSON, Opt, argument, check_choices
 from frugaltune.record import replace
 
-DATA_FORMATS = ("alpaca", "chat", "completion", "classification")  # train/config.py DataConfig.format
+DATA_FORMATS = ("auto", "alpaca", "chat", "completion", "classification")  # train/config.py DataConfig.format
 DOMAIN_SHIFTS = ("small", "large")  # plan/method.py
 
 MODEL = [o for o in HARDWARE_OPTIONS if o.dest == "model"]
@@ -61,7 +63,8 @@ PLAN = [
         metavar="FILE"),
     Opt("output_dir", str, None, "The run directory written into the config (default runs/<model>-<method>).",
         metavar="DIR"),
-    Opt("data_format", str, "completion", "The dataset's format (see `frugaltune schema`).", DATA_FORMATS),
+    Opt("data_format", str, None, "The dataset's format written into the config (default: detected from --dataset's "
+        "columns, else auto: the trainer detects it).", DATA_FORMATS),
 ]
 BUY_VS_RENT = [
     Opt("gpu", str, "rtx-5090", "The GPU you would buy."),
@@ -166,9 +169,11 @@ def plan_command(**values) -> None:
     from frugaltune.plan.render import render_recommendation
 
     render_recommendation(planned.recommendation, fmt)
-    if output:
-        import sys
+    if values["dataset"] and values["data_format"] in (None, "auto"):  # on stderr: stdout may be the YAML itself
+        from frugaltune.data_format import detection_note
 
+        print(detection_note(planned.config.data.format, values["dataset"]), file=sys.stderr)
+    if output:
         print(f"wrote {output} (check it: frugaltune train {output} --dry-run)",
               file=sys.stdout if fmt == "table" else sys.stderr)
     elif fmt == "table":

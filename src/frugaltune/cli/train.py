@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from frugaltune.cli.commands import command
 from frugaltune.cli.options import Opt, argument, switch
 
@@ -43,6 +45,10 @@ def train_cmd(config: str, output_dir: str | None, max_steps: int | None, resume
 
     overrides = {k: v for k, v in (("output.dir", output_dir), ("training.max_steps", max_steps)) if v is not None}
     cfg = load_config(config, overrides)
+    from frugaltune.train.data_auto import resolve_data_format
+
+    cfg = resolve_data_format(cfg, announce=None if quiet else lambda line: print(line, file=sys.stderr if json_out
+                                                                                   else sys.stdout))
     if dry_run:
         from frugaltune.train.dryrun import dry_run as plan_run
         from frugaltune.train.dryrun import render as render_plan

@@ -190,19 +190,24 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
 
 
 def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_dir: str | None = None,
-         data_format: str = "completion", dataset: str | Path | None = None, **kwargs):
-    """recommend() written as a `frugaltune train` config (train/config.py's RunConfig).
+         data_format: str | None = None, dataset: str | Path | None = None, **kwargs):
+    """recommend() written as a `frugaltune train` config (train/config.py's RunConfig). The config's data.format is
+    `data_format`, else the one detected from the dataset's columns, else "auto" (the trainer detects it).
 
     Returns:
         A PlannedRun: the recommendation, the config, its YAML text (also written to `output` when given).
     """
     from frugaltune.plan.runconfig import PlannedRun, header, to_run_config
 
-    rec = recommend(model, dataset=dataset, **kwargs)
+    if data_format in (None, "auto") and dataset is not None:
+        from frugaltune.data_format import detect_file_format
+
+        data_format = detect_file_format(dataset)[0]
+    rec = recommend(model, dataset=dataset, data_format=data_format, **kwargs)
     arch = rec.job.model
     source = model if Path(model).exists() else (arch.hf_id or arch.name)
     cfg = to_run_config(rec, model_source=source, data_path=str(dataset or "data/train.jsonl"),
-                        output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}", data_format=data_format,
+                        output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}", data_format=data_format or "auto",
                         eval_fraction=kwargs.get("eval_fraction", DEFAULT_EVAL_FRACTION))
     text = cfg.to_yaml(header=header(rec, str(output or "run.yaml")))
     if output is not None:

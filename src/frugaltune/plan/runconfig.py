@@ -45,7 +45,7 @@ def _checkpoint_minutes(rec: Recommendation) -> float:
 
 
 def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, output_dir: str,
-                  data_format: str = "completion", name: str | None = None,
+                  data_format: str = "auto", name: str | None = None,
                   eval_fraction: float = DEFAULT_EVAL_FRACTION):
     """The RunConfig for `rec` (import of pydantic happens here, not at planner import)."""
     from frugaltune.train.config import RunConfig

@@ -121,8 +121,10 @@ class DataConfig(_Strict):
     """Training data: a JSONL, CSV or Parquet file, or a saved `datasets` directory."""
     eval_path: str | None = None
     """Held-out data; when absent, `eval_fraction` of `path` is held out."""
-    format: Literal["alpaca", "chat", "completion", "classification"] = "completion"
-    """How records become prompt/response pairs (the loss is on the response only)."""
+    format: Literal["auto", "alpaca", "chat", "completion", "classification"] = "auto"
+    """How records become prompt/response pairs (the loss is on the response only). auto: detected from the
+    first row's columns: messages -> chat, instruction + output -> alpaca, text + label -> classification,
+    prompt + completion or text alone -> completion."""
     fields: DataFields = Field(default_factory=DataFields)
     """Column names."""
     labels: list[str] | None = None

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from frugaltune.data_format import fits_instead
 from frugaltune.errors import ConfigError, DataError, did_you_mean
 from frugaltune.estimate.steps import held_out_rows
 from frugaltune.train.data_classify import accuracy, score_labels
@@ -97,14 +98,14 @@ def load_records(path: str | Path, *, format: str, text_field: str | None = None
         try:
             records.append(normalize(row, format, fields, list(labels) if labels is not None else None))
         except RowError as e:
-            bad.append((where, e))
+            bad.append((where, e, fits_instead(row, format)))
     if bad:
         _raise_bad_rows(bad, len(rows))
     return records
 
 
-def _raise_bad_rows(bad: list[tuple[str, RowError]], total: int) -> None:
-    shown = [f"{where}: {e} ({e.hint})." for where, e in bad[:MAX_REPORTED_ROWS]]
+def _raise_bad_rows(bad: list[tuple[str, RowError, str]], total: int) -> None:
+    shown = [f"{where}: {e} ({e.hint}).{fits}" for where, e, fits in bad[:MAX_REPORTED_ROWS]]
     more = len(bad) - len(shown)
     message = "\n".join(shown) + (f"\n... and {more} more bad row(s) of {total}." if more else "")
     raise DataError(message, fix="correct or remove those rows, or point the data.fields settings at the right "

@@ -51,7 +51,9 @@ def dry_run(cfg: RunConfig) -> dict:
         ConfigError / DataError: the same errors a real run would raise at start-up.
     """
     from frugaltune.train import model as M
+    from frugaltune.train.data_auto import resolve_data_format
 
+    cfg = resolve_data_format(cfg)  # data.format: auto -> the format the data's columns say
     d, t = cfg.data, cfg.training
     src = M.resolve_source(cfg)
     try:

@@ -30,6 +30,7 @@ from frugaltune.errors import CheckpointError, ConfigError
 from frugaltune.report import compare, hardware, ledger
 from frugaltune.train import checkpoint as ckpt
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
+from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loader import BatchPlan, total_steps
 from frugaltune.train.loss import summed_loss, supports_logits_to_keep
 from frugaltune.train.signals import EXIT_INTERRUPTED, StopSignals
@@ -728,6 +729,7 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
             setattr(getattr(cfg, section), key, value)  # validate_assignment checks the value
     else:
         cfg = load_config(config, overrides)
+    cfg = resolve_data_format(cfg)  # data.format: auto -> the format the data's columns say
     recipe = Recipe(cfg, resume=resume, quiet=quiet, started_at=started_at)
     try:
         recipe.setup()
