@@ -259,6 +259,10 @@ def resolve_model(spec: str, models: dict[str, ModelArch], index: dict[str, str]
     if os.path.isdir(path):
         return _from_config(path)  # raises: the directory has no config.json
     choices = list(models) + [m.hf_id for m in models.values() if m.hf_id]
+    from frugaltune.catalog.hub import arch_from_hub, looks_like_hub_id
+
+    if looks_like_hub_id(spec):  # outside the catalog: its config.json from the HF cache or the Hub
+        return arch_from_hub(spec, did_you_mean(spec, choices))
     raise CatalogError(
         f"Unknown model {spec!r}.{did_you_mean(spec, choices)}",
         fix="`frugaltune catalog models` lists them; or pass a local config.json / model directory, "

@@ -111,13 +111,10 @@ def _stats(tally, seq_len: int, micro_batch: int, how: str, detected: bool) -> D
 
 def hf_cache_has(repo_id: str) -> bool:
     """Whether the Hugging Face hub cache holds any snapshot of `repo_id` (checked before importing transformers,
-    which costs seconds). Cache layout: $HF_HUB_CACHE or $HF_HOME/hub or ~/.cache/huggingface/hub,
-    models--{org}--{name}/snapshots/ (huggingface_hub docs, "Manage huggingface_hub cache-system")."""
-    import os
+    which costs seconds; layout in catalog/hub.py)."""
+    from frugaltune.catalog.hub import hub_cache_dir
 
-    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
-    snapshots = Path(hub) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    snapshots = Path(hub_cache_dir()) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
     return snapshots.is_dir() and any(snapshots.iterdir())
 
 
