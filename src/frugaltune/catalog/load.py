@@ -13,10 +13,11 @@ from frugaltune import datacache
 from frugaltune.catalog import query, resolve
 from frugaltune.catalog.overrides import FILES, file_signature, override_files, user_catalog_dirs
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer, StoragePrice
-from frugaltune.record import field, record
+from frugaltune.errors import CatalogError
+from frugaltune.record import asdict, fields
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-_CACHE: dict[tuple, Catalog] = {}
+_CACHE: dict[tuple, "Catalog"] = {}
 
 
 def schema_version() -> str:
@@ -25,24 +26,54 @@ def schema_version() -> str:
         return fh.read().strip()
 
 
-@record
 class Catalog:
-    """GPUs, offers, models and storage prices, with forgiving lookups. Build it with `load_catalog()`."""
+    """GPUs, offers, models and storage prices, with forgiving lookups. Build it with `load_catalog()`.
 
-    gpus: dict[str, GpuSpec]  # canonical name -> spec
-    offers: list[Offer]
-    models: dict[str, ModelArch]  # canonical name -> architecture
-    storage: list[StoragePrice]
-    platforms: list[str]  # canonical platform keys that have offers, sorted
-    user_dirs: list[str] = field(default_factory=list)  # the user catalog directories that were read
-    _gpu_index: dict[str, str] = field(default_factory=dict, repr=False)
-    _model_index: dict[str, str] = field(default_factory=dict, repr=False)
-    _platform_index: dict[str, str] = field(default_factory=dict, repr=False)
+    Offers can be held as plain rows grouped by GPU (`offer_chunks`, from the data cache): an estimate types only the
+    offers of the GPU it asks about (`gpu_offers`), so its cost does not grow with the catalog; `offers` types them
+    all, in catalog order, on first use (compare, catalog prices).
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, gpus: dict[str, GpuSpec], offers: list[Offer] | None = None,
+                 models: dict[str, ModelArch] | None = None, storage: list[StoragePrice] | None = None,
+                 platforms: list[str] | None = None, user_dirs: list[str] | None = None,
+                 offer_chunks: dict[str, bytes] | None = None, offer_fields: list[str] | None = None):
+        self.gpus = gpus  # canonical name -> spec
+        self.models = models or {}  # canonical name -> architecture
+        self.storage = storage or []
+        self.user_dirs = user_dirs or []  # the user catalog directories that were read
+        self._offers = None if offers is None else list(offers)
+        self._chunks = offer_chunks or {}  # GPU name -> marshal bytes of [(position, field values), ...]
+        self._fields = offer_fields or []
+        self._by_gpu: dict[str, list[tuple[int, Offer]]] = {}
+        if platforms is None:
+            platforms = sorted({o.platform for o in self.offers})
+        self.platforms = platforms  # canonical platform keys that have offers, sorted
         self._gpu_index = resolve.build_gpu_index(self.gpus)
         self._model_index = resolve.build_model_index(self.models)
         self._platform_index = resolve.build_platform_index(self.platforms)
+
+    @property
+    def offers(self) -> list[Offer]:
+        """Every offer, in catalog order."""
+        if self._offers is None:
+            placed = [pair for gpu in self._chunks for pair in self._typed(gpu)]
+            self._offers = [offer for _, offer in sorted(placed, key=lambda pair: pair[0])]
+        return self._offers
+
+    def gpu_offers(self, gpu_name: str) -> list[Offer]:
+        """The offers of one canonical GPU name, in catalog order."""
+        if self._offers is not None and not self._chunks:
+            return [o for o in self._offers if o.gpu == gpu_name]
+        return [offer for _, offer in self._typed(gpu_name)]
+
+    def _typed(self, gpu_name: str) -> list[tuple[int, Offer]]:
+        if gpu_name not in self._by_gpu:
+            import marshal
+
+            rows = marshal.loads(self._chunks[gpu_name]) if gpu_name in self._chunks else []
+            self._by_gpu[gpu_name] = [(pos, Offer(**dict(zip(self._fields, values)))) for pos, values in rows]
+        return self._by_gpu[gpu_name]
 
     def gpu(self, name: str) -> GpuSpec:
         """GpuSpec for a forgiving name ('a100 80gb', 'Tesla T4', 'h100'). Raises CatalogError with suggestions."""
@@ -61,7 +92,7 @@ class Catalog:
         """Offers matching a GPU and/or platform (forgiving names) whose instance holds at least `num_gpus` GPUs."""
         gpu_name = self.gpu(gpu).name if gpu else None
         key = self.platform(platform) if platform else None
-        return query.filter_offers(self.offers, gpu_name, key, num_gpus)
+        return query.filter_offers(self.gpu_offers(gpu_name) if gpu_name else self.offers, gpu_name, key, num_gpus)
 
     def find_offer(self, gpu: str, platform: str | None = None, num_gpus: int = 1,
                    pricing: str = "on-demand") -> Offer:
@@ -71,7 +102,11 @@ class Catalog:
             CatalogError: unknown GPU/platform, or no offer (the message says what exists instead).
         """
         key = self.platform(platform) if platform else None
-        return query.pick_offer(self.offers, self.gpu(gpu).name, key, num_gpus, pricing)
+        name = self.gpu(gpu).name
+        try:
+            return query.pick_offer(self.gpu_offers(name), name, key, num_gpus, pricing)
+        except CatalogError:  # say what the platform does offer: that needs every offer (the error path only)
+            return query.pick_offer(self.offers, name, key, num_gpus, pricing)
 
     def storage_usd_per_gb_month(self, platform: str, held: str = "running") -> tuple[float, str]:
         """(USD per GB-month, note) for a platform's storage held `running` or `stopped` (query.default_storage);
@@ -91,35 +126,37 @@ def _parse_shipped() -> dict[str, list[dict]]:
             for name, cls in FILES.items()}
 
 
-_SHIPPED: dict[type, list[object]] = {}
+def _merged(files: list[tuple[str, type]]) -> dict:
+    """The shipped rows merged with the user files, as plain values for the data cache: GPUs, models and storage as
+    field dicts; offers grouped by GPU, each group marshalled on its own (read only when that GPU is asked about)."""
+    import marshal
 
-
-def _shipped_rows() -> dict[type, list[object]]:
-    """Typed rows of the shipped files, parsed once per user (datacache) and built once per process."""
-    if not _SHIPPED:
-        sources = [os.path.join(DATA_DIR, name) for name in sorted(FILES)]
-        parsed = datacache.cached("catalog-rows", sources, _parse_shipped)
-        _SHIPPED.update({cls: [cls(**values) for values in parsed[name]] for name, cls in FILES.items()})
-    return _SHIPPED
-
-
-def _build(dirs: list[str]) -> Catalog:
-    rows = dict(_shipped_rows())
-    files = override_files(dirs)
+    parsed = _parse_shipped()
+    rows = {cls: [cls(**values) for values in parsed[name]] for name, cls in FILES.items()}
     if files:  # the merge code (and its validation) is imported only when a user has files
         from frugaltune.catalog.merge import merge_file
 
         for path, cls in files:
             rows[cls] = merge_file(cls, rows[cls], path, {g.name: g for g in rows[GpuSpec]})
-    offers = rows[Offer]
-    return Catalog(
-        gpus={g.name: g for g in rows[GpuSpec]},
-        offers=offers,
-        models={m.name: m for m in rows[ModelArch]},
-        storage=rows[StoragePrice],
-        platforms=sorted({o.platform for o in offers}),
-        user_dirs=dirs,
-    )
+    names = [f.name for f in fields(Offer)]
+    by_gpu: dict[str, list] = {}
+    for pos, offer in enumerate(rows[Offer]):
+        by_gpu.setdefault(offer.gpu, []).append((pos, tuple(getattr(offer, n) for n in names)))
+    return {"gpus": [asdict(g) for g in rows[GpuSpec]], "models": [asdict(m) for m in rows[ModelArch]],
+            "storage": [asdict(s) for s in rows[StoragePrice]], "offer_fields": names,
+            "offer_chunks": {gpu: marshal.dumps(group) for gpu, group in by_gpu.items()},
+            "platforms": sorted({o.platform for o in rows[Offer]})}
+
+
+def _build(dirs: list[str]) -> Catalog:
+    """The catalog for these user directories: merged once per version of every file (datacache), typed here."""
+    files = override_files(dirs)
+    sources = [os.path.join(DATA_DIR, name) for name in sorted(FILES)] + [path for path, _ in files]
+    data = datacache.cached("catalog", sources, lambda: _merged(files))
+    return Catalog(gpus={g["name"]: GpuSpec(**g) for g in data["gpus"]},
+                   models={m["name"]: ModelArch(**m) for m in data["models"]},
+                   storage=[StoragePrice(**s) for s in data["storage"]], platforms=data["platforms"],
+                   user_dirs=dirs, offer_chunks=data["offer_chunks"], offer_fields=data["offer_fields"])
 
 
 def load_catalog(extra_dirs: list[str | os.PathLike] | None = None) -> Catalog:

@@ -26,7 +26,7 @@ def _key(cls: type, cells: dict[str, object]) -> tuple:
 
 
 def _canonical_cells(cls: type, values: dict[str, object], where: str, gpus: dict[str, GpuSpec],
-                     platform_index: dict[str, str]) -> dict[str, object]:
+                     platform_index: dict[str, str], gpu_index: dict[str, str]) -> dict[str, object]:
     """Resolve the GPU and platform names a user wrote in offers/storage files to canonical keys."""
     values = dict(values)
     if "platform" in values:
@@ -34,7 +34,7 @@ def _canonical_cells(cls: type, values: dict[str, object], where: str, gpus: dic
                                                 values["platform"].strip().lower())
     if cls is Offer and "gpu" in values:
         try:
-            values["gpu"] = resolve.resolve_gpu(values["gpu"], gpus, resolve.build_gpu_index(gpus)).name
+            values["gpu"] = resolve.resolve_gpu(values["gpu"], gpus, gpu_index).name
         except CatalogError as err:
             raise CatalogError(f"{where}: column 'gpu': {err.message}", fix=err.fix) from None
     return values
@@ -46,9 +46,10 @@ def merge_file(cls: type, rows: list[object], path: str, gpus: dict[str, GpuSpec
     platforms = {r.platform for r in rows} | set(resolve.PLATFORM_ALIASES) if cls in (Offer, StoragePrice) else ()
     platform_index = resolve.build_platform_index(sorted(platforms))
     by_key = {_key(cls, r.__dict__): i for i, r in enumerate(rows)}
+    gpu_index = resolve.build_gpu_index(gpus)  # once per file, not per row
     rows = list(rows)
     for where, values in user_rows(path, cls):
-        values = _canonical_cells(cls, values, where, gpus, platform_index)
+        values = _canonical_cells(cls, values, where, gpus, platform_index, gpu_index)
         index = by_key.get(_key(cls, {**NEW_ROW_DEFAULTS[cls], **values}))
         if index is not None:
             changes = {k: v for k, v in values.items() if k not in _KEY_FIELDS[cls]}

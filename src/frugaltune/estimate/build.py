@@ -114,7 +114,7 @@ def cheapest_billed(job: Job, spec, num_gpus: int, pricing: str, catalog) -> Har
 
     best, best_key = None, None
     with spot_overrides(n_trials=0):  # the expectation ranks; percentiles are for the chosen offer only
-        for offer in platform_picks(catalog.offers, spec.name, None, num_gpus, pricing):
+        for offer in platform_picks(catalog.gpu_offers(spec.name), spec.name, None, num_gpus, pricing):
             hw = Hardware(gpu=spec, num_gpus=num_gpus, offer=offer, pricing=pricing)
             usd = run_estimate(job, hw, catalog=catalog).cost_breakdown.total_cost
             key = (*sound_first(offer, pricing), usd if usd is not None else float("inf"))
