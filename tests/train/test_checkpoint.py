@@ -102,7 +102,7 @@ def test_each_rank_resumes_its_own_random_streams(tmp_path, caplog):
     assert ck.rng_file_name(0) == "rng.pt" and ck.rng_file_name(1) == "rng-rank-1.pt"
 
     def resume_as(rank: int, processes: int, saved_processes: int = 2) -> torch.Tensor:
-        recipe = types.SimpleNamespace(accelerator=types.SimpleNamespace(process_index=rank, num_processes=processes),
+        recipe = types.SimpleNamespace(engine=types.SimpleNamespace(process_index=rank, num_processes=processes),
                                        is_main=rank == 0, torch=torch)
         torch.manual_seed(0)
         Recipe._load_rng(recipe, tmp_path, saved_processes)

@@ -83,7 +83,7 @@ def build_manifest(root: Path, step: int, extra: dict | None = None) -> dict:
 
 def write_checkpoint(ckpt_root: Path, step: int, write_files: Callable[[Path], None],
                      extra_manifest: dict | None = None) -> SavedCheckpoint:
-    """Stage, fsync, mark complete, then atomically publish `ckpt_root/step-NNNNNN`.
+    """Stage, fsync, mark complete, then atomically publish `ckpt_root/step-NNNNNN` (one process).
 
     Args:
         ckpt_root: the run's `checkpoints/` directory.
@@ -95,12 +95,32 @@ def write_checkpoint(ckpt_root: Path, step: int, write_files: Callable[[Path], N
         Where it went, its size and how long the save took.
     """
     t0 = time.perf_counter()
+    staging = begin_checkpoint(ckpt_root, step)
+    write_files(staging)
+    return publish_checkpoint(ckpt_root, step, extra_manifest, started=t0)
+
+
+def staging_dir(ckpt_root: Path, step: int) -> Path:
+    """Where step `step` is written before it is published; the same path on every rank of a run, so that all
+    ranks of a sharded engine write their parts of one checkpoint into it."""
+    return ckpt_root / f"{STAGING_PREFIX}{step_dir_name(step)}"
+
+
+def begin_checkpoint(ckpt_root: Path, step: int) -> Path:
+    """An empty staging directory for `step` (rank 0 calls this; the others write into it after a barrier)."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / step_dir_name(step)
-    staging = ckpt_root / f"{STAGING_PREFIX}{final.name}-{os.getpid()}"
+    staging = staging_dir(ckpt_root, step)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    write_files(staging)
+    return staging
+
+
+def publish_checkpoint(ckpt_root: Path, step: int, extra_manifest: dict | None = None,
+                       started: float | None = None) -> SavedCheckpoint:
+    """fsync every staged file, write the manifest LAST, then rename the staging directory into place (rank 0, after
+    every rank has written its part)."""
+    t0 = time.perf_counter() if started is None else started
+    staging, final = staging_dir(ckpt_root, step), ckpt_root / step_dir_name(step)
     for p in staging.rglob("*"):
         if p.is_file():
             fsync_path(p)

@@ -253,6 +253,34 @@ class LoggingConfig(_Strict):
     """Warn when GPU utilisation stays under this for a minute (data loading or too small a batch)."""
 
 
+class DistributedConfig(_Strict):
+    engine: Literal["ddp", "fsdp", "deepspeed"] = "ddp"
+    """ddp: replicate the model on every process; fsdp: FSDP2 shards parameters, gradients and optimizer state;
+    deepspeed: ZeRO stages 1-3 with optional CPU offload."""
+    num_processes: int = Field(default=1, ge=1, le=64)
+    """Processes (one per GPU) on each machine; `frugaltune train` starts them itself when there is more than one."""
+    num_nodes: int = Field(default=1, ge=1, le=256)
+    """Machines; above 1 every machine runs the same command and they meet at `rdzv_endpoint`."""
+    zero_stage: int | None = Field(default=None, ge=0, le=3)
+    """What is sharded: deepspeed 1 (optimizer state), 2 (+ gradients, the default), 3 (+ parameters); fsdp 2
+    (SHARD_GRAD_OP) or 3 (FULL_SHARD, the default); ddp 0."""
+    cpu_offload: Literal["none", "optimizer", "params"] = "none"
+    """Move optimizer state (deepspeed) or parameters with it (deepspeed stage 3, fsdp) to CPU memory."""
+    rdzv_endpoint: str | None = None
+    """num_nodes > 1: host:port of the first machine (default: $MASTER_ADDR:$MASTER_PORT)."""
+
+    @property
+    def stage(self) -> int:
+        """The ZeRO stage in effect (the engine's default when unset)."""
+        from frugaltune.train.engines.support import DEFAULT_ZERO_STAGE
+
+        return DEFAULT_ZERO_STAGE[self.engine] if self.zero_stage is None else self.zero_stage
+
+    @property
+    def world_size(self) -> int:
+        return self.num_processes * self.num_nodes
+
+
 class RunConfig(_Strict):
     """A frugaltune training run."""
 
@@ -269,6 +297,7 @@ class RunConfig(_Strict):
     cost: CostConfig = Field(default_factory=CostConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     """Where live metrics go besides metrics.jsonl: TensorBoard (on by default), MLflow, Weights & Biases."""
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @classmethod
     def from_dict(cls, raw: Any, origin: str = "config") -> RunConfig:
@@ -319,9 +348,19 @@ def cross_field_problems(cfg: RunConfig) -> list[str]:
     if cfg.checkpoints.every_steps is None and cfg.checkpoints.every_minutes is None:
         problems.append("checkpoints: every_steps and every_minutes are both null; an interruption would lose "
                         "everything since the start (SIGTERM still saves).")
+    problems += _distributed_problems(cfg)
     if cfg.cost.usd_per_hour is not None and cfg.cost.usd_per_hour > 0 and cfg.cost.num_gpus < 1:
         problems.append("cost.num_gpus: must be at least 1.")
     return problems
+
+
+def _distributed_problems(cfg: RunConfig) -> list[str]:
+    """Engine x stage x offload x optimizer x method combinations the engines cannot run (engines/support.py)."""
+    from frugaltune.train.engines.support import problem
+
+    d = cfg.distributed
+    why = problem(d.engine, d.zero_stage, d.cpu_offload, cfg.training.optimizer, cfg.method.kind)
+    return [f"distributed: {why}"] if why else []
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

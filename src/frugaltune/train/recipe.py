@@ -1,15 +1,17 @@
 """The fine-tuning recipe (LoRA, QLoRA, full): setup -> train -> save_checkpoint / load_checkpoint -> cleanup.
 
-One plain PyTorch loop over a transformers (+ peft) model, driven by `accelerate.Accelerator`, so the same code
-runs on a CPU, one GPU, or under `torchrun`/`accelerate launch` (multi-GPU is not tuned yet). It is built to be
-stopped at any moment:
+One plain PyTorch loop over a transformers (+ peft) model. How the model is spread over processes is the
+engine's business (engines/: ddp through accelerate, FSDP2, DeepSpeed ZeRO), behind one small interface, so the
+same loop runs on a CPU, one GPU, or N processes started by `frugaltune train` itself or by torchrun. It is built
+to be stopped at any moment:
 
 * every step is a pure function of the checkpointed state: micro-batch g of the data stream (loader.BatchPlan),
   the optimizer and scheduler, the python/numpy/torch/cuda RNG states; so k steps + stop + resume + N-k steps
   gives the same weights, optimizer state and losses as N straight steps;
 * checkpoints every `every_steps` and/or `every_minutes`, and at the next step boundary after SIGTERM/SIGINT,
   after which the process exits with code 75 (signals.EXIT_INTERRUPTED);
-* checkpoints are atomic (checkpoint.py) and mirrored in the background (mirror.py);
+* checkpoints are atomic (checkpoint.py): every rank writes its part (an engine's shards) into one staging
+  directory that rank 0 then publishes; they are mirrored in the background (mirror.py);
 * the ledger (report/ledger.py) records every attempt, so tokens/s, billed hours and dollars stay right across
   restarts.
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +40,6 @@ from frugaltune.train.state import TrainProgress, config_differences, rng_from_t
 log = logging.getLogger("frugaltune.train")
 SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 MIRROR_WAIT_ON_STOP_S = 120.0  # a spot notice gives ~2 min (AWS); do not outlive it waiting for an upload
-# accelerate's autocast setting per compute dtype: bf16-true has bf16 weights already (nothing to autocast).
-MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16", "bf16-true": "no"}
 
 
 @dataclass
@@ -105,21 +104,21 @@ class Recipe:
                           host=os.uname().nodename, started=self.started_at)
         self._quiet_libraries()
         import torch
-        from accelerate import Accelerator
         from transformers import set_seed
+
+        from frugaltune.train.engines import make_engine
 
         self.torch = torch
         if self.cfg.training.cpu_threads and not torch.cuda.is_available():
             torch.set_num_threads(self.cfg.training.cpu_threads)
         self.compute_dtype = self._compute_dtype(torch)
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                                       mixed_precision=MIXED_PRECISION[self.compute_dtype])
-        self.hardware = hardware.detect(torch, self.accelerator.device, self.accelerator.num_processes)
+        self.engine = make_engine(self.cfg, self.compute_dtype)
+        self.hardware = hardware.detect(torch, self.engine.device, self.engine.num_processes)
         set_seed(self.cfg.training.seed)
         self._load_data_and_model()
-        self._build_optimizer()
-        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
-        self.sparse_logits = supports_logits_to_keep(self.model)
+        self.model, self.optimizer = self.engine.prepare(self.model, self._build_optimizer)
+        self.scheduler = self._build_scheduler()
+        self.sparse_logits = supports_logits_to_keep(self.engine.unwrap(self.model))
         self.mirror = self._open_mirror()
         self._resume()
         self._estimate()
@@ -184,9 +183,8 @@ class Recipe:
         self.model = M.apply_method(model, self.cfg)
         self._echo(M.trainable_line(self.model))
         self.trainable_params, self.total_params = M.param_counts(self.model)
-        acc = self.accelerator
-        self.plan = BatchPlan(len(examples), self.cfg.training.micro_batch, seed, acc.num_processes,
-                              acc.process_index)
+        self.plan = BatchPlan(len(examples), self.cfg.training.micro_batch, seed, self.engine.num_processes,
+                              self.engine.process_index)
         t = self.cfg.training
         self.total_steps = total_steps(self.plan, t.grad_accum, t.epochs, t.max_steps)
 
@@ -206,32 +204,26 @@ class Recipe:
         from frugaltune.train.presets import build_preset, texts_of
 
         name = self.cfg.model.source[len(PRESET_PREFIX):]
-        with self.accelerator.main_process_first():  # rank 0 builds it, the others then find it built
+        with self.engine.main_process_first():  # rank 0 builds it, the others then find it built
             path = build_preset(name, self.run_dir / "preset-model", seed=self.cfg.training.seed,
                                 texts=texts_of(train_records), vocab_size=self.cfg.model.vocab_size)
         return M.resolve_source(self.cfg, preset_dir=path)
 
-    def _build_optimizer(self) -> None:
-        from transformers import get_scheduler
-
+    def _build_optimizer(self, model):
+        """The optimizer over what `model` trains (the engine calls this on its prepared, maybe sharded, model)."""
         t = self.cfg.training
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in model.parameters() if p.requires_grad]
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]  # no decay on norms, biases
         groups = [g for g in groups if g["params"]]
-        self.optimizer = self._optimizer_class()(groups, lr=t.lr)
-        self.scheduler = get_scheduler(SCHEDULES[t.schedule], self.optimizer, num_warmup_steps=t.warmup_steps,
-                                       num_training_steps=self.total_steps)
+        return self.engine.optimizer_class(t.optimizer)(groups, lr=t.lr)
 
-    def _optimizer_class(self):
-        name = self.cfg.training.optimizer
-        if name == "adamw":
-            return self.torch.optim.AdamW
-        if name == "sgd":
-            return self.torch.optim.SGD
-        import bitsandbytes as bnb
+    def _build_scheduler(self):
+        from transformers import get_scheduler
 
-        return bnb.optim.AdamW8bit if name == "adamw8bit" else bnb.optim.PagedAdamW8bit
+        t = self.cfg.training
+        return get_scheduler(SCHEDULES[t.schedule], self.optimizer, num_warmup_steps=t.warmup_steps,
+                             num_training_steps=self.total_steps)
 
     def _open_mirror(self):
         url = self.cfg.checkpoints.mirror
@@ -262,15 +254,15 @@ class Recipe:
             mirrored = self._download_from_mirror(newer_than=ckpt.step_of(path) if path else -1)
             if mirrored is not None:
                 path, source = mirrored, "mirror"
-        if self.accelerator.num_processes > 1:  # rank 0 may have downloaded from the mirror: all load the same
-            self.accelerator.wait_for_everyone()
+        if self.engine.num_processes > 1:  # rank 0 may have downloaded from the mirror: all load the same
+            self.engine.barrier()
             path = path if self.is_main else ckpt.newest_valid(self.ckpt_root, warn=log.warning)
         if path is not None:
             self.load_checkpoint(path, source=source)
 
     def _load_rng(self, path: Path, saved_processes: int) -> None:
         """This rank's generator states; a run resumed with another process count cannot continue every stream."""
-        rank, processes = self.accelerator.process_index, self.accelerator.num_processes
+        rank, processes = self.engine.process_index, self.engine.num_processes
         if saved_processes != processes and self.is_main:
             log.warning("checkpoint %s was written by %d process(es) and this run has %d: training continues "
                         "correctly, but not bit for bit as an uninterrupted run would (data order, dropout).",
@@ -309,8 +301,8 @@ class Recipe:
             log.warning("the training examples differ from those checkpoint %s was trained on (data file or "
                         "tokenizer changed); resuming on the new data, so the run will not match an "
                         "uninterrupted one.", path.name)
-        self._load_weights(path)
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+        self.engine.check_resume(path, state)
+        self.engine.load_state(path, self.model, self.optimizer, trainable_only=self.cfg.method.kind != "full")
         self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
         self._load_rng(path, state.get("num_processes", 1))
         self.progress = TrainProgress.from_json(state["progress"])
@@ -324,20 +316,6 @@ class Recipe:
         self._echo(f"resumed from {path.name} ({source}, step {self.progress.step}/{self.total_steps}) "
                    f"in {seconds:.2f}s")
 
-    def _load_weights(self, path: Path) -> None:
-        from safetensors.torch import load_file, load_model
-
-        model = self.accelerator.unwrap_model(self.model)
-        if self.cfg.method.kind == "full":
-            load_model(model, path / "model.safetensors", device=str(self.accelerator.device))
-            return
-        from peft import set_peft_model_state_dict
-
-        result = set_peft_model_state_dict(model, load_file(path / "adapter_model.safetensors"))
-        if getattr(result, "unexpected_keys", None):
-            raise CheckpointError(f"{path}: adapter does not match this model ({result.unexpected_keys[:3]}).",
-                                  fix="Resume with the same model and LoRA settings.")
-
     # ------------------------------------------------------------------ train
 
     def train(self) -> RunResult:
@@ -346,7 +324,7 @@ class Recipe:
         from frugaltune.train.progress import StepProgress
 
         self.bar = StepProgress(self.total_steps, self.progress.step, log_every=self.cfg.training.log_every,
-                                enabled=not self.quiet and self.accelerator.is_main_process)
+                                enabled=not self.quiet and self.engine.is_main)
         self.model.train()
         metric_logging.attach(self)  # TensorBoard / MLflow / W&B and the NVML sampler listen to the ledger
         self.ledger.write("train_start", step=self.progress.step, total_steps=self.total_steps)
@@ -372,7 +350,7 @@ class Recipe:
 
     def _train_step(self) -> None:
         t0 = time.perf_counter()
-        ga, acc = self.cfg.training.grad_accum, self.accelerator
+        ga, eng = self.cfg.training.grad_accum, self.engine
         batches = [self._micro_batch(self.progress.micro_batches + i) for i in range(ga)]
         n_trained = sum(int(b["labels"][:, 1:].ne(-100).sum()) for b in batches)
         tokens = sum(int(b["attention_mask"].sum()) for b in batches)
@@ -380,23 +358,18 @@ class Recipe:
         n_global = max(1, n_trained)
         loss_sum = 0.0
         for i, batch in enumerate(batches):
-            last = i == ga - 1
-            with (nullcontext() if last else acc.no_sync(self.model)), acc.autocast():
-                batch_dev = {k: v.to(acc.device, non_blocking=True) for k, v in batch.items()}
-                # summed over tokens / trained tokens of the whole step (x ranks: DDP averages gradients)
+            with eng.micro_step(self.model, last=i == ga - 1):
+                batch_dev = {k: v.to(eng.device, non_blocking=True) for k, v in batch.items()}
+                # summed over tokens / trained tokens of the whole step (x ranks: every engine averages gradients)
                 loss = summed_loss(self.model, batch_dev, sparse_logits=self.sparse_logits) * (
-                    acc.num_processes / n_global)
-            acc.backward(loss)
+                    eng.num_processes / n_global)
+                eng.backward(self.model, loss)
             loss_sum = loss_sum + loss.detach()
-        if self.cfg.training.max_grad_norm:
-            acc.clip_grad_norm_(self.model.parameters(), self.cfg.training.max_grad_norm)
-        self.optimizer.step()
-        if not acc.optimizer_step_was_skipped:
+        if eng.step(self.model, self.optimizer, self.cfg.training.max_grad_norm):
             self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
         if self.torch.cuda.is_available():  # CUDA is asynchronous: end the step's clock when its work is done
             self.torch.cuda.synchronize()
-        self._count(tokens, n_trained, time.perf_counter() - t0, loss_sum / acc.num_processes)
+        self._count(tokens, n_trained, time.perf_counter() - t0, loss_sum / eng.num_processes)
 
     def _count(self, tokens: int, trained: int, seconds: float, loss) -> None:
         p, a = self.progress, self.attempt
@@ -423,13 +396,12 @@ class Recipe:
     def _log_step(self) -> None:
         a = self.attempt
         loss = float(sum(a.window_losses)) / len(a.window_losses)
-        if self.accelerator.num_processes > 1:  # each rank holds its share of the step's loss
-            share = self.torch.tensor([loss], device=self.accelerator.device)
-            loss = float(self.accelerator.reduce(share, reduction="sum").item())
+        if self.engine.num_processes > 1:  # each rank holds its share of the step's loss
+            loss = float(self.engine.sum_over_ranks(loss)[0])
         rate = a.window_tokens / a.window_seconds if a.window_seconds > 0 else None
         peak_gb, source = self._peak_memory()
         p = self.progress
-        if self.accelerator.is_main_process:
+        if self.engine.is_main:
             self.ledger.write("step", step=p.step, loss=loss, lr=self.scheduler.get_last_lr()[0],
                               epoch=p.micro_batches / self.plan.batches_per_epoch,
                               tokens_processed=p.tokens_processed, trainable_tokens=p.trainable_tokens,
@@ -457,16 +429,13 @@ class Recipe:
 
     def _agree(self, flag: bool) -> bool:
         """True on every rank when it is true on any (a stop or a time-based save must happen everywhere)."""
-        if self.accelerator.num_processes == 1:
+        if self.engine.num_processes == 1:
             return flag
         return self._sum_over_ranks(int(flag)) > 0
 
     def _sum_over_ranks(self, *values: int):
-        """The sums over all ranks of `values` (one collective); the values themselves in a single process."""
-        if self.accelerator.num_processes == 1:
-            return values if len(values) > 1 else values[0]
-        t = self.torch.tensor(values, device=self.accelerator.device)
-        sums = [int(x) for x in self.accelerator.reduce(t, reduction="sum").tolist()]
+        """The sums over all ranks of integer `values` (one collective); the values themselves in a single process."""
+        sums = [int(round(x)) for x in self.engine.sum_over_ranks(*values)]
         return sums if len(sums) > 1 else sums[0]
 
     def _evaluate(self) -> dict:
@@ -474,16 +443,16 @@ class Recipe:
 
         t0 = time.perf_counter()
         d = self.cfg.data
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.engine.eval_model(self.model)
         result = evaluate(model, self.tokenizer, self.eval_set, self.eval_records if self.labels else None,
                           self.labels, prompt_template=d.prompt_template, max_seq_len=d.max_seq_len,
-                          batch_size=self.cfg.training.micro_batch, device=self.accelerator.device,
-                          stop=lambda: self.signals.requested)
+                          batch_size=self.cfg.training.micro_batch, device=self.engine.device,
+                          stop=lambda: self._agree(self.signals.requested))  # every rank stops at the same batch
         self.attempt.last_eval_step = self.progress.step
         if result["eval_loss"] is None and result["eval_accuracy"] is None:
             return result
         seconds = time.perf_counter() - t0
-        if self.accelerator.is_main_process:
+        if self.engine.is_main:
             self.ledger.write("eval", step=self.progress.step, seconds=seconds, **result)
         acc = result["eval_accuracy"]
         loss = result["eval_loss"]
@@ -494,65 +463,54 @@ class Recipe:
     # ------------------------------------------------------------------ save
 
     def save_checkpoint(self, reason: str) -> Path | None:
-        """Write `checkpoints/step-NNNNNN/` atomically, keep the last K, start its mirror upload."""
+        """Write `checkpoints/step-NNNNNN/` atomically, keep the last K, start its mirror upload.
+
+        A collective: rank 0 opens the staging directory, every rank writes its part (the engine's state: whole on
+        rank 0 under ddp, shards under fsdp/deepspeed), then rank 0 writes the manifest and publishes the step.
+        """
         p = self.progress
         if p.step == self.attempt.last_saved_step or p.step == 0:
             return None
-        saved = None
-        rng_states = self._rng_states_of_all_ranks()  # a collective: every rank takes part
-        if self.accelerator.is_main_process:
-            saved = ckpt.write_checkpoint(self.ckpt_root, p.step, lambda out: self._write_checkpoint_files(
-                out, rng_states), extra_manifest={"method": self.cfg.method.kind, "reason": reason})
+        t0, saved, eng = time.perf_counter(), None, self.engine
+        rng_states = eng.gather_objects(rng_to_tensors(ckpt.rng_state()))  # every rank's generators, in rank order
+        staging = ckpt.begin_checkpoint(self.ckpt_root, p.step) if eng.is_main else ckpt.staging_dir(
+            self.ckpt_root, p.step)
+        eng.barrier()
+        self._write_checkpoint_files(staging, rng_states)
+        eng.barrier()
+        if eng.is_main:
+            saved = ckpt.publish_checkpoint(self.ckpt_root, p.step, {"method": self.cfg.method.kind, "reason": reason,
+                                                                     "engine": eng.name}, started=t0)
             self.ledger.write("checkpoint", durable=True, step=p.step, path=saved.path.name, reason=reason,
                               seconds=saved.seconds, bytes=saved.bytes)
             if self.mirror is not None:
                 self.mirror.upload_async(saved.path)  # hard-link snapshot: pruning below cannot race it
             ckpt.prune(self.ckpt_root, self.cfg.checkpoints.keep_last)
             self._write_summary()
-        self.accelerator.wait_for_everyone()
+        eng.barrier()
         self.attempt.last_saved_step = p.step
         self.attempt.last_save_time = time.monotonic()
         return saved.path if saved else None
 
-    def _rng_states_of_all_ranks(self) -> list[dict]:
-        """Every rank's generator states, in rank order (an all-gather: every rank gets the list; rank 0 writes it)."""
-        state = rng_to_tensors(ckpt.rng_state())
-        if self.accelerator.num_processes == 1:
-            return [state]
-        from accelerate.utils import gather_object
-
-        return gather_object([state])
-
     def _write_checkpoint_files(self, out: Path, rng_states: list[dict]) -> None:
+        """Every rank: the engine's model and optimizer state; rank 0 also the scheduler, the generators of every
+        rank, the progress and the run's history."""
         import json
+        import shutil
 
+        self.engine.save_state(out, self.model, self.optimizer, trainable_only=self.cfg.method.kind != "full")
+        if not self.engine.is_main:
+            return
         torch = self.torch
-        model = self.accelerator.unwrap_model(self.model)
-        if self.cfg.method.kind == "full":
-            from safetensors.torch import save_model
-
-            save_model(model, str(out / "model.safetensors"))
-            model.config.to_json_file(out / "config.json")
-        else:
-            from peft import get_peft_model_state_dict
-            from safetensors.torch import save_file
-
-            weights = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(
-                model, save_embedding_layers=False).items()}  # the base (incl. lm_head) is frozen: adapter only
-            save_file(weights, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
-            model.peft_config["default"].save_pretrained(str(out))
-        torch.save(self.optimizer.state_dict(), out / "optimizer.pt")
         torch.save(self.scheduler.state_dict(), out / "scheduler.pt")
         for rank, rng in enumerate(rng_states):
             torch.save(rng, out / ckpt.rng_file_name(rank))
-        import shutil
-
         if self.ledger.path.is_file():
             shutil.copyfile(self.ledger.path, out / "metrics.jsonl")  # the run's history travels with its checkpoint
         state = {"progress": self.progress.to_json(self.plan.batches_per_epoch, self.cfg.training.seed),
                  "total_steps": self.total_steps, "method": self.cfg.method.kind, "time": time.time(),
                  "config": self.cfg.model_dump(mode="json"), "data_fingerprint": self._data_fingerprint(),
-                 "num_processes": len(rng_states)}
+                 "num_processes": len(rng_states), "distributed": self.engine.describe()}
         (out / "trainer_state.json").write_text(json.dumps(state, indent=1))
 
     # ------------------------------------------------------------------ end
@@ -573,7 +531,7 @@ class Recipe:
         elif self.attempt.last_eval_step != self.progress.step and (self.eval_set or self.eval_records):
             self._evaluate()
         self.save_checkpoint("final")
-        if self.accelerator.is_main_process and not (done_before and (self.run_dir / "final").is_dir()):
+        if self._agree(self.engine.is_main and not (done_before and (self.run_dir / "final").is_dir())):
             self._save_final()
         self._wait_mirror(None)
         self.ledger.write("finished", durable=True, step=self.progress.step)
@@ -586,16 +544,21 @@ class Recipe:
                    for e in ledger.read_events(self.ledger.path))
 
     def _save_final(self) -> None:
-        """`final/`: the adapter (peft format) or the full model, with the tokenizer; written beside, then swapped in."""
+        """`final/`: the adapter (peft format) or the full model, with the tokenizer; written beside, then swapped in.
+        A collective: a sharding engine gathers the whole state onto rank 0 first."""
         import shutil
 
+        full = self.engine.full_state_dict(self.model)
+        if not self.engine.is_main:
+            return
         final, tmp = self.run_dir / "final", self.run_dir / f".final-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.engine.unwrap(self.model)
+        kwargs = {} if full is None else {"state_dict": full}
         if self.cfg.method.kind == "full":
-            model.save_pretrained(tmp)
+            model.save_pretrained(tmp, **kwargs)
         else:
-            model.save_pretrained(tmp, save_embedding_layers=False)
+            model.save_pretrained(tmp, save_embedding_layers=False, **kwargs)
         self.tokenizer.save_pretrained(tmp)
         if final.exists():
             shutil.rmtree(final)
@@ -610,7 +573,7 @@ class Recipe:
             log.warning("checkpoint mirror: %s", err)
 
     def _result(self, status: str, code: int) -> RunResult:
-        summary = self._write_summary() if self.accelerator.is_main_process else {}
+        summary = self._write_summary() if self.engine.is_main else {}
         if summary and status == "finished":
             from frugaltune.report.calibrate import record_run
 
@@ -627,14 +590,14 @@ class Recipe:
         ref = self.source.path if self.source.kind == "hub" else self._config_dir()
         kwargs = compare.job_kwargs(self.cfg, model_ref=ref, n_examples=len(ex), tokens_per_sample=n_tokens / len(ex),
                                     padded_tokens_per_sample=padded, steps=self.total_steps,
-                                    world_size=self.accelerator.num_processes)
+                                    world_size=self.engine.num_processes)
         self.estimate_job = kwargs
         kwargs["gpu"], not_applicable = hardware.estimate_gpu(self.cfg.cost.gpu, self.hardware)
         if kwargs["gpu"] != self.cfg.cost.gpu and kwargs["gpu"] is not None:
             kwargs.update(platform=None, instance=None, region=None)  # the GPU measured, at its cheapest offer
         self.estimate, self.estimate_note = compare.estimate_for_run(kwargs, fallback_model=self._config_dir())
         self.estimate_applies = self.estimate is not None and not_applicable is None
-        if self.estimate_note and self.accelerator.is_main_process:
+        if self.estimate_note and self.engine.is_main:
             log.warning("%s", self.estimate_note)
         self.estimate_note = self.estimate_note or not_applicable
 
@@ -664,7 +627,7 @@ class Recipe:
             return self.source.path
         out = self.run_dir / "base-config"
         out.mkdir(exist_ok=True)
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.engine.unwrap(self.model)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         cfg = base.config.to_dict()
         cfg.pop("quantization_config", None)
@@ -678,7 +641,8 @@ class Recipe:
         extra = {"run_name": cfg.run_name, "model": cfg.model.source, "method": cfg.method.kind,
                  "total_steps": self.total_steps, "trainable_params": self.trainable_params,
                  "total_params": self.total_params, "compute_dtype": self.compute_dtype,
-                 "device": str(self.accelerator.device), "num_processes": self.accelerator.num_processes,
+                 "device": str(self.engine.device), "num_processes": self.engine.num_processes,
+                 "distributed": self.engine.describe(),
                  "gpu": cfg.cost.gpu, "platform": cfg.cost.platform, "hardware": self.hardware,
                  "estimate_applies": self.estimate_applies}
         price, extra["price_source"] = hardware.run_price(cfg, self.estimate, self.estimate_applies)
@@ -690,7 +654,7 @@ class Recipe:
         return summary
 
     def _echo(self, message: str) -> None:
-        if not self.quiet and getattr(self, "accelerator", None) is not None and self.accelerator.is_main_process:
+        if not self.quiet and getattr(self, "engine", None) is not None and self.engine.is_main:
             print(message, flush=True)
 
     def cleanup(self) -> None:

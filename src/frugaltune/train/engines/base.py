@@ -1,0 +1,188 @@
+"""The engine interface, and its plain data-parallel implementation (one process, or DDP through accelerate).
+
+Every method here is what the recipe may call; fsdp.py and deepspeed.py override the ones that differ. Methods
+marked "collective" must be called by every rank in the same order.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from frugaltune.errors import CheckpointError
+
+log = logging.getLogger("frugaltune.train")
+# accelerate's autocast setting per compute dtype: bf16-true has bf16 weights already (nothing to autocast).
+MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16", "bf16-true": "no"}
+
+
+class Engine:
+    """Plain data parallel: every rank holds the whole model and optimizer; rank 0 writes them."""
+
+    name = "ddp"
+    reshards = True  # a checkpoint can be resumed with another process count (everything is replicated)
+
+    def __init__(self, cfg, compute_dtype: str):
+        import torch
+        from accelerate import Accelerator
+
+        self.cfg, self.torch, self.compute_dtype = cfg, torch, compute_dtype
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=self.autocast_precision())
+
+    def autocast_precision(self) -> str:
+        """accelerate's mixed_precision for this engine (sharding engines cast through their own policies)."""
+        return MIXED_PRECISION[self.compute_dtype]
+
+    # ------------------------------------------------------------------ processes
+
+    @property
+    def device(self):
+        return self.accelerator.device
+
+    @property
+    def num_processes(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def process_index(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def main_process_first(self):
+        """Context: rank 0 runs the block first, the others after it (e.g. building a preset model once)."""
+        return self.accelerator.main_process_first()
+
+    def barrier(self) -> None:
+        """Collective: wait until every rank gets here."""
+        self.accelerator.wait_for_everyone()
+
+    def sum_over_ranks(self, *values: float) -> list[float]:
+        """Collective: the sums over all ranks of `values` (the values themselves in a single process)."""
+        if self.num_processes == 1:
+            return list(values)
+        t = self.torch.tensor(values, dtype=self.torch.float64, device=self.device)
+        return self.accelerator.reduce(t, reduction="sum").tolist()
+
+    def gather_objects(self, obj) -> list:
+        """Collective: every rank's `obj`, in rank order, on every rank."""
+        if self.num_processes == 1:
+            return [obj]
+        from accelerate.utils import gather_object
+
+        return gather_object([obj])
+
+    def describe(self) -> dict:
+        """What ran, for summary.json and the checkpoint (engine, world size, ZeRO stage, offload)."""
+        d = self.cfg.distributed
+        return {"engine": self.name, "world_size": self.num_processes, "num_nodes": d.num_nodes,
+                "zero_stage": self.zero_stage(), "cpu_offload": d.cpu_offload}
+
+    def zero_stage(self) -> int:
+        return 0
+
+    # ------------------------------------------------------------------ training
+
+    def optimizer_class(self, name: str):
+        """The optimizer class for config name `name` (an engine may need its own, e.g. an offloaded Adam)."""
+        torch = self.torch
+        if name == "adamw":
+            return torch.optim.AdamW
+        if name == "sgd":
+            return torch.optim.SGD
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit if name == "adamw8bit" else bnb.optim.PagedAdamW8bit
+
+    def prepare(self, model, make_optimizer):
+        """Spread `model` over the processes and build its optimizer (`make_optimizer(model)`) on what each rank
+        trains; returns (model to call, torch optimizer that a scheduler can drive)."""
+        optimizer = make_optimizer(model)
+        return self.accelerator.prepare(model, optimizer)
+
+    @contextmanager
+    def micro_step(self, model, last: bool):
+        """Context of one micro-batch's forward and backward; gradients are synchronised on the `last` one only."""
+        with (nullcontext() if last else self.accelerator.no_sync(model)), self.accelerator.autocast():
+            yield
+
+    def backward(self, model, loss) -> None:
+        self.accelerator.backward(loss)
+
+    def step(self, model, optimizer, max_grad_norm: float | None) -> bool:
+        """Clip, step and zero the gradients; False when the step was skipped (fp16 overflow)."""
+        if max_grad_norm:
+            self.accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        applied = not self.accelerator.optimizer_step_was_skipped
+        optimizer.zero_grad(set_to_none=True)
+        return applied
+
+    def unwrap(self, model):
+        """The transformers / peft model under the engine's wrapper."""
+        return self.accelerator.unwrap_model(model)
+
+    def eval_model(self, model):
+        """What evaluation calls (every rank evaluates the same batches)."""
+        return self.unwrap(model)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_state(self, out: Path, model, optimizer, trainable_only: bool) -> None:
+        """Collective: write the weights (the adapter when `trainable_only`) and optimizer state into `out`."""
+        if not self.is_main:
+            return
+        model = self.unwrap(model)
+        if trainable_only:
+            from peft import get_peft_model_state_dict
+            from safetensors.torch import save_file
+
+            weights = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(
+                model, save_embedding_layers=False).items()}  # the base (incl. lm_head) is frozen: adapter only
+            save_file(weights, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+            model.peft_config["default"].save_pretrained(str(out))
+        else:
+            from safetensors.torch import save_model
+
+            save_model(model, str(out / "model.safetensors"))
+            model.config.to_json_file(out / "config.json")
+        self.torch.save(optimizer.state_dict(), out / "optimizer.pt")
+
+    def load_state(self, path: Path, model, optimizer, trainable_only: bool) -> None:
+        """Collective: restore what `save_state` wrote (every rank reads the same files)."""
+        from safetensors.torch import load_file, load_model
+
+        inner = self.unwrap(model)
+        if trainable_only:
+            from peft import set_peft_model_state_dict
+
+            result = set_peft_model_state_dict(inner, load_file(path / "adapter_model.safetensors"))
+            if getattr(result, "unexpected_keys", None):
+                raise CheckpointError(f"{path}: adapter does not match this model ({result.unexpected_keys[:3]}).",
+                                      fix="Resume with the same model and LoRA settings.")
+        else:
+            load_model(inner, path / "model.safetensors", device=str(self.device))
+        optimizer.load_state_dict(self.torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+
+    def full_state_dict(self, model) -> dict | None:
+        """Collective: the whole model's state on rank 0 when the engine shards it; None when `unwrap` has it all."""
+        return None
+
+    def check_resume(self, path: Path, state: dict) -> None:
+        """Raise CheckpointError when this engine cannot load checkpoint `path` (its trainer_state `state`)."""
+        saved = state.get("distributed") or {"engine": "ddp", "world_size": state.get("num_processes", 1)}
+        if saved.get("engine", "ddp") != self.name:
+            raise CheckpointError(
+                f"{path} was written by engine {saved['engine']}; this run uses {self.name}, whose checkpoint "
+                "format differs.", fix=f"Resume with distributed.engine={saved['engine']} (--set "
+                f"distributed.engine={saved['engine']}), or start a new run with --output-dir.")
+        if not self.reshards and saved.get("world_size") != self.num_processes:
+            raise CheckpointError(self.reshard_problem(path, saved), fix=(
+                f"Resume with {saved.get('world_size')} processes (--set distributed.num_processes="
+                f"{saved.get('world_size')}), or start a new run with --output-dir."))
+
+    def reshard_problem(self, path: Path, saved: dict) -> str:
+        return f"{path} was written by {saved.get('world_size')} processes and cannot be loaded by {self.num_processes}."
