@@ -22,6 +22,10 @@ Exit codes:
       `until frugaltune train run.yaml; do [ $? -eq 75 ] || exit 1; done`.
 A SIGKILL loses at most the work since the last checkpoint.
 
+On several GPUs: set distributed.num_processes (and engine ddp, fsdp or deepspeed, e.g. --set
+distributed.num_processes=4 --set distributed.engine=fsdp); the command starts the processes itself and writes
+the torchrun command, an accelerate config and the DeepSpeed config into output.dir/distributed/.
+
 Writes into output.dir: checkpoints/step-NNNNNN/, metrics.jsonl, summary.json (measured vs estimated),
 final/ (the adapter or model with its tokenizer), config.yaml.
 """
@@ -35,15 +39,19 @@ TRAIN_OPTIONS = [
     switch("dry_run", "Validate config and data, print the estimate, exit."),
     switch("json_out", "With --dry-run: print the plan as JSON.", "--json"),
     switch("quiet", "No progress output.", "-q", "--quiet"),
+    Opt("sets", str, None, "Override any config value: a dotted KEY=VALUE with a YAML value, e.g. "
+        "distributed.num_processes=2 (repeat for more).", flags=("--set",), multiple=True, metavar="KEY=VALUE"),
 ]
 
 
 @command("train", TRAIN_OPTIONS, doc=TRAIN_HELP)
 def train_cmd(config: str, output_dir: str | None, max_steps: int | None, resume: str, dry_run: bool,
-              json_out: bool, quiet: bool) -> int:
-    from frugaltune.train.config import load_config
+              json_out: bool, quiet: bool, sets: list[str] | None) -> int:
+    from frugaltune.train.config import load_config, parse_set
 
-    overrides = {k: v for k, v in (("output.dir", output_dir), ("training.max_steps", max_steps)) if v is not None}
+    overrides = dict(parse_set(item) for item in sets or [])
+    flags = (("output.dir", output_dir), ("training.max_steps", max_steps))
+    overrides.update({k: v for k, v in flags if v is not None})
     cfg = load_config(config, overrides)
     from frugaltune.train.data_auto import resolve_data_format
 
@@ -58,6 +66,13 @@ def train_cmd(config: str, output_dir: str | None, max_steps: int | None, resume
         plan = plan_run(cfg)
         print(json.dumps(plan, indent=2, default=str)) if json_out else render_plan(plan)
         return 0
+    from frugaltune.launch import local
+
+    if local.needs_launch(cfg):  # N processes: start them, each runs this same command
+        worker = ["train", config, "--resume", resume, *(["-o", output_dir] if output_dir else []),
+                  *(["--max-steps", str(max_steps)] if max_steps else []), *(["--quiet"] if quiet else []),
+                  *[arg for item in sets or [] for arg in ("--set", item)]]
+        return local.launch(cfg, worker)
     _log_warnings_plainly()
     from frugaltune.train.recipe import train
 
@@ -86,7 +101,9 @@ def _log_warnings_plainly() -> None:
         handler.setFormatter(logging.Formatter("warning: %(message)s"))
         handler._frugaltune = True
         logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
+    import os
+
+    logger.setLevel(logging.WARNING if os.environ.get("RANK", "0") == "0" else logging.ERROR)  # rank 0 speaks
 
 
 def _print_end(result) -> None:

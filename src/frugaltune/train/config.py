@@ -409,11 +409,49 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
     node = raw
     *parents, leaf = dotted.split(".")
     for key in parents:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{key}: expected a mapping of keys, got {type(node).__name__} ({node!r}).",
-                              fix="Start from `frugaltune schema --example`.")
+        if not isinstance(node.get(key), dict):  # an absent or empty (`section:`) section
+            node[key] = {}
+        node = node[key]
     node[leaf] = value
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """`--set KEY=VALUE` -> (dotted key, YAML-typed value), the key checked against the schema.
+
+    Raises:
+        ConfigError: no `=`, a key the schema does not have (with the closest one), or a value YAML cannot read.
+    """
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key.",
+                          fix="For example --set training.lr=1e-4 --set distributed.num_processes=2.")
+    check_key(key)
+    try:
+        return key, yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: the value {text!r} is not valid YAML ({getattr(err, 'problem', err)}).",
+                          fix="Quote strings that hold ':' or '#', e.g. --set 'name=\"a: b\"'.") from None
+
+
+def check_key(dotted: str) -> None:
+    """Raise ConfigError naming `dotted` (and the closest valid key) when the schema has no such key."""
+    model: type[BaseModel] = RunConfig
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        where = ".".join(parts[:i]) or "the config"
+        if part not in model.model_fields:
+            raise ConfigError(f"--set {dotted}: {where} has no key {part!r}.{_suggest(part, list(model.model_fields))}",
+                              fix="`frugaltune schema --example` shows every key.")
+        ann = model.model_fields[part].annotation
+        is_section = isinstance(ann, type) and issubclass(ann, BaseModel)
+        if i < len(parts) - 1 and not is_section:
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[:i + 1])} is a value, not a section.",
+                              fix=f"Use --set {'.'.join(parts[:i + 1])}=VALUE.")
+        if i == len(parts) - 1 and is_section:
+            raise ConfigError(f"--set {dotted}: {dotted} is a section; set one of its keys.",
+                              fix=f"For example --set {dotted}.{next(iter(ann.model_fields))}=VALUE.")
+        model = ann
 
 
 def json_schema() -> dict:

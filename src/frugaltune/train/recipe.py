@@ -147,15 +147,9 @@ class Recipe:
         logging.getLogger("accelerate").setLevel(logging.ERROR)
 
     def _compute_dtype(self, torch) -> str:
-        p = self.cfg.training.precision
-        if p == "bf16-true" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
-            raise ConfigError("training.precision: bf16-true needs a GPU with bf16 (this one has none).",
-                              fix="Use precision fp16 (mixed precision) or auto.")
-        if p != "auto":
-            return p
-        if not torch.cuda.is_available():
-            return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        from frugaltune.train.engines import resolve_precision
+
+        return resolve_precision(self.cfg.training.precision)
 
     def _load_data_and_model(self) -> None:
         from frugaltune.train import data as D

@@ -23,6 +23,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.received = False  # a real signal arrived (not just `request`)
         self._previous: dict[int, object] = {}
 
     @property
@@ -41,6 +42,7 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT and self.signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: the user does not want to wait for the save
+        self.received = True
         self.request(signum)
 
     def __enter__(self) -> StopSignals:  # noqa: PYI034
@@ -51,5 +53,7 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # After a SIGTERM was acted on (saved), the process is on its way out: a launcher that passes the notice
+            # on again (torch's agent SIGTERMs the ranks still running) must not kill it before it exits 75.
+            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGTERM and self.received else handler)
         self._previous.clear()

@@ -12,6 +12,26 @@ settings as the configuration files a user can read and reuse.
 from __future__ import annotations
 
 
+def resolve_precision(precision: str) -> str:
+    """training.precision as run here: `auto` = bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU.
+
+    Raises:
+        ConfigError: bf16-true on a GPU without bf16.
+    """
+    import torch
+
+    from frugaltune.errors import ConfigError
+
+    if precision == "bf16-true" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise ConfigError("training.precision: bf16-true needs a GPU with bf16 (this one has none).",
+                          fix="Use precision fp16 (mixed precision) or auto.")
+    if precision != "auto":
+        return precision
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
 def make_engine(cfg, compute_dtype: str):
     """The engine `cfg.distributed.engine` names, with its process group set up.
 

@@ -185,4 +185,5 @@ class Engine:
                 f"{saved.get('world_size')}), or start a new run with --output-dir."))
 
     def reshard_problem(self, path: Path, saved: dict) -> str:
-        return f"{path} was written by {saved.get('world_size')} processes and cannot be loaded by {self.num_processes}."
+        return (f"{path} was written by {saved.get('world_size')} processes and cannot be loaded by "
+                f"{self.num_processes}.")

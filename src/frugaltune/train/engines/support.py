@@ -75,18 +75,21 @@ def _fsdp(stage: int, offload: str, optimizer: str, method: str) -> str | None:
     if optimizer in EIGHT_BIT:
         return f"{optimizer} (bitsandbytes) does not run on fsdp's sharded parameters; use adamw, or engine ddp."
     if method == "qlora":
-        return "qlora's 4-bit base weights are not sharded by fsdp here; use engine deepspeed with zero_stage 2, or ddp."
+        return ("qlora's 4-bit base weights are not sharded by fsdp here; use engine deepspeed with zero_stage 2, "
+                "or ddp.")
     return None
 
 
 def _deepspeed(stage: int, offload: str, optimizer: str, method: str) -> str | None:
     if offload == "params" and stage != 3:
-        return f"deepspeed offloads parameters only at zero_stage 3 (this is {stage}); use 3, or cpu_offload: optimizer."
+        return (f"deepspeed offloads parameters only at zero_stage 3 (this is {stage}); use 3, or cpu_offload: "
+                "optimizer.")
     if offload != "none" and optimizer != "adamw":
         return (f"an offloaded deepspeed optimizer runs DeepSpeed's CPU Adam, not {optimizer}; use optimizer adamw "
                 "or cpu_offload: none.")
     if optimizer in EIGHT_BIT:
-        return f"{optimizer} (bitsandbytes) is not run under deepspeed ZeRO; use adamw (with cpu_offload to save memory)."
+        return (f"{optimizer} (bitsandbytes) is not run under deepspeed ZeRO; use adamw (with cpu_offload to save "
+                "memory).")
     if method == "qlora" and stage == 3:
         return "qlora's 4-bit base weights are not partitioned by ZeRO-3 here; use zero_stage 2 (the adapters shard)."
     return None

@@ -1,0 +1,118 @@
+"""`frugaltune train` with `distributed.num_processes` x `num_nodes` > 1: start the processes on this machine.
+
+torch's elastic launcher (what `torchrun` runs) starts one worker per process, each running the same
+`frugaltune train` command (it sees LOCAL_RANK and trains instead of launching again). The launcher runs in a
+background thread so that this process keeps its own SIGTERM/SIGINT handler: a spot notice or Ctrl-C is passed on
+to every worker, which all save the same step and exit 75; this process then exits 75 too. (torch's agent would
+otherwise answer a signal by stopping the workers itself, with a fixed grace period.) The equivalent torchrun
+command and the engine's configuration files are written into `<run>/distributed/` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
+
+from frugaltune.errors import ConfigError
+from frugaltune.train.signals import EXIT_INTERRUPTED
+
+WORKER = [sys.executable, "-c", "from frugaltune.cli import main; main()"]
+
+
+def is_worker() -> bool:
+    """True inside a process that a launcher (ours, torchrun, accelerate launch) started."""
+    return "LOCAL_RANK" in os.environ
+
+
+def needs_launch(cfg) -> bool:
+    return cfg.distributed.world_size > 1 and not is_worker()
+
+
+def rendezvous_endpoint(cfg) -> str:
+    """Where the machines meet: localhost for one machine, else distributed.rdzv_endpoint or
+    $MASTER_ADDR:$MASTER_PORT."""
+    d = cfg.distributed
+    if d.num_nodes == 1:
+        return "localhost:0"
+    endpoint = d.rdzv_endpoint or (f"{os.environ['MASTER_ADDR']}:{os.environ.get('MASTER_PORT', '29500')}"
+                                   if os.environ.get("MASTER_ADDR") else None)
+    if not endpoint:
+        raise ConfigError(f"distributed.num_nodes is {d.num_nodes} but no machine to meet at.",
+                          fix="Set distributed.rdzv_endpoint: HOST:PORT of the first machine (or MASTER_ADDR and "
+                              "MASTER_PORT), and run the same command on every machine.")
+    return endpoint
+
+
+def launch(cfg, args: list[str]) -> int:
+    """Run `frugaltune ARGS` in `cfg.distributed.world_size` processes; the exit code the run should end with.
+
+    Args:
+        cfg: the validated RunConfig (its output.dir receives distributed/).
+        args: the worker's command-line arguments after `frugaltune` (train CONFIG ...).
+    """
+    from frugaltune.train.engines import files, resolve_precision
+
+    d = cfg.distributed
+    endpoint = rendezvous_endpoint(cfg)
+    files.write_all(cfg.output.dir, cfg, ["frugaltune", *args], resolve_precision(cfg.training.precision),
+                    None if d.num_nodes == 1 else endpoint)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # what torchrun sets: N processes must not each take every core
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we report the outcome ourselves
+    outcome: dict = {}
+    thread = threading.Thread(target=_run_agent, args=(cfg, endpoint, args, outcome), daemon=True)
+    previous = {sig: signal.signal(sig, _forward_to_workers) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return exit_code(outcome)
+
+
+def _run_agent(cfg, endpoint: str, args: list[str], outcome: dict) -> None:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    d = cfg.distributed
+    config = LaunchConfig(min_nodes=d.num_nodes, max_nodes=d.num_nodes, nproc_per_node=d.num_processes,
+                          run_id=cfg.run_name if d.num_nodes > 1 else str(uuid.uuid4()), rdzv_backend="c10d",
+                          rdzv_endpoint=endpoint, max_restarts=0, monitor_interval=0.1, start_method="spawn")
+    try:
+        elastic_launch(config, WORKER[0])(*WORKER[1:], *args)
+        outcome["codes"] = [0]
+    except ChildFailedError as err:
+        outcome["codes"] = [f.exitcode for _, f in sorted(err.failures.items())]
+    except Exception as err:  # noqa: BLE001 -- a rendezvous that never forms, a worker that cannot start
+        outcome["error"] = f"{type(err).__name__}: {err}"
+
+
+def _forward_to_workers(signum, frame) -> None:
+    """SIGTERM every worker (children of this process); each saves at its next step boundary and exits 75."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=False):
+        try:
+            child.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
+
+
+def exit_code(outcome: dict) -> int:
+    """0 when every worker finished, 75 when they all stopped on a signal after saving, else the first failure's."""
+    if "error" in outcome:
+        print(f"error: the training processes did not start: {outcome['error']}", file=sys.stderr)
+        return 1
+    codes = outcome.get("codes") or [1]
+    if all(c in (0, EXIT_INTERRUPTED) for c in codes):
+        return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else 0
+    failed = [c for c in codes if c not in (0, EXIT_INTERRUPTED)]
+    if failed[0] < 0:  # killed by a signal: say which, the worker could not
+        print(f"error: a training process was killed by signal {-failed[0]} (exit codes {codes}).", file=sys.stderr)
+        return 1
+    return failed[0]

@@ -1,0 +1,86 @@
+"""The engines on CPU (gloo, 2 processes started by `frugaltune train` itself): FSDP2 and DeepSpeed ZeRO-2 save the
+same step on every rank when a SIGTERM reaches the launcher or one rank, exit 75, and resume to the loss of an
+uninterrupted run; the run directory holds the engine's checkpoint format and the generated launcher files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from ft_runner_util import OFFLINE_ENV, REPO, events, step_losses, wait_for
+
+STEPS = 12
+TINY = str(REPO / "examples" / "trade-classifier" / "tiny.yaml")
+SHORT = [arg for kv in (f"training.max_steps={STEPS}", "training.log_every=1", "training.eval_before=false",
+                         "training.eval_every=null", "checkpoints.every_steps=4", "data.max_eval_samples=8")
+         for arg in ("--set", kv)]
+
+
+def _args(engine: str, out) -> list[str]:
+    extra = ["--set", "distributed.zero_stage=2"] if engine == "deepspeed" else []
+    return ["train", TINY, "--set", f"distributed.engine={engine}", "--set", "distributed.num_processes=2",
+            *extra, *SHORT, "-o", str(out), "--quiet"]
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", "from frugaltune.cli import main; main()", *args], cwd=REPO,
+                            env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+            proc.wait()
+    return proc.returncode, err.decode()[-8000:]
+
+
+def _a_worker(proc: subprocess.Popen) -> int:
+    import psutil
+
+    children = psutil.Process(proc.pid).children()
+    return children[-1].pid  # the last rank started
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("engine", "target"), [("fsdp", "launcher"), ("deepspeed", "rank")])
+def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp_path, engine, target):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    code, err = _finish(_start(_args(engine, straight)))
+    assert code == 0, err
+    s = json.loads((straight / "summary.json").read_text())
+    assert s["distributed"]["engine"] == engine and s["distributed"]["world_size"] == 2
+    assert s["status"] == "finished" and s["steps"] == STEPS
+
+    proc = _start(_args(engine, split))
+    try:
+        wait_for(lambda: (split / "checkpoints" / "step-000004" / "manifest.json").is_file(), 180, proc, poll=0.05)
+    finally:
+        os.kill(proc.pid if target == "launcher" else _a_worker(proc), signal.SIGTERM)
+    code, err = _finish(proc)
+    assert code == 75, err
+    stopped = events(split, "interrupted")[0]["step"]
+    assert 4 <= stopped < STEPS
+    saved = split / "checkpoints" / f"step-{stopped:06d}"
+    assert (saved / "rng.pt").is_file() and (saved / "rng-rank-1.pt").is_file()  # every rank's generators
+    if engine == "fsdp":
+        assert {p.name for p in (saved / "dcp").iterdir()} >= {".metadata", "__0_0.distcp", "__1_0.distcp"}
+    else:
+        names = {p.name for p in (saved / "deepspeed").iterdir()}
+        assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"} <= names
+    assert (split / "distributed" / "torchrun.sh").is_file() and (split / "distributed" / "accelerate.yaml").is_file()
+
+    code, err = _finish(_start(_args(engine, split)))  # the same command resumes
+    assert code == 0, err
+    assert events(split, "resume")[0]["from_step"] == stopped
+    resumed = json.loads((split / "summary.json").read_text())
+    assert resumed["final_train_loss"] == pytest.approx(s["final_train_loss"], abs=1e-4)
+    want, got = step_losses(straight), step_losses(split)
+    assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-4) for k in want)
