@@ -146,8 +146,7 @@ def _time_saves(recipe) -> tuple[float, float]:
     t0 = time.perf_counter()
     recipe.save_checkpoint("probe")
     t1 = time.perf_counter()
-    if recipe.accelerator.is_main_process:
-        recipe._save_final()
+    recipe._save_final()  # a collective under sharding engines: every rank takes part, rank 0 writes
     return t1 - t0, time.perf_counter() - t1
 
 
@@ -161,9 +160,9 @@ def _time_eval(recipe) -> float:
     k = min(n_eval, EVAL_SLICE)
     d = recipe.cfg.data
     t0 = time.perf_counter()
-    evaluate(recipe.accelerator.unwrap_model(recipe.model), recipe.tokenizer, recipe.eval_set[:k],
+    evaluate(recipe.engine.eval_model(recipe.model), recipe.tokenizer, recipe.eval_set[:k],
              recipe.eval_records[:k] if recipe.labels else None, recipe.labels, prompt_template=d.prompt_template,
-             max_seq_len=d.max_seq_len, batch_size=recipe.cfg.training.micro_batch, device=recipe.accelerator.device)
+             max_seq_len=d.max_seq_len, batch_size=recipe.cfg.training.micro_batch, device=recipe.engine.device)
     return (time.perf_counter() - t0) * n_eval / k
 
 
