@@ -16,6 +16,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,7 +47,10 @@ COMMANDS = [
     ("catalog prices --json", ["catalog", "prices", "--json"], COMMAND_TARGET_RATIO),
     ("schema", ["schema"], COMMAND_TARGET_RATIO),
 ]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}
+# An empty user config (no user catalog, no measurements of past runs): the product as installed. The data cache
+# ($XDG_CACHE_HOME) is the user's, warmed by the warm-up runs.
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "80",
+       "XDG_CONFIG_HOME": os.path.join(tempfile.gettempdir(), "frugaltune-bench-empty-config")}
 
 
 def timed_run(cmd: list[str]) -> tuple[float, float]:

@@ -29,8 +29,10 @@ _READ: dict[tuple[str, int], tuple[dict, ...]] = {}  # (path, mtime) -> rows; a 
 
 def _load(path: str, mtime_ns: int) -> tuple[dict, ...]:
     if (path, mtime_ns) not in _READ:
+        from frugaltune import datacache  # parsed rows cached per version of the file: no json import at start-up
+
         _READ.clear()
-        _READ[path, mtime_ns] = _read(path)
+        _READ[path, mtime_ns] = tuple(datacache.cached("measurements", [path], lambda: list(_read(path))))
     return _READ[path, mtime_ns]
 
 
