@@ -77,6 +77,11 @@ def check(value: object, label: str, limit: Limit, fix: str | None = None) -> in
     raise ConfigError(f"{label} = {_shown(value)}: {problem}.", fix=fix)
 
 
+def within(value: object, limit: Limit) -> bool:
+    """Whether `check` would accept `value` (cheap: builds no message)."""
+    return _problem(value, limit) is None
+
+
 def _problem(value: object, limit: Limit) -> str | None:
     if not is_number(value):
         return f"expected {limit.expected()}, got {type(value).__name__}"

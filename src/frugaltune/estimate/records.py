@@ -5,7 +5,7 @@ of `frugaltune estimate --json` (shared/DESIGN.md). Keys may be added, never ren
 from __future__ import annotations
 
 from frugaltune.catalog.types import GpuSpec, ModelArch, Offer
-from frugaltune.checks import MAX_EPOCHS, MAX_GPUS, MAX_SAMPLES, MAX_SEQ_LEN, Limit, check
+from frugaltune.checks import MAX_EPOCHS, MAX_GPUS, MAX_SAMPLES, MAX_SEQ_LEN, Limit, check, within
 from frugaltune.errors import ConfigError
 from frugaltune.record import asdict, field, record, replace
 
@@ -85,8 +85,8 @@ def check_job(job: Job) -> None:
     for name, limit in JOB_LIMITS.items():
         value = getattr(job, name)
         if (value is None and name in ("padded_tokens_per_sample", "longest_sample_tokens")) or (
-                name == "lora_r" and job.method == "full"):
-            continue
+                name == "lora_r" and job.method == "full") or within(value, limit):
+            continue  # fine: the message below is built only for a field that fails (planners build many Jobs)
         flag = "--" + name.replace("_", "-")
         example = f", e.g. {flag} {limit.example}" if limit.example is not None else ""
         try:
