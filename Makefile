@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/planner_speed.py
 	$(BIN)/python bench/runner_overhead.py
+	$(BIN)/python bench/probe_accuracy.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -129,3 +129,12 @@ def test_real_run_report_renders_in_chromium(tmp_path):
     assert len(svgs) >= 3  # loss, tokens/s, memory (a CPU run has no GPU utilisation, and no price: no cost)
     assert all("<polyline" in s for s in svgs)
     assert (tmp_path / "shot.png").stat().st_size > 10_000  # a real picture, not a blank page
+
+
+def test_ticks_cover_the_data_and_read_well():
+    from frugaltune.report.svg import _label, nice_ticks
+
+    for lo, hi in ((0, 1100), (0.17, 1.95), (3.2, 3.2), (0, 0.0039), (-2.5, 7.0)):
+        ticks = nice_ticks(lo, hi)
+        assert ticks[0] <= lo and ticks[-1] >= hi and 2 <= len(ticks) <= 12, (lo, hi, ticks)
+    assert [_label(t) for t in nice_ticks(0, 10000)] == ["0", "2,000", "4,000", "6,000", "8,000", "10,000"]

@@ -59,4 +59,4 @@ def test_config_price_wins_and_cpu_has_no_alternatives():
     cpu.estimate_applies, cpu.hardware = False, {"device": "cpu", "name": "CPU (2 threads)", "gpu": None, "count": 1}
     out = price_projection(cpu, _parts(1e-4), {"tokens_per_sec": 1000.0, "peak_memory_allocated_gb": 1.0}, 3)
     assert out["estimate"] is None and out["alternatives"] == [] and out["projection"]["cost_usd"] is None
-    assert "measured a CPU (CPU (2 threads))" in out["note"]
+    assert "measured on CPU (2 threads), not a GPU" in out["note"]

@@ -29,8 +29,8 @@ def price_projection(recipe, parts: dict, measured: dict, alternatives: int) -> 
            "note": recipe.estimate_note}
     if est is None:
         if recipe.hardware.get("device") != "cuda":
-            out["note"] = (f"measured a CPU ({recipe.hardware.get('name')}): the projection is for this machine "
-                           "only; no GPU estimate applies")
+            out["note"] = (f"measured on {recipe.hardware.get('name')}, not a GPU: the projection is for this "
+                           "machine only; no GPU estimate applies")
         return out
     e = out["estimate"]
     out["vs_estimate"] = P.ratios({
