@@ -54,3 +54,21 @@ def test_project_adds_the_parts_and_bills_them():
 def test_ratios():
     r = P.ratios({"a": (2.0, 4.0), "b": (None, 1.0), "c": (1.0, None)})
     assert r["a"]["ratio"] == 0.5 and r["b"]["ratio"] is None and r["c"]["ratio"] is None
+
+
+def test_probe_without_a_step_count_stops_once_settled():
+    from types import SimpleNamespace
+
+    from frugaltune.train import probe
+
+    times = iter([0.9, 0.5] + [0.1] * 200)  # warm-up, then a steady 0.1 s per step
+    plan = SimpleNamespace(indices=lambda g: [0, 1])
+    recipe = SimpleNamespace(total_steps=500, plan=plan, train_set=[{"input_ids": [1] * 8}] * 2,
+                             cfg=SimpleNamespace(training=SimpleNamespace(grad_accum=1)),
+                             model=SimpleNamespace(train=lambda: None), run_step=lambda: (16, next(times)))
+    costs, tokens, seconds, ends = probe._time_steps(recipe, None, max_seconds=60)
+    warm = P.warmup_steps(costs)
+    assert warm == 2 and len(costs) == warm + probe.MIN_MEASURED_STEPS  # stopped as soon as it had enough
+    assert len(ends) == len(costs) + 1 and tokens == [16] * len(costs)
+    fixed = probe._time_steps(recipe, 7, max_seconds=60)[0]
+    assert len(fixed) == 7  # --steps N runs exactly N (never past the run's own length)
