@@ -109,24 +109,26 @@ def test_the_error_check_catches_a_broken_page(tmp_path):
     assert console_errors(log)  # the check below would see a console error
 
 
-def test_real_run_report_renders_in_chromium(tmp_path):
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
-    from ft_runner_util import write_config
+def test_real_run_report_renders_in_chromium(tmp_path, monkeypatch):
+    """The README's command on the run the example config really produces (runs/trade-classifier-tiny), cut to
+    30 steps; checked in a real browser."""
+    from pathlib import Path
 
     from frugaltune.cli.app import run
 
-    cfg = write_config(tmp_path, steps=6, training={"eval_every": 3}, logging={"tensorboard": False})
-    assert run(["train", str(cfg), "--quiet"]) == 0
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "examples").symlink_to(repo / "examples")  # the example's paths, from a scratch working directory
+    monkeypatch.chdir(tmp_path)
+    assert run(["train", "examples/trade-classifier/tiny.yaml", "--max-steps", "30", "--quiet"]) == 0
+    assert run(["report", "runs/trade-classifier-tiny", "--html", "report.html"]) == 0
     page = tmp_path / "report.html"
-    assert run(["report", str(tmp_path / "run"), "--html", str(page)]) == 0
     html = page.read_text()
     assert not re.findall(r'(?:src|href)\s*=\s*["\'](?!#)', html)
+    assert "no GPU estimate applies" in html
     dom, log = open_in_chromium(page, tmp_path)
     assert console_errors(log) == []
     svgs = re.findall(r"<svg class=\"chart\".*?</svg>", dom, flags=re.S)
-    assert len(svgs) >= 3  # loss, tokens/s, memory (a CPU run has no GPU utilisation, and no price: no cost)
+    assert len(svgs) == 4  # loss, tokens/s, memory, cost (a CPU run has no GPU utilisation to draw)
     assert all("<polyline" in s for s in svgs)
     assert (tmp_path / "shot.png").stat().st_size > 10_000  # a real picture, not a blank page
 
