@@ -48,3 +48,18 @@ def test_probe_projects_the_real_run_within_20_percent(tmp_path, monkeypatch):
     print(json.dumps({**r["ratios"], **r["shares"]}))
     assert 0.8 <= r["ratios"]["train"] <= 1.2, r
     assert 0.8 <= r["ratios"]["billed"] <= 1.2, r
+
+
+def test_a_multi_process_config_is_probed_in_one_process(tmp_path):
+    from ft_runner_util import write_config
+
+    from frugaltune.train.probe import probe
+
+    cfg = write_config(tmp_path, steps=8, distributed={"engine": "ddp", "num_processes": 2})
+    r = probe(str(cfg), steps=3, record=False)
+    assert r["run"]["processes"] == 2 and r["run"]["steps"] == 8
+    # one process does the global batch of a step (grad_accum 2 x 2 processes = 4 micro-batches of 4 rows)
+    assert r["run"]["padded_tokens"] >= 8 * 4 * 4 and "projected at 1/2 of that time" in r["note"]
+    m, proj = r["measured"], r["projection"]
+    assert proj["train_hours"] * 3600 == pytest.approx(m["seconds_per_padded_token"] * r["run"]["padded_tokens"] / 2)
+    assert not (tmp_path / "run").exists()

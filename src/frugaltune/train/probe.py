@@ -45,7 +45,7 @@ def probe(config: RunConfig | str | Path, *, steps: int | None = None, keep: boo
     from frugaltune.train.recipe import Recipe
 
     started_at = started_at or time.time()
-    cfg, origin = _probe_config(config)
+    cfg, world, origin = _probe_config(config)
     scratch = Path(tempfile.mkdtemp(prefix="frugaltune-probe-"))
     cfg.output.dir = str(scratch / cfg.run_name)
     recipe = Recipe(cfg, resume="never", quiet=True, started_at=started_at)
@@ -55,7 +55,7 @@ def probe(config: RunConfig | str | Path, *, steps: int | None = None, keep: boo
         setup_seconds = time.time() - started_at
         costs, tokens, seconds, ends = _time_steps(recipe, steps, max_seconds)
         measured = _measure(recipe, costs, tokens, seconds, ends, setup_seconds)
-        result = _result(recipe, origin, measured, costs, alternatives)
+        result = _result(recipe, origin, measured, world, alternatives)
         if record:
             result["calibration_record"] = _record(recipe, result)
     finally:
@@ -72,9 +72,14 @@ def _probe_config(config: RunConfig | str | Path) -> tuple[RunConfig, str]:
     """A copy of the config that touches nothing outside the scratch directory: no mirror, no remote loggers."""
     cfg = config.model_copy(deep=True) if isinstance(config, RunConfig) else load_config(config)
     cfg.checkpoints.mirror = None
+    world = cfg.distributed.world_size
+    if world > 1:  # one process does the global batch the run's processes split (more micro-batches per step)
+        cfg.distributed.num_processes, cfg.distributed.num_nodes, cfg.distributed.engine = 1, 1, "ddp"
+        cfg.distributed.zero_stage, cfg.distributed.cpu_offload = None, "none"
+        cfg.training.grad_accum *= world
     if hasattr(cfg, "logging"):
         cfg.logging = type(cfg.logging)(tensorboard=False)
-    return cfg, str(config) if not isinstance(config, RunConfig) else cfg.run_name
+    return cfg, world, str(config) if not isinstance(config, RunConfig) else cfg.run_name
 
 
 def _padded_tokens(recipe, first: int, count: int) -> list[int]:
@@ -166,7 +171,9 @@ def _time_eval(recipe) -> float:
     return (time.perf_counter() - t0) * n_eval / k
 
 
-def _result(recipe, origin: str, m: dict, costs: list[float], alternatives: int) -> dict:
+def _result(recipe, origin: str, m: dict, world: int, alternatives: int) -> dict:
+    """The projection of the configured run. A run over `world` processes is projected as 1/world of the time one
+    process takes for all of it (ideal scaling: the communication between processes is not measured here)."""
     from frugaltune.train.probe_price import price_projection
 
     cfg, total = recipe.cfg, recipe.total_steps
@@ -175,16 +182,21 @@ def _result(recipe, origin: str, m: dict, costs: list[float], alternatives: int)
     n_saves = P.checkpoint_saves(total, cfg.checkpoints.every_steps, cfg.checkpoints.every_minutes,
                                  m["seconds_per_step"])
     padded_total = sum(_padded_tokens(recipe, 0, total))
-    parts = {"seconds_per_padded_token": m["seconds_per_padded_token"], "padded_tokens": padded_total,
-             "evaluations": n_evals, "eval_seconds": m["eval_seconds"], "saves": n_saves,
+    parts = {"seconds_per_padded_token": m["seconds_per_padded_token"] / world, "padded_tokens": padded_total,
+             "evaluations": n_evals, "eval_seconds": m["eval_seconds"] / world, "saves": n_saves,
              "save_seconds": m["checkpoint_save_seconds"], "final_save_seconds": m["final_save_seconds"],
              "setup_seconds": m["setup_seconds"]}
     out = {"config": origin, "run_name": cfg.run_name, "method": cfg.method.kind, "model": cfg.model.source,
            "machine": recipe.hardware, "measured": m,
-           "run": {"steps": total, "evaluations": n_evals, "checkpoints": n_saves, "padded_tokens": padded_total,
+           "run": {"steps": total, "processes": world, "evaluations": n_evals, "checkpoints": n_saves, "padded_tokens": padded_total,
                    "tokens": sum(len(recipe.train_set[i]["input_ids"]) for g in range(total * t.grad_accum)
                                  for i in recipe.plan.indices(g))}}
     out.update(price_projection(recipe, parts, m, alternatives))
+    if world > 1:
+        out["note"] = "; ".join(filter(None, [out.get("note"), (
+            f"the config runs {world} processes; one was measured doing all of the work, and the run is projected at "
+            f"1/{world} of that time (ideal scaling: communication between processes not measured; peak memory is "
+            "one unsharded process's)")]))
     return out
 
 
