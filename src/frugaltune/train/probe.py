@@ -49,26 +49,22 @@ def probe(config: RunConfig | str | Path, *, steps: int | None = None, keep: boo
     scratch = Path(tempfile.mkdtemp(prefix="frugaltune-probe-"))
     cfg.output.dir = str(scratch / cfg.run_name)
     recipe = Recipe(cfg, resume="never", quiet=True, started_at=started_at)
-    kept = None
     try:
         recipe.setup()
         setup_seconds = time.time() - started_at
         costs, tokens, seconds, ends = _time_steps(recipe, steps, max_seconds)
-        measured = _measure(recipe, costs, tokens, seconds, ends, setup_seconds)
-        result = _result(recipe, origin, measured, world, alternatives)
-        if record:
-            result["calibration_record"] = _record(recipe, result)
+        result = _result(recipe, origin, _measure(recipe, costs, tokens, seconds, ends, setup_seconds), world,
+                         alternatives)
+        result["calibration_record"] = _record(recipe, result) if record else None
     finally:
         recipe.cleanup()
-        if keep:
-            kept = str(scratch)
-        else:
+        if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
-    result["kept"] = kept
+    result["kept"] = str(scratch) if keep else None
     return result
 
 
-def _probe_config(config: RunConfig | str | Path) -> tuple[RunConfig, str]:
+def _probe_config(config: RunConfig | str | Path) -> tuple[RunConfig, int, str]:
     """A copy of the config that touches nothing outside the scratch directory: no mirror, no remote loggers."""
     cfg = config.model_copy(deep=True) if isinstance(config, RunConfig) else load_config(config)
     cfg.checkpoints.mirror = None
