@@ -37,7 +37,8 @@ def cat():
 def test_shipped_counts_and_schema(cat):
     assert schema_version() == "v1"
     assert len(cat.gpus) == 37 and len(cat.models) == 43 and len(cat.storage) == 10
-    assert len(cat.offers) == 121  # 123 reference rows minus the 2 whose GPU has no spec row (B300)
+    # 123 reference rows minus the 2 whose GPU has no spec row (B300), plus extra_offers.csv's 4 multi-GPU boxes
+    assert len(cat.offers) == 125
     assert cat.platforms == sorted(["aws", "gcp", "azure", "lambda", "modal", "runpod", "vast", "coreweave",
                                     "nebius", "paperspace"])
 

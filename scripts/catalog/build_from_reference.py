@@ -24,7 +24,8 @@ Every output row carries `source` and `data_date`. Choices made here (documented
   They are listed in data/README.md.
 - GPUs the reference lacks (A40, L40, RTX A5000/A4000, RTX 4080, A800, H800, H20, L20, GH200, MI250X) come from
   extra_gpus.csv next to this script, already in the catalog's columns, each row with its public sources; models it
-  lacks (Mistral NeMo 12B, Phi-4) come from extra_models.csv the same way.
+  lacks (Mistral NeMo 12B, Phi-4) come from extra_models.csv the same way, and offers it lacks (2- and 4-GPU
+  RTX 4090 pods on RunPod and machines on Vast, from the same SkyPilot catalog snapshots) from extra_offers.csv.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
 DEFAULT_OUT = ROOT / "src" / "frugaltune" / "catalog" / "data"
 EXTRA_GPUS = Path(__file__).resolve().parent / "extra_gpus.csv"  # GPUs the reference lacks, each row sourced
 EXTRA_MODELS = Path(__file__).resolve().parent / "extra_models.csv"  # models the reference lacks, each row sourced
+EXTRA_OFFERS = Path(__file__).resolve().parent / "extra_offers.csv"  # offers the reference lacks, each row sourced
 SCHEMA_VERSION = "v1"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -311,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     gpus = gpu_rows(args.reference)
     offers, skipped = offer_rows(args.reference)
+    offers += read_reference(EXTRA_OFFERS)
+    keys = [(o["platform"], o["instance"], o["region"], o["gpu"]) for o in offers]
+    assert len(keys) == len(set(keys)), "two offers with the same key"
     known = {g["name"] for g in gpus}
     assert all(o["gpu"] in known for o in offers), "offer with an unknown GPU"
     write_csv(args.out / "gpus.csv", GPU_COLUMNS, gpus)
