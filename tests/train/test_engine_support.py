@@ -46,6 +46,8 @@ def test_plan_section_maps_the_priced_zero_stage_to_an_engine():
     assert plan_section(4, 3, True, "adamw", "full") == {"engine": "deepspeed", "num_processes": 4, "num_nodes": 1,
                                                          "zero_stage": 3, "cpu_offload": "params"}
     assert plan_section(2, 2, True, "adamw", "full")["cpu_offload"] == "optimizer"
+    assert plan_section(1, 0, True, "adamw", "full") == {"engine": "deepspeed", "num_processes": 1, "num_nodes": 1,
+                                                         "zero_stage": 2, "cpu_offload": "optimizer"}
     with pytest.raises(ValueError, match="CPU Adam"):
         plan_section(8, 3, True, "adamw8bit", "full")  # never written into a run.yaml
 

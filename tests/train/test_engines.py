@@ -1,6 +1,7 @@
 """The engines on CPU (gloo, 2 processes started by `frugaltune train` itself): FSDP2 and DeepSpeed ZeRO-2 save the
 same step on every rank when a SIGTERM reaches the launcher or one rank, exit 75, and resume to the loss of an
-uninterrupted run; the run directory holds the engine's checkpoint format and the generated launcher files."""
+uninterrupted run; the run directory holds the engine's checkpoint format and the generated launcher files; a
+resume on one process reshards the FSDP checkpoint and is refused, with the reason, for DeepSpeed's."""
 
 from __future__ import annotations
 
@@ -84,3 +85,12 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
     assert resumed["final_train_loss"] == pytest.approx(s["final_train_loss"], abs=1e-4)
     want, got = step_losses(straight), step_losses(split)
     assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-4) for k in want)
+
+    # one process more steps: FSDP's DCP checkpoint reshards; DeepSpeed's ZeRO partitions cannot, and it says so
+    more = ["--set", f"training.max_steps={STEPS + 2}", "--set", "distributed.num_processes=1"]
+    code, err = _finish(_start([*_args(engine, split), *more]))
+    if engine == "fsdp":
+        assert code == 0, err
+        assert events(split, "resume")[-1]["from_step"] == STEPS and events(split, "finished")[-1]["step"] == STEPS + 2
+    else:
+        assert code == 2 and "DeepSpeed loads ZeRO partitions only into the process count that wrote them" in err

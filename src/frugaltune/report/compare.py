@@ -53,7 +53,7 @@ def distributed_kwargs(cfg) -> dict[str, Any]:
     section = getattr(cfg, "distributed", None)
     if section is None:
         return {}
-    stage = getattr(section, "zero_stage", None)
+    stage = getattr(section, "stage", None)  # the engine's default when unset: fsdp 3, deepspeed 2, ddp 0
     offload = getattr(section, "cpu_offload", "none")
     return {"zero_stage": stage or 0, "cpu_offload": offload not in (None, False, "none")}
 

@@ -34,6 +34,17 @@ class Engine:
         """accelerate's mixed_precision for this engine (sharding engines cast through their own policies)."""
         return MIXED_PRECISION[self.compute_dtype]
 
+    def ensure_process_group(self) -> None:
+        """A one-process group when no launcher made one: sharding engines (FSDP's device mesh, DeepSpeed) need a
+        process group even alone, e.g. one GPU with CPU offload, or a resume on fewer processes."""
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            return
+        store = dist.HashStore()
+        dist.init_process_group("nccl" if self.torch.cuda.is_available() else "gloo", store=store, rank=0,
+                                world_size=1)
+
     # ------------------------------------------------------------------ processes
 
     @property

@@ -27,6 +27,10 @@ class DeepSpeedEngine(Engine):
 
     def __init__(self, cfg, compute_dtype: str):
         super().__init__(cfg, compute_dtype)
+        self.ensure_process_group()
+        import os
+
+        os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed asserts a launcher set it; alone, we are rank 0
         import deepspeed
         import deepspeed.ops
 

@@ -19,6 +19,10 @@ class FsdpEngine(Engine):
     name = "fsdp"
     reshards = True
 
+    def __init__(self, cfg, compute_dtype: str):
+        super().__init__(cfg, compute_dtype)
+        self.ensure_process_group()
+
     def autocast_precision(self) -> str:
         return "no"  # MixedPrecisionPolicy casts the sharded parameters instead
 

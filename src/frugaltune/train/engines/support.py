@@ -100,15 +100,18 @@ def plan_section(num_gpus: int, zero_stage: int, cpu_offload: bool, optimizer: s
     """The `distributed:` config section for a planned job (GPUs on one machine, the ZeRO stage the estimate priced).
 
     Stage 0 is ddp; any sharding runs on deepspeed, which has every stage the estimator prices and optimizer
-    offload (parameters too at stage 3). Raises ValueError when no engine runs the combination (stage 0 with
-    offload, 8-bit optimizers under ZeRO, ...): the planner must not propose it (`supported` tells it).
+    offload (parameters too at stage 3). An offload priced at stage 0 runs as DeepSpeed ZeRO-Offload (stage 2 with
+    the optimizer on the CPU): on one GPU it holds exactly what stage 0 would, on several it holds less. Raises
+    ValueError when no engine runs the combination (8-bit optimizers with offload, ...): the planner must not
+    propose it (`supported` tells it).
     """
-    engine = "ddp" if zero_stage == 0 else "deepspeed"
-    offload = "none" if not cpu_offload else ("params" if zero_stage == 3 else "optimizer")
-    why = problem(engine, zero_stage if engine == "deepspeed" else 0, offload, optimizer, method)
+    engine = "ddp" if zero_stage == 0 and not cpu_offload else "deepspeed"
+    stage = (zero_stage or 2) if engine == "deepspeed" else 0
+    offload = "none" if not cpu_offload else ("params" if stage == 3 else "optimizer")
+    why = problem(engine, stage, offload, optimizer, method)
     if why:
         raise ValueError(why)
     section = {"engine": engine, "num_processes": num_gpus, "num_nodes": 1}
     if engine == "deepspeed":
-        section.update(zero_stage=zero_stage, cpu_offload=offload)
+        section.update(zero_stage=stage, cpu_offload=offload)
     return section
