@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# SkyPilot (the [cloud] extra) pins an older click than the training stack's huggingface-hub needs: its own venv.
+CLOUD_VENV  := .venv-cloud
+CLOUD_STAMP := $(CLOUD_VENV)/.installed
 # Offline by design: the Hugging Face Hub is never contacted by tests or the demo.
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -25,13 +28,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(CLOUD_STAMP): pyproject.toml
+	test -x $(CLOUD_VENV)/bin/python || $(PYTHON) -m venv $(CLOUD_VENV)
+	$(CLOUD_VENV)/bin/pip install -q -e '.[cloud]'
+	touch $(CLOUD_STAMP)
+
 demo: $(STAMP)
 	bash examples/demo.sh
 
 demo-smollm2: $(STAMP)
 	bash examples/trade-classifier/demo-smollm2.sh
 
-test: $(STAMP) chromium
+test: $(STAMP) $(CLOUD_STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Headless Chromium opens the HTML report in the tests; installed quietly when missing (Debian package; needs root).
@@ -49,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/probe_accuracy.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(CLOUD_VENV) runs build *.egg-info

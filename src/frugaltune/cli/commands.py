@@ -21,6 +21,7 @@ COMMANDS = {
     "buy-vs-rent": "frugaltune.cli.plan",
     "afford": "frugaltune.cli.afford",
     "train": "frugaltune.cli.train",
+    "launch": "frugaltune.cli.launch",
     "report": "frugaltune.cli.report",
     "probe": "frugaltune.cli.report",
     "schema": "frugaltune.cli.train",

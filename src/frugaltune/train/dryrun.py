@@ -79,7 +79,7 @@ def dry_run(cfg: RunConfig) -> dict:
             "approx_tokens_per_sample": round(stats["mean_tokens"], 1), "tokens_counted_with": stats["counted_with"],
             "sequences_per_epoch": per_epoch, "epochs": kwargs["epochs"], "steps": steps,
             "num_gpus": cfg.cost.num_gpus, "output_dir": cfg.output.dir,
-            "estimate": estimate, "estimate_note": note, "model_note": cache_note}
+            "estimate": estimate, "estimate_note": note, "model_note": cache_note, "estimate_job": kwargs}
 
 
 def _rows(cfg: RunConfig) -> tuple[list[dict], int, int]:
