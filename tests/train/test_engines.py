@@ -53,14 +53,15 @@ def _a_worker(proc: subprocess.Popen) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize(("engine", "target"), [("fsdp", "launcher"), ("deepspeed", "rank")])
 def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp_path, engine, target):
-    straight, split = tmp_path / "straight", tmp_path / "split"
+    straight, split, mirror = tmp_path / "straight", tmp_path / "split", tmp_path / "mirror"
+    mirrored = ["--set", f"checkpoints.mirror={mirror}"] if engine == "fsdp" else []
     code, err = _finish(_start(_args(engine, straight)))
     assert code == 0, err
     s = json.loads((straight / "summary.json").read_text())
     assert s["distributed"]["engine"] == engine and s["distributed"]["world_size"] == 2
     assert s["status"] == "finished" and s["steps"] == STEPS
 
-    proc = _start(_args(engine, split))
+    proc = _start([*_args(engine, split), *mirrored])
     try:
         wait_for(lambda: (split / "checkpoints" / "step-000004" / "manifest.json").is_file(), 180, proc, poll=0.05)
     finally:
@@ -78,7 +79,7 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
         assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"} <= names
     assert (split / "distributed" / "torchrun.sh").is_file() and (split / "distributed" / "accelerate.yaml").is_file()
 
-    code, err = _finish(_start(_args(engine, split)))  # the same command resumes
+    code, err = _finish(_start([*_args(engine, split), *mirrored]))  # the same command resumes
     assert code == 0, err
     assert events(split, "resume")[0]["from_step"] == stopped
     resumed = json.loads((split / "summary.json").read_text())
@@ -86,11 +87,17 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
     want, got = step_losses(straight), step_losses(split)
     assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-4) for k in want)
 
-    # one process more steps: FSDP's DCP checkpoint reshards; DeepSpeed's ZeRO partitions cannot, and it says so
+    # one process, more steps: FSDP's DCP checkpoint reshards (here on a new disk, from the mirror, which holds
+    # every rank's shards); DeepSpeed's ZeRO partitions cannot, and it says so
     more = ["--set", f"training.max_steps={STEPS + 2}", "--set", "distributed.num_processes=1"]
-    code, err = _finish(_start([*_args(engine, split), *more]))
     if engine == "fsdp":
+        assert (mirror / f"step-{STEPS:06d}" / "dcp" / "__1_0.distcp").is_file()
+        new_disk = tmp_path / "new-disk"
+        code, err = _finish(_start([*_args(engine, new_disk), *mirrored, *more]))
         assert code == 0, err
-        assert events(split, "resume")[-1]["from_step"] == STEPS and events(split, "finished")[-1]["step"] == STEPS + 2
+        resume = events(new_disk, "resume")[-1]
+        assert (resume["from_step"], resume["source"]) == (STEPS, "mirror")
+        assert events(new_disk, "finished")[-1]["step"] == STEPS + 2
     else:
+        code, err = _finish(_start([*_args(engine, split), *more]))
         assert code == 2 and "DeepSpeed loads ZeRO partitions only into the process count that wrote them" in err
