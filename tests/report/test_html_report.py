@@ -140,3 +140,11 @@ def test_ticks_cover_the_data_and_read_well():
         ticks = nice_ticks(lo, hi)
         assert ticks[0] <= lo and ticks[-1] >= hi and 2 <= len(ticks) <= 12, (lo, hi, ticks)
     assert [_label(t) for t in nice_ticks(0, 10000)] == ["0", "2,000", "4,000", "6,000", "8,000", "10,000"]
+
+
+def test_a_long_run_is_drawn_in_hours():
+    long = [{**e, "time": T0 + (e["time"] - T0) * 300} for e in _events()]  # the same run, 300 times slower
+    drawn = charts([("r8", _summary(), long)])
+    assert {c.x_label for c in drawn} == {"billed hours"}
+    assert {c.x_range for c in drawn} == {(0.0, max(x for c in drawn for s in c.series for x, _ in s.points))}
+    assert drawn[0].markers[0].x == pytest.approx(62 * 300 / 3600)  # the SIGTERM, 5.2 billed hours in

@@ -1,8 +1,8 @@
 """`frugaltune report RUN... --html FILE`: one self-contained page (inline CSS and SVG; no script, no network).
 
-Charts share one x axis, billed minutes: the machine time the run has paid for (each attempt from its process
-start to its last event, attempts laid end to end), so an interruption and the resume after it sit side by side
-and the cost line is straight. Every chart marks interruptions (an attempt that ended with a signal, or vanished)
+Charts share one x axis, billed time (minutes; hours past 3 h): the machine time the run has paid for (each attempt
+from its process start to its last event, attempts laid end to end), so an interruption and the resume after it sit
+side by side and the cost line is straight. Every chart marks interruptions (an attempt that ended with a signal, or vanished)
 and resumes (from which step). The cost chart draws the dollars accumulated against the estimate's band
 (`cost_breakdown.total_cost_range` when the estimator gives one) when the estimate is for the machine measured.
 """
@@ -100,10 +100,22 @@ def charts(runs: list[tuple[str, dict, list[dict]]]) -> list[Chart]:
             chart.markers += markers(events, tag)
         if not many:
             out[4].band = _cost_band(summary)
-    ends = [x for c in out for s in c.series for x, _ in s.points]
-    for chart in out:
-        chart.x_range = (0.0, max(ends, default=1.0))  # one time axis for all charts: from the first billed second
-    return out
+    out[3].empty_note = "no GPU samples: the run was not on a CUDA GPU, or nvidia-ml-py was not installed"
+    out[4].empty_note = "no price: set cost.usd_per_hour (or cost.gpu on a GPU the catalog prices)"
+    return _shared_time_axis(out)
+
+
+def _shared_time_axis(drawn: list[Chart]) -> list[Chart]:
+    """One x axis for all charts, from the first billed second; in hours when the run is longer than 3 hours."""
+    end = max((x for c in drawn for s in c.series for x, _ in s.points), default=1.0)
+    scale, label = (1 / 60, "billed hours") if end > 180 else (1.0, "billed minutes")
+    for chart in drawn:
+        chart.x_label, chart.x_range = label, (0.0, end * scale)
+        for s in chart.series:
+            s.points = [(x * scale, y) for x, y in s.points]
+        for m in chart.markers:
+            m.x *= scale
+    return drawn
 
 
 def _cost_points(summary: dict, events: list[dict]) -> list[tuple[float, float]]:
@@ -154,7 +166,7 @@ def render_html(runs: list[tuple[str, dict, list[dict]]]) -> str:
     svgs = "\n".join(line_chart(c) for c in charts(runs))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{CSS}</style></head><body>\n<h1>{escape(title)}</h1>\n<h2>Summary</h2>\n{table}\n"
-            f"<h2>Over the run</h2>\n{svgs}\n<p class=\"note\">x axis: billed minutes (each attempt from its process "
+            f"<h2>Over the run</h2>\n{svgs}\n<p class=\"note\">x axis: billed time (each attempt from its process "
             "start to its last event; gaps between attempts are not billed). Dashed vertical lines: interruptions "
             "and resumes.</p>\n</body></html>\n")
 

@@ -47,6 +47,7 @@ class Chart:
     markers: list[Marker] = field(default_factory=list)
     band: Band | None = None
     x_range: tuple[float, float] | None = None  # a shared x axis for charts read together
+    empty_note: str = "no data recorded for this chart"
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
@@ -163,7 +164,7 @@ def line_chart(chart: Chart, width: int = 720, height: int = 260) -> str:
     if not any(s.points for s in chart.series):
         return (f'<svg class="chart empty" width="{width}" height="60" '
                 f'role="img"><text x="8" y="20" class="title">{escape(chart.title)}</text>'
-                f'<text x="8" y="44">no data recorded for this chart</text></svg>')
+                f'<text x="8" y="44">{escape(chart.empty_note)}</text></svg>')
     f = _Frame(chart, width, height)
     parts = _axes(f, chart, width, height)
     if chart.band:
