@@ -70,3 +70,12 @@ def load_yaml(path: str | Path, what: str, fix: str) -> Any:
         raise yaml_syntax_error(path, err) from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to read.", fix="flatten the YAML.") from None
+
+
+def config_yaml(mapping: dict, header: str | None = None) -> str:
+    """The YAML text frugaltune writes for a config mapping (keys in order, block style); `header` lines become
+    leading comments (e.g. the command that runs it)."""
+    body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False)
+    if not header:
+        return body
+    return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + body

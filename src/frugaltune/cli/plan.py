@@ -172,7 +172,7 @@ def plan_command(**values) -> None:
     if values["dataset"] and values["data_format"] in (None, "auto"):  # on stderr: stdout may be the YAML itself
         from frugaltune.data_format import detection_note
 
-        print(detection_note(planned.config.data.format, values["dataset"]), file=sys.stderr)
+        print(detection_note(planned.config_data["data"]["format"], values["dataset"]), file=sys.stderr)
     if output:
         print(f"wrote {output} (check it: frugaltune train {output} --dry-run)",
               file=sys.stdout if fmt == "table" else sys.stderr)

@@ -197,7 +197,8 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     Returns:
         A PlannedRun: the recommendation, the config, its YAML text (also written to `output` when given).
     """
-    from frugaltune.plan.runconfig import PlannedRun, header, to_run_config
+    from frugaltune.plan.runconfig import PlannedRun, header, run_config_data
+    from frugaltune.yamlio import config_yaml
 
     if data_format in (None, "auto") and dataset is not None:
         from frugaltune.data_format import detect_file_format
@@ -206,15 +207,16 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     rec = recommend(model, dataset=dataset, data_format=data_format, **kwargs)
     arch = rec.job.model
     source = model if Path(model).exists() else (arch.hf_id or arch.name)
-    cfg = to_run_config(rec, model_source=source, data_path=str(dataset or "data/train.jsonl"),
-                        output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}", data_format=data_format or "auto",
-                        eval_fraction=kwargs.get("eval_fraction", DEFAULT_EVAL_FRACTION))
-    text = cfg.to_yaml(header=header(rec, str(output or "run.yaml")))
+    data = run_config_data(rec, model_source=source, data_path=str(dataset or "data/train.jsonl"),
+                           output_dir=output_dir or f"runs/{arch.name}-{rec.job.method}",
+                           data_format=data_format or "auto",
+                           eval_fraction=kwargs.get("eval_fraction", DEFAULT_EVAL_FRACTION), complete=True)
+    text = config_yaml(data, header(rec, str(output or "run.yaml")))
     if output is not None:
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return PlannedRun(rec, cfg, text, None if output is None else Path(output))
+    return PlannedRun(rec, data, text, None if output is None else Path(output))
 
 
 def afford(budget_usd: float, *, per: str = "run", model: str | Sequence[str] | None = None, gpu=None, platform=None,

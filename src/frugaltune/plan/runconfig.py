@@ -21,13 +21,20 @@ class PlannedRun:
     """`frugaltune plan`: the recommendation, the training config written from it, and that config's YAML text."""
 
     recommendation: Recommendation
-    config: Any  # train/config.py's RunConfig (pydantic is imported only when a plan is written)
+    config_data: dict  # the config as plain data (every key, defaults filled), as written
     yaml: str
     path: Path | None = None  # where the YAML was written, if it was
 
+    @property
+    def config(self) -> Any:
+        """The config as train/config.py's RunConfig (validated; imports pydantic, so only on demand)."""
+        from frugaltune.train.config import RunConfig
+
+        return RunConfig.from_dict(self.config_data, origin="plan")
+
     def to_json(self) -> dict:
         """`frugaltune plan --json`: the recommendation, the config as a mapping, and where it was written."""
-        return {**self.recommendation.to_json(), "config": self.config.model_dump(mode="json"),
+        return {**self.recommendation.to_json(), "config": self.config_data,
                 "written_to": None if self.path is None else str(self.path)}
 
 
@@ -44,11 +51,19 @@ def _checkpoint_minutes(rec: Recommendation) -> float:
     return ON_DEMAND_CHECKPOINT_MINUTES
 
 
-def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, output_dir: str,
-                  data_format: str = "auto", name: str | None = None,
-                  eval_fraction: float = DEFAULT_EVAL_FRACTION):
-    """The RunConfig for `rec` (import of pydantic happens here, not at planner import)."""
+def to_run_config(rec: Recommendation, **kwargs):
+    """The RunConfig for `rec` (validated by pydantic, imported here; see `run_config_data` for the arguments)."""
     from frugaltune.train.config import RunConfig
+
+    return RunConfig.from_dict(run_config_data(rec, **kwargs), origin="plan")
+
+
+def run_config_data(rec: Recommendation, *, model_source: str, data_path: str, output_dir: str,
+                    data_format: str = "auto", name: str | None = None,
+                    eval_fraction: float = DEFAULT_EVAL_FRACTION, complete: bool = False) -> dict:
+    """The run config for `rec` as plain data: the keys the plan sets, or with `complete` every key with its default
+    (train/config_snapshot.py: no pydantic import)."""
+    from frugaltune.train.config_snapshot import complete as fill, snapshot
 
     job, est, cand = rec.job, rec.estimate, rec.candidate
     method = {"kind": job.method}
@@ -74,10 +89,10 @@ def to_run_config(rec: Recommendation, *, model_source: str, data_path: str, out
         "output": {"dir": output_dir},
         "cost": cost,
     }
-    section = distributed_section(job) if "distributed" in RunConfig.model_fields else None
+    section = distributed_section(job) if "distributed" in snapshot()["defaults"] else None
     if section is not None:
         raw["distributed"] = section
-    return RunConfig.from_dict(raw, origin="plan")
+    return fill(raw) if complete else raw
 
 
 def header(rec: Recommendation, path: str) -> str:

@@ -314,10 +314,9 @@ class RunConfig(_Strict):
 
     def to_yaml(self, header: str | None = None) -> str:
         """YAML text of this config; `header` lines become leading comments (e.g. the command that runs it)."""
-        body = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
-        if not header:
-            return body
-        return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + body
+        from frugaltune.yamlio import config_yaml
+
+        return config_yaml(self.model_dump(mode="json"), header)
 
     @property
     def run_name(self) -> str:
