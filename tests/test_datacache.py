@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from frugaltune import datacache
 
 
@@ -55,3 +57,35 @@ def test_an_unwritable_cache_dir_still_works(tmp_path, monkeypatch):
     assert datacache.cached("t", [str(source)], build) == {"ok": True}
     assert len(calls) == 2 and not any(p.name.endswith(".marshal") for p in tmp_path.rglob("*"))
     assert sorted(os.listdir(tmp_path)) == ["file-not-dir", "rows.csv"]  # no temp files left behind
+
+
+def test_values_that_are_not_plain_data_are_served_uncached(tmp_path, monkeypatch):
+    import datetime
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "rows.csv"
+    source.write_text("x\n")
+    build, calls = _counting_builder({"when": datetime.date(2026, 1, 1)})
+    assert datacache.cached("t", [str(source)], build) == {"when": datetime.date(2026, 1, 1)}
+    assert datacache.cached("t", [str(source)], build) == {"when": datetime.date(2026, 1, 1)}
+    assert len(calls) == 2
+
+
+def test_a_yaml_file_is_parsed_once_per_version(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "budget.yaml"
+    path.write_text("months: 3\nphases: [a, b]\n")
+    probe = ("import sys; from frugaltune.datacache import cached_yaml; "
+             "print(cached_yaml(sys.argv[1], 'budget file', 'fix'), 'yaml' in sys.modules)")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, env=env,
+                           check=True, timeout=60).stdout.strip() for _ in range(2)]
+    assert runs == ["{'months': 3, 'phases': ['a', 'b']} True", "{'months': 3, 'phases': ['a', 'b']} False"]
+    path.write_text("months: 3\nmonths: 4\n")  # edited, and now invalid: parsed again, and the error is raised
+    from frugaltune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="appears twice"):
+        datacache.cached_yaml(path, "budget file", "fix")

@@ -2,7 +2,8 @@
 
 Parsing the catalog CSVs costs ~15 ms, and `import csv, json, pickle` each pull in `re` and `enum` (~9 ms here).
 Reading a marshalled file takes well under a millisecond and imports nothing (marshal is built into the interpreter).
-Only plain data goes in: dicts, lists, tuples, strings, numbers, booleans and None.
+Only plain data goes in: dicts, lists, tuples, strings, numbers, booleans and None (anything else is built each
+time, never cached).
 
 Each entry is stored with its key: the source files' paths, sizes and mtimes and the interpreter's tag, so an edited
 or upgraded package, or another Python version, never reads a stale entry. Writes are atomic (temp file + rename);
@@ -49,7 +50,11 @@ def cached(name: str, sources: list[str], build: Callable[[], object]) -> object
     except (OSError, EOFError, ValueError, TypeError):  # absent, truncated or not ours: rebuild it
         pass
     value = build()
-    _write_atomically(path, marshal.dumps((key, value)))
+    try:
+        data = marshal.dumps((key, value))
+    except ValueError:  # not plain data (e.g. a date a YAML file holds): served, just not cached
+        return value
+    _write_atomically(path, data)
     return value
 
 
@@ -82,3 +87,17 @@ def package_sources(*dependencies: str) -> list[str]:
     for name in dependencies:
         found += [p for p in (os.path.join(d, name, "__init__.py") for d in sys.path if d) if os.path.isfile(p)][:1]
     return sorted(found)
+
+
+def cached_yaml(path: str | os.PathLike, what: str, fix: str) -> object:
+    """A user's YAML file parsed as `frugaltune.yamlio.load_yaml` does, through this cache (keyed on the file's size
+    and mtime): reading it again unchanged costs neither the parse nor `import yaml` (~25 ms)."""
+
+    def parse() -> object:
+        from frugaltune.yamlio import load_yaml
+
+        return load_yaml(path, what, fix)
+
+    if not os.path.isfile(path):
+        return parse()  # its error names what is wrong with the path
+    return cached("yaml", [os.fspath(path)], parse)

@@ -176,7 +176,7 @@ def _months(value, phases: list[Phase], problems: list[str]) -> int:
 
 def load_budget(path, job_keys: tuple[str, ...]) -> BudgetSpec:
     """Read and validate a budget YAML file."""
-    from frugaltune.yamlio import load_yaml
+    from frugaltune.datacache import cached_yaml
 
-    raw = load_yaml(path, "budget file", fix="pass a budget YAML such as examples/budget.yaml.")
+    raw = cached_yaml(path, "budget file", fix="pass a budget YAML such as examples/budget.yaml.")
     return parse_budget(raw, job_keys, str(path))
