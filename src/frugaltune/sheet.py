@@ -10,13 +10,13 @@ the plain text.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 FORMATS = ("table", "csv", "md", "json")
 WIDE_COLUMNS = 120  # below this many terminal columns, tables switch to their narrow column set
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Col:
     header: str
     justify: str = "left"
@@ -24,7 +24,7 @@ class Col:
     key: str | None = None  # JSON key (default: the header)
 
 
-@dataclass
+@record
 class Sheet:
     title: str
     columns: list[Col]

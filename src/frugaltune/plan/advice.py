@@ -7,7 +7,7 @@ cheapest?), same method on more or bigger GPUs, then a lighter method (LoRA, QLo
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
+from frugaltune.record import replace
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import Job

@@ -10,7 +10,7 @@ the `compare` ranking's cheapest few for a reference job; per month, a job must 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.estimate.cost import HOURS_PER_MONTH
 from frugaltune.estimate.records import Estimate, Hardware, Job
@@ -25,7 +25,7 @@ OFFERS_TRIED = 4  # cheapest distinct offers per model x method whose affordable
 TOKENS_PER_SAMPLE = 500.0  # how the answer is also told in samples (the estimate's default sample)
 
 
-@dataclass
+@record
 class Affordable:
     """One model x method: the most training tokens the budget buys, where, in how long, for how much."""
 
@@ -48,7 +48,7 @@ class Affordable:
                 "peak_gb_per_gpu": None if e is None else e.memory.peak_gb_per_gpu, "reason": self.reason}
 
 
-@dataclass
+@record
 class Affordability:
     budget_usd: float
     per: str  # "run" | "month"

@@ -17,7 +17,7 @@ and the saving from spot and from QLoRA are priced too (search.py's compare).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.checks import MAX_GPUS, Limit, check, coerce
 from frugaltune.errors import ConfigError, did_you_mean
@@ -41,7 +41,7 @@ PHASE_KEYS = ("name", "kind", "start_month", "months", "runs_per_month", "every_
 TOP_KEYS = ("months", "job", "phases", "catalog_dirs")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Phase:
     name: str
     kind: str = "train"
@@ -70,7 +70,7 @@ class Phase:
         return month >= self.start_month and (self.months is None or month < self.start_month + self.months)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BudgetSpec:
     months: int
     job: dict

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.estimate.records import Estimate, Job
 from frugaltune.plan.budget import BudgetSpec, Phase
 from frugaltune.plan.search import Comparison, Filters, compare_job, total_usd
 
 
-@dataclass
+@record
 class Alternative:
     label: str  # "cheapest platform for this GPU" | "cheapest anywhere" | "spot" | "qlora"
     option: str | None  # "1x A10 on lambda (on-demand)"; None when nothing fits
@@ -17,7 +17,7 @@ class Alternative:
     saving_usd: float | None  # over the whole phase: chosen - alternative (negative: the alternative costs more)
 
 
-@dataclass
+@record
 class PhaseCost:
     phase: Phase
     usd_per_month: list[float]  # index 0 = month 1
@@ -32,7 +32,7 @@ class PhaseCost:
         return sum(self.usd_per_month)
 
 
-@dataclass
+@record
 class BudgetResult:
     spec: BudgetSpec
     phases: list[PhaseCost]

@@ -15,7 +15,7 @@ purchase price are used only where the catalog has them, and the output says whi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.errors import ConfigError
 from frugaltune.estimate.cost import HOURS_PER_MONTH, billed_gpus
@@ -23,7 +23,7 @@ from frugaltune.estimate.records import Estimate, Hardware, Job
 from frugaltune.plan.search import Comparison, Filters, compare_job, total_usd, wall_hours
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OwnedGpu:
     gpu: str  # canonical catalog name
     purchase_usd: float  # per GPU
@@ -63,7 +63,7 @@ def break_even_month(purchase_usd: float, rent_usd_per_month: float, energy_usd_
     return max(1, math.ceil(purchase_usd / margin - 1e-9))
 
 
-@dataclass
+@record
 class BuyVsRent:
     owned: OwnedGpu
     runs_per_month: float
@@ -138,7 +138,7 @@ def buy_vs_rent(job: Job, owned: OwnedGpu, runs_per_month: float | None, catalog
 def rent_same_gpu(job: Job, owned: OwnedGpu, catalog, flt: Filters, estimator) -> tuple[Comparison, list[str]]:
     """The cheapest rented option of the owned GPU (the same count where offered, else any count); when nobody rents
     that GPU, the cheapest option of any GPU, and a note that says so."""
-    from dataclasses import replace
+    from frugaltune.record import replace
 
     same = compare_job(job, catalog, replace(flt, gpus=(owned.gpu,), min_gpus=owned.num_gpus,
                                              max_gpus=owned.num_gpus), estimator=estimator)

@@ -5,7 +5,7 @@ change against a no-optimization baseline (full fine-tuning, fp32, no checkpoint
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 from itertools import product
 
 from frugaltune.estimate.records import Estimate, Hardware, Job
@@ -31,7 +31,7 @@ def select_axes(names: list[str]) -> dict:
     return {k: v for k, v in AXES.items() if not names or k in names}
 
 
-@dataclass
+@record
 class ImpactRow:
     settings: dict
     estimate: Estimate
@@ -41,7 +41,7 @@ class ImpactRow:
     baseline: bool = False
 
 
-@dataclass
+@record
 class Impact:
     rows: list[ImpactRow]
     best: int | None  # index of the cheapest row that fits (fastest when unpriced)

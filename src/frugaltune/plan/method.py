@@ -17,7 +17,7 @@ estimated on it and nothing is priced. With `rent`, or without a GPU, the catalo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.estimate.records import Estimate, Hardware, Job
 from frugaltune.plan.search import Comparison, Filters, compare_job, total_usd, wall_hours
@@ -39,7 +39,7 @@ TRADEOFFS = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Situation:
     """What the user has and needs."""
 
@@ -60,7 +60,7 @@ class Situation:
         return self.gpu is not None and not self.rent
 
 
-@dataclass
+@record
 class MethodChoice:
     method: str
     zero_stage: int
@@ -84,7 +84,7 @@ def _fits_locally(job: Job, gpu, num_gpus: int, catalog, estimator, margin: floa
     return peak <= gpu.memory_gb * (1 - margin), peak
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Best:
     """A method's cheapest option: where it runs, its estimate, and its dollars (None on the user's own GPU)."""
 

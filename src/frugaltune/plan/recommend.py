@@ -4,7 +4,7 @@ a training config (train/config.py's RunConfig, the one schema) whose estimate f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import Estimate, Hardware, Job
@@ -18,7 +18,7 @@ TOP_HARDWARE = 3  # settings are tuned on this many of the cheapest hardware opt
 LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 
 
-@dataclass
+@record
 class Recommendation:
     choice: MethodChoice
     candidate: Candidate | None  # None: the user's own GPU, not a catalog offer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from frugaltune.record import record
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from frugaltune.plan.search import total_usd, wall_hours
 ON_DEMAND_CHECKPOINT_MINUTES = 30.0
 
 
-@dataclass
+@record
 class PlannedRun:
     """`frugaltune plan`: the recommendation, the training config written from it, and that config's YAML text."""
 

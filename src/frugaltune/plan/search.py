@@ -7,7 +7,7 @@ default hour), every dropped option keeps its reason, and the result is explaine
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 
 from frugaltune.catalog.types import Offer
 from frugaltune.estimate.records import PRICINGS, Estimate, Hardware, Job
@@ -19,7 +19,7 @@ NEAR_TIE = 0.05  # options within 5 % of the cheapest count as equally cheap (se
 NEAR_TIE_USD = 0.01
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Filters:
     """What the user allows. Empty tuples mean 'any'."""
 
@@ -34,7 +34,7 @@ class Filters:
     include_gpu_only_prices: bool = False  # GPU-only SKU prices (GCP): the host VM is billed on top, not priced here
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Candidate:
     """One concrete option: an offer, how many of its GPUs, and how it is priced."""
 
@@ -43,7 +43,7 @@ class Candidate:
     pricing: str
 
 
-@dataclass
+@record
 class Rejection:
     candidate: Candidate
     reason: str
@@ -60,7 +60,7 @@ class Rejection:
         return out
 
 
-@dataclass
+@record
 class Comparison:
     """Ranked feasible options (best first), every rejected one with its reason, and the marked winners."""
 
@@ -129,7 +129,7 @@ def _offer_reason(offer: Offer, pricing: str, flt: Filters) -> str | None:
     return None
 
 
-@dataclass
+@record
 class _Fit:
     """What one (GPU, count) needs, shared by every offer of it: the job to run there, or why none fits."""
 

@@ -13,7 +13,7 @@ Fixed choices, each with its reason:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from frugaltune.record import field, record
 from itertools import product
 
 from frugaltune.errors import InfeasiblePlanError
@@ -25,14 +25,14 @@ DEFAULT_GLOBAL_BATCH = 16  # sequences per optimizer step: a moderate default (-
 MAX_MICRO_BATCH = 64
 
 
-@dataclass
+@record
 class Trial:
     job: Job
     estimate: Estimate
     reason: str | None  # None: fits with the margin
 
 
-@dataclass
+@record
 class Settings:
     """The chosen job (settings applied), its estimate, and every trial with why it lost."""
 
