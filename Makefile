@@ -52,6 +52,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/estimator_accuracy.py
 	$(BIN)/python bench/out_of_sample.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/dataset_scale.py
+	$(BIN)/python bench/catalog_scale.py
 	$(BIN)/python bench/planner_speed.py
 	$(BIN)/python bench/runner_overhead.py
 	$(BIN)/python bench/probe_accuracy.py
