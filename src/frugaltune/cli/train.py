@@ -73,6 +73,7 @@ def train_cmd(config: str, output_dir: str | None, max_steps: int | None, resume
                   *(["--max-steps", str(max_steps)] if max_steps else []), *(["--quiet"] if quiet else []),
                   *[arg for item in sets or [] for arg in ("--set", item)]]
         return local.launch(cfg, worker)
+    local.watch_launcher()
     _log_warnings_plainly()
     from frugaltune.train.recipe import train
 

@@ -21,6 +21,8 @@ from frugaltune.errors import ConfigError
 from frugaltune.train.signals import EXIT_INTERRUPTED
 
 WORKER = [sys.executable, "-c", "from frugaltune.cli import main; main()"]
+LAUNCHER_PID = "FRUGALTUNE_LAUNCHER_PID"
+WATCH_INTERVAL_S = 1.0
 
 
 def is_worker() -> bool:
@@ -61,6 +63,7 @@ def launch(cfg, args: list[str]) -> int:
     files.write_all(cfg.output.dir, cfg, ["frugaltune", *args], resolve_precision(cfg.training.precision),
                     None if d.num_nodes == 1 else endpoint)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # what torchrun sets: N processes must not each take every core
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # workers watch it (torch starts them in sessions of their own)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we report the outcome ourselves
     outcome: dict = {}
     thread = threading.Thread(target=_run_agent, args=(cfg, endpoint, args, outcome), daemon=True)
@@ -101,6 +104,24 @@ def _forward_to_workers(signum, frame) -> None:
             child.send_signal(signal.SIGTERM)
         except psutil.Error:
             pass
+
+
+def watch_launcher() -> None:
+    """In a worker our launcher started: if the launcher dies (SIGKILL, a closed terminal), stop like on a SIGTERM
+    (save, exit 75) instead of training on unattended; torch starts workers in their own sessions, so nothing else
+    would reach them."""
+    launcher = os.environ.get(LAUNCHER_PID)
+    if not launcher or not is_worker():
+        return
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == int(launcher):
+            time.sleep(WATCH_INTERVAL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="frugaltune-launcher-watch").start()
 
 
 def exit_code(outcome: dict) -> int:

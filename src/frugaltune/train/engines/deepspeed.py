@@ -4,8 +4,9 @@ Gradient accumulation follows DeepSpeed's manual-boundary pattern (`set_gradient
 DeepSpeedEngine's docstring): the recipe's per-step loss normalisation is kept (`scale_wrt_gas=False`), DeepSpeed
 clips (`gradient_clipping`) and steps at the boundary. Checkpoints are DeepSpeed's own format
 (`save_checkpoint`/`load_checkpoint`): a model-states file and one optimizer partition per rank. ZeRO partitions
-cannot be loaded into another process count directly (DeepSpeed needs its universal-checkpoint conversion), so a
-resume with another count stops with what to do.
+only load into the process count that wrote them; a resume with another count converts the checkpoint to
+DeepSpeed's universal format first (`deepspeed.checkpoint.ds_to_universal`, ZeRO stages 1-2: one file per
+parameter and optimizer state) and loads that (`load_universal`), beside the untouched step directory.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from frugaltune.train.engines.base import Engine
 from frugaltune.train.engines.files import deepspeed_config
 
 TAG = "deepspeed"
+UNIVERSAL_TAG = "deepspeed_universal"
 
 
 class DeepSpeedEngine(Engine):
     name = "deepspeed"
-    reshards = False
+    reshards = True  # through a universal checkpoint (stages 1-2); stage 3 cannot (check_resume says so)
 
     def __init__(self, cfg, compute_dtype: str):
         super().__init__(cfg, compute_dtype)
@@ -86,8 +88,51 @@ class DeepSpeedEngine(Engine):
         model.save_checkpoint(str(out), tag=TAG, save_latest=False, exclude_frozen_parameters=trainable_only)
 
     def load_state(self, path: Path, model, optimizer, trainable_only: bool) -> None:
-        model.load_checkpoint(str(path), tag=TAG, load_module_strict=not trainable_only,
-                              load_optimizer_states=True, load_lr_scheduler_states=False)
+        saved = getattr(self, "_saved", None) or {}
+        if saved.get("world_size", self.num_processes) == self.num_processes:
+            model.load_checkpoint(str(path), tag=TAG, load_module_strict=not trainable_only,
+                                  load_optimizer_states=True, load_lr_scheduler_states=False)
+            return
+        universal = self._to_universal(path)
+        model._config.load_universal_checkpoint = True  # read at load time (DeepSpeedEngine.load_universal_checkpoint)
+        try:
+            model.load_checkpoint(str(universal), tag=UNIVERSAL_TAG, load_module_strict=not trainable_only,
+                                  load_optimizer_states=True, load_lr_scheduler_states=False)
+        finally:
+            model._config.load_universal_checkpoint = False
+            self.barrier()
+            if self.is_main:
+                import shutil
+
+                shutil.rmtree(universal, ignore_errors=True)
+
+    def _to_universal(self, path: Path) -> Path:
+        """Rank 0 converts `path`'s ZeRO partitions into one file per parameter and state; every rank gets the path."""
+        import argparse
+        import shutil
+
+        out = path.parent / f".universal-{path.name}"
+        if self.is_main:
+            from deepspeed.checkpoint import ds_to_universal
+
+            shutil.rmtree(out, ignore_errors=True)
+            args = argparse.Namespace(input_folder=str(path / TAG), output_folder=str(out / UNIVERSAL_TAG),
+                                      num_extract_workers=1, num_merge_workers=1, keep_temp_folder=False,
+                                      strict=True, inject_missing_state=True)
+            try:
+                with _quiet_stdout():
+                    ds_to_universal.main(args)
+            except Exception as err:  # noqa: BLE001 -- a layout the converter does not know: say what to do instead
+                from frugaltune.errors import CheckpointError
+
+                shutil.rmtree(out, ignore_errors=True)
+                saved = self._saved.get("world_size")
+                raise CheckpointError(
+                    f"{path}: DeepSpeed could not convert its ZeRO partitions of {saved} processes for "
+                    f"{self.num_processes} ({type(err).__name__}: {err}).",
+                    fix=f"Resume with --set distributed.num_processes={saved}.") from None
+        self.barrier()
+        return out
 
     def full_state_dict(self, model) -> dict | None:
         if self.zero_stage() < 3:
@@ -96,7 +141,13 @@ class DeepSpeedEngine(Engine):
 
     def check_resume(self, path: Path, state: dict) -> None:
         super().check_resume(path, state)
-        saved = state.get("distributed") or {}
+        saved = self._saved = state.get("distributed") or {}
+        if saved.get("world_size", self.num_processes) != self.num_processes and self.zero_stage() == 3:
+            from frugaltune.errors import CheckpointError
+
+            raise CheckpointError(self.reshard_problem(path, saved), fix=(
+                f"Resume with {saved.get('world_size')} processes (--set distributed.num_processes="
+                f"{saved.get('world_size')}), or start a new run with --output-dir."))
         if saved.get("zero_stage") not in (None, self.zero_stage()):
             from frugaltune.errors import CheckpointError
 
@@ -105,6 +156,16 @@ class DeepSpeedEngine(Engine):
                 fix=f"Resume with --set distributed.zero_stage={saved['zero_stage']}, or start a new --output-dir.")
 
     def reshard_problem(self, path: Path, saved: dict) -> str:
-        return (f"{path} holds DeepSpeed ZeRO partitions of {saved.get('world_size')} processes and this run has "
-                f"{self.num_processes}: DeepSpeed loads ZeRO partitions only into the process count that wrote them "
-                "(another count needs its universal-checkpoint conversion, ds_to_universal).")
+        return (f"{path} holds DeepSpeed ZeRO-3 partitions of {saved.get('world_size')} processes and this run has "
+                f"{self.num_processes}: DeepSpeed loads ZeRO partitions only into the process count that wrote them, "
+                "and its universal-checkpoint conversion is done here for stages 1-2 only.")
+
+
+@contextmanager
+def _quiet_stdout():
+    """ds_to_universal prints its progress; a training run's output keeps to what the user can act on."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield

@@ -13,6 +13,9 @@ The rules, and where they come from:
   (DeepSpeed config docs, `offload_param`). Offloaded optimizer steps run DeepSpeed's own CPU Adam, so an
   offloaded run uses AdamW (no 8-bit or SGD); bitsandbytes 8-bit optimizers are not run under ZeRO at all, and
   QLoRA's 4-bit base is not partitioned by ZeRO-3 here (stages 1-2 leave the frozen base alone and work).
+
+Resuming on another process count: fsdp reshards (torch.distributed.checkpoint); deepspeed converts ZeRO-1/2
+checkpoints to its universal format first; ZeRO-3 ones need the count that wrote them.
 """
 
 from __future__ import annotations
