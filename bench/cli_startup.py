@@ -1,8 +1,8 @@
 """Wall time of every frugaltune command, to its last output, as a ratio to a bare `python -c pass`.
 
 Targets: `estimate --json` <= 4x; every other command (compare, plan, recommend, impact, budget, buy-vs-rent,
-catalog, schema, report) and every `--help` <= 10x. All run from this venv's interpreter, interleaved (the order
-alternates each round) after warm-up runs, so disk cache and machine load hit them alike; medians and ratios are
+afford, catalog, calibration, schema) and every `--help` <= 10x. All run from this venv's interpreter, interleaved
+(the order alternates each round) after warm-up runs, so disk cache and machine load hit them alike; medians and ratios are
 printed. `--profile` then shows where `estimate --json`'s time goes (or `--profile-command NAME`'s): stage costs,
 `python -X importtime` (slowest imports, self and cumulative) and cProfile of the whole command in-process.
 Run: nice .venv/bin/python bench/cli_startup.py [--runs 15] [--only estimate,plan] [--profile] [--strict]
@@ -42,7 +42,12 @@ COMMANDS = [
     ("recommend", ["recommend", "--model", "llama-2-7b", "--budget-usd", "20"], COMMAND_TARGET_RATIO),
     ("plan", ["plan", "--model", "llama-2-7b", "--gpu", "a10"], COMMAND_TARGET_RATIO),
     ("budget", ["budget", str(ROOT / "examples" / "budget.yaml")], COMMAND_TARGET_RATIO),
-    ("buy-vs-rent", ["buy-vs-rent", "--gpu", "rtx 4090", "--purchase-usd", "1800", "--usd-per-kwh", "0.3"], COMMAND_TARGET_RATIO),
+    ("buy-vs-rent", ["buy-vs-rent", "--gpu", "rtx 4090", "--purchase-usd", "1800", "--usd-per-kwh", "0.3"],
+     COMMAND_TARGET_RATIO),
+    ("afford", ["afford", "--budget-usd", "50"], COMMAND_TARGET_RATIO),
+    ("launch --help", ["launch", "--help"], COMMAND_TARGET_RATIO),
+    ("report --help", ["report", "--help"], COMMAND_TARGET_RATIO),
+    ("calibration list", ["calibration", "list"], COMMAND_TARGET_RATIO),
     ("catalog gpus", ["catalog", "gpus"], COMMAND_TARGET_RATIO),
     ("catalog prices --json", ["catalog", "prices", "--json"], COMMAND_TARGET_RATIO),
     ("schema", ["schema"], COMMAND_TARGET_RATIO),
@@ -140,7 +145,8 @@ STAGES = [
     ("interpreter (python -c pass)", "pass"),
     ("+ stdlib modules the path imports", STDLIB),
     ("+ frugaltune modules (record classes)", STDLIB + (
-        "; import frugaltune.cli.app, frugaltune.cli.estimate, frugaltune.estimate.build, frugaltune.estimate.estimator, frugaltune.estimate.pricing, "
+        "; import frugaltune.cli.app, frugaltune.cli.estimate, frugaltune.estimate.build, "
+        "frugaltune.estimate.estimator, frugaltune.estimate.pricing, "
         "frugaltune.estimate.measured, frugaltune.catalog.load, frugaltune.catalog.staleness, frugaltune.jsonout")),
     ("+ load_catalog() (cached rows -> records, indexes)", "STAGE2; frugaltune.catalog.load.load_catalog()"),
     ("+ parse flags, estimate, JSON (the command)", (

@@ -55,8 +55,8 @@ def write_jsonl(path: str, lines: int) -> None:
 def run(body: tuple[str, str], path: str) -> tuple[float, float]:
     """(CPU seconds of the work, peak RSS MB of the process)."""
     setup, work = body
-    out = subprocess.run([sys.executable, "-c", WRAP.format(setup=setup, body=work), path], capture_output=True, text=True,
-                         check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout.split()
+    out = subprocess.run([sys.executable, "-c", WRAP.format(setup=setup, body=work), path], capture_output=True,
+                         text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout.split()
     return float(out[0]), int(out[1]) / 1024
 
 

@@ -11,8 +11,8 @@ Four runs per round, on CPU, in one process (imports and the preset model are bu
   frugaltune            `frugaltune train` (sparse logits where the model supports them: this preset does)
 Every run trains LoRA r=8 on q/v of the preset (4 layers, hidden 256, a BPE tokenizer trained on the data) on the
 trade-classifier data, micro-batch 4, fp32, seed 0, and saves a resumable checkpoint (adapter, optimizer,
-scheduler, RNG) every 50 steps and at the end. frugaltune's saves are atomic (fsync, sha256 manifest), the others
-write plainly; no mirror. The batches are frugaltune's own (train/loader.BatchPlan over the same examples), so
+scheduler, RNG) every 50 steps (--save-every) and at the end. frugaltune's saves are atomic (fsync, sha256
+manifest), the others write plainly; no mirror. The batches are frugaltune's own (train/loader.BatchPlan over the same examples), so
 all four see identical token ids: the bench checks the token counts agree.
 
 tokens/s = real (unpadded) tokens / wall time of the training loop including its saves (frugaltune: from its
@@ -40,7 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "trade-classifier" / "data" / "train.jsonl"
 TEMPLATE = "Classify this job description into one of: {labels}.\nJob: {text}\nTrade:"
-SAVE_EVERY, WARMUP, LR, SEED, LORA = 50, 10, 2e-4, 0, {"r": 8, "alpha": 16, "dropout": 0.05}
+WARMUP, LR, SEED, LORA = 10, 2e-4, 0, {"r": 8, "alpha": 16, "dropout": 0.05}
 VARIANTS = ("plain, full logits", "plain, sparse logits", "HF Trainer", "frugaltune")
 
 
@@ -53,7 +53,7 @@ def run_config(work: Path, args, name: str, steps: int) -> dict:
         "training": {"max_steps": steps, "lr": LR, "schedule": "cosine", "warmup_steps": WARMUP,
                      "micro_batch": args.micro_batch, "grad_accum": 1, "precision": "fp32", "seed": SEED,
                      "log_every": 10, "max_grad_norm": 1.0, "cpu_threads": args.threads},
-        "checkpoints": {"every_steps": SAVE_EVERY, "every_minutes": None, "keep_last": 2},
+        "checkpoints": {"every_steps": args.save_every, "every_minutes": None, "keep_last": 2},
         "output": {"dir": str(work / name)},
     }
 
@@ -109,7 +109,7 @@ def plain_save(model, optimizer, scheduler, out: Path) -> None:
                 "rng": torch.get_rng_state()}, out / "trainer_state.pt")
 
 
-def plain_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], sparse: bool) -> dict:
+def plain_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], sparse: bool, save_every: int) -> dict:
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
@@ -133,7 +133,7 @@ def plain_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], spar
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        if step % SAVE_EVERY == 0 or step == len(batches):
+        if step % save_every == 0 or step == len(batches):
             plain_save(model, optimizer, scheduler, work / f"plain-{sparse}" / f"step-{step}")
     return {"tokens": tokens, "seconds": time.perf_counter() - t0}
 
@@ -159,14 +159,14 @@ def trainer_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], ar
     targs = TrainingArguments(output_dir=str(work / "trainer"), per_device_train_batch_size=args.micro_batch,
                               gradient_accumulation_steps=1, max_steps=len(batches), learning_rate=LR,
                               lr_scheduler_type="cosine", warmup_steps=WARMUP, optim="adamw_torch", max_grad_norm=1.0,
-                              weight_decay=0.0, logging_steps=10, save_strategy="steps", save_steps=SAVE_EVERY,
+                              weight_decay=0.0, logging_steps=10, save_strategy="steps", save_steps=args.save_every,
                               report_to="none", use_cpu=True, dataloader_num_workers=0, remove_unused_columns=False,
                               disable_tqdm=True, seed=SEED, data_seed=SEED)
     trainer = InOrder(model=lora_model(preset_dir), args=targs, train_dataset=[ex for b in batches for ex in b],
                       data_collator=collator)
     trainer.remove_callback(PrinterCallback)
     t0 = time.perf_counter()
-    trainer.train()  # saves at every SAVE_EVERY steps and at max_steps
+    trainer.train()  # saves every save_every steps and at max_steps
     return {"tokens": seen["tokens"], "seconds": time.perf_counter() - t0}
 
 
@@ -177,8 +177,8 @@ def spread(values: list[float]) -> str:
 def rounds(work: Path, args, preset_dir: Path, tok, batches) -> dict[str, list[dict]]:
     """`args.pairs` rounds of the four runs; each round starts one run later in VARIANTS (rotating order)."""
     runners = {
-        "plain, full logits": lambda r: plain_run(work / f"r{r}", preset_dir, tok, batches, sparse=False),
-        "plain, sparse logits": lambda r: plain_run(work / f"r{r}", preset_dir, tok, batches, sparse=True),
+        "plain, full logits": lambda r: plain_run(work / f"r{r}", preset_dir, tok, batches, False, args.save_every),
+        "plain, sparse logits": lambda r: plain_run(work / f"r{r}", preset_dir, tok, batches, True, args.save_every),
         "HF Trainer": lambda r: trainer_run(work / f"r{r}", preset_dir, tok, batches, args),
         "frugaltune": lambda r: frugaltune_run(work, args, f"ft{r}", args.steps),
     }
@@ -196,7 +196,7 @@ def report(runs: dict[str, list[dict]], args, threads: int) -> float:
     tokens = {k: {x["tokens"] for x in v} for k, v in runs.items()}
     same = len(set.union(*tokens.values())) == 1
     print(f"runner overhead: {args.preset}, LoRA r8 q/v, {args.steps} steps x micro-batch {args.micro_batch}, fp32, "
-          f"CPU x {threads} threads; {args.pairs} rounds, rotating order; a checkpoint every {SAVE_EVERY} steps")
+          f"CPU x {threads} threads; {args.pairs} rounds, rotating order; a checkpoint every {args.save_every} steps")
     print(f"  same token ids in every run: {'yes' if same else 'NO: ' + str(tokens)} "
           f"({next(iter(tokens['frugaltune'])):,} tokens)")
     for k in VARIANTS:
@@ -220,6 +220,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--save-every", type=int, default=50, help="checkpoint cadence of every run (steps)")
     parser.add_argument("--preset", default="small-llama")
     parser.add_argument("--micro-batch", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=192)

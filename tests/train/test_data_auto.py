@@ -28,7 +28,8 @@ def wide(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
 
-@pytest.mark.parametrize("row, fmt", [(CHAT, "chat"), ({"text": "wiring job", "label": "electrician"}, "classification"),
+@pytest.mark.parametrize("row, fmt", [(CHAT, "chat"),
+                                      ({"text": "wiring job", "label": "electrician"}, "classification"),
                                       ({"instruction": "Say hi", "output": "hi"}, "alpaca"),
                                       ({"prompt": "2+2=", "completion": "4"}, "completion")])
 def test_plan_writes_the_detected_format(tmp_path, capsys, row, fmt):

@@ -98,8 +98,8 @@ def arch_from_hub(repo_id: str, suggestion: str = ""):
     if repo_id not in _ARCHS:
         path = cached_config(repo_id)
         if path is None and offline():
-            raise CatalogError(f"Unknown model {repo_id!r}: not in the catalog, and its config.json is not in the local "
-                               f"Hugging Face cache ({hub_cache_dir()}) while HF_HUB_OFFLINE=1.{suggestion}",
+            raise CatalogError(f"Unknown model {repo_id!r}: not in the catalog, and its config.json is not in the "
+                               f"local Hugging Face cache ({hub_cache_dir()}) while HF_HUB_OFFLINE=1.{suggestion}",
                                fix=f"run once online (or `huggingface-cli download {repo_id} config.json`), or pass a "
                                "local config.json / model directory.")
         from frugaltune.catalog.hfconfig import arch_from_config

@@ -13,7 +13,8 @@ CATALOGS = Opt("catalog", str, None, "A user catalog directory (repeatable; late
                metavar="DIR")
 GPU = Opt("gpu", str, None, "Only this GPU (forgiving name: 'a100 80gb', 'h100', 'rtx 4090').")
 PLATFORM = Opt("platform", str, None, "Only this platform ('lambda', 'aws', 'runpod', ...).")
-MODEL = Opt("model", str, None, "One model: a name, alias, HF id, config.json path / model dir, or a bare size like 7B.")
+MODEL = Opt("model", str, None, "One model: a name, alias, HF id, config.json path / model dir, or a bare size "
+            "like 7B.")
 PRICES = [JSON, FORMAT, CATALOGS, GPU, PLATFORM, Opt("num_gpus", int, None, "Instances with at least N GPUs."),
           Opt("max_age_days", int, 180, "Mark prices older than this.")]
 WIDE = "wide"  # columns only the full table (and CSV/Markdown) shows; narrow terminals get the others
