@@ -112,9 +112,10 @@ def _print_end(result) -> None:
     if result.status == "interrupted":
         print(f"interrupted at step {result.steps}; checkpoint saved. Run the same command to resume (exit code 75).")
         return
-    acc = s.get("eval_accuracy")
+    acc, loss = s.get("eval_accuracy"), s.get("final_train_loss")
     print(f"finished {result.steps} steps in {s.get('billed_hours', 0) * 3600:.1f}s billed; "
-          f"{s.get('tokens_per_sec') or 0:,.0f} tokens/s; final loss {s.get('final_train_loss')}"
+          f"{s.get('tokens_per_sec') or 0:,.0f} tokens/s; final loss "
+          + ("-" if loss is None else f"{loss:.4g}")
           + (f"; eval accuracy {acc:.3f}" if acc is not None else "")
           + f". Report: frugaltune report {result.run_dir}")
 

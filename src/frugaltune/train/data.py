@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -117,8 +117,12 @@ def find_labels(records: list[dict]) -> list[str]:
     return sorted({r["label"] for r in records})
 
 
+TOKENIZE_CHUNK = 1024  # records tokenized per batch (progress is reported after each)
+
+
 def build_examples(records: list[dict], tokenizer: Any, *, format: str, max_seq_len: int,
-                   labels: Sequence[str] | None = None, prompt_template: str | None = None) -> Examples:
+                   labels: Sequence[str] | None = None, prompt_template: str | None = None,
+                   advance: Callable[[int], None] | None = None) -> Examples:
     """Tokenize records into training examples with the loss on the response only.
 
     alpaca: the Stanford Alpaca prompt, response = output + EOS. completion: prompt, then completion + EOS
@@ -136,6 +140,7 @@ def build_examples(records: list[dict], tokenizer: Any, *, format: str, max_seq_
         max_seq_len: the longest example, in tokens.
         labels: classification label set, in prompt order (default: `find_labels(records)`).
         prompt_template: classification prompt template (default CLASSIFICATION_PROMPT).
+        advance: called with the number of records tokenized, after each TOKENIZE_CHUNK (progress).
 
     Returns:
         Examples (a list) of {"input_ids": list[int], "labels": list[int]}.
@@ -149,10 +154,15 @@ def build_examples(records: list[dict], tokenizer: Any, *, format: str, max_seq_
     if max_seq_len < len(prefix) + 2:
         raise ConfigError(f"max_seq_len={max_seq_len} leaves no room for a prompt and a response.",
                           fix="set data.max_seq_len to at least 8.")
-    if format == "chat":
-        pairs = _chat_token_pieces(records, tokenizer)
-    else:
-        pairs = _pair_token_pieces(records, tokenizer, format, labels, prompt_template)
+    if format == "classification" and labels is None:
+        labels = find_labels(records)  # from all records, not per chunk
+    pairs = []
+    for start in range(0, len(records), TOKENIZE_CHUNK):
+        chunk = records[start:start + TOKENIZE_CHUNK]
+        pairs += (_chat_token_pieces(chunk, tokenizer, start + 1) if format == "chat" else
+                  _pair_token_pieces(chunk, tokenizer, format, labels, prompt_template))
+        if advance is not None:
+            advance(len(chunk))
     out = Examples()
     for prompt, response in pairs:
         if format == "chat":
@@ -194,14 +204,14 @@ def _pair_token_pieces(records: list[dict], tokenizer: Any, format: str, labels:
     return [(p, r + eos) for p, r in zip(encode(tokenizer, prompts), encode(tokenizer, responses))]
 
 
-def _chat_token_pieces(records: list[dict], tokenizer: Any) -> list[tuple[list[int], list[int]]]:
+def _chat_token_pieces(records: list[dict], tokenizer: Any, first: int = 1) -> list[tuple[list[int], list[int]]]:
     """Per record, (all ids, per-token trained flags as 0/1) from the chat template's segments."""
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError("format 'chat' needs a tokenizer with a chat template, and this one has none.",
                           fix="use a chat/instruct model's tokenizer, set tokenizer.chat_template, or use format "
                           "'completion'.")
     out = []
-    for i, record in enumerate(records, start=1):
+    for i, record in enumerate(records, start=first):
         try:
             segments = chat_segments(tokenizer, record["messages"])
         except DataError as e:

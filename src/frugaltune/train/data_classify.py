@@ -102,7 +102,7 @@ def _score_with_cache(model: Any, prompt: list[int], answers: list[list[int]], p
     multi = [j for j, a in enumerate(answers) if len(a) > 1]
     if not multi:
         return scores
-    cache = first.past_key_values
+    cache = getattr(first, "cache", None) or first.past_key_values
     cache.batch_repeat_interleave(len(multi))
     width = max(len(answers[j]) - 1 for j in multi)
     inp = torch.full((len(multi), width), pad_id, dtype=torch.long, device=device)
@@ -110,12 +110,25 @@ def _score_with_cache(model: Any, prompt: list[int], answers: list[list[int]], p
     for row, j in enumerate(multi):
         inp[row, : len(answers[j]) - 1] = torch.tensor(answers[j][:-1], dtype=torch.long)
         mask[row, len(prompt) + len(answers[j]) - 1:] = 0
-    logits = model(input_ids=inp, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+    logits = model(input_ids=inp, attention_mask=mask, use_cache=True, **{cache_keyword(model): cache}).logits
     for row, j in enumerate(multi):
         logp = torch.log_softmax(logits[row, : len(answers[j]) - 1].float(), dim=-1)
         target = torch.tensor(answers[j][1:], dtype=torch.long, device=logp.device)
         scores[j] += float(logp.gather(-1, target[:, None]).sum())
     return scores
+
+
+def cache_keyword(model: Any) -> str:
+    """The keyword a model's forward takes its KV cache by: `cache` in transformers releases that renamed it (the
+    old `past_key_values` then warns of its removal), `past_key_values` before."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        params = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _device(model: Any) -> Any:

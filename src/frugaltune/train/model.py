@@ -206,6 +206,7 @@ def param_counts(model) -> tuple[int, int]:
 
 
 def trainable_line(model) -> str:
-    """peft's print_trainable_parameters line."""
+    """'training 4,194,304 of 6,742,609,920 parameters (0.062%)'."""
     trainable, total = param_counts(model)
-    return f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}"
+    share = 100 * trainable / total
+    return f"training {trainable:,d} of {total:,d} parameters ({share:.3g}%)"

@@ -54,3 +54,49 @@ class StepProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+class PhaseProgress:
+    """Progress of a phase of known size that is not a training step (evaluation, tokenisation): a transient bar
+    with the ETA on a terminal; elsewhere one line every `every_s` seconds ("eval 40/120 (33%), eta 0:01:10"), so
+    a phase that ends within `every_s` prints nothing and a long one is never silent in a log."""
+
+    def __init__(self, label: str, total: int, *, enabled: bool = True, stream=None, every_s: float = 10.0,
+                 clock=time.perf_counter):
+        self.label, self.total, self.done = label, max(int(total), 0), 0
+        self.stream = stream or sys.stderr
+        self.enabled, self.every_s, self.clock = enabled and self.total > 0, every_s, clock
+        self.t0 = self.last = clock()
+        self._bar = None
+        if self.enabled and self.stream.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), transient=True)
+            self._task = self._bar.add_task(label, total=self.total)
+            self._bar.start()
+
+    def advance(self, n: int = 1) -> None:
+        self.done = min(self.done + n, self.total)
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+            return
+        now = self.clock()
+        if now - self.last >= self.every_s and self.done < self.total:
+            self.last = now
+            eta = (now - self.t0) / self.done * (self.total - self.done) if self.done else 0.0
+            print(f"{self.label} {self.done:,}/{self.total:,} ({self.done / self.total:.0%}), eta {_hms(eta)}",
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> PhaseProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,73 @@
+"""Library chatter a user cannot act on, silenced at one seam before the training stack is imported.
+
+What it silences, and why each is noise here:
+- transformers' info/warning logs, advisory warnings and its own progress bars: frugaltune reports loading, data and
+  progress itself;
+- FutureWarnings raised inside transformers about its own deprecations (our calls use the current names);
+- bitsandbytes' import-time warning that its optional CPU 4-bit kernel package is missing: it concerns 4-bit
+  matmuls on a CPU only, so a QLoRA run on a CPU gets one line of our own instead (`cpu_4bit_note`);
+- tqdm bars written into a file or pipe (GGUF de-quantisation, Hub downloads): on a terminal they stay;
+- accelerate's and huggingface_hub's info logs.
+Warnings about the user's own data or config (truncated rows, resumed with another process count) are ours and stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+LIBRARY_LOGGERS = ("transformers", "accelerate", "bitsandbytes", "peft", "huggingface_hub", "datasets",
+                   "torch.distributed.elastic")
+
+
+def quiet_libraries() -> None:
+    """Silence the chatter listed in the module docstring; idempotent, safe before or after the imports."""
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not _is_terminal(sys.stderr):
+        os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm when it is imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        _disable_imported_tqdm()
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)(\.|$)")
+    warnings.filterwarnings("ignore", message=r".*`past_key_values` is deprecated.*", category=FutureWarning)
+    if "transformers" in sys.modules:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+
+
+def cpu_4bit_note(method: str, on_gpu: bool) -> str | None:
+    """The one line a QLoRA run on a CPU gets about bitsandbytes' optional CPU kernel (None otherwise)."""
+    if method != "qlora" or on_gpu:
+        return None
+    try:
+        import kernels  # noqa: F401
+    except ImportError:
+        return ("4-bit matmuls on a CPU run on bitsandbytes' portable path; `pip install kernels` gives its faster "
+                "CPU kernel (a GPU run does not need it)")
+    return None
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _disable_imported_tqdm() -> None:
+    """tqdm read TQDM_DISABLE when it was imported; a bar created later in a non-terminal still gets disabled."""
+    tqdm_std = sys.modules.get("tqdm.std")
+    if tqdm_std is None or getattr(tqdm_std.tqdm, "_frugaltune_quiet", False):
+        return
+    original = tqdm_std.tqdm.__init__
+
+    def init(self, *args, **kwargs):
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    tqdm_std.tqdm.__init__ = init
+    tqdm_std.tqdm._frugaltune_quiet = True
