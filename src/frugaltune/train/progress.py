@@ -42,6 +42,10 @@ class StepProgress:
             eta = elapsed / done * (self.total - step) if done else 0.0
             print(f"step {step}/{self.total}  loss {loss:.4f}  {rate}  eta {_hms(eta)}", file=self.stream, flush=True)
 
+    def phase(self, label: str, total: int) -> PhaseProgress:
+        """Progress of a phase inside training (an evaluation): a task on this live bar, or its own lines."""
+        return PhaseProgress(label, total, enabled=self.enabled, stream=self.stream, live=self._bar)
+
     def note(self, message: str) -> None:
         if not self.enabled:
             return
@@ -62,13 +66,15 @@ class PhaseProgress:
     a phase that ends within `every_s` prints nothing and a long one is never silent in a log."""
 
     def __init__(self, label: str, total: int, *, enabled: bool = True, stream=None, every_s: float = 10.0,
-                 clock=time.perf_counter):
+                 clock=time.perf_counter, live=None):
         self.label, self.total, self.done = label, max(int(total), 0), 0
         self.stream = stream or sys.stderr
         self.enabled, self.every_s, self.clock = enabled and self.total > 0, every_s, clock
         self.t0 = self.last = clock()
-        self._bar = None
-        if self.enabled and self.stream.isatty():
+        self._bar, self._live = None, live
+        if self.enabled and live is not None:  # a task on the training bar already on screen
+            self._task = live.add_task(label, total=self.total, info="")
+        elif self.enabled and self.stream.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
@@ -80,8 +86,8 @@ class PhaseProgress:
         self.done = min(self.done + n, self.total)
         if not self.enabled:
             return
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done)
+        if self._bar is not None or self._live is not None:
+            (self._bar or self._live).update(self._task, completed=self.done)
             return
         now = self.clock()
         if now - self.last >= self.every_s and self.done < self.total:
@@ -91,6 +97,9 @@ class PhaseProgress:
                   file=self.stream, flush=True)
 
     def close(self) -> None:
+        if self._live is not None and self.enabled:
+            self._live.remove_task(self._task)
+            self._live = None
         if self._bar is not None:
             self._bar.stop()
             self._bar = None

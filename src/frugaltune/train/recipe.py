@@ -34,6 +34,7 @@ from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loader import BatchPlan, total_steps
 from frugaltune.train.loss import summed_loss, supports_logits_to_keep
+from frugaltune.train.progress import PhaseProgress
 from frugaltune.train.signals import EXIT_INTERRUPTED, StopSignals
 from frugaltune.train.state import TrainProgress, config_differences, rng_from_tensors, rng_to_tensors
 
@@ -63,6 +64,7 @@ class _Attempt:
     window_seconds: float = 0.0
     window_losses: list = field(default_factory=list)
     last_save_time: float = field(default_factory=time.monotonic)
+    train_seconds_at_save: float = 0.0  # train_seconds at the last save (timed saves count training time only)
     last_saved_step: int = -1
     last_eval_step: int = -1
 
@@ -95,6 +97,7 @@ class Recipe:
         """Open the ledger, load data and model, build optimizer and scheduler, resume if there is a checkpoint."""
         from frugaltune.train import model as M
 
+        self._quiet_libraries()  # before the training stack is imported (its import-time chatter included)
         if not self.cfg.is_preset:  # a missing model fails before anything heavy is imported or written
             M.check_hub_cached(M.resolve_source(self.cfg))
         self._prepare_run_dir()
@@ -102,7 +105,6 @@ class Recipe:
         self.ledger = ledger.Ledger(self.run_dir) if self.is_main else ledger.NullLedger(self.run_dir)
         self.ledger.write("attempt_start", durable=True, pid=os.getpid(), resume=self.resume,
                           host=os.uname().nodename, started=self.started_at)
-        self._quiet_libraries()
         import torch
         from transformers import set_seed
 
@@ -137,14 +139,12 @@ class Recipe:
         (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml(header=f"frugaltune train {self.run_dir}/config.yaml"))
 
     def _quiet_libraries(self) -> None:
-        import warnings
+        from frugaltune.train.quiet import cpu_4bit_note, quiet_libraries
 
-        import transformers
-
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-        logging.getLogger("accelerate").setLevel(logging.ERROR)
+        quiet_libraries()
+        note = cpu_4bit_note(self.cfg.method.kind, on_gpu=_cuda_visible())
+        if note and not self.quiet and self.is_main:
+            log.warning("%s", note)
 
     def _compute_dtype(self, torch) -> str:
         from frugaltune.train.engines import resolve_precision
@@ -161,8 +161,10 @@ class Recipe:
         self.source = self._model_source(M, train_records)
         M.check_hub_cached(self.source)
         self.tokenizer = M.load_tokenizer(self.source)
+        tokenising = PhaseProgress("tokenising", len(train_records) + len(eval_records),
+                                   enabled=not self.quiet and self.is_main)
         examples = D.build_examples(train_records, self.tokenizer, format=d.format, max_seq_len=d.max_seq_len,
-                                    labels=self.labels, prompt_template=d.prompt_template)
+                                    labels=self.labels, prompt_template=d.prompt_template, advance=tokenising.advance)
         if d.packing:
             examples = D.pack_examples(examples, d.max_seq_len, eos_id=self.tokenizer.eos_token_id)
         if not examples:
@@ -171,8 +173,9 @@ class Recipe:
         self.train_set = examples
         self.eval_records = eval_records[: d.max_eval_samples] if d.max_eval_samples else eval_records
         self.eval_set = D.build_examples(self.eval_records, self.tokenizer, format=d.format,
-                                         max_seq_len=d.max_seq_len, labels=self.labels,
-                                         prompt_template=d.prompt_template) if self.eval_records else []
+                                         max_seq_len=d.max_seq_len, labels=self.labels, prompt_template=d.prompt_template,
+                                         advance=tokenising.advance) if self.eval_records else []
+        tokenising.close()
         model = M.load_base_model(self.cfg, self.source, self.compute_dtype)
         self.model = M.apply_method(model, self.cfg)
         self._echo(M.trainable_line(self.model))
@@ -416,7 +419,8 @@ class Recipe:
         c, step = self.cfg.checkpoints, self.progress.step
         if c.every_steps and step % c.every_steps == 0:
             return "every_steps"
-        elapsed = time.monotonic() - self.attempt.last_save_time
+        # training time since the last save: evaluations and saves are not work a crash would lose
+        elapsed = self.attempt.train_seconds - self.attempt.train_seconds_at_save
         if self._agree(bool(c.every_minutes) and elapsed >= (c.every_minutes or 0) * 60):
             return "every_minutes"
         return None
@@ -433,15 +437,18 @@ class Recipe:
         return sums if len(sums) > 1 else sums[0]
 
     def _evaluate(self) -> dict:
-        from frugaltune.train.evaluate import evaluate
+        from frugaltune.train.evaluate import eval_units, evaluate
 
         t0 = time.perf_counter()
         d = self.cfg.data
         model = self.engine.eval_model(self.model)
-        result = evaluate(model, self.tokenizer, self.eval_set, self.eval_records if self.labels else None,
-                          self.labels, prompt_template=d.prompt_template, max_seq_len=d.max_seq_len,
-                          batch_size=self.cfg.training.micro_batch, device=self.engine.device,
-                          stop=lambda: self._agree(self.signals.requested))  # every rank stops at the same batch
+        records = self.eval_records if self.labels else None
+        mb = self.cfg.training.micro_batch
+        with self.bar.phase("eval", eval_units(self.eval_set, records, self.labels, mb)) as progress:
+            result = evaluate(model, self.tokenizer, self.eval_set, records, self.labels,
+                              prompt_template=d.prompt_template, max_seq_len=d.max_seq_len, batch_size=mb,
+                              device=self.engine.device, advance=progress.advance,
+                              stop=lambda: self._agree(self.signals.requested))  # every rank stops at the same batch
         self.attempt.last_eval_step = self.progress.step
         if result["eval_loss"] is None and result["eval_accuracy"] is None:
             return result
@@ -450,7 +457,7 @@ class Recipe:
             self.ledger.write("eval", step=self.progress.step, seconds=seconds, **result)
         acc = result["eval_accuracy"]
         loss = result["eval_loss"]
-        self.bar.note(f"eval step {self.progress.step}: loss {loss if loss is None else round(loss, 4)}"
+        self.bar.note(f"eval step {self.progress.step}: loss {'-' if loss is None else f'{loss:.4f}'}"
                       + (f", accuracy {acc:.3f}" if acc is not None else "") + f" ({seconds:.1f}s)")
         return result
 
@@ -484,6 +491,7 @@ class Recipe:
         eng.barrier()
         self.attempt.last_saved_step = p.step
         self.attempt.last_save_time = time.monotonic()
+        self.attempt.train_seconds_at_save = self.attempt.train_seconds
         return saved.path if saved else None
 
     def _write_checkpoint_files(self, out: Path, rng_states: list[dict]) -> None:
@@ -698,3 +706,10 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
         raise
     finally:
         recipe.cleanup()
+
+
+def _cuda_visible() -> bool:
+    """Whether this process will train on a GPU, asked without importing torch (quiet_libraries runs first)."""
+    import shutil
+
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "x") not in ("", "-1") and shutil.which("nvidia-smi") is not None
