@@ -15,15 +15,13 @@ step "1. Estimate: Llama-2-7B LoRA for the trade classifier (10k samples x 500 t
 "$FT" estimate --model llama-2-7b --method lora --gpu a10 --platform lambda \
     --dataset-size 10000 --tokens-per-sample 500 --epochs 3
 
-if "$FT" plan --help >/dev/null 2>&1; then
-    step "2. Plan: the cheapest way to run it under \$20, written as a training config"
-    mkdir -p runs
-    "$FT" plan --model llama-2-7b --dataset examples/trade-classifier/data/train.jsonl --data-format classification \
-        --budget-usd 20 --epochs 3 -o runs/llama2-7b-plan.yaml
-    echo "(written: runs/llama2-7b-plan.yaml; it runs on a GPU with: $FT train runs/llama2-7b-plan.yaml)"
-else
-    step "2. Plan: skipped (this build has no 'frugaltune plan')"
-fi
+step "2. Plan: the cheapest way to run it under \$20, written as a training config, then checked by a dry run"
+mkdir -p runs
+"$FT" plan --model llama-2-7b --dataset examples/trade-classifier/data/train.jsonl --data-format classification \
+    --budget-usd 20 --epochs 3 -o runs/llama2-7b-plan.yaml
+# the dry run estimates the written config as the runner will run it: the same memory, steps and epochs
+"$FT" train runs/llama2-7b-plan.yaml --dry-run
+echo "(on a GPU with the weights: $FT train runs/llama2-7b-plan.yaml)"
 
 step "3. Fine-tune the tiny model on CPU ($CONFIG), and pull the plug half way"
 rm -rf "$RUN"

@@ -90,7 +90,7 @@ def test_timed_checkpoints_count_training_time_not_evaluation():
     recipe.cfg = RunConfig.from_dict({"checkpoints": {"every_steps": None, "every_minutes": 1.0}})
     recipe.progress = TrainProgress()
     recipe.progress.step = 1
-    recipe.accelerator = SimpleNamespace(num_processes=1)
+    recipe.engine = SimpleNamespace(num_processes=1)
     recipe.attempt = _Attempt(last_save_time=time.monotonic() - 3600)
     recipe.attempt.train_seconds = 5.0
     assert recipe._checkpoint_due() is None
