@@ -31,6 +31,20 @@ def engine_problem(job: Job) -> str | None:
     return None
 
 
+def as_run(job: Job) -> Job:
+    """`job` as the engine runs it: the ZeRO stage of its `distributed:` section (an offload priced at stage 0 runs
+    as DeepSpeed ZeRO-Offload at stage 2, for one), so what is estimated is what runs. Unchanged when no engine
+    table is there or no engine runs it (`engine_problem` says why)."""
+    try:
+        section = distributed_section(job)
+    except ValueError:
+        return job
+    if section is None:
+        return job
+    stage = section.get("zero_stage", 0) if section.get("engine") == "deepspeed" else 0
+    return job if stage == job.zero_stage else job.with_(zero_stage=stage)
+
+
 def distributed_section(job: Job) -> dict | None:
     """The config's `distributed:` section for `job` (None when the runner has no engine table).
 

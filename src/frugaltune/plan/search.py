@@ -11,7 +11,7 @@ from frugaltune.record import field, record
 
 from frugaltune.catalog.types import Offer
 from frugaltune.estimate.records import PRICINGS, Estimate, Hardware, Job
-from frugaltune.plan.engines import engine_problem
+from frugaltune.plan.engines import as_run, engine_problem
 from frugaltune.plan.pareto import pareto_front
 
 SORT_KEYS = ("cost", "time")
@@ -184,6 +184,7 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
         why_not = engine_problem(trial)
         if why_not:
             continue
+        trial = as_run(trial)
         est = estimator(trial, hw, catalog)
         if est.memory.fits:
             return _Fit(trial)

@@ -18,7 +18,7 @@ from itertools import product
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import LORA_TARGETS, Estimate, Hardware, Job
-from frugaltune.plan.engines import engine_problem
+from frugaltune.plan.engines import as_run, engine_problem
 
 DEFAULT_SAFETY_MARGIN = 0.10  # fraction of GPU memory kept free: the estimator's memory error bar (<=12 % median)
 DEFAULT_GLOBAL_BATCH = 16  # sequences per optimizer step: a moderate default (--target-batch changes it)
@@ -87,6 +87,9 @@ def enumerate_trials(job: Job, hw: Hardware, catalog, *, target_global_batch: in
                           grad_accum=accum, num_gpus=hw.num_gpus)
         if engine_problem(trial) or (zero and hw.num_gpus == 1 and not offload):
             continue  # no engine runs it; or sharding over one GPU, which only pays with offload
+        trial = as_run(trial)  # estimated as the engine runs it
+        if any(t.job == trial for t in trials):
+            continue
         est = estimator(trial, hw, catalog)
         peak = est.memory.peak_gb_per_gpu
         reason = None if peak <= limit_gb else f"peak {peak:.1f} GB > {limit_gb:.1f} GB (memory minus margin)"
