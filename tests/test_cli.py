@@ -152,3 +152,32 @@ def test_schema_text_is_built_once_then_read_from_the_cache(tmp_path, args):
         assert json.loads(runs[1].stdout) == json_schema()
     else:
         assert RunConfig.from_dict(__import__("yaml").safe_load(runs[1].stdout)) == RunConfig()
+
+
+START_UP_PROBE = """
+import contextlib, io, sys
+from frugaltune.cli.app import run
+with contextlib.redirect_stdout(io.StringIO()):
+    code = run(sys.argv[1:])
+slow = ("pydantic", "yaml", "rich", "typer", "click", "argparse", "dataclasses", "pathlib", "torch", "numpy")
+print(code, " ".join(sorted(m for m in slow if m in sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv, allowed", [
+    (["compare", "--gpu", "a10"], []), (["recommend", "--budget-usd", "20"], []), (["budget", "examples/budget.yaml"], []),
+    (["plan", "--model", "7B", "--gpu", "a10"], ["pathlib", "yaml"]),  # it writes a YAML file
+    (["impact", "--gpu", "t4", "--json"], []), (["catalog", "gpus"], []), (["--help"], [])])
+def test_warm_commands_import_nothing_slow(tmp_path, argv, allowed):
+    """What each planner command imports once the data cache is warm: none of the modules that cost start-up time
+    (pydantic ~90 ms, yaml ~25 ms, dataclasses ~15 ms, pathlib ~10 ms ...): bench/cli_startup.py has the times."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "100"}
+    root = Path(__file__).resolve().parents[1]
+    runs = [subprocess.run([sys.executable, "-c", START_UP_PROBE, *argv], capture_output=True, text=True, env=env,
+                           cwd=root, timeout=120, check=False) for _ in range(2)]
+    assert runs[1].stderr.split() == ["0", *allowed], runs[1].stderr[-2000:]

@@ -10,8 +10,10 @@ ConfigError / CatalogError for bad input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+TYPE_CHECKING = False  # collections.abc and pathlib (re, enum, urllib) cost every planner command start-up time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 from frugaltune.checks import MAX_GPUS, Limit, check_optional
 from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION, train_rows
@@ -197,6 +199,8 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     Returns:
         A PlannedRun: the recommendation, the config, its YAML text (also written to `output` when given).
     """
+    from pathlib import Path
+
     from frugaltune.plan.runconfig import PlannedRun, header, run_config_data
     from frugaltune.yamlio import config_yaml
 
