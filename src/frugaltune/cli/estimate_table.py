@@ -32,17 +32,23 @@ def render_estimate(est) -> None:
     billed = j["time"]["billed_hours"]
     table.add_row("time", f"{j['time']['hours']:.2f} h" + (f" (billed {billed:.2f} h)" if billed is not None else ""))
     if hw["usd_per_gpu_hour"] is not None:
-        table.add_row("price", f"${hw['usd_per_gpu_hour']:.3f}/GPU-h · {hw['instance']} · data {hw['price_data_date']}")
+        spot_note = " (median over zones)" if hw["pricing"] == "spot" else ""
+        table.add_row("price", f"${hw['usd_per_gpu_hour']:.3f}/GPU-h{spot_note} · {hw['instance']} · "
+                               f"{hw['region'] or '-'} · data {hw['price_data_date']}")
     table.add_row("cost", f"{_fmt_usd(c['total_cost'])} = compute {_fmt_usd(c['compute_cost'])} + storage "
                   f"{_fmt_usd(c['storage_cost'])} ({_fmt_usd(c['usd_per_epoch'])}/epoch)")
-    if c.get("spot"):
-        s = c["spot"]
-        table.add_row("spot (expected)", f"{s.get('expected_interruptions', 0):.2f} interruptions · P50/P90 "
-                      f"{_fmt_usd(s.get('p50_cost_usd'))}/{_fmt_usd(s.get('p90_cost_usd'))}")
+    spot = c.get("spot")
+    if spot:
+        table.add_row("spot", f"expected (mean) {_fmt_usd(spot.get('expected_cost_usd'))} · P10/P50/P90 "
+                      f"{_fmt_usd(spot.get('p10_cost_usd'))}/{_fmt_usd(spot.get('p50_cost_usd'))}/"
+                      f"{_fmt_usd(spot.get('p90_cost_usd'))} · {spot.get('expected_interruptions', 0):.2f} "
+                      "interruptions expected")
     console = Console()
     console.print(table)
     for w in j["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if spot and spot.get("spread_note"):
+        console.print(f"note: {spot['spread_note']}", highlight=False)
 
 
 def dataset_rows(d: dict) -> list[tuple[str, str]]:
