@@ -43,6 +43,28 @@ class CheckpointError(FrugalError):
     """A checkpoint that cannot be read or written."""
 
 
+class StorageError(CheckpointError):
+    """The run's own disk failed it (full, read-only, not writable): the previous checkpoint is intact. Exit 74
+    (EX_IOERR): free space or fix permissions, then run the same command to resume."""
+
+    exit_code = 74
+
+
+class MirrorError(CheckpointError):
+    """The checkpoint mirror stayed unreachable: the local checkpoints are complete, the mirror is behind. Exit 69
+    (EX_UNAVAILABLE): run the same command when the storage is back to upload the newest checkpoint."""
+
+    exit_code = 69
+
+
+class DivergedError(FrugalError):
+    """The loss or a gradient stopped being finite: training stopped before the bad step touched the weights, and
+    the last good checkpoint is kept. Exit 65 (EX_DATAERR): lower the learning rate (or check the data), then run
+    the same command to resume from that checkpoint."""
+
+    exit_code = 65
+
+
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ' Did you mean: a, b?' for the closest `choices` to `word`, or '' when none is close."""
     import difflib

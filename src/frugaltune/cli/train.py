@@ -16,6 +16,13 @@ order, RNG, optimizer and scheduler, so the result equals an uninterrupted run.
 Exit codes:
   0   finished
   2   bad config, data or model (the message says what to fix)
+  65  diverged: the loss or a gradient stopped being finite; stopped before
+      that step touched the weights, the last good checkpoint is kept. Lower
+      training.lr (or check the data), then run again to resume from it.
+  69  finished (or stopped), but the checkpoint mirror stayed unreachable: the
+      local checkpoints are complete; run again when it is back to upload.
+  74  the run's disk failed (full, read-only): the previous checkpoint is
+      intact; free space, then run the same command to resume.
   75  interrupted by SIGTERM/SIGINT (e.g. a spot reclaim notice): a checkpoint
       was saved at the next step boundary; run the same command again to
       continue. Supervisors: SkyPilot `recover_on_exit_codes: [75]`, or
@@ -80,6 +87,10 @@ def train_cmd(config: str, output_dir: str | None, max_steps: int | None, resume
     result = train(cfg, resume=resume, quiet=quiet, started_at=_process_start())
     if not quiet and result.summary:  # rank 0 only, under torchrun
         _print_end(result)
+    if result.error is not None:  # training finished, something after it did not (the mirror is down)
+        from frugaltune.cli.app import print_error
+
+        print_error(result.error, json_out=json_out)
     return result.exit_code
 
 
@@ -95,10 +106,16 @@ def _process_start() -> float | None:
 
 def _log_warnings_plainly() -> None:
     import logging
+    import sys
+
+    class _CurrentStderr(logging.StreamHandler):
+        """Writes to sys.stderr as it is now (run in-process twice, a captured stderr may have been closed)."""
+
+        stream = property(lambda self: sys.stderr, lambda self, value: None)
 
     logger = logging.getLogger("frugaltune")
     if not any(getattr(h, "_frugaltune", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("warning: %(message)s"))
         handler._frugaltune = True
         logger.addHandler(handler)
@@ -110,7 +127,9 @@ def _log_warnings_plainly() -> None:
 def _print_end(result) -> None:
     s = result.summary
     if result.status == "interrupted":
-        print(f"interrupted at step {result.steps}; checkpoint saved. Run the same command to resume (exit code 75).")
+        saved = (f"checkpoint {result.checkpoint.name} saved" if result.checkpoint is not None
+                 else "no checkpoint yet (stopped before the first step), so the next run starts over")
+        print(f"interrupted at step {result.steps}; {saved}. Run the same command to resume (exit code 75).")
         return
     acc, loss = s.get("eval_accuracy"), s.get("final_train_loss")
     print(f"finished {result.steps} steps in {s.get('billed_hours', 0) * 3600:.1f}s billed; "

@@ -11,35 +11,47 @@ Events carry `event`, `attempt` (1, 2, ... one per process start) and `time` (un
   checkpoint     a complete checkpoint (step, seconds, bytes, reason)
   interrupted    SIGTERM/SIGINT: saved and exiting with code 75
   finished       the last step is done
-  failed         an exception ended the attempt (its message)
+  failed         an exception ended the attempt (`error`: its one-line message; disk full, mirror lost, ...)
+  diverged       the loss or a gradient stopped being finite (`error`); the last good checkpoint is kept
+  history        the totals of earlier attempts on machines that are gone (`tally`), adopted from a mirrored
+                 checkpoint by a run restored on a new machine
 An attempt killed by SIGKILL simply stops writing; its billed time ends at its last event, and it counts as an
-interruption once a later attempt starts. Summaries are recomputed from the events, so they stay correct
-across any number of restarts.
+interruption once a later attempt starts. Summaries follow from the events (tally.py folds them in one at a
+time, so a Ledger's summary costs the same at any length), and stay correct across any number of restarts.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from frugaltune.report.tally import SUMMARY_VERSION, RunTally
+
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
-SUMMARY_VERSION = 1
+HISTORY = "ledger-history.json"
+"""A checkpoint's copy of the run's totals so far (RunTally.to_json): what a new machine adopts."""
+__all__ = ["HISTORY", "METRICS", "SUMMARY", "SUMMARY_VERSION", "Ledger", "NullLedger", "RunTally", "read_events",
+           "read_summary", "summarize", "write_summary", "checkpoint_history"]
 
 
 class Ledger:
-    """Appends events for one attempt of a run."""
+    """Appends events for one attempt of a run, and keeps the run's totals (`tally`) up to date as it writes, so a
+    summary costs the same however long the log has grown."""
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / METRICS
-        self.attempt = 1 + sum(1 for e in read_events(self.path) if e.get("event") == "attempt_start")
-        torn = self.path.is_file() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
+        self.tally = RunTally()
+        earlier = read_events(self.path)  # once per attempt, at start-up
+        for e in earlier:
+            self.tally.add(e)
+        self.attempt = 1 + sum(1 for e in earlier if e.get("event") == "attempt_start")
+        torn = self.path.is_file() and self.path.stat().st_size and not _ends_with_newline(self.path)
         self._file = self.path.open("a")
         if torn:  # the last attempt died mid-line: end that line so the next event is not glued onto it
             self._file.write("\n")
@@ -51,23 +63,57 @@ class Ledger:
         self._file.flush()
         if durable:
             os.fsync(self._file.fileno())
+        self.tally.add(record)
         return record
 
-    def adopt_history(self, earlier: list[dict]) -> None:
-        """Put a run's earlier events (from a checkpoint restored on a new machine) before this attempt's own,
-        renumbering this attempt after them, so billing and tokens/s cover the machines that are gone."""
+    def summary(self, *, usd_per_hour: float | None = None, extra: dict | None = None) -> dict:
+        """The run's summary now (ledger.summarize's figures), without reading metrics.jsonl."""
+        return self.tally.summary(usd_per_hour, extra)
+
+    def history(self) -> dict:
+        """The run's totals so far, for a checkpoint to carry (HISTORY)."""
+        return self.tally.to_json()
+
+    def adopt_history(self, earlier: list[dict] | dict) -> None:
+        """Put a run's earlier history before this attempt's own events, renumbering this attempt after it, so billing
+        and tokens/s cover the machines that are gone. `earlier` is the run's events (the mirror's copy of the log,
+        with its loss curve) or, failing that, its totals (a checkpoint's HISTORY, adopted as one `history` event)."""
+        if isinstance(earlier, dict):
+            past = RunTally.from_json(earlier)
+            start = min((a["start"] for a in past.attempts.values()), default=time.time())
+            earlier = [{"event": "history", "attempt": 0, "time": start, "tally": past.to_json()}]
+            last = past.last_attempt
+        else:
+            last = max((e.get("attempt", 0) for e in earlier), default=0)
         mine = [e for e in read_events(self.path) if e["attempt"] == self.attempt]
-        self.attempt = 1 + max((e["attempt"] for e in earlier), default=0)
+        self.attempt = last + 1
         self._file.close()
+        events = list(earlier) + [{**e, "attempt": self.attempt} for e in mine]
         tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text("".join(json.dumps(e) + "\n" for e in earlier + [{**e, "attempt": self.attempt}
-                                                                           for e in mine]))
+        tmp.write_text("".join(json.dumps(e) + "\n" for e in events))
         os.replace(tmp, self.path)
+        self.tally = RunTally()
+        for e in events:
+            self.tally.add(e)
         self._file = self.path.open("a")
+
+    def size(self) -> int:
+        """Bytes written to metrics.jsonl so far (where the next event starts)."""
+        self._file.flush()
+        return self.path.stat().st_size
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # a full disk refuses the last buffered line; the attempt's error is already reported
+                pass
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 class NullLedger(Ledger):
@@ -77,12 +123,24 @@ class NullLedger(Ledger):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / METRICS
         self.attempt = 0
+        self.tally = RunTally()  # what earlier attempts did (read once): every rank decides alike at the end
+        for e in read_events(self.path):
+            self.tally.add(e)
 
     def write(self, event: str, durable: bool = False, **fields: Any) -> dict:
         return {}
 
-    def adopt_history(self, earlier: list[dict]) -> None:
+    def summary(self, *, usd_per_hour: float | None = None, extra: dict | None = None) -> dict:
+        return {}
+
+    def history(self) -> dict:
+        return {}
+
+    def adopt_history(self, earlier: list[dict] | dict) -> None:
         pass
+
+    def size(self) -> int:
+        return 0
 
     def close(self) -> None:
         pass
@@ -102,108 +160,37 @@ def read_events(path: str | Path) -> list[dict]:
     return events
 
 
-def _attempts(events: list[dict]) -> list[dict]:
-    """Per attempt: start and last event time, how it ended, its tokens and active training seconds."""
-    out: dict[int, dict] = {}
-    for e in events:
-        a = out.setdefault(e["attempt"], {"attempt": e["attempt"], "start": e["time"], "end": e["time"],
-                                          "ended": None, "tokens": 0, "train_seconds": 0.0, "last_step": None,
-                                          "start_step": 0})
-        a["end"] = max(a["end"], e["time"])
-        if e["event"] == "attempt_start":
-            a["start"] = min(e.get("started", e["time"]), e["time"])  # process start when known (imports)
-        elif e["event"] == "resume":
-            a["start_step"] = e.get("from_step", 0)
-        elif e["event"] == "step":
-            a["tokens"] = e.get("attempt_tokens", a["tokens"])
-            a["train_seconds"] = e.get("attempt_train_seconds", a["train_seconds"])
-            a["last_step"] = e["step"]
-        elif e["event"] in ("interrupted", "finished", "failed"):
-            a["ended"] = e["event"]
-    return [out[k] for k in sorted(out)]
-
-
-def _last(events: list[dict], kind: str) -> dict | None:
-    return next((e for e in reversed(events) if e["event"] == kind), None)
-
-
 def summarize(events: list[dict], *, usd_per_hour: float | None = None, extra: dict | None = None) -> dict:
-    """The run's summary from its events.
+    """The run's summary from its events (the Ledger keeps the same figures running, tally.py).
 
     tokens_per_sec = tokens processed by all attempts / their active training seconds (forward, backward,
     optimizer; not model loading, evaluation or checkpoint saves), so repeated work after a SIGKILL counts as
     work done at the speed it was done. billed_hours = the sum of every attempt's wall time (first to last event),
     which includes loading, saves, and work lost to interruptions; wall_hours = first start to last event,
     which also includes the gaps between attempts when no machine ran. cost_usd = billed_hours x usd_per_hour.
+    steps_redone = steps an attempt did past the step the run next resumed from (tally.steps_redone).
     """
-    attempts = _attempts(events)
-    summary = {"summary_version": SUMMARY_VERSION, **_progress_figures(events, attempts),
-               **_time_figures(attempts, usd_per_hour), **_quality_figures(events)}
-    summary.update(extra or {})
-    return summary
+    tally = RunTally()
+    for e in events:
+        tally.add(e)
+    return tally.summary(usd_per_hour, extra)
 
 
-def _progress_figures(events: list[dict], attempts: list[dict]) -> dict:
-    step, fin = _last(events, "step"), _last(events, "finished")
-    peak = [e for e in events if e.get("peak_memory_gb") is not None]
-    ckpts = [e for e in events if e["event"] == "checkpoint"]
-    resumes = [e for e in events if e["event"] == "resume"]
-    last_end = attempts[-1]["ended"] if attempts else None
-    return {
-        "status": "finished" if fin and fin["attempt"] == attempts[-1]["attempt"] else (last_end or "incomplete"),
-        "steps": step["step"] if step else 0,
-        "tokens_processed": step["tokens_processed"] if step else 0,
-        "trainable_tokens": step["trainable_tokens"] if step else 0,
-        "peak_memory_gb": max(e["peak_memory_gb"] for e in peak) if peak else None,
-        "peak_memory_source": peak[-1].get("peak_memory_source") if peak else None,
-        "attempts": len(attempts),
-        # SIGTERM/SIGINT stops, plus attempts that vanished without a last word (SIGKILL, machine lost) and were
-        # followed by another attempt
-        "interruptions": sum(1 for a in attempts if a["ended"] == "interrupted")
-                         + sum(1 for a in attempts[:-1] if a["ended"] is None),
-        "failures": sum(1 for a in attempts if a["ended"] == "failed"),
-        "steps_redone": _steps_redone(attempts),
-        "checkpoints_saved": len(ckpts),
-        "checkpoint_save_seconds_mean": sum(e["seconds"] for e in ckpts) / len(ckpts) if ckpts else None,
-        "resume_seconds_mean": sum(e["seconds"] for e in resumes) / len(resumes) if resumes else None,
-    }
-
-
-def _time_figures(attempts: list[dict], usd_per_hour: float | None) -> dict:
-    train_s = sum(a["train_seconds"] for a in attempts)
-    tokens_all = sum(a["tokens"] for a in attempts)
-    billed_h = sum(a["end"] - a["start"] for a in attempts) / 3600
-    return {
-        "tokens_processed_all_attempts": tokens_all,
-        "train_seconds": train_s,
-        "train_hours": train_s / 3600,
-        "tokens_per_sec": tokens_all / train_s if train_s > 0 else None,
-        "wall_hours": (attempts[-1]["end"] - attempts[0]["start"]) / 3600 if attempts else 0.0,
-        "billed_hours": billed_h,
-        "usd_per_hour": usd_per_hour,
-        "cost_usd": billed_h * usd_per_hour if usd_per_hour is not None else None,
-    }
-
-
-def _quality_figures(events: list[dict]) -> dict:
-    step, ev = _last(events, "step"), _last(events, "eval")
-    before = next((e for e in events if e["event"] == "eval" and e["step"] == 0), None)
-    return {
-        "final_train_loss": step["loss"] if step else None,
-        "final_eval_loss": ev["eval_loss"] if ev else None,
-        "eval_accuracy": ev.get("eval_accuracy") if ev else None,
-        "eval_loss_before": before.get("eval_loss") if before else None,
-        "eval_accuracy_before": before.get("eval_accuracy") if before else None,
-    }
-
-
-def _steps_redone(attempts: list[dict]) -> int:
-    """Steps an attempt did beyond where the next attempt resumed (lost to a kill)."""
-    redone = 0
-    for a, nxt in itertools.pairwise(attempts):
-        if a["last_step"] is not None:
-            redone += max(0, a["last_step"] - nxt["start_step"])
-    return redone
+def checkpoint_history(step_dir: str | Path) -> dict | None:
+    """The run's totals a checkpoint carries (HISTORY), or, from checkpoints written before it existed, the totals
+    of the metrics.jsonl copy they carried; None when it has neither."""
+    p = Path(step_dir)
+    if (p / HISTORY).is_file():
+        try:
+            return json.loads((p / HISTORY).read_text())
+        except ValueError:
+            return None
+    if (p / METRICS).is_file():
+        tally = RunTally()
+        for e in read_events(p / METRICS):
+            tally.add(e)
+        return tally.to_json()
+    return None
 
 
 def write_summary(run_dir: str | Path, summary: dict) -> Path:

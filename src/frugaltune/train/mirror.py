@@ -19,16 +19,15 @@ import os
 import posixpath
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
 from frugaltune.errors import CheckpointError, ConfigError
 from frugaltune.train.mirror_local import clean_local_leftovers, fetch, fsync_dir, move_into_place, snapshot
+from frugaltune.train.mirror_queue import Job, UploadQueue
 from frugaltune.train.mirror_manifest import (
     CHUNK_BYTES,
     MANIFEST_NAME,
@@ -61,7 +60,8 @@ class CheckpointMirror:
     """A copy of a run's checkpoints at an fsspec URL; one step directory per checkpoint, like the local ones."""
 
     def __init__(self, url: str, *, storage_options: dict | None = None, manifest_name: str = MANIFEST_NAME,
-                 keep_last: int | None = None, verify_bytes: int = VERIFY_BYTES):
+                 keep_last: int | None = None, verify_bytes: int = VERIFY_BYTES,
+                 retry_delays_s: tuple[float, ...] = ()):
         """Open the URL's filesystem; nothing is contacted until the first operation (see `check`).
 
         Args:
@@ -70,6 +70,8 @@ class CheckpointMirror:
             manifest_name: the checkpoint's completion marker, listing its files with sizes and sha256.
             keep_last: after each successful upload, prune the mirror to this many complete checkpoints.
             verify_bytes: files up to this size are read back after upload and their sha256 compared.
+            retry_delays_s: seconds between retries of a failed upload (mirror_queue.RETRY_DELAYS_S for a run);
+                empty: a failure is final and `wait()` raises it.
 
         Raises:
             ConfigError: an unknown protocol, or one whose fsspec package is not installed, or bad keep_last.
@@ -92,9 +94,8 @@ class CheckpointMirror:
         self.root = root.rstrip("/") or root
         protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
         self._has_dirs = not protocols & OBJECT_STORES
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frugaltune-mirror")
-        self._futures: list[Future] = []
-        self._lock = threading.Lock()
+        self._queue = UploadQueue(url, retry_delays_s)
+        self.log_uploaded = 0  # bytes of the local metrics.jsonl already on the mirror (mirror_log.py)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run fn, turning storage errors into CheckpointError naming the URL and what to do."""
@@ -149,20 +150,19 @@ class CheckpointMirror:
         entries = read_manifest((step_dir / self.manifest_name).read_bytes(), str(step_dir / self.manifest_name),
                                 name=self.manifest_name)
         snap = snapshot(step_dir, [e.path for e in entries] + [self.manifest_name])
-        future = self._pool.submit(self._upload_job, snap or step_dir, step_dir.name, entries, snap is not None)
-        with self._lock:
-            self._futures.append(future)
-        return future
+        source, name = snap or step_dir, step_dir.name
+        discard = (lambda: shutil.rmtree(snap, ignore_errors=True)) if snap is not None else (lambda: None)
+        return self._queue.submit(Job("checkpoint", name, lambda: self._upload_job(source, name, entries), discard))
 
-    def _upload_job(self, source: Path, name: str, entries: list[FileEntry], owned: bool) -> str:
-        try:
-            self._call(f"upload of {name}", lambda: self._upload(source, name, entries))
-            if self.keep_last:
-                self.prune(self.keep_last)
-            return name
-        finally:
-            if owned:
-                shutil.rmtree(source, ignore_errors=True)
+    def submit(self, job: Job) -> Future:
+        """Queue another background upload (mirror_log.py's ledger segments), in order with the checkpoints."""
+        return self._queue.submit(job)
+
+    def _upload_job(self, source: Path, name: str, entries: list[FileEntry]) -> str:
+        self._call(f"upload of {name}", lambda: self._upload(source, name, entries))
+        if self.keep_last:
+            self.prune(self.keep_last)
+        return name
 
     def _upload(self, source: Path, name: str, entries: list[FileEntry]) -> None:
         remote_dir = self._path(name)
@@ -208,30 +208,35 @@ class CheckpointMirror:
             raise CheckpointError(f"checkpoint mirror {self.url}: verifying {remote} failed: {problem}.",
                                   fix="retry the upload; if it persists, check the storage's health.")
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until every started upload has finished; re-raise the first failure.
+    def wait(self, timeout: float | None = None, outage_grace_s: float | None = None) -> None:
+        """Block until every started upload has finished; re-raise a failure that used up its retries (once).
+
+        Args:
+            timeout: give up after this many seconds.
+            outage_grace_s: while the store is failing, give up after this many seconds of it (the end of a run
+                does not wait out a backoff schedule).
 
         Raises:
-            CheckpointError: an upload failed, or uploads were still running after `timeout` seconds.
+            CheckpointError: an upload failed, or uploads were still going when a limit ran out.
         """
-        with self._lock:
-            futures = list(self._futures)
-        done, not_done = wait_futures(futures, timeout=timeout)
-        with self._lock:
-            self._futures = [f for f in self._futures if f not in done]
-        errors = [f.exception() for f in futures if f in done and f.exception() is not None]
-        if errors:
-            raise errors[0]
-        if not_done:
-            raise CheckpointError(f"checkpoint mirror {self.url}: {len(not_done)} upload(s) still running after "
-                                  f"{timeout}s.", fix="wait longer, or check the upload bandwidth to the mirror.")
+        self._queue.wait(timeout, outage_grace_s)
 
-    def close(self, timeout: float | None = None) -> None:
-        """wait(timeout), then stop the upload thread."""
-        try:
-            self.wait(timeout)
-        finally:
-            self._pool.shutdown(wait=False)
+    def close(self, timeout: float | None = None, outage_grace_s: float | None = None) -> None:
+        """wait(...), then stop the upload thread (a daemon: it never holds up the process's exit)."""
+        self._queue.close(timeout, outage_grace_s)
+
+    def news(self) -> list[str]:
+        """Messages about the store's health since the last call: an outage began (with the error), it ended."""
+        return self._queue.news()
+
+    @property
+    def outage_since(self) -> float | None:
+        """Unix time of the first failure of the outage going on, or None when the last upload worked."""
+        return self._queue.outage_since
+
+    @property
+    def last_error(self) -> str | None:
+        return self._queue.last_error
 
     # ---- listing, download, pruning -----------------------------------------------------------------------
 

@@ -27,9 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from frugaltune.errors import CheckpointError, ConfigError
+from frugaltune.errors import CheckpointError, ConfigError, FrugalError, MirrorError
 from frugaltune.report import compare, hardware, ledger
 from frugaltune.train import checkpoint as ckpt
+from frugaltune.train import faults
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loader import BatchPlan, total_steps
@@ -52,6 +53,8 @@ class RunResult:
     run_dir: Path
     steps: int
     summary: dict = field(default_factory=dict)
+    checkpoint: Path | None = None  # the newest complete checkpoint on disk when the run ended (None: none yet)
+    error: FrugalError | None = None  # what went wrong after training itself finished (e.g. the mirror is down)
 
 
 @dataclass
@@ -126,6 +129,11 @@ class Recipe:
         self._estimate()
 
     def _prepare_run_dir(self) -> None:
+        faults.check_output_dir(self.run_dir)
+        with faults.local_writes("creating the run directory", self.run_dir):
+            self._create_run_dir()
+
+    def _create_run_dir(self) -> None:
         existing = ckpt.list_checkpoints(self.ckpt_root)
         if self.resume == "never" and existing:
             raise ConfigError(f"{self.run_dir} already holds checkpoints ({existing[-1].name}) and --resume never "
@@ -226,11 +234,8 @@ class Recipe:
         url = self.cfg.checkpoints.mirror
         if not url or not self.is_main:
             return None
-        from frugaltune.train.mirror import CheckpointMirror
-
-        mirror = CheckpointMirror(url, keep_last=self.cfg.checkpoints.keep_last)
-        mirror.check()  # a bad URL or missing permission fails now, not at the first save
-        return mirror
+        # a bad URL or missing permission fails now (within a timeout), not at the first save
+        return faults.open_mirror(url, self.cfg.checkpoints.keep_last, self.ckpt_root)
 
     # ------------------------------------------------------------------ resume
 
@@ -304,9 +309,8 @@ class Recipe:
         self._load_rng(path, state.get("num_processes", 1))
         self.progress = TrainProgress.from_json(state["progress"])
         self.attempt.last_saved_step = self.progress.step
-        history = path / "metrics.jsonl"
-        if source == "mirror" and history.is_file() and self.ledger.attempt == 1:  # a new machine: adopt the past
-            self.ledger.adopt_history(ledger.read_events(history))
+        if source == "mirror" and self.ledger.attempt == 1:  # a new machine: adopt the past
+            faults.restore_history(self.mirror, self.ledger, path)
         seconds = time.perf_counter() - t0
         self.ledger.write("resume", durable=True, from_step=self.progress.step, checkpoint=path.name, source=source,
                           seconds=seconds)
@@ -389,6 +393,7 @@ class Recipe:
         reason = self._checkpoint_due()
         if reason:
             self.save_checkpoint(reason)
+        faults.report_news(self.mirror, self.ledger, step)
 
     def _log_step(self) -> None:
         a = self.attempt
@@ -474,31 +479,39 @@ class Recipe:
             return None
         t0, saved, eng = time.perf_counter(), None, self.engine
         rng_states = eng.gather_objects(rng_to_tensors(ckpt.rng_state()))  # every rank's generators, in rank order
-        staging = ckpt.begin_checkpoint(self.ckpt_root, p.step) if eng.is_main else ckpt.staging_dir(
-            self.ckpt_root, p.step)
+        what = f"saving checkpoint {ckpt.step_dir_name(p.step)}"  # a full disk fails every rank alike (faults.py)
+        staging, failed = faults.attempt(what, self.ckpt_root, lambda: ckpt.begin_checkpoint(
+            self.ckpt_root, p.step) if eng.is_main else ckpt.staging_dir(self.ckpt_root, p.step))
         eng.barrier()
-        self._write_checkpoint_files(staging, rng_states)
+        if failed is None:
+            failed = faults.attempt(what, self.ckpt_root, lambda: self._write_checkpoint_files(staging, rng_states))[1]
         eng.barrier()
-        if eng.is_main:
-            saved = ckpt.publish_checkpoint(self.ckpt_root, p.step, {"method": self.cfg.method.kind, "reason": reason,
-                                                                     "engine": eng.name}, started=t0)
-            self.ledger.write("checkpoint", durable=True, step=p.step, path=saved.path.name, reason=reason,
-                              seconds=saved.seconds, bytes=saved.bytes)
-            if self.mirror is not None:
-                self.mirror.upload_async(saved.path)  # hard-link snapshot: pruning below cannot race it
-            ckpt.prune(self.ckpt_root, self.cfg.checkpoints.keep_last)
-            self._write_summary()
+        if eng.is_main and failed is None:
+            saved, failed = faults.attempt(what, self.ckpt_root, lambda: self._publish(p.step, reason, t0))
+        if self._agree(failed is not None):
+            raise faults.failed_save(failed, what, self.ckpt_root, clean=eng.is_main)
         eng.barrier()
         self.attempt.last_saved_step = p.step
         self.attempt.last_save_time = time.monotonic()
         self.attempt.train_seconds_at_save = self.attempt.train_seconds
         return saved.path if saved else None
 
+    def _publish(self, step: int, reason: str, t0: float):
+        """Rank 0: manifest + atomic rename, the ledger's record, the mirror upload, pruning and the summary."""
+        saved = ckpt.publish_checkpoint(self.ckpt_root, step, {"method": self.cfg.method.kind, "reason": reason,
+                                                               "engine": self.engine.name}, started=t0)
+        self.ledger.write("checkpoint", durable=True, step=step, path=saved.path.name, reason=reason,
+                          seconds=saved.seconds, bytes=saved.bytes)
+        if self.mirror is not None:  # hard-link snapshot: pruning below cannot race it
+            faults.after_save(self.mirror, saved.path, self.ledger)
+        ckpt.prune(self.ckpt_root, self.cfg.checkpoints.keep_last)
+        self._write_summary()
+        return saved
+
     def _write_checkpoint_files(self, out: Path, rng_states: list[dict]) -> None:
         """Every rank: the engine's model and optimizer state; rank 0 also the scheduler, the generators of every
-        rank, the progress and the run's history."""
+        rank, the progress and the run's totals."""
         import json
-        import shutil
 
         self.engine.save_state(out, self.model, self.optimizer, trainable_only=self.cfg.method.kind != "full")
         if not self.engine.is_main:
@@ -507,8 +520,8 @@ class Recipe:
         torch.save(self.scheduler.state_dict(), out / "scheduler.pt")
         for rank, rng in enumerate(rng_states):
             torch.save(rng, out / ckpt.rng_file_name(rank))
-        if self.ledger.path.is_file():
-            shutil.copyfile(self.ledger.path, out / "metrics.jsonl")  # the run's history travels with its checkpoint
+        # The run's totals travel with its checkpoint (a few KB, whatever the run's length): a new machine adopts them.
+        (out / ledger.HISTORY).write_text(json.dumps(self.ledger.history()))
         state = {"progress": self.progress.to_json(self.plan.batches_per_epoch, self.cfg.training.seed),
                  "total_steps": self.total_steps, "method": self.cfg.method.kind, "time": time.time(),
                  "config": self.cfg.model_dump(mode="json"), "data_fingerprint": self._data_fingerprint(),
@@ -518,12 +531,13 @@ class Recipe:
     # ------------------------------------------------------------------ end
 
     def _stop(self) -> RunResult:
-        name = self.signals.signal_name
-        self._echo(f"{name}: saving a checkpoint at step {self.progress.step} and exiting with code "
-                   f"{EXIT_INTERRUPTED} (restart the same command to resume)")
+        name, step = self.signals.signal_name, self.progress.step
+        self._echo(f"{name}: saving a checkpoint at step {step} and exiting with code {EXIT_INTERRUPTED} (restart "
+                   "the same command to resume)" if step else f"{name} before the first step: nothing to save; "
+                   f"exiting with code {EXIT_INTERRUPTED}")
         self.save_checkpoint("signal")
         self._wait_mirror(MIRROR_WAIT_ON_STOP_S)
-        self.ledger.write("interrupted", durable=True, step=self.progress.step, signal=name)
+        self.ledger.write("interrupted", durable=True, step=step, signal=name)
         return self._result("interrupted", EXIT_INTERRUPTED)
 
     def _finish(self) -> RunResult:
@@ -534,16 +548,21 @@ class Recipe:
             self._evaluate()
         self.save_checkpoint("final")
         if self._agree(self.engine.is_main and not (done_before and (self.run_dir / "final").is_dir())):
-            self._save_final()
-        self._wait_mirror(None)
+            with faults.local_writes("saving final/", self.run_dir):
+                self._save_final()
+        if done_before and self.mirror is not None:  # a rerun after the mirror was down: upload what it lacks
+            faults.catch_up(self.mirror, self.ckpt_root)
+        mirror_error = self._wait_mirror(None)
         self.ledger.write("finished", durable=True, step=self.progress.step)
-        return self._result("finished", 0)
+        result = self._result("finished", mirror_error.exit_code if mirror_error else 0)
+        result.error = mirror_error
+        return result
 
     def _finished_before(self) -> bool:
         """A restarted run that had already finished this step (a supervisor restarting a completed job)."""
-        step = self.progress.step
-        return any(e["event"] == "finished" and e["step"] == step and e["attempt"] != self.ledger.attempt
-                   for e in ledger.read_events(self.ledger.path))
+        step, attempts = self.progress.step, self.ledger.tally.attempts.values()
+        return any(a["ended"] == "finished" and a["last_step"] == step and a["attempt"] != self.ledger.attempt
+                   for a in attempts)
 
     def _save_final(self) -> None:
         """`final/`: the adapter (peft format) or the full model, with the tokenizer; written beside, then swapped in.
@@ -566,13 +585,17 @@ class Recipe:
             shutil.rmtree(final)
         os.replace(tmp, final)
 
-    def _wait_mirror(self, timeout: float | None) -> None:
+    def _wait_mirror(self, timeout: float | None) -> MirrorError | None:
+        """Wait for the uploads (a few seconds' grace when the mirror is failing); the MirrorError if it still is."""
         if self.mirror is None:
-            return
+            return None
         try:
-            self.mirror.wait(timeout)
-        except CheckpointError as err:
-            log.warning("checkpoint mirror: %s", err)
+            faults.finish_mirror(self.mirror, timeout)
+        except MirrorError as err:
+            self.ledger.write("mirror", durable=True, step=self.progress.step, ok=False, message=err.message)
+            log.warning("%s", err.message)
+            return err
+        return None
 
     def _result(self, status: str, code: int) -> RunResult:
         summary = self._write_summary() if self.engine.is_main else {}
@@ -581,7 +604,8 @@ class Recipe:
 
             record_run(summary, self.run_dir)  # GPU runs only: calibrates later estimates of this GPU x method
         self.bar.close()
-        return RunResult(status, code, self.run_dir, self.progress.step, summary)
+        newest = ckpt.complete_checkpoints(self.ckpt_root) if self.is_main else []
+        return RunResult(status, code, self.run_dir, self.progress.step, summary, newest[-1] if newest else None)
 
     def _estimate(self) -> None:
         if not self.is_main:
@@ -648,7 +672,7 @@ class Recipe:
                  "gpu": cfg.cost.gpu, "platform": cfg.cost.platform, "hardware": self.hardware,
                  "estimate_applies": self.estimate_applies}
         price, extra["price_source"] = hardware.run_price(cfg, self.estimate, self.estimate_applies)
-        summary = ledger.summarize(ledger.read_events(self.ledger.path), usd_per_hour=price, extra=extra)
+        summary = self.ledger.summary(usd_per_hour=price, extra=extra)  # running totals: no re-read of the log
         summary["estimate"] = self.estimate
         summary["estimate_note"] = self.estimate_note
         summary["vs_estimate"] = compare.vs_estimate(summary, self.estimate if self.estimate_applies else None)
@@ -663,7 +687,10 @@ class Recipe:
         if self.bar is not None:
             self.bar.close()
         if self.mirror is not None:
-            self.mirror.close(timeout=MIRROR_WAIT_ON_STOP_S)
+            try:
+                self.mirror.close(timeout=MIRROR_WAIT_ON_STOP_S, outage_grace_s=faults.MIRROR_GRACE_S)
+            except CheckpointError as err:
+                log.warning("checkpoint mirror: %s", err.message)
         if self.ledger is not None:
             self.ledger.close()
         self.signals.__exit__(None, None, None)
@@ -701,9 +728,10 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
         recipe.setup()
         return recipe.train()
     except BaseException as err:
-        if recipe.ledger is not None and not isinstance(err, (SystemExit,)):
-            recipe.ledger.write("failed", durable=True, step=recipe.progress.step, error=f"{type(err).__name__}: {err}")
-        raise
+        error = faults.record_failure(recipe, err)  # the ledger and summary.json say why; a full disk -> exit 74
+        if error is err:
+            raise
+        raise error from None
     finally:
         recipe.cleanup()
 
