@@ -53,7 +53,10 @@ def dry_run(cfg: RunConfig) -> dict:
     from frugaltune.train import model as M
     from frugaltune.train.data_auto import resolve_data_format
 
+    from frugaltune.train.preflight import preflight
+
     cfg = resolve_data_format(cfg)  # data.format: auto -> the format the data's columns say
+    notes = preflight(cfg)  # output dir, prompt template, mirror, threads: what the run will touch
     d, t = cfg.data, cfg.training
     src = M.resolve_source(cfg)
     try:
@@ -79,7 +82,8 @@ def dry_run(cfg: RunConfig) -> dict:
             "approx_tokens_per_sample": round(stats["mean_tokens"], 1), "tokens_counted_with": stats["counted_with"],
             "sequences_per_epoch": per_epoch, "epochs": kwargs["epochs"], "steps": steps,
             "num_gpus": cfg.cost.num_gpus, "output_dir": cfg.output.dir,
-            "estimate": estimate, "estimate_note": note, "model_note": cache_note, "estimate_job": kwargs}
+            "estimate": estimate, "estimate_note": note, "model_note": cache_note, "estimate_job": kwargs,
+            "notes": notes}
 
 
 def _rows(cfg: RunConfig) -> tuple[list[dict], int, int]:
@@ -138,6 +142,8 @@ def render(plan: dict) -> None:
                   f"~{plan['approx_tokens_per_sample']} tokens/row; {plan['steps']} steps -> {plan['output_dir']}")
     if plan.get("model_note"):
         console.print(f"note: {plan['model_note']} (training needs it; the estimate does not)")
+    for note in plan.get("notes") or []:
+        console.print(f"warning: {note}")
     est = plan["estimate"]
     if est is None:
         console.print(plan["estimate_note"])

@@ -30,7 +30,7 @@ from pathlib import Path
 from frugaltune.errors import CheckpointError, ConfigError, FrugalError, MirrorError
 from frugaltune.report import compare, hardware, ledger
 from frugaltune.train import checkpoint as ckpt
-from frugaltune.train import faults
+from frugaltune.train import faults, guards
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loader import BatchPlan, total_steps
@@ -366,6 +366,7 @@ class Recipe:
                     eng.num_processes / n_global)
                 eng.backward(self.model, loss)
             loss_sum = loss_sum + loss.detach()
+        guards.check_step(self, loss_sum)  # a non-finite loss or gradient stops the run before it reaches the weights
         if eng.step(self.model, self.optimizer, self.cfg.training.max_grad_norm):
             self.scheduler.step()
         if self.torch.cuda.is_available():  # CUDA is asynchronous: end the step's clock when its work is done
@@ -477,6 +478,7 @@ class Recipe:
         p = self.progress
         if p.step == self.attempt.last_saved_step or p.step == 0:
             return None
+        guards.check_weights(self)  # never a checkpoint of weights that are not finite
         t0, saved, eng = time.perf_counter(), None, self.engine
         rng_states = eng.gather_objects(rng_to_tensors(ckpt.rng_state()))  # every rank's generators, in rank order
         what = f"saving checkpoint {ckpt.step_dir_name(p.step)}"  # a full disk fails every rank alike (faults.py)

@@ -1,0 +1,52 @@
+"""What `frugaltune train --dry-run` checks beyond the config and the data rows, so that "config OK" means the run
+will start: the output directory can be created (and is not a file, nor someone else's directory whose config.yaml
+a run would overwrite), the classification prompt template renders, the checkpoint mirror answers a write test
+within a short timeout, and the thread count suits this machine. Nothing is written locally.
+
+Hard failures raise the error the real run would raise at start-up; soft findings come back as notes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MIRROR_TIMEOUT_S = 10.0
+
+
+def preflight(cfg) -> list[str]:
+    """Check what a run of `cfg` will touch; return notes for the user (warnings that do not stop the run).
+
+    Raises:
+        ConfigError / StorageError / CheckpointError: what the run would fail on.
+    """
+    from frugaltune.train import faults
+    from frugaltune.train.data_tokens import check_template
+
+    faults.check_output_dir(Path(cfg.output.dir))
+    if cfg.data.format == "classification":
+        check_template(cfg.data.prompt_template)
+    if cfg.checkpoints.mirror:
+        check_mirror(cfg.checkpoints.mirror)
+    return [n for n in (thread_note(cfg.training.cpu_threads),) if n]
+
+
+def check_mirror(url: str, timeout_s: float = MIRROR_TIMEOUT_S) -> None:
+    """The mirror's write test (write, read back, delete a probe file), given at most `timeout_s`."""
+    from frugaltune.train.faults import with_timeout
+    from frugaltune.train.mirror import CheckpointMirror
+
+    mirror = CheckpointMirror(url)
+    try:
+        with_timeout(mirror.check, timeout_s, "the write test", url)
+    finally:
+        mirror.close(timeout=0)
+
+
+def thread_note(cpu_threads: int | None) -> str | None:
+    """A note when training.cpu_threads asks for more threads than this machine has cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpu_threads and cpu_threads > cores:
+        return (f"training.cpu_threads is {cpu_threads} but this machine gives the run {cores} core(s): the extra "
+                "threads would only wait on each other (set it to at most the core count, or null).")
+    return None
