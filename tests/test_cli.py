@@ -165,7 +165,8 @@ print(code, " ".join(sorted(m for m in slow if m in sys.modules)), file=sys.stde
 
 
 @pytest.mark.parametrize("argv, allowed", [
-    (["compare", "--gpu", "a10"], []), (["recommend", "--budget-usd", "20"], []), (["budget", "examples/budget.yaml"], []),
+    (["compare", "--gpu", "a10"], []), (["recommend", "--budget-usd", "20"], []),
+    (["budget", "examples/budget.yaml"], []),
     (["plan", "--model", "7B", "--gpu", "a10"], ["pathlib", "yaml"]),  # it writes a YAML file
     (["impact", "--gpu", "t4", "--json"], []), (["catalog", "gpus"], []), (["--help"], [])])
 def test_warm_commands_import_nothing_slow(tmp_path, argv, allowed):
