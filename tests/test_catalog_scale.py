@@ -65,3 +65,12 @@ def test_a_user_catalog_is_merged_once_then_read_from_the_cache(tmp_path):
     out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "user")], capture_output=True, text=True,
                          env=env, timeout=60, check=True).stdout.split()
     assert out[1:] == ["True", "True"]
+
+
+def test_compare_on_named_gpus_reads_only_their_offers(tmp_path):
+    from frugaltune.plan.api import compare
+
+    _user_offers(tmp_path / "user", 5)
+    cmp = compare(model="7B", gpu=["a10", "l4"], max_gpus=1, catalog_dirs=[str(tmp_path / "user")])
+    cat = load_catalog([tmp_path / "user"])
+    assert sorted(cat._by_gpu) == ["A10", "L4"] and {c.offer.gpu for c, _ in cmp.ranked} == {"A10", "L4"}

@@ -63,9 +63,16 @@ class Catalog:
 
     def gpu_offers(self, gpu_name: str) -> list[Offer]:
         """The offers of one canonical GPU name, in catalog order."""
+        return self.offers_of_gpus((gpu_name,))
+
+    def offers_of_gpus(self, gpu_names) -> list[Offer]:
+        """The offers of these canonical GPU names (all when empty), in catalog order; only they are typed."""
+        if not gpu_names:
+            return self.offers
         if self._offers is not None and not self._chunks:
-            return [o for o in self._offers if o.gpu == gpu_name]
-        return [offer for _, offer in self._typed(gpu_name)]
+            return [o for o in self._offers if o.gpu in gpu_names]
+        placed = [pair for name in dict.fromkeys(gpu_names) for pair in self._typed(name)]
+        return [offer for _, offer in sorted(placed, key=lambda pair: pair[0])]
 
     def _typed(self, gpu_name: str) -> list[tuple[int, Offer]]:
         if gpu_name not in self._by_gpu:

@@ -257,7 +257,8 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
     """
     estimator = estimator or _default_estimator
     flt = flt or Filters()
-    cands, rejected = enumerate_candidates(list(catalog.offers), flt)
+    offers = catalog.offers_of_gpus(flt.gpus)
+    cands, rejected = enumerate_candidates(list(offers), flt)  # with --gpu, only those GPUs' offers are read
     scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
                         estimator=estimator)
     kept, rej2 = apply_limits(scored, flt)
