@@ -107,3 +107,23 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
     assert (resume["from_step"], resume["source"]) == (STEPS, "mirror" if engine == "fsdp" else "local")
     assert events(run_dir, "finished")[-1]["step"] == STEPS + 2
     assert not [p for p in (run_dir / "checkpoints").iterdir() if not p.name.startswith("step-")]  # nothing left over
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["fsdp", "deepspeed"])
+def test_lora_adapters_save_and_resume_under_each_engine(tmp_path, engine):
+    # LoRA checkpoints hold the adapter only (DCP ignore_frozen_params / DeepSpeed exclude_frozen_parameters); the
+    # frozen base comes from the model on resume. One process: the engines also run alone (a one-rank group).
+    from ft_runner_util import write_config
+
+    cfg = write_config(tmp_path, steps=4, out="run", checkpoints={"every_steps": 2},
+                       distributed={"engine": engine, "num_processes": 1})
+    run_dir = tmp_path / "run"
+    for steps in (4, 6):
+        proc = _start(["train", str(cfg), "--set", f"training.max_steps={steps}", "--quiet"])
+        code, err = _finish(proc)
+        assert code == 0, err
+    assert events(run_dir, "resume")[0]["from_step"] == 4 and events(run_dir, "finished")[-1]["step"] == 6
+    assert (run_dir / "final" / "adapter_model.safetensors").is_file()
+    state = json.loads((run_dir / "checkpoints" / "step-000006" / "trainer_state.json").read_text())
+    assert state["distributed"]["engine"] == engine and state["distributed"]["world_size"] == 1

@@ -84,7 +84,7 @@ class FsdpEngine(Engine):
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-        options = self._options(trainable_only)
+        options = self._options(trainable_only, strict=not trainable_only)  # the frozen base comes from the model
         model_sd, optim_sd = get_state_dict(model, optimizer, options=options)
         state = {"model": model_sd, "optimizer": optim_sd}
         dcp.load(state, checkpoint_id=str(path / DCP_DIR))  # reads each rank's slices: any process count
