@@ -88,7 +88,8 @@ def test_secrets_pass_by_name_and_are_never_written(tmp_path, monkeypatch):
     fake = _fake_sky(tmp_path, "echo \"$@\" > \"$ARGS_FILE\"; exit 0")
     monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
     monkeypatch.setenv("ARGS_FILE", str(tmp_path / "args"))
-    assert _launch("-o", str(out)) == 0  # a real launch: sky gets the names, reads the values itself
+    local_mirror = ["--set", f"checkpoints.mirror={tmp_path / 'bucket'}"]  # a bucket this test can write
+    assert _launch("-o", str(out), *local_mirror) == 0  # a real launch: sky gets the names, reads the values itself
     args = (tmp_path / "args").read_text()
     assert "jobs launch -y -n trade-classifier-llama2-7b-fsdp --secret HF_TOKEN" in args and SECRET not in args
 
@@ -102,6 +103,14 @@ def _fake_sky(tmp_path: Path, body: str) -> Path:
     return bindir
 
 
+def test_a_bucket_the_job_cannot_write_stops_a_real_launch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", f"{_fake_sky(tmp_path, 'exit 0')}:{os.environ['PATH']}")
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    assert _launch("-o", str(tmp_path / "sky.yaml"), "--set", f"checkpoints.mirror={blocked / 'run'}") == 2
+    assert "checkpoint mirror" in capsys.readouterr().err
+
+
 def test_no_skypilot_or_no_credentials_is_one_line(tmp_path, monkeypatch, capsys):
     out = tmp_path / "sky.yaml"
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
@@ -112,7 +121,7 @@ def test_no_skypilot_or_no_credentials_is_one_line(tmp_path, monkeypatch, capsys
 
     fake = _fake_sky(tmp_path, "echo 'No cloud access. Run sky check to enable clouds.' >&2; exit 1")
     monkeypatch.setenv("PATH", str(fake))
-    assert _launch("-o", str(out)) == 2
+    assert _launch("-o", str(out), "--set", f"checkpoints.mirror={tmp_path / 'bucket'}") == 2
     err = capsys.readouterr().err
     assert "SkyPilot has no cloud credentials" in err and "sky check" in err and len(err.strip().splitlines()) <= 2
 

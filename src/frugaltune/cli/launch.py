@@ -46,7 +46,9 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
     if relative.startswith(".."):
         raise ConfigError(f"{config} is outside the current directory, which is what the job's machine receives.",
                           fix="Run frugaltune launch from the directory that holds the config and its data.")
-    plan = check_run(cfg)  # the data and model checks of `train --dry-run`, and the job to rank offers for
+    offline = cfg.model_copy(deep=True)
+    offline.checkpoints.mirror = None  # the bucket is tested below, before a real launch only
+    plan = check_run(offline)  # the data and model checks of `train --dry-run`, and the job to rank offers for
     ranked, note = sky.rank_offers(cfg, plan["estimate_job"], spot=spot)
     params = ((plan.get("estimate") or {}).get("model") or {}).get("params")
     task = sky.task(cfg, relative, spot=spot, cloud=cloud, sets=sets, ranked=ranked, params=params)
@@ -59,7 +61,13 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
     path = Path(output or Path(cfg.output.dir) / "sky.yaml")
     _write(path, task, config)
     _report(path, task, note)
-    return 0 if dry_run else sky.sky_launch(path, task["name"])
+    if dry_run:
+        return 0
+    sky.sky_command()  # SkyPilot missing: say so before touching the bucket
+    from frugaltune.train.preflight import check_mirror
+
+    check_mirror(cfg.checkpoints.mirror)  # the job resumes from it: a bucket it cannot write fails here, not there
+    return sky.sky_launch(path, task["name"])
 
 
 def _write(path, task: dict, config: str) -> None:

@@ -174,13 +174,19 @@ def rank_offers(cfg, job: dict, *, spot: bool) -> tuple[list[tuple[str, str | No
     return out, note
 
 
-def sky_launch(task_path: Path, name: str) -> int:
-    """`sky jobs launch` the task; secrets are passed by name, their values come from this environment."""
+def sky_command() -> str:
+    """The `sky` executable, or a LaunchError saying how to get it."""
     sky = shutil.which("sky")
     if sky is None:
         raise LaunchError("SkyPilot is not installed (no `sky` command).",
                           fix="pip install 'frugaltune[cloud]' (or `pip install skypilot`), then `sky check`; "
                               "--dry-run writes the task without it.")
+    return sky
+
+
+def sky_launch(task_path: Path, name: str) -> int:
+    """`sky jobs launch` the task; secrets are passed by name, their values come from this environment."""
+    sky = sky_command()
     secrets = [a for n in secret_names() for a in ("--secret", n)]
     cmd = [sky, "jobs", "launch", "-y", "-n", name, *secrets, str(task_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
