@@ -92,3 +92,11 @@ def test_compare_csv_numbers_read_as_numbers(capsys, monkeypatch):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows and float(rows[0]["$ total"]) > 0 and float(rows[0]["tok/s"]) > 0
     assert rows[0]["region"] and rows[0]["instance"]
+
+
+def test_format_json_errors_are_json_too(capsys):
+    import json
+
+    assert run(["compare", "--gpu", "nope", "--format", "json"]) == 2
+    err = json.loads(capsys.readouterr().out)
+    assert err["exit_code"] == 2 and "nope" in err["error"] and err["fix"]

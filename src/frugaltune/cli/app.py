@@ -63,12 +63,18 @@ def dispatch(argv: list[str]) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _wants_json(argv: list[str]) -> bool:
+    """--json, or --format json (either spelling): errors then come as a JSON object on stdout too."""
+    return "--json" in argv or "--format=json" in argv or any(
+        a == "--format" and b == "json" for a, b in zip(argv, argv[1:]))
+
+
 def run(argv: list[str]) -> int:
     """Run frugaltune on `argv`: the exit code; FrugalError -> its message and exit code, never a traceback."""
     try:
         return dispatch(list(argv))
     except FrugalError as err:
-        print_error(err, json_out="--json" in argv)
+        print_error(err, json_out=_wants_json(argv))
         return err.exit_code
     except BrokenPipeError:  # `frugaltune ... | head`: the reader left; not an error
         return 0
