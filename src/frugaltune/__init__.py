@@ -16,14 +16,15 @@ import sys
 
 __version__ = "0.1.0"
 
-__all__ = ["estimate", "compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "train", "probe", "report",
-           "__version__"]
+__all__ = ["estimate", "compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "afford", "train", "probe",
+           "report", "__version__"]
 
 # public name -> (module, attribute)
 _LAZY = {"estimate": ("frugaltune.estimate.build", "estimate"), "train": ("frugaltune.train.recipe", "train"),
          "probe": ("frugaltune.train.probe", "probe"),
          "report": ("frugaltune.report.render", "report"),
-         **{n: ("frugaltune.plan.api", n) for n in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent")}}
+         **{n: ("frugaltune.plan.api", n) for n in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent",
+                                                   "afford")}}
 _SHARED = ("estimate", "plan", "train", "report")  # API names that are also subpackages
 
 

@@ -14,13 +14,14 @@ from frugaltune.estimate.build import JOB_DEFAULTS, build_hardware, build_job, e
 
 
 def __getattr__(name: str):
-    """compare, impact, recommend, plan, budget, buy_vs_rent, train, probe, report: loaded on first use."""
+    """compare, impact, recommend, plan, budget, buy_vs_rent, afford, train, probe, report: loaded on first use."""
     import frugaltune
 
-    if name in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "train", "probe", "report"):
+    if name in ("compare", "impact", "recommend", "plan", "budget", "buy_vs_rent", "afford", "train", "probe",
+                "report"):
         return getattr(frugaltune, name)
     raise AttributeError(f"module 'frugaltune.api' has no attribute {name!r}")
 
 
 __all__ = ["estimate", "build_job", "build_hardware", "get_catalog", "JOB_DEFAULTS", "compare", "impact",
-           "recommend", "plan", "budget", "buy_vs_rent", "train", "probe", "report"]
+           "recommend", "plan", "budget", "buy_vs_rent", "afford", "train", "probe", "report"]
