@@ -108,3 +108,19 @@ def test_the_demo_plan_step_picks_one_gpu_and_dry_runs_to_its_numbers(tmp_path, 
     assert dry["steps"] == est["job"]["steps_total"] == plan["estimate"]["job"]["steps_total"]
     assert dry["epochs"] == est["job"]["epochs"] == plan["estimate"]["job"]["epochs"] == 3
     assert est["memory"]["fits"]
+
+
+@pytest.mark.parametrize("model, gpu, num_gpus", [("qwen2.5-1.5b", "rtx 4090", 1), ("llama-2-7b", "a10", 1),
+                                                   ("llama-2-13b", "a100-40gb", 2)])
+def test_plans_for_your_own_gpus_dry_run_to_the_plan(model, gpu, num_gpus, dataset, tmp_path):
+    # the GPUs you have: settings fitted to them, not priced; the dry run (priced at the cheapest offer of that
+    # GPU, as a CPU-side estimate is) keeps the plan's memory, steps and epochs
+    out = tmp_path / "own.yaml"
+    rec = api.plan(model, gpu=gpu, num_gpus=num_gpus, dataset=str(dataset), data_format="classification",
+                   output=out).recommendation
+    assert rec.candidate is None and rec.job.num_gpus == num_gpus
+    dry = dry_run(load_config(out))
+    est = dry["estimate"]
+    assert est["memory"]["peak_gb_per_gpu"] == pytest.approx(rec.estimate.memory.peak_gb_per_gpu)
+    assert dry["steps"] == est["job"]["steps_total"] == rec.estimate.job.steps_total
+    assert dry["epochs"] == rec.estimate.job.epochs and est["memory"]["fits"]

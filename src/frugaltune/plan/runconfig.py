@@ -98,12 +98,14 @@ def run_config_data(rec: Recommendation, *, model_source: str, data_path: str, o
 def header(rec: Recommendation, path: str) -> str:
     """Leading comment lines: the command that runs the config first (STYLE.md rule 5), then the plan's numbers."""
     est, job, cand = rec.estimate, rec.job, rec.candidate
-    where = "your own GPU" if cand is None else (f"{job.num_gpus}x {cand.offer.gpu} on {cand.offer.platform} "
-                                                 f"{cand.offer.instance} ({cand.pricing})")
+    where = f"your own {job.num_gpus}x {est.hardware.gpu}" if cand is None else (
+        f"{job.num_gpus}x {cand.offer.gpu} on {cand.offer.platform} {cand.offer.instance} {cand.offer.region} "
+        f"({cand.pricing})")
+    usd = "not priced" if est.cost_breakdown.total_cost is None else f"${total_usd(est):,.2f}"
     lines = [f"frugaltune train {path}", "",
              f"Written by `frugaltune plan`: {job.method} on {where}.",
              (f"Estimate: peak {est.memory.peak_gb_per_gpu:.1f} GB per GPU of {est.hardware.gpu_memory_gb:g} GB, "
-              f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, ${total_usd(est):,.2f}."),
+              f"{est.throughput.tokens_per_sec:,.0f} tokens/s, {wall_hours(est):.2f} h, {usd}."),
              f"Training: {job.dataset_size:,} rows x {job.epochs:g} epochs = {est.job.steps_total:,} optimizer steps "
              f"of {est.job.global_batch_sequences} sequences."]
     if job.zero_stage or job.num_gpus > 1 or job.cpu_offload:
