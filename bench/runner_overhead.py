@@ -15,8 +15,9 @@ scheduler, RNG) every 50 steps (--save-every) and at the end. frugaltune's saves
 manifest), the others write plainly; no mirror. The batches are frugaltune's own (train/loader.BatchPlan over the same examples), so
 all four see identical token ids: the bench checks the token counts agree.
 
-tokens/s = real (unpadded) tokens / wall time of the training loop including its saves (frugaltune: from its
-`train_start` to its `finished` event). Lines printed: the saving from computing the loss only where it is taken
+tokens/s = real (unpadded) tokens / time of the training loop including its saves: CPU time of the process
+(steady when a shared machine hands out CPU unevenly; one torch thread) and wall time (frugaltune: from its
+`train_start` to its `finished` event). Ratios are per round (pair), printed as median (min-max). Lines printed: the saving from computing the loss only where it is taken
 (plain sparse / plain full), the runner's overhead loss for loss (frugaltune vs plain sparse), the Trainer's
 (Trainer vs plain full), and frugaltune vs the Trainer as a user sees them. Bar: frugaltune >= 0.95x the plain
 loop with the same loss.
@@ -61,15 +62,29 @@ def run_config(work: Path, args, name: str, steps: int) -> dict:
 def frugaltune_run(work: Path, args, name: str, steps: int) -> dict:
     from frugaltune.report.ledger import read_events
     from frugaltune.train.config import RunConfig
-    from frugaltune.train.recipe import train
+    from frugaltune.train.recipe import Recipe, train
 
-    result = train(RunConfig.from_dict(run_config(work, args, name, steps)), quiet=True)
+    loop = Recipe.train
+    cpu = {}
+
+    def timed_loop(self):  # CPU time of the training loop (saves included), as the other runs measure theirs
+        start = time.process_time()
+        try:
+            return loop(self)
+        finally:
+            cpu["s"] = time.process_time() - start
+
+    Recipe.train = timed_loop
+    try:
+        result = train(RunConfig.from_dict(run_config(work, args, name, steps)), quiet=True)
+    finally:
+        Recipe.train = loop
     events = read_events(result.run_dir / "metrics.jsonl")
     start = next(e for e in events if e["event"] == "train_start")
     end = next(e for e in events if e["event"] == "finished")
     s = result.summary
-    return {"tokens": s["tokens_processed"], "seconds": end["time"] - start["time"], "run_dir": result.run_dir,
-            "save_s": s["checkpoint_save_seconds_mean"], "saves": s["checkpoints_saved"]}
+    return {"tokens": s["tokens_processed"], "seconds": end["time"] - start["time"], "cpu_s": cpu["s"],
+            "run_dir": result.run_dir, "save_s": s["checkpoint_save_seconds_mean"], "saves": s["checkpoints_saved"]}
 
 
 def shared_batches(preset_dir: Path, args) -> tuple[object, list[list[dict]]]:
@@ -120,7 +135,7 @@ def plain_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], spar
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR, weight_decay=0.0)
     scheduler = get_cosine_schedule_with_warmup(optimizer, WARMUP, len(batches))
-    tokens, t0 = 0, time.perf_counter()
+    tokens, t0, c0 = 0, time.perf_counter(), time.process_time()
     for step, examples in enumerate(batches, start=1):
         batch = collate(examples, tok.pad_token_id)
         tokens += int(batch["attention_mask"].sum())
@@ -135,7 +150,7 @@ def plain_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], spar
         optimizer.zero_grad(set_to_none=True)
         if step % save_every == 0 or step == len(batches):
             plain_save(model, optimizer, scheduler, work / f"plain-{sparse}" / f"step-{step}")
-    return {"tokens": tokens, "seconds": time.perf_counter() - t0}
+    return {"tokens": tokens, "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
 def trainer_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], args) -> dict:
@@ -165,13 +180,13 @@ def trainer_run(work: Path, preset_dir: Path, tok, batches: list[list[dict]], ar
     trainer = InOrder(model=lora_model(preset_dir), args=targs, train_dataset=[ex for b in batches for ex in b],
                       data_collator=collator)
     trainer.remove_callback(PrinterCallback)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     trainer.train()  # saves every save_every steps and at max_steps
-    return {"tokens": seen["tokens"], "seconds": time.perf_counter() - t0}
+    return {"tokens": seen["tokens"], "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
 def spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):.3f} (pairs {min(values):.3f}-{max(values):.3f})"
+    return f"{statistics.median(values):.3f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def rounds(work: Path, args, preset_dir: Path, tok, batches) -> dict[str, list[dict]]:
@@ -191,29 +206,40 @@ def rounds(work: Path, args, preset_dir: Path, tok, batches) -> dict[str, list[d
     return out
 
 
+PAIRS = (("loss only where it is taken (plain sparse / plain full)", "plain, sparse logits", "plain, full logits"),
+         ("runner, loss for loss (frugaltune / plain sparse)", "frugaltune", "plain, sparse logits"),
+         ("HF Trainer, loss for loss (Trainer / plain full)", "HF Trainer", "plain, full logits"),
+         ("frugaltune / HF Trainer as users run them", "frugaltune", "HF Trainer"))
+
+
+def ratios(runs: dict[str, list[dict]], clock: str) -> dict[str, list[float]]:
+    """Per pair (round) ratio of tokens/s for each line of PAIRS, by `clock` ("cpu_s" or "seconds")."""
+    rate = {k: [x["tokens"] / x[clock] for x in v] for k, v in runs.items()}
+    return {label: [a / b for a, b in zip(rate[x], rate[y])] for label, x, y in PAIRS}
+
+
 def report(runs: dict[str, list[dict]], args, threads: int) -> float:
-    rate = {k: [x["tokens"] / x["seconds"] for x in v] for k, v in runs.items()}
     tokens = {k: {x["tokens"] for x in v} for k, v in runs.items()}
-    same = len(set.union(*tokens.values())) == 1
     print(f"runner overhead: {args.preset}, LoRA r8 q/v, {args.steps} steps x micro-batch {args.micro_batch}, fp32, "
-          f"CPU x {threads} threads; {args.pairs} rounds, rotating order; a checkpoint every {args.save_every} steps")
+          f"CPU x {threads} thread(s); {args.pairs} rounds, rotating order; a checkpoint every {args.save_every} "
+          "steps and at the end")
+    same = len(set.union(*tokens.values())) == 1
     print(f"  same token ids in every run: {'yes' if same else 'NO: ' + str(tokens)} "
           f"({next(iter(tokens['frugaltune'])):,} tokens)")
     for k in VARIANTS:
-        print(f"  {k:<21} tokens/s median {statistics.median(rate[k]):>8,.0f}   "
-              f"(rounds: {', '.join(f'{x:,.0f}' for x in rate[k])})")
-    pair = {name: [a / b for a, b in zip(rate[x], rate[y])] for name, x, y in (
-        ("loss", "plain, sparse logits", "plain, full logits"), ("runner", "frugaltune", "plain, sparse logits"),
-        ("trainer", "HF Trainer", "plain, full logits"), ("user", "frugaltune", "HF Trainer"))}
-    print(f"  loss only where it is taken (plain sparse / plain full tokens/s): {spread(pair['loss'])}")
-    print(f"  runner, loss for loss (frugaltune / plain sparse): {spread(pair['runner'])}"
-          f" -> overhead {100 * (1 - statistics.median(pair['runner'])):.1f} %   (bar: ratio >= 0.95)")
-    print(f"  HF Trainer, loss for loss (Trainer / plain full): {spread(pair['trainer'])}")
-    print(f"  frugaltune / HF Trainer as users run them: {spread(pair['user'])}")
+        cpu, wall = ([x["tokens"] / x[c] for x in runs[k]] for c in ("cpu_s", "seconds"))
+        print(f"  {k:<21} tokens per CPU-second median {statistics.median(cpu):>7,.0f} "
+              f"(rounds {', '.join(f'{x:,.0f}' for x in cpu)}); per wall second {statistics.median(wall):,.0f}")
+    by_cpu, by_wall = ratios(runs, "cpu_s"), ratios(runs, "seconds")
+    print("  ratios of tokens/s, paired by round: CPU time (steady on a shared machine) | wall time")
+    for label, *_ in PAIRS:
+        print(f"    {label:<53} {spread(by_cpu[label])} | {spread(by_wall[label])}")
+    runner = statistics.median(by_cpu[PAIRS[1][0]])
+    print(f"  runner overhead, loss for loss: {100 * (1 - runner):.1f} % of CPU time (bar: ratio >= 0.95)")
     ft = runs["frugaltune"][0]
     print(f"  frugaltune checkpoint save (adapter + optimizer + scheduler + RNG, fsync, sha256 manifest): "
           f"{ft['save_s'] * 1000:.1f} ms mean over {ft['saves']} saves")
-    return statistics.median(pair["runner"])
+    return runner
 
 
 def main() -> int:
