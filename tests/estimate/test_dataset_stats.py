@@ -23,6 +23,9 @@ from frugaltune.ticker import Ticker
 from frugaltune.train.data_tokens import ALPACA_PROMPT_NO_INPUT, CLASSIFICATION_PROMPT
 
 
+REAL_COUNTER = dataset_stats._tokenizer_counter
+
+
 @pytest.fixture(autouse=True)
 def no_tokenizer(monkeypatch):
     monkeypatch.setattr(dataset_stats, "_tokenizer_counter", lambda arch: None)
@@ -214,3 +217,34 @@ def test_api_estimate_carries_the_summary(tmp_path):
 
 def test_fits_instead_says_nothing_when_nothing_fits():
     assert fits_instead({"q": 1}, "chat") == "" and fits_instead({"text": "t"}, "completion") == ""
+
+
+@pytest.mark.slow
+def test_a_cached_tokenizer_counts_every_row_exactly(tmp_path, monkeypatch):
+    """A model outside the catalog with its config and tokenizer in the local Hugging Face cache: the summary says
+    the tokenizer counted, and the counts are the tokenizer's own (in batches), rows rendered as the trainer does."""
+    pytest.importorskip("transformers")
+    from frugaltune.catalog import hub
+    from frugaltune.train.presets import train_tokenizer
+
+    monkeypatch.setattr(dataset_stats, "_tokenizer_counter", REAL_COUNTER)  # the real lookup (autouse turned it off)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "_ARCHS", {})
+    rows = [{"prompt": f"question {i}: " + "word " * (i % 17), "completion": "answer " * (1 + i % 5)}
+            for i in range(2500)]
+    snapshot = tmp_path / "hf" / "hub" / "models--someorg--tiny-tok" / "snapshots" / "c0ffee"
+    snapshot.mkdir(parents=True)
+    tok = train_tokenizer([r["prompt"] + r["completion"] for r in rows], vocab_size=300)
+    tok.save_pretrained(snapshot)
+    (snapshot / "config.json").write_text(json.dumps({
+        "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300, "max_position_embeddings": 512}))
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("c0ffee")
+    path = _jsonl(tmp_path, rows)
+    dataset_stats._MEMO.clear()
+    s = api.estimate(model="someorg/tiny-tok", gpu="a10", platform="lambda", dataset=path).to_json()["dataset"]
+    expected = [len(tok(r["prompt"] + r["completion"], add_special_tokens=True)["input_ids"]) for r in rows]
+    assert s["counted_with"] == "tokenizer:someorg/tiny-tok" and s["format"] == "completion"
+    assert s["mean_tokens"] == pytest.approx(statistics.mean(expected)) and s["longest_tokens"] == max(expected)

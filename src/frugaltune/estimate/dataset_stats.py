@@ -126,7 +126,10 @@ def _tokenizer_counter(arch: ModelArch):
     try:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(arch.hf_id, local_files_only=True)
+        from frugaltune.catalog.hub import hub_cache_dir
+
+        # the cache hf_cache_has looked in (huggingface_hub fixes its default when first imported)
+        tok = AutoTokenizer.from_pretrained(arch.hf_id, local_files_only=True, cache_dir=hub_cache_dir())
     except Exception:  # no transformers, or the tokenizer is not in the local cache
         return None
     return lambda texts: [len(ids) for ids in tok(texts, add_special_tokens=True)["input_ids"]]
