@@ -167,7 +167,8 @@ def test_rent_searches_offers_of_the_named_gpu(cat, shipped):
     assert rec.candidate.offer.gpu == "RTX-4090"
     chosen = next(r for r in rec.choice.matrix if r["method"] == rec.choice.method)
     c = rec.candidate
-    assert chosen["cheapest_option"] == f"{c.num_gpus}x RTX-4090 {c.offer.platform} {c.offer.instance} ({c.pricing})"
+    assert chosen["cheapest_option"] == (f"{c.num_gpus}x RTX-4090 {c.offer.platform} {c.offer.instance} {c.offer.region} "
+                                         f"({c.pricing})")
     assert chosen["cheapest_usd"] == rec.estimate.cost_breakdown.total_cost
 
 

@@ -96,3 +96,12 @@ def test_timed_checkpoints_count_training_time_not_evaluation():
     assert recipe._checkpoint_due() is None
     recipe.attempt.train_seconds = 61.0
     assert recipe._checkpoint_due() == "every_minutes"
+
+
+def test_progress_bars_stay_out_of_log_files():
+    # a tqdm bar (GGUF de-quantisation, Hub downloads) created after quiet_libraries writes nothing into a pipe/file
+    code = ("import tqdm.auto\nfrom frugaltune.train.quiet import quiet_libraries\nquiet_libraries()\n"
+            "for _ in tqdm.auto.tqdm(range(3), desc='Converting and de-quantizing GGUF tensors...'): pass\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                          env={k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"})
+    assert proc.stderr == "" and proc.stdout == ""

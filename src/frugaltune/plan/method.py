@@ -130,9 +130,10 @@ def best_options(opts: dict[str, Comparison], owned: dict[str, Estimate], sit: S
 
 
 def option_label(cand) -> str:
-    """'1x A10 lambda gpu_1x_a10 (on-demand)': the machine, as the settings card names it."""
+    """'1x A10 lambda gpu_1x_a10 us-east-1 (on-demand)': the machine, as the settings card and the trade-off
+    matrix name it."""
     o = cand.offer
-    return f"{cand.num_gpus}x {o.gpu} {o.platform} {o.instance} ({cand.pricing})"
+    return f"{cand.num_gpus}x {o.gpu} {o.platform} {o.instance} {o.region} ({cand.pricing})"
 
 
 def decide(job: Job, sit: Situation, catalog, *, estimator=None, margin: float = DEFAULT_SAFETY_MARGIN) -> MethodChoice:
