@@ -236,4 +236,7 @@ def matrix_row(method: str, b: Best | None) -> dict:
 
 
 def _usd(x: float | None) -> str:
-    return "none fits" if x is None else f"${x:,.2f}"
+    """'none fits', or dollars to the cent (four decimals below a cent, never '$0.00' for a real cost)."""
+    if x is None:
+        return "none fits"
+    return f"${x:.4f}" if 0 < x < 0.01 else f"${x:,.2f}"

@@ -139,7 +139,8 @@ def render(plan: dict) -> None:
     console = Console()
     console.print(f"[bold]config OK[/]: {plan['method']} on {plan['model']} ({plan['model_kind']}); "
                   f"{plan['train_rows']} train / {plan['eval_rows']} eval rows of {plan['data']} ({plan['format']}); "
-                  f"~{plan['approx_tokens_per_sample']} tokens/row; {plan['steps']} steps -> {plan['output_dir']}")
+                  f"~{plan['approx_tokens_per_sample']} tokens/row; {plan['steps']} steps, {plan['epochs']:g} epochs "
+                  f"on {plan['num_gpus']} GPU(s) -> {plan['output_dir']}")
     if plan.get("model_note"):
         console.print(f"note: {plan['model_note']} (training needs it; the estimate does not)")
     for note in plan.get("notes") or []:
@@ -148,15 +149,18 @@ def render(plan: dict) -> None:
     if est is None:
         console.print(plan["estimate_note"])
         return
-    table = Table(title=f"estimate on {est['hardware']['gpu']} ({est['hardware'].get('platform') or 'no platform'})",
-                  title_justify="left")
+    hw = est["hardware"]
+    where = " ".join(x for x in (hw.get("platform"), hw.get("instance"), hw.get("region")) if x) or "no platform"
+    table = Table(title=f"estimate on {est['job']['num_gpus']}x {hw['gpu']}", title_justify="left")
     table.add_column("figure")
     table.add_column("estimate", justify="right")
     mem, tp, tm, cost = est["memory"], est["throughput"], est["time"], est["cost_breakdown"]
-    for label, value in (("peak memory GB/GPU", f"{mem['peak_gb_per_gpu']:.2f} ({'fits' if mem['fits'] else 'DOES NOT FIT'})"),
+    for label, value in (("offer", f"{where} ({hw['pricing']})"), ("peak memory GB/GPU", f"{mem['peak_gb_per_gpu']:.2f} ({'fits' if mem['fits'] else 'DOES NOT FIT'})"),
                          ("tokens/s", f"{tp['tokens_per_sec']:,.0f}"), ("hours", f"{tm['hours']:.3f}"),
                          ("billed hours", "-" if tm["billed_hours"] is None else f"{tm['billed_hours']:.3f}"),
-                         ("total cost USD", "-" if cost["total_cost"] is None else f"${cost['total_cost']:.2f}")):
+                         ("steps · epochs", f"{est['job']['steps_total']:,} · {est['job']['epochs']:g}"),
+                         ("total cost USD", "-" if cost["total_cost"] is None else f"${cost['total_cost']:,.2f}"
+                          if cost["total_cost"] >= 0.01 else f"${cost['total_cost']:.4f}")):
         table.add_row(label, value)
     console.print(table)
     for w in est.get("warnings") or []:
