@@ -139,3 +139,16 @@ def test_launch_help_names_the_clouds():
     proc = subprocess.run([sys.executable, "-c", "from frugaltune.cli import main; main()", "launch", "--help"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "runpod" in proc.stdout and "--dry-run" in proc.stdout
+
+
+def test_launch_works_on_a_machine_with_only_the_cloud_extra(tmp_path):
+    # .venv-cloud holds frugaltune[cloud] (SkyPilot) without the training stack, as a laptop that only launches
+    out = tmp_path / "sky.yaml"
+    proc = subprocess.run([str(SKY_PYTHON), "-c", "from frugaltune.cli import main; main()", "launch", EXAMPLE,
+                           "--spot", "--dry-run", "-o", str(out)], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env={**os.environ, "HOME": str(tmp_path / "home")}, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "training stack is not installed here" in proc.stdout
+    task = yaml.safe_load(out.read_text())
+    assert task["resources"]["accelerators"] == {"A10G": 4} and task["resources"]["use_spot"] is True
+    assert task["resources"]["ordered"][0]["cloud"] == "aws" and task["resources"]["disk_size"] >= 64

@@ -37,7 +37,6 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
     from frugaltune.errors import ConfigError
     from frugaltune.launch import sky
     from frugaltune.train.config import load_config, parse_set
-    from frugaltune.train.dryrun import dry_run as check_run
 
     cfg = load_config(config, dict(parse_set(item) for item in sets or []))
     spot = cfg.cost.pricing == "spot" if spot is None else spot
@@ -46,21 +45,18 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
     if relative.startswith(".."):
         raise ConfigError(f"{config} is outside the current directory, which is what the job's machine receives.",
                           fix="Run frugaltune launch from the directory that holds the config and its data.")
-    offline = cfg.model_copy(deep=True)
-    offline.checkpoints.mirror = None  # the bucket is tested below, before a real launch only
-    plan = check_run(offline)  # the data and model checks of `train --dry-run`, and the job to rank offers for
-    ranked, note = sky.rank_offers(cfg, plan["estimate_job"], spot=spot)
-    params = ((plan.get("estimate") or {}).get("model") or {}).get("params")
+    if not cfg.checkpoints.mirror and not dry_run:
+        raise ConfigError("checkpoints.mirror is not set: a preempted machine takes its checkpoints with it.",
+                          fix="Set checkpoints.mirror to a bucket (s3://bucket/run, gs://...), e.g. --set "
+                              "checkpoints.mirror=s3://my-bucket/run.")
+    job, params, notes = _job(cfg)
+    ranked, rank_note = sky.rank_offers(cfg, job, spot=spot)
     task = sky.task(cfg, relative, spot=spot, cloud=cloud, sets=sets, ranked=ranked, params=params)
-    if not cfg.checkpoints.mirror:
-        if not dry_run:
-            raise ConfigError("checkpoints.mirror is not set: a preempted machine takes its checkpoints with it.",
-                              fix="Set checkpoints.mirror to a bucket (s3://bucket/run, gs://...), e.g. --set "
-                                  "checkpoints.mirror=s3://my-bucket/run.")
-        note = (note + " " if note else "") + "checkpoints.mirror is not set: a recovered job would start over."
+    notes += [rank_note] if rank_note else []
+    notes += [] if cfg.checkpoints.mirror else ["checkpoints.mirror is not set: a recovered job would start over."]
     path = Path(output or Path(cfg.output.dir) / "sky.yaml")
     _write(path, task, config)
-    _report(path, task, note)
+    _report(path, task, " ".join(notes))
     if dry_run:
         return 0
     sky.sky_command()  # SkyPilot missing: say so before touching the bucket
@@ -68,6 +64,25 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
 
     check_mirror(cfg.checkpoints.mirror)  # the job resumes from it: a bucket it cannot write fails here, not there
     return sky.sky_launch(path, task["name"])
+
+
+def _job(cfg) -> tuple[dict, float | None, list[str]]:
+    """(the estimator's job to rank offers for, the model's parameter count, notes) from the checks of
+    `train --dry-run` (data, model), or from the config alone where the training stack is not installed."""
+    from frugaltune.launch import sky
+
+    offline = cfg.model_copy(deep=True)
+    offline.checkpoints.mirror = None  # the bucket is tested before a real launch only
+    try:
+        from frugaltune.train.dryrun import dry_run
+
+        plan = dry_run(offline)
+    except ImportError as err:  # a laptop with the [cloud] extra only: the job's machine installs [train]
+        return sky.config_job(cfg), sky.catalog_params(cfg), [
+            f"the training stack is not installed here ({err.name}), so the data was not checked; offers are "
+            "ranked for the model and method."]
+    params = ((plan.get("estimate") or {}).get("model") or {}).get("params") or sky.catalog_params(cfg)
+    return plan["estimate_job"], params, []
 
 
 def _write(path, task: dict, config: str) -> None:

@@ -155,6 +155,24 @@ def _name(run_name: str) -> str:
     return name if name[:1].isalpha() else f"ft-{name}"
 
 
+def config_job(cfg) -> dict:
+    """The estimator's job from the config alone (no data read): the model, method and batch settings."""
+    t = cfg.training
+    return {"model": cfg.model.source, "method": cfg.method.kind, "seq_len": cfg.data.max_seq_len,
+            "micro_batch": t.micro_batch, "grad_accum": t.grad_accum, "grad_ckpt": t.grad_ckpt,
+            "optimizer": t.optimizer, "lora_r": cfg.method.lora.r, "epochs": t.epochs or 1.0}
+
+
+def catalog_params(cfg) -> float | None:
+    """The model's parameter count from the catalog (for the disk size), when the catalog knows the model."""
+    try:
+        from frugaltune.catalog.load import load_catalog
+
+        return float(load_catalog().model(cfg.model.source).total_params)
+    except (FrugalError, AttributeError, TypeError):
+        return None
+
+
 def rank_offers(cfg, job: dict, *, spot: bool) -> tuple[list[tuple[str, str | None]], str | None]:
     """(cloud, region) of the offers our compare ranks best for this job with cost.gpu x num_processes, best
     first, on clouds SkyPilot launches on; and a note when there are none (SkyPilot then chooses)."""
