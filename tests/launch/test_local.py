@@ -92,3 +92,22 @@ def test_a_worker_whose_launcher_is_killed_stops_like_on_sigterm(tmp_path):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_rank_that_stopped_stays_deaf_to_the_launchers_repeated_sigterm():
+    # torch's agent SIGTERMs the ranks still running when one exits 75: a rank that already saved must not die of it
+    from frugaltune.train.signals import StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stopping = StopSignals().__enter__()
+        stopping.deaf_after_exit = True  # what the recipe sets when it stops in a multi-process run
+        stopping.__exit__(None, None, None)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, before)
+        plain = StopSignals().__enter__()
+        plain.request()  # an in-process stop (the Python API): the caller's handler comes back
+        plain.__exit__(None, None, None)
+        assert signal.getsignal(signal.SIGTERM) is before
+    finally:
+        signal.signal(signal.SIGTERM, before)

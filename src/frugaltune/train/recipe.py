@@ -533,7 +533,9 @@ class Recipe:
     # ------------------------------------------------------------------ end
 
     def _stop(self) -> RunResult:
-        name, step = self.signals.signal_name, self.progress.step
+        if self.engine.num_processes > 1:  # the launcher may SIGTERM every rank again while they exit
+            self.signals.deaf_after_exit = True
+        name, step = self.signals.signal_name or "SIGTERM to another process", self.progress.step
         self._echo(f"{name}: saving a checkpoint at step {step} and exiting with code {EXIT_INTERRUPTED} (restart "
                    "the same command to resume)" if step else f"{name} before the first step: nothing to save; "
                    f"exiting with code {EXIT_INTERRUPTED}")

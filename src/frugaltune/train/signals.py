@@ -23,7 +23,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.received = False  # a real signal arrived (not just `request`)
+        self.deaf_after_exit = False  # keep ignoring SIGTERM after exit: set by a real signal, or a peer's stop
         self._previous: dict[int, object] = {}
 
     @property
@@ -42,7 +42,7 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT and self.signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: the user does not want to wait for the save
-        self.received = True
+        self.deaf_after_exit = True
         self.request(signum)
 
     def __enter__(self) -> StopSignals:  # noqa: PYI034
@@ -55,5 +55,5 @@ class StopSignals:
         for sig, handler in self._previous.items():
             # After a SIGTERM was acted on (saved), the process is on its way out: a launcher that passes the notice
             # on again (torch's agent SIGTERMs the ranks still running) must not kill it before it exits 75.
-            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGTERM and self.received else handler)
+            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGTERM and self.deaf_after_exit else handler)
         self._previous.clear()
