@@ -177,3 +177,26 @@ def _utf8_prefix(head: bytes, complete: bool) -> bool:
     except UnicodeDecodeError as err:
         return not complete and err.start >= len(head) - 3 and err.reason == "unexpected end of data"
     return True
+
+
+def writable_file(output: object, flag: str) -> None:
+    """A path a command may write a file to: not empty, not a directory, no parent that is a file.
+
+    Raises:
+        ConfigError: naming `flag` and what is wrong with the path.
+    """
+    import os
+
+    if output is None:
+        return
+    p = os.fspath(output) if not isinstance(output, str) else output
+    if not p.strip():
+        raise ConfigError(f"{flag} is empty.", fix=f"give {flag} a file name, e.g. {flag} run.yaml.")
+    if os.path.isdir(p):
+        raise ConfigError(f"{flag} {p} is a directory.", fix=f"give {flag} a file name inside it.")
+    parent = os.path.dirname(os.path.abspath(p))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise ConfigError(f"{flag} {p}: {parent} is a file, not a directory.",
+                          fix=f"give {flag} a path whose parents are directories.")

@@ -61,7 +61,8 @@ def generic_arch(params: float, label: str | None = None) -> ModelArch:
         CatalogError: a size that is not positive or needs more than MAX_LAYERS layers.
     """
     if not params > 0:
-        raise CatalogError(f"Model size {params:g} is not positive.", fix="pass a size such as 7B or 350M.")
+        raise CatalogError(f"--model {label or size_label(params)}: a model size of {params:g} parameters is not "
+                           "positive.", fix="pass a size such as 7B or 350M.")
     label = label or size_label(params)
     best = _arch(1, params, label)
     for num_layers in range(2, MAX_LAYERS + 1):

@@ -15,8 +15,8 @@ GPU = Opt("gpu", str, None, "Only this GPU (forgiving name: 'a100 80gb', 'h100',
 PLATFORM = Opt("platform", str, None, "Only this platform ('lambda', 'aws', 'runpod', ...).")
 MODEL = Opt("model", str, None, "One model: a name, alias, HF id, config.json path / model dir, or a bare size "
             "like 7B.")
-PRICES = [JSON, FORMAT, CATALOGS, GPU, PLATFORM, Opt("num_gpus", int, None, "Instances with at least N GPUs."),
-          Opt("max_age_days", int, 180, "Mark prices older than this.")]
+PRICES = [JSON, FORMAT, CATALOGS, GPU, PLATFORM, Opt("num_gpus", int, None, "Instances with at least N GPUs.", min=1),
+          Opt("max_age_days", int, 180, "Mark prices older than this.", min=0)]
 WIDE = "wide"  # columns only the full table (and CSV/Markdown) shows; narrow terminals get the others
 
 

@@ -21,10 +21,11 @@ def estimate_from_options(values: dict):
 
 
 @command("estimate", ESTIMATE_OPTIONS)
-def estimate_command(**values) -> None:
+def estimate_command(**values) -> int:
     """Estimate peak GPU memory, tokens/s, hours and dollars of one fine-tuning job.
 
-    Exit codes: 0 ok, 2 bad input (unknown GPU/model/platform, impossible sizes).
+    Exit codes: 0 ok, 2 bad input (unknown GPU/model/platform, impossible sizes), 3 the job does not fit in the
+    GPU's memory (the estimate is still printed, with a warning saying what would fit).
     """
     result = estimate_from_options(values)
     if values["json_out"]:
@@ -35,3 +36,4 @@ def estimate_command(**values) -> None:
         from frugaltune.cli.estimate_table import render_estimate
 
         render_estimate(result)
+    return 0 if result.memory.fits else 3

@@ -38,6 +38,9 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
     from frugaltune.launch import sky
     from frugaltune.train.config import load_config, parse_set
 
+    from frugaltune.checks import writable_file
+
+    writable_file(output, "-o")
     cfg = load_config(config, dict(parse_set(item) for item in sets or []))
     spot = cfg.cost.pricing == "spot" if spot is None else spot
     sky.accelerator(cfg.cost.gpu)  # a config with no GPU (or one SkyPilot cannot name) stops before any work
@@ -71,12 +74,12 @@ def _job(cfg) -> tuple[dict, float | None, list[str]]:
     `train --dry-run` (data, model), or from the config alone where the training stack is not installed."""
     from frugaltune.launch import sky
 
-    offline = cfg.model_copy(deep=True)
-    offline.checkpoints.mirror = None  # the bucket is tested before a real launch only
     try:
         from frugaltune.train.dryrun import dry_run
 
-        plan = dry_run(offline)
+        # not here=True: the job's machine has its own disk, cores and credentials (the bucket is tested before a
+        # real launch only)
+        plan = dry_run(cfg, here=False)
     except ImportError as err:  # a laptop with the [cloud] extra only: the job's machine installs [train]
         return sky.config_job(cfg), sky.catalog_params(cfg), [
             f"the training stack is not installed here ({err.name}), so the data was not checked; offers are "
@@ -88,11 +91,20 @@ def _job(cfg) -> tuple[dict, float | None, list[str]]:
 def _write(path, task: dict, config: str) -> None:
     import yaml
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from frugaltune.checks import writable_file
+
+    writable_file(path, "-o")  # the default, output.dir/sky.yaml, too
     header = (f"# sky jobs launch {path}\n# Written by `frugaltune launch {config}`: a SkyPilot managed job that "
               "runs `frugaltune train`\n# and restarts it after a preemption or exit code 75 (it resumes from "
               "checkpoints.mirror).\n")
-    path.write_text(header + yaml.safe_dump(task, sort_keys=False, default_flow_style=False))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + yaml.safe_dump(task, sort_keys=False, default_flow_style=False))
+    except OSError as err:
+        from frugaltune.errors import ConfigError
+
+        raise ConfigError(f"-o {path}: cannot write the task file ({err.strerror or err}).",
+                          fix="give -o a file in a directory you can write.") from None
 
 
 def _report(path, task: dict, note: str | None) -> None:

@@ -53,7 +53,7 @@ COMPARE = [
     Opt("include_anomalies", bool, False, "Keep offers the catalog flags."),
     Opt("include_gpu_only_prices", bool, False, "Keep GPU-only SKU prices (GCP) whose host VM is billed on top."),
     RATE,
-    Opt("top", int, 20, "Rows shown in the table (0: all). JSON always has all."),
+    Opt("top", int, 20, "Rows shown in the table (0: all). JSON always has all.", min=0),
     Opt("show_rejected", bool, False, "List every rejected option with its reason."),
 ]
 IMPACT = [Opt("vary", str, None, "Comma-separated axes to vary (default all): method, precision, grad_ckpt, packing, "

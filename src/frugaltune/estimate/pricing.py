@@ -47,13 +47,16 @@ def _storage_price(catalog, platform: str) -> tuple[float | None, str]:
     return catalog.storage_usd_per_gb_month(platform)
 
 
-def _spot(job: rec.Job, hw: rec.Hardware, hours: float, usd_per_hour: float, ckpt_bytes: float) -> dict | None:
+def _spot(job: rec.Job, hw: rec.Hardware, hours: float, usd_per_hour: float, ckpt_bytes: float,
+          catalog=None) -> dict | None:
     try:
         from frugaltune.estimate.spot import spot_outcome
     except ImportError:
         return None
+    # the spot_assumptions.csv of every user catalog directory read, --catalog DIR included
+    extra_dirs = tuple(catalog.user_dirs) if getattr(catalog, "user_dirs", None) else None
     return spot_outcome(work_hours=hours, usd_per_hour=usd_per_hour, checkpoint_bytes=ckpt_bytes,
-                        platform=hw.offer.platform, kind=hw.offer.kind,
+                        platform=hw.offer.platform, kind=hw.offer.kind, extra_dirs=extra_dirs,
                         billing_increment_s=hw.offer.billing_increment_s,
                         billing_minimum_s=hw.offer.billing_minimum_s)
 
@@ -76,7 +79,7 @@ def price_job(job: rec.Job, hw: rec.Hardware, hours: float, ckpt_bytes: float, r
     billed = bill.billed_hours
     spot = None
     if pricing == "spot":
-        spot = _spot(job, hw, hours, usd * bill.billed_gpus, ckpt_bytes)
+        spot = _spot(job, hw, hours, usd * bill.billed_gpus, ckpt_bytes, catalog)
         if spot:
             expected = billing.billed_hours(spot["expected_hours"], offer, job.num_gpus)
             compute, billed = billing.compute_usd(expected, usd), expected.billed_hours

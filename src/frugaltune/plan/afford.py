@@ -44,7 +44,7 @@ class Affordable:
                 "offer": None if c is None else {"gpu": c.offer.gpu, "num_gpus": c.num_gpus,
                                                  "platform": c.offer.platform, "instance": c.offer.instance,
                                                  "region": c.offer.region, "pricing": c.pricing},
-                "hours": None if e is None else wall_hours(e), "total_cost": None if e is None else total_usd(e),
+                "hours": None if e is None else wall_hours(e), "total_cost": None if e is None else e.cost_breakdown.total_cost,
                 "peak_gb_per_gpu": None if e is None else e.memory.peak_gb_per_gpu, "reason": self.reason}
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-from frugaltune.checks import MAX_GPUS, Limit, check_optional
+from frugaltune.checks import MAX_GPUS, Limit, check_optional, writable_file
 from frugaltune.estimate.steps import DEFAULT_EVAL_FRACTION, train_rows
 
 # The planner's own numeric arguments (the job's are Job's, estimate/records.py): hard ranges, checked on entry.
@@ -35,6 +35,7 @@ PLAN_LIMITS = {
     "resale_fraction": Limit(0, 0.99, example=0.3),
     "runs_per_month": Limit(0, 100_000, lo_open=True, example=4),
     "hours_per_month": Limit(0, 744, lo_open=True, example=40, why="a month has at most 744 hours"),
+    "gpu_memory_gb": Limit(0, 10_000, lo_open=True, example=24, why="no GPU has that much"),
 }
 FLAG_NAMES = {"years": "--depreciation-years"}
 
@@ -129,8 +130,7 @@ def _own_gpu(catalog, gpu: str | None, gpu_memory_gb: float | None) -> str | Non
 
     if gpu_memory_gb is None:
         return catalog.gpu(gpu).name if gpu else None
-    if gpu_memory_gb <= 0:
-        raise ConfigError(f"--gpu-memory-gb {gpu_memory_gb:g} must be positive.", fix="e.g. --gpu-memory-gb 24")
+    check_numbers(gpu_memory_gb=gpu_memory_gb)
     same = [g for g in catalog.gpus.values() if abs(g.memory_gb - gpu_memory_gb) <= 1.0]
     if gpu:
         spec = catalog.gpu(gpu)
@@ -204,6 +204,11 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     from frugaltune.plan.runconfig import PlannedRun, header, run_config_data
     from frugaltune.yamlio import config_yaml
 
+    from frugaltune.errors import ConfigError
+
+    writable_file(output, "-o")
+    if output_dir is not None and not str(output_dir).strip():
+        raise ConfigError("--output-dir is empty.", fix="give the run a directory, e.g. --output-dir runs/my-run.")
     if data_format in (None, "auto") and dataset is not None:
         from frugaltune.data_format import detect_file_format
 
@@ -218,8 +223,12 @@ def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_
     text = config_yaml(data, header(rec, str(output or "run.yaml")))
     if output is not None:
         path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as err:
+            raise ConfigError(f"-o {output}: cannot write it ({err.strerror or err}).",
+                              fix="give -o a file in a directory you can write.") from None
     return PlannedRun(rec, data, text, None if output is None else Path(output))
 
 
@@ -300,6 +309,7 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
         runs_per_month = 4.0
     catalog = _catalog(catalog_dirs)
     spec = catalog.gpu(gpu)
+    job = build_job(model, catalog, dataset, **job_kwargs)  # the job's own flags are checked first
     purchase = purchase_usd if purchase_usd is not None else spec.price_usd
     watts = power_watts if power_watts is not None else spec.tdp_watts
     missing = [f for f, v in (("--purchase-usd", purchase), ("--power-watts", watts)) if v is None]
@@ -307,7 +317,6 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
         raise ConfigError(f"the catalog has no {' or '.join(missing)} figure for {spec.name}.",
                           fix=f"pass {' and '.join(missing)} for the GPU you would buy.")
     owned = OwnedGpu(spec.name, purchase, watts, usd_per_kwh, num_gpus, host_watts, years, resale_fraction)
-    job = build_job(model, catalog, dataset, **job_kwargs)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
         res = run(job, owned, runs_per_month, catalog, rent_filters=filters(catalog, spot=spot),
                   hours_per_month=hours_per_month)

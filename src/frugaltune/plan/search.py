@@ -54,7 +54,7 @@ class Rejection:
         out = {"gpu": o.gpu, "num_gpus": self.candidate.num_gpus, "platform": o.platform,
                "pricing": self.candidate.pricing, "reason": self.reason, "instance": o.instance, "region": o.region}
         if self.estimate is not None:
-            out["total_cost"] = total_usd(self.estimate)
+            out["total_cost"] = self.estimate.cost_breakdown.total_cost  # None when unpriced (never Infinity)
             out["hours"] = wall_hours(self.estimate)
             out["peak_gb_per_gpu"] = self.estimate.memory.peak_gb_per_gpu
         return out

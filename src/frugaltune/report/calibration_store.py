@@ -68,6 +68,13 @@ def _open_fs(url: str, storage_options: dict | None):
     return fs, path
 
 
+def _exists(fs, path: str) -> bool:
+    try:
+        return bool(fs.exists(path))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err}).", fix="check the URL and your credentials") from None
+
+
 def read_team(url: str, team: str | None = None, storage_options: dict | None = None) -> list[dict]:
     """The team's rows at `url` ([] when there are none yet)."""
     fs, path = _open_fs(team_file(url, team), storage_options)
@@ -119,6 +126,10 @@ def import_rows(url: str, team: str | None = None, storage_options: dict | None 
 
     local = path or measurements_path()
     mine = local_rows(local)
+    fs, remote = _open_fs(team_file(url, team), storage_options)
+    if not _exists(fs, remote):  # a mistyped URL or team name imports nothing: say so instead of "0 imported"
+        raise ConfigError(f"{team_file(url, team)} does not exist: there is nothing to import.",
+                          fix="check the URL and --team (`frugaltune calibration export URL` writes the file).")
     theirs = read_team(url, team, storage_options)
     merged, added = merge(mine, theirs)
     if added:

@@ -23,6 +23,7 @@ time, so a Ledger's summary costs the same at any length), and stay correct acro
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -209,4 +210,35 @@ def read_summary(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise FrugalError(f"{path} not found: {run_dir} is not a frugaltune run directory (or it has not finished "
                           "its first step).", fix="Pass the output.dir of a run started with `frugaltune train`.")
-    return json.loads(path.read_text())
+    bad = object()
+    try:  # NaN/Infinity (an old run's diverged loss) are read as null and listed, never printed as numbers
+        summary = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda c: bad)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise FrugalError(f"{path} is damaged ({str(err).splitlines()[0][:120]}).",
+                          fix="rerun `frugaltune train` on the same config: it rewrites summary.json from "
+                          "metrics.jsonl (or delete the damaged file).") from None
+    if not isinstance(summary, dict):
+        raise FrugalError(f"{path} is not a run summary (a JSON {type(summary).__name__}, not an object).",
+                          fix="Pass the output.dir of a run started with `frugaltune train`.")
+    return finite_summary(summary, bad)
+
+
+def finite_summary(summary: dict, bad: object = None) -> dict:
+    """`summary` with every NaN/Infinity (or `bad`, what JSON's NaN was read as) replaced by null and its key listed
+    under `not_finite`: a report never prints a non-finite number."""
+    found: list[str] = list(summary.get("not_finite") or [])
+    summary = _scrub(summary, bad, "", found)
+    if found:
+        summary["not_finite"] = sorted(set(found))
+    return summary
+
+
+def _scrub(value: Any, bad: object, where: str, found: list[str]) -> Any:
+    if (bad is not None and value is bad) or (isinstance(value, float) and not math.isfinite(value)):
+        found.append(where)
+        return None
+    if isinstance(value, dict):
+        return {k: _scrub(v, bad, f"{where}.{k}" if where else str(k), found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, bad, f"{where}[{i}]", found) for i, v in enumerate(value)]
+    return value

@@ -77,7 +77,7 @@ def load_report(run_dir: str | Path) -> dict:
         keep = {k: v for k, v in summary.items() if k not in ledger.summarize([])}
         summary = ledger.summarize(ledger.read_events(metrics), usd_per_hour=summary.get("usd_per_hour"), extra=keep)
         summary["vs_estimate"] = compare.vs_estimate(summary, hardware.applicable_estimate(summary))
-    return summary
+    return ledger.finite_summary(summary)
 
 
 def _fmt(fmt: str, value) -> str:

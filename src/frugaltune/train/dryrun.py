@@ -44,19 +44,23 @@ def _model_config_dir(cfg: RunConfig, src) -> str | None:
     return str(out)
 
 
-def dry_run(cfg: RunConfig) -> dict:
+def dry_run(cfg: RunConfig, here: bool = True) -> dict:
     """Validate everything that can be checked without weights; return the plan with its estimate.
 
+    Args:
+        cfg: the run config.
+        here: the run happens on this machine, so its output dir, mirror and thread count are checked here too
+            (train/preflight.py); `launch` passes False.
+
     Raises:
-        ConfigError / DataError: the same errors a real run would raise at start-up.
+        ConfigError / DataError / CheckpointError: the same errors a real run would raise at start-up.
     """
     from frugaltune.train import model as M
     from frugaltune.train.data_auto import resolve_data_format
-
     from frugaltune.train.preflight import preflight
 
     cfg = resolve_data_format(cfg)  # data.format: auto -> the format the data's columns say
-    notes = preflight(cfg)  # output dir, prompt template, mirror, threads: what the run will touch
+    notes = preflight(cfg, here)  # output dir, prompt template, mirror, threads: what the run will touch
     d, t = cfg.data, cfg.training
     src = M.resolve_source(cfg)
     try:

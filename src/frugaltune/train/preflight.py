@@ -14,8 +14,13 @@ from pathlib import Path
 MIRROR_TIMEOUT_S = 10.0
 
 
-def preflight(cfg) -> list[str]:
+def preflight(cfg, here: bool = True) -> list[str]:
     """Check what a run of `cfg` will touch; return notes for the user (warnings that do not stop the run).
+
+    Args:
+        cfg: the run config.
+        here: the run will happen on this machine (`train --dry-run`); False for `launch`, whose job runs elsewhere
+            (its disk, credentials and cores are not this machine's): then only machine-independent checks.
 
     Raises:
         ConfigError / StorageError / CheckpointError: what the run would fail on.
@@ -23,9 +28,11 @@ def preflight(cfg) -> list[str]:
     from frugaltune.train import faults
     from frugaltune.train.data_tokens import check_template
 
-    faults.check_output_dir(Path(cfg.output.dir))
     if cfg.data.format == "classification":
         check_template(cfg.data.prompt_template)
+    if not here:
+        return []
+    faults.check_output_dir(Path(cfg.output.dir))
     if cfg.checkpoints.mirror:
         check_mirror(cfg.checkpoints.mirror)
     return [n for n in (thread_note(cfg.training.cpu_threads),) if n]
