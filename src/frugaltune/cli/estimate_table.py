@@ -39,16 +39,20 @@ def render_estimate(est) -> None:
                   f"{_fmt_usd(c['storage_cost'])} ({_fmt_usd(c['usd_per_epoch'])}/epoch)")
     spot = c.get("spot")
     if spot:
-        table.add_row("spot", f"expected (mean) {_fmt_usd(spot.get('expected_cost_usd'))} · P10/P50/P90 "
-                      f"{_fmt_usd(spot.get('p10_cost_usd'))}/{_fmt_usd(spot.get('p50_cost_usd'))}/"
-                      f"{_fmt_usd(spot.get('p90_cost_usd'))} · {spot.get('expected_interruptions', 0):.2f} "
-                      "interruptions expected")
+        table.add_row("spot", spot_text(spot))
     console = Console()
     console.print(table)
     for w in j["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if spot and spot.get("spread_note"):
         console.print(f"note: {spot['spread_note']}", highlight=False)
+
+
+def spot_text(spot: dict) -> str:
+    """The spot cost as the expected mean and the P10/P50/P90 of the simulated runs."""
+    return (f"expected (mean) {_fmt_usd(spot.get('expected_cost_usd'))} · P10/P50/P90 "
+            f"{_fmt_usd(spot.get('p10_cost_usd'))}/{_fmt_usd(spot.get('p50_cost_usd'))}/"
+            f"{_fmt_usd(spot.get('p90_cost_usd'))} · {spot.get('expected_interruptions', 0):.2f} interruptions expected")
 
 
 def dataset_rows(d: dict) -> list[tuple[str, str]]:

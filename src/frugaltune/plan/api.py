@@ -147,34 +147,28 @@ def _own_gpu(catalog, gpu: str | None, gpu_memory_gb: float | None) -> str | Non
 
 def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: int = 1, rent: bool = False,
               gpu_memory_gb: float | None = None, method: str | None = None, budget_usd: float | None = None,
-              domain_shift: str = "small",
-              alignment: bool = False,
-              platform=None, spot: bool | None = None, max_gpus: int = 8, target_batch: int = 16,
-              safety_margin: float = 0.10, interruptions_per_hour: float | None = None,
-              dataset: str | Path | None = None, eval_fraction: float = DEFAULT_EVAL_FRACTION, catalog_dirs=None,
-              **job_kwargs):
+              domain_shift: str = "small", alignment: bool = False, platform=None, spot: bool | None = None,
+              max_gpus: int = 8, target_batch: int = 16, safety_margin: float = 0.10,
+              interruptions_per_hour: float | None = None, dataset: str | Path | None = None,
+              eval_fraction: float = DEFAULT_EVAL_FRACTION, catalog_dirs=None, **job_kwargs):
     """Method (QLoRA when memory or budget is tight, full fine-tuning for a large domain shift, else LoRA),
     hardware and settings that fit (see plan/recommend.py).
 
     `gpu` (with `num_gpus`) is the machine you have: everything is estimated on it, nothing is priced; `rent`
     searches rented offers of that GPU instead (without `gpu`, every offer in the catalog). `gpu_memory_gb` names
-    your GPU by its memory when it is not in the catalog (see `_own_gpu`). `method` keeps the
-    method you name; None lets the decision flow choose. With `dataset`, the job trains on the rows a run of the
-    written config trains on: the file's rows less the `eval_fraction` it holds out for evaluation.
+    your GPU by its memory when it is not in the catalog (see `_own_gpu`). `method` keeps the method you name;
+    None lets the decision flow choose. With `dataset`, the job trains on the rows a run of the written config
+    trains on: the file's rows less the `eval_fraction` it holds out for evaluation.
 
     Returns:
         A Recommendation (`.to_json()` is `frugaltune recommend --json`).
     """
     from frugaltune.estimate.build import build_job
-    from frugaltune.errors import ConfigError
-    from frugaltune.estimate.records import METHODS
     from frugaltune.estimate.spot import spot_overrides
-    from frugaltune.plan.method import DOMAIN_SHIFTS, Situation
+    from frugaltune.plan.method import Situation
     from frugaltune.plan.recommend import recommend as run_recommend
 
-    if domain_shift not in DOMAIN_SHIFTS:
-        raise ConfigError(f"--domain-shift {domain_shift!r} is not one of {', '.join(DOMAIN_SHIFTS)}.",
-                          fix="use --domain-shift small or --domain-shift large")
+    _check_situation(domain_shift, method)
     check_numbers(num_gpus=num_gpus, budget_usd=budget_usd, max_gpus=max_gpus, target_batch=target_batch,
                   safety_margin=safety_margin, interruptions_per_hour=interruptions_per_hour)
     catalog = _catalog(catalog_dirs)
@@ -182,13 +176,23 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
     if dataset is not None:
         job = job.with_(dataset_size=train_rows(job.dataset_size, eval_fraction))
     flt = filters(catalog, platform=platform, spot=spot, max_gpus=max_gpus)
-    if method is not None and method not in METHODS:
-        raise ConfigError(f"--method {method!r} is not one of {', '.join(METHODS)}.", fix="use --method lora")
     sit = Situation(budget_usd=budget_usd, gpu=_own_gpu(catalog, gpu, gpu_memory_gb), num_gpus=num_gpus,
                     domain_shift=domain_shift, alignment=alignment, max_gpus=max_gpus, pricings=flt.pricings,
                     platforms=flt.platforms, rent=rent, method=method)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
         return run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin)
+
+
+def _check_situation(domain_shift: str, method: str | None) -> None:
+    from frugaltune.errors import ConfigError
+    from frugaltune.estimate.records import METHODS
+    from frugaltune.plan.method import DOMAIN_SHIFTS
+
+    if domain_shift not in DOMAIN_SHIFTS:
+        raise ConfigError(f"--domain-shift {domain_shift!r} is not one of {', '.join(DOMAIN_SHIFTS)}.",
+                          fix="use --domain-shift small or --domain-shift large")
+    if method is not None and method not in METHODS:
+        raise ConfigError(f"--method {method!r} is not one of {', '.join(METHODS)}.", fix="use --method lora")
 
 
 def plan(model: str = "llama-2-7b", *, output: str | Path | None = None, output_dir: str | None = None,
@@ -294,35 +298,49 @@ def buy_vs_rent(model: str = "llama-2-7b", *, gpu: str = "rtx-5090", usd_per_kwh
         A BuyVsRent (`.to_json()` is `frugaltune buy-vs-rent --json`).
     """
     from frugaltune.estimate.build import build_job
-    from frugaltune.errors import ConfigError
     from frugaltune.estimate.spot import spot_overrides
-    from frugaltune.plan.buy_vs_rent import OwnedGpu
     from frugaltune.plan.buy_vs_rent import buy_vs_rent as run
 
     check_numbers(usd_per_kwh=usd_per_kwh, num_gpus=num_gpus, purchase_usd=purchase_usd, power_watts=power_watts,
                   host_watts=host_watts, years=years, resale_fraction=resale_fraction, runs_per_month=runs_per_month,
                   hours_per_month=hours_per_month, interruptions_per_hour=interruptions_per_hour)
+    runs_per_month = _workload(runs_per_month, hours_per_month)
+    catalog = _catalog(catalog_dirs)
+    job = build_job(model, catalog, dataset, **job_kwargs)  # the job's own flags are checked first
+    owned, from_catalog = _owned(catalog, gpu, purchase_usd, power_watts, usd_per_kwh, num_gpus, host_watts, years,
+                                 resale_fraction)
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
+        res = run(job, owned, runs_per_month, catalog, rent_filters=filters(catalog, spot=spot),
+                  hours_per_month=hours_per_month)
+    if from_catalog:
+        res.notes.append(f"catalog figures used for {owned.gpu}: {', '.join(from_catalog)}; pass your own to "
+                         "replace them")
+    return res
+
+
+def _workload(runs_per_month: float | None, hours_per_month: float | None) -> float | None:
+    """Runs a month (default 4), or None when the workload is given in hours; both at once is an error."""
+    from frugaltune.errors import ConfigError
+
     if runs_per_month is not None and hours_per_month is not None:
         raise ConfigError("--runs-per-month and --hours-per-month both describe the workload.",
                           fix="give one: runs of the job a month, or hours of GPU use a month.")
-    if runs_per_month is None and hours_per_month is None:
-        runs_per_month = 4.0
-    catalog = _catalog(catalog_dirs)
+    return 4.0 if runs_per_month is None and hours_per_month is None else runs_per_month
+
+
+def _owned(catalog, gpu: str, purchase_usd, power_watts, usd_per_kwh, num_gpus, host_watts, years, resale_fraction):
+    """(OwnedGpu, the figures taken from the catalog as text): the user's price and draw, else the catalog's."""
+    from frugaltune.errors import ConfigError
+    from frugaltune.plan.buy_vs_rent import OwnedGpu
+
     spec = catalog.gpu(gpu)
-    job = build_job(model, catalog, dataset, **job_kwargs)  # the job's own flags are checked first
     purchase = purchase_usd if purchase_usd is not None else spec.price_usd
     watts = power_watts if power_watts is not None else spec.tdp_watts
     missing = [f for f, v in (("--purchase-usd", purchase), ("--power-watts", watts)) if v is None]
     if missing:
         raise ConfigError(f"the catalog has no {' or '.join(missing)} figure for {spec.name}.",
                           fix=f"pass {' and '.join(missing)} for the GPU you would buy.")
-    owned = OwnedGpu(spec.name, purchase, watts, usd_per_kwh, num_gpus, host_watts, years, resale_fraction)
-    with spot_overrides(interruptions_per_hour=interruptions_per_hour):
-        res = run(job, owned, runs_per_month, catalog, rent_filters=filters(catalog, spot=spot),
-                  hours_per_month=hours_per_month)
     from_catalog = [text for given, text in ((purchase_usd, f"purchase ${purchase:,.0f} (--purchase-usd)"),
                                              (power_watts, f"{watts:g} W (--power-watts)")) if given is None]
-    if from_catalog:
-        res.notes.append(f"catalog figures used for {spec.name}: {', '.join(from_catalog)}; pass your own to "
-                         "replace them")
-    return res
+    return (OwnedGpu(spec.name, purchase, watts, usd_per_kwh, num_gpus, host_watts, years, resale_fraction),
+            from_catalog)
