@@ -118,7 +118,7 @@ def impact(model: str = "llama-2-7b", *, gpu: str = "a100-80gb", platform: str |
     axes = select_axes(_names(vary))
     catalog = _catalog(catalog_dirs)
     job = build_job(model, catalog, dataset, num_gpus=num_gpus, **job_kwargs)
-    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog)
+    hw = build_hardware(gpu, platform, pricing, num_gpus, catalog, job=job)  # no platform: cheapest billed total
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
         return impact_table(job, hw, catalog, axes=axes)
 

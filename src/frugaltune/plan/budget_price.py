@@ -102,7 +102,7 @@ def _train(phase: Phase, spec: BudgetSpec, catalog, estimator, cache: dict) -> P
     kwargs = {**spec.job, **phase.job}
     model = kwargs.pop("model", "llama-2-7b")
     job = build_job(model, catalog, num_gpus=phase.num_gpus, **kwargs)
-    hw = build_hardware(phase.gpu, phase.platform, phase.pricing, phase.num_gpus, catalog)
+    hw = build_hardware(phase.gpu, phase.platform, phase.pricing, phase.num_gpus, catalog, job=job)
     est = (estimator or _estimate)(job, hw, catalog)
     per_run = total_usd(est)
     runs = [phase.runs_in_month(m) for m in range(1, spec.months + 1)]
