@@ -98,3 +98,16 @@ def test_storage_for_months_uses_the_stopped_volume_rate(shipped):
     stopped = next(s for s in shipped.storage if s.platform == "runpod" and s.held == "stopped")
     assert phase.usd_per_month[0] == pytest.approx(100 * stopped.usd_per_gb_month)
     assert "held between runs" in phase.notes[0]
+
+
+def test_compare_json_names_the_cheapest_zone_and_scarcity(capsys):
+    import json
+
+    from frugaltune.cli.app import run
+
+    assert run(["compare", "--model", "llama-2-7b", "--spot", "--gpu", "a100-40gb,v100-16gb", "--json"]) == 0
+    cands = json.loads(capsys.readouterr().out)["candidates"]
+    zones = [c["spot_zones"] for c in cands]
+    assert all(z["cheapest_usd_per_gpu_hour"] is None or
+               z["cheapest_usd_per_gpu_hour"] <= c["hardware"]["usd_per_gpu_hour"] for z, c in zip(zones, cands))
+    assert any(z["scarce"] for z in zones) and any(z["cheapest_zone"] == "use1-az1" for z in zones)

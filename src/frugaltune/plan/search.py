@@ -75,9 +75,14 @@ class Comparison:
 
     def to_json(self) -> dict:
         cands = []
-        for rank, ((_cand, est), on_front) in enumerate(zip(self.ranked, self.pareto), start=1):
+        for rank, ((cand, est), on_front) in enumerate(zip(self.ranked, self.pareto), start=1):
             row = est.to_json()
             row.update(rank=rank, pareto=on_front)
+            if cand.pricing == "spot":  # the median over zones is priced; the cheapest zone and scarcity beside it
+                o = cand.offer
+                row["spot_zones"] = {"cheapest_usd_per_gpu_hour": o.spot_cheapest_usd_per_gpu_hour,
+                                     "cheapest_zone": o.spot_cheapest_zone or None, "zones_seen": o.spot_zones,
+                                     "scarce": o.spot_scarce or None}
             cands.append(row)
         return {"candidates": cands, "rejected": [r.to_json() for r in self.rejected], "cheapest": self.cheapest,
                 "fastest": self.fastest, "sort": self.sort, "notes": list(self.notes), "schema_version": 1}
