@@ -191,3 +191,16 @@ def test_about_as_cheap_prefers_fewer_gpus(cat, shipped):
         cmp = compare_job(job, cat([offer("a", "1x", "A10", 1.0), offer("b", "8x", "A10", price8, gpus=8, whole=True)]))
         assert cmp.ranked[0][0].num_gpus == first
         assert as_cheap(total_usd(cmp.ranked[1][1]), total_usd(cmp.ranked[0][1])) == (first == 1)
+
+
+def test_gpu_memory_gb_is_your_gpu_by_its_memory():
+    from frugaltune.errors import ConfigError
+    from frugaltune.plan.api import recommend as api_recommend
+
+    rec = api_recommend(model="llama-2-7b", gpu_memory_gb=24, dataset_size=500, epochs=1)
+    assert rec.candidate is None and rec.estimate.hardware.gpu_memory_gb == 24
+    assert rec.notes[0].startswith("your 24 GB GPU is planned as the")
+    with pytest.raises(ConfigError, match="no GPU in the catalog has 1000 GB"):
+        api_recommend(model="llama-2-7b", gpu_memory_gb=1000)
+    with pytest.raises(ConfigError, match="not --gpu-memory-gb 80"):
+        api_recommend(model="llama-2-7b", gpu="a10", gpu_memory_gb=80)

@@ -180,7 +180,12 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
                     domain_shift=domain_shift, alignment=alignment, max_gpus=max_gpus, pricings=flt.pricings,
                     platforms=flt.platforms, rent=rent, method=method)
     with spot_overrides(interruptions_per_hour=interruptions_per_hour):
-        return run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin)
+        rec = run_recommend(job, sit, catalog, target_global_batch=target_batch, safety_margin=safety_margin)
+    if gpu_memory_gb is not None and gpu is None:
+        rec.notes.insert(0, f"your {gpu_memory_gb:g} GB GPU is planned as the {sit.gpu}, the catalog's "
+                            f"{gpu_memory_gb:g} GB GPU with the least compute (speeds are not overstated); name it "
+                            "with --gpu for its own figures")
+    return rec
 
 
 def _check_situation(domain_shift: str, method: str | None) -> None:

@@ -161,19 +161,27 @@ def settings_sheet(rec) -> Sheet:
 
 def render_recommendation(rec, fmt: str = "table") -> None:
     """Why this method, the trade-off matrix, the hardware and the settings (with their reasons)."""
-    ch = rec.choice
+    from frugaltune.console import Console
+
+    ch, width = rec.choice, Console().width
     head = [f"[bold]method: {ch.method}[/]" + (f" + ZeRO-{ch.zero_stage}" if ch.zero_stage else "")]
-    head += [f"  · {line}" for line in ch.why + ch.then]
+    head += [_bullet(line, width) for line in ch.why + ch.then]
     spot = rec.estimate.cost_breakdown.spot or {}
-    tail = [f"  · {line}" for line in rec.settings.why + rec.notes]
+    tail = [_bullet(line, width) for line in rec.settings.why + rec.notes]
     tail += [_note(spot["spread_note"])] if spot.get("spread_note") else []
     if fmt == "table":
-        from frugaltune.console import Console
-
         Console().print("\n".join(head))
         emit([*tradeoff_sheets(rec), settings_sheet(rec)], fmt, tail)
         return
     emit([*tradeoff_sheets(rec), settings_sheet(rec)], fmt, head + tail)
+
+
+def _bullet(text: str, width: int) -> str:
+    """'  · text', wrapped at spaces to `width` with its continuation lines under the text."""
+    import textwrap
+
+    return textwrap.fill(text, width, initial_indent="  · ", subsequent_indent="    ", break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def budget_sheets(res) -> list[Sheet]:
