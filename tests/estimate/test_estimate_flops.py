@@ -14,7 +14,7 @@ import pytest
 from frugaltune.catalog.types import GpuSpec
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.estimate.flops import attention_forward_flops_per_token, flops_per_token
-from frugaltune.estimate.throughput import scaling_efficiency, throughput
+from frugaltune.estimate.throughput import StepWork, scaling_efficiency, throughput
 
 N_LAYERS, N_HEAD, A = 73_728, 4_096, 8_192
 N = N_LAYERS + N_HEAD
@@ -70,21 +70,27 @@ def _gpu(**kw) -> GpuSpec:
     return GpuSpec(**{**values, **kw})
 
 
+def _work(flops=1e9, tokens=1024, **kw) -> StepWork:
+    values = {"flops_per_token": flops, "linear_flops_per_token": flops, "tokens_per_micro_batch": tokens,
+              "elementwise_bytes_per_token": 0.0, "grad_accum": 1, "optimizer_state_bytes": 0.0, "offload_bytes": 0.0,
+              "tp_bytes": 0.0}
+    return StepWork(**{**values, **kw})
+
+
 def test_throughput_compute_bound_equals_peak_times_mfu(tiny):
     # no per-step overhead and no bandwidth figure -> time = FLOPs / (peak x MFU): tokens/s = 100e12 x 0.5 / flops
     coef = Coefficients(step_overhead_s={"full": 0.0, "lora": 0.0, "qlora": 0.0})
-    tp = throughput(arch=tiny, gpu=_gpu(), method="lora", precision="bf16", grad_ckpt=False, flops_per_token=1e9,
-                    tokens_per_micro_batch=1024, grad_accum=1, optimizer_state_bytes=0.0, num_gpus=1, coef=coef)
+    tp = throughput(arch=tiny, gpu=_gpu(), method="lora", precision="bf16", grad_ckpt=False, work=_work(),
+                    num_gpus=1, coef=coef)
     assert tp.tokens_per_sec_per_gpu == pytest.approx(100e12 * 0.5 / 1e9)
     assert tp.mfu == pytest.approx(0.5)
-    assert tp.source == "calibrated"  # Ampere has its own class factor in Coefficients()
+    assert tp.source == "calibrated"  # the A100 class has its own factor in Coefficients()
 
 
 def test_throughput_overhead_and_scaling(tiny):
     coef = Coefficients(step_overhead_s={"full": 0.1, "lora": 0.1, "qlora": 0.1})
     tp = throughput(arch=tiny, gpu=_gpu(architecture="SomethingNew"), method="full", precision="bf16",
-                    grad_ckpt=False, flops_per_token=1e9, tokens_per_micro_batch=1000, grad_accum=1,
-                    optimizer_state_bytes=0.0, num_gpus=4, coef=coef)
+                    grad_ckpt=False, work=_work(tokens=1000), num_gpus=4, coef=coef)
     compute_s = 1e9 * 1000 / (100e12 * 0.5)  # 0.02 s
     per_gpu = 1000 / (compute_s + 0.1) * 0.95 ** 2  # 0.95 per doubling, 4 GPUs = 2 doublings
     assert tp.tokens_per_sec_per_gpu == pytest.approx(per_gpu)

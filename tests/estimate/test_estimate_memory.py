@@ -96,52 +96,108 @@ def test_master_copy_only_for_mixed_precision_full(method, precision, expected):
     assert mem.master_bytes(method, precision, N) == expected
 
 
-# Activations per token per layer, Coefficients() defaults (activation_scale 1, rmsnorm 5 units, layernorm 2):
-#   elements = norms(2) x 5 x h(64) + attn out & q (2h = 128) + K, V (2 x kv 32 = 64) + gated MLP (4 x 128 = 512)
-#            = 640 + 128 + 64 + 512 = 1,344 ; x 2 bytes (bf16) = 2,688
+# Activations per token per layer, Coefficients() defaults (activation_scale 1), tiny shape (h 64, kv 32, I 128):
+#   RMSNorm (HF): fp32 upcast of its input (4 B) + 16-bit normalised value when the weight is trained (full: 2 B)
+#                 + 16-bit output kept by the next linear (2 B): full 8 B, LoRA 6 B per element; x 2 norms x 64
+#   attention q & out (2h = 128) + K, V (2 x 32 = 64) + gated MLP (4 x 128 = 512) = 704 elements x 2 B = 1,408
+#   full bf16:  2 x 64 x 8 + 1,408 = 1,024 + 1,408 = 2,432
 #   LoRA adds, per adapted module, its dropout output (2 B) + mask (1 B) on the 64-wide input: 4 x 64 x 3 = 768
 @pytest.mark.parametrize("method, precision, n_targets, expected", [
-    ("full", "bf16", 0, 1_344 * 2),
-    ("full", "fp32", 0, 1_344 * 4),
-    ("lora", "bf16", 4, 1_344 * 2 + 4 * 64 * 3),
-    ("lora", "bf16", 2, 1_344 * 2 + 2 * 64 * 3),
+    ("full", "bf16", 0, 2 * 64 * 8 + 704 * 2),               # 2,432
+    ("full", "fp32", 0, 2 * 64 * (4 + 4 + 4) + 704 * 4),      # the fp32 input is the upcast itself: 4,352
+    ("lora", "bf16", 4, 2 * 64 * 6 + 704 * 2 + 4 * 64 * 3),   # 768 + 1,408 + 768 = 2,944
+    ("lora", "bf16", 2, 2 * 64 * 6 + 704 * 2 + 2 * 64 * 3),   # 2,560
 ])
 def test_layer_activation_bytes_per_token(tiny, method, precision, n_targets, expected):
     got = mem.layer_activation_bytes_per_token(tiny, precision, method, n_targets, Coefficients())
     assert got == pytest.approx(expected)
 
 
+def test_fused_kernels_keep_fewer_tensors(tiny):
+    # Liger / Unsloth / torch.compile: a norm keeps its 16-bit input and output (2 x 2 B), SwiGLU keeps gate and
+    # up plus the recomputed product for down_proj (3 x I): 2 x 64 x 4 + (128 + 64 + 3 x 128) x 2 = 512 + 1,152
+    fused = mem.layer_activation_bytes_per_token(tiny, "bf16", "full", 0, Coefficients(), fused=True)
+    assert fused == 2 * 64 * 4 + (128 + 64 + 3 * 128) * 2 == 1_664
+
+
+def test_eager_attention_keeps_the_softmax_per_head(tiny):
+    # eager attention keeps per head and token the fp32 softmax (4 B) and its bf16 cast (2 B) over s = 32 keys
+    eager = mem.layer_activation_bytes_per_token(tiny, "bf16", "full", 0, Coefficients(), eager_seq_len=32)
+    assert eager - 2_432 == 4 * 32 * (4 + 2) == 768
+
+
 def test_layer_activations_plain_mlp_layernorm(tiny):
     arch = tiny.__class__(**{**tiny.__dict__, "mlp_type": "plain", "norm_type": "layernorm"})
-    # 2 LayerNorms x 2 units x 64 + 128 + 64 + plain MLP 2 x 128 = 256 + 128 + 64 + 256 = 704 elements
-    assert mem.layer_activation_bytes_per_token(arch, "bf16", "full", 0, Coefficients()) == 704 * 2
+    # 2 LayerNorms keep 16-bit input + output (2 x 2 B x 64) + 128 + 64 + plain MLP 2 x 128 = 512 + 448 x 2 B
+    assert mem.layer_activation_bytes_per_token(arch, "bf16", "full", 0, Coefficients()) == 512 + 896
     coef = Coefficients(activation_scale=0.5)
-    assert mem.layer_activation_bytes_per_token(arch, "bf16", "full", 0, coef) == 704
+    assert mem.layer_activation_bytes_per_token(arch, "bf16", "full", 0, coef) == (512 + 896) / 2
+
+
+PER_LAYER_LORA = 2_944  # LoRA on 4 modules, bf16, per token
 
 
 def test_activation_bytes_with_and_without_grad_ckpt(tiny):
     coef = Coefficients()
-    per_layer_token = 1_344 * 2 + 4 * 64 * 3  # 3,456 (LoRA on 4 modules, bf16)
     tokens = 32 * 2  # seq_len x micro_batch
-    no_ckpt = mem.activation_bytes(tiny, "bf16", "lora", 4, 32, 2, False, coef)
-    assert no_ckpt == 2 * per_layer_token * tokens == 442_368  # every layer keeps everything
-    ckpt = mem.activation_bytes(tiny, "bf16", "lora", 4, 32, 2, True, coef)
+    no_ckpt = mem.activation_bytes(tiny, "bf16", 32, 2, False, PER_LAYER_LORA, coef)
+    assert no_ckpt == 2 * PER_LAYER_LORA * tokens == 376_832  # every layer keeps everything
+    ckpt = mem.activation_bytes(tiny, "bf16", 32, 2, True, PER_LAYER_LORA, coef)
     # each layer keeps its 16-bit input (L x tokens x h x 2) + 2 layers' working set live during recompute/backward
-    assert ckpt == 2 * tokens * 64 * 2 + 2.0 * per_layer_token * tokens == 16_384 + 442_368
+    assert ckpt == 2 * tokens * 64 * 2 + 2.0 * PER_LAYER_LORA * tokens == 16_384 + 376_832
+
+
+def test_activation_offload_keeps_the_working_layers_and_what_is_in_flight(tiny):
+    deep = tiny.__class__(**{**tiny.__dict__, "num_layers": 8})
+    coef, tokens = Coefficients(), 64
+    layer = PER_LAYER_LORA * tokens  # 188,416
+    ckpt = mem.activation_bytes(deep, "bf16", 32, 2, True, PER_LAYER_LORA, coef)
+    assert ckpt == 8 * tokens * 64 * 2 + 2 * layer == 442_368
+    # offloaded checkpoints: 2 recomputed layers + 2 layer inputs in flight (offload_resident_layers = 2)
+    off = mem.activation_bytes(deep, "bf16", 32, 2, True, PER_LAYER_LORA, coef, offload=True)
+    assert off == 2 * layer + 2 * tokens * 64 * 2 == 393_216
+    # without recomputation: the layer in backward + 2 in flight, instead of all 8
+    off_no_ckpt = mem.activation_bytes(deep, "bf16", 32, 2, False, PER_LAYER_LORA, coef, offload=True)
+    assert off_no_ckpt == 3 * layer and mem.activation_bytes(deep, "bf16", 32, 2, False, PER_LAYER_LORA, coef) == 8 * layer
+
+
+def test_tensor_parallel_splits_activations(tiny):
+    coef = Coefficients()
+    one = mem.activation_bytes(tiny, "bf16", 32, 2, True, PER_LAYER_LORA, coef)
+    assert mem.activation_bytes(tiny, "bf16", 32, 2, True, PER_LAYER_LORA, coef, tp=2) == one / 2
 
 
 def test_grad_ckpt_shrinks_activations_of_a_deep_model(catalog):
     arch = catalog.model("llama-2-7b")
     coef = Coefficients()
-    full = mem.activation_bytes(arch, "bf16", "lora", 4, 2048, 4, False, coef)
-    ckpt = mem.activation_bytes(arch, "bf16", "lora", 4, 2048, 4, True, coef)
+    per = mem.layer_activation_bytes_per_token(arch, "bf16", "lora", 4, coef)
+    full = mem.activation_bytes(arch, "bf16", 2048, 4, False, per, coef)
+    ckpt = mem.activation_bytes(arch, "bf16", 2048, 4, True, per, coef)
     # 32 layers -> 32 inputs of h plus 2 layers' full sets: far below 32 full sets
     assert ckpt < full / 5
 
 
 def test_logits_bytes(tiny):
-    assert mem.logits_bytes(tiny, 32, 2, Coefficients()) == 32 * 2 * 64 * 10  # b*s*V x (2 + 4 + 4) bytes
-    assert mem.logits_bytes(tiny, 32, 2, Coefficients(logits_bytes_per_element=4.0)) == 32 * 2 * 64 * 4
+    assert mem.logits_bytes(tiny, 64, "hf", Coefficients()) == 64 * 64 * 10  # b*s*V x (2 + 4 + 4) bytes
+    assert mem.logits_bytes(tiny, 64, "hf", Coefficients(logits_bytes_per_element=4.0)) == 64 * 64 * 4
+
+
+def test_loss_implementations_on_a_128k_vocabulary(catalog):
+    """Llama 3.1 8B (V = 128,256, h = 4,096), micro-batch 2 x 2,048 tokens = 4,096 tokens, default coefficients."""
+    arch = catalog.model("llama-3.1-8b")
+    assert (arch.vocab_size, arch.hidden_size) == (128_256, 4_096)
+    coef = Coefficients()  # hf 10 B per logit, chunked keeps 2 B per logit
+    hf = mem.logits_bytes(arch, 4096, "hf", coef)
+    assert hf == 4096 * 128_256 * 10 == 5_253_365_760  # 5.25 GB of logits
+    # chunked: 2 B per logit kept for backward + one of 8 chunks' hf working set (512 tokens x V x 10 B)
+    chunked = mem.logits_bytes(arch, 4096, "chunked", coef)
+    assert chunked == 4096 * 128_256 * 2 + 512 * 128_256 * 10 == 1_050_673_152 + 656_670_720
+    # fused: Liger's chunk = 2**ceil(log2(ceil(4096 / ceil(128256 / 4096)))) = 2**ceil(log2(128)) = 128 tokens
+    # of logits (x 10 B), plus the fp32 gradient of the hidden states (4096 x 4096 x 4 B)
+    assert mem.liger_chunk_tokens(4096, arch) == 128
+    fused = mem.logits_bytes(arch, 4096, "fused", coef)
+    assert fused == 128 * 128_256 * 10 + 4096 * 4096 * 4 == 164_167_680 + 67_108_864
+    assert mem.logits_bytes(arch, 4096, "hf", coef, tp=2) == hf / 2  # vocabulary-parallel loss
 
 
 def test_quant_workspace_is_one_layer_in_16_bit(tiny):
@@ -166,40 +222,70 @@ def _job(tiny, **kw) -> Job:
 
 
 def test_breakdown_lora_bf16_hand_computed(tiny):
-    coef = Coefficients()  # defaults include 0.5 GB fixed + 5 % overhead
+    coef = Coefficients()  # defaults: CUDA context 0.5 GB, allocator slack 5 % of allocated
     m = memory_breakdown(_job(tiny, method="lora"), "bf16", coef)
     assert m.weights == N * 2 + N_LORA_QKVO_R8 * 4 == 193_152  # frozen bf16 base + fp32 adapters
     assert m.gradients == N_LORA_QKVO_R8 * 4 == 28_672
     assert m.optimizer == N_LORA_QKVO_R8 * 8 == 57_344
     assert m.master == 0
-    assert m.activations == 442_368  # see test_activation_bytes_with_and_without_grad_ckpt
+    assert m.activations == 376_832  # see test_activation_bytes_with_and_without_grad_ckpt
     assert m.logits == 32 * 2 * 64 * 10 == 40_960
     assert m.quant_workspace == 0
-    subtotal = 193_152 + 28_672 + 57_344 + 442_368 + 40_960  # 762,496
-    assert m.overhead == pytest.approx(0.5e9 + 0.05 * subtotal)
-    assert m.peak == pytest.approx(subtotal + 0.5e9 + 0.05 * subtotal)
+    allocated = 193_152 + 28_672 + 57_344 + 376_832 + 40_960  # 696,960: adapter grads live next to activations
+    assert m.allocated == allocated
+    assert m.reserved == pytest.approx(allocated * 1.05)  # packed batches: fixed shapes, 5 % slack
+    assert m.peak == pytest.approx(allocated * 1.05 + 0.5e9)  # + the CUDA context
+    assert m.overhead == pytest.approx(0.05 * allocated + 0.5e9)
+
+
+def test_unpacked_variable_length_batches_fragment_the_allocator(tiny):
+    coef = Coefficients()  # variable_length_fragmentation 0.3 of activations + logits
+    packed = memory_breakdown(_job(tiny, method="lora"), "bf16", coef)
+    ragged = memory_breakdown(_job(tiny, method="lora", packing=False, padded_tokens_per_sample=20), "bf16", coef)
+    assert ragged.allocated == packed.allocated  # same longest batch
+    assert ragged.fragmentation - packed.fragmentation == pytest.approx(0.3 * (376_832 + 40_960))
+    padded_to_max = memory_breakdown(_job(tiny, method="lora", packing=False, padded_tokens_per_sample=32),
+                                     "bf16", coef)
+    assert padded_to_max.fragmentation == packed.fragmentation  # every batch padded to seq_len: fixed shapes
 
 
 def test_breakdown_full_bf16_single_gpu(tiny, bare_coef):
     m = memory_breakdown(_job(tiny, method="full"), "bf16", bare_coef)
     # 2 (bf16 weights) + 2 (bf16 grads) + 8 (AdamW) + 4 (fp32 master) = 16 bytes per param
     assert (m.weights, m.gradients, m.optimizer, m.master) == (N * 2, N * 2, N * 8, N * 4)
-    act = 2 * 1_344 * 2 * 64  # 2 layers x 2,688 B x 64 tokens, no LoRA extra
+    act = 2 * 2_432 * 64  # 2 layers x 2,432 B x 64 tokens, no LoRA extra
     assert m.activations == act
-    assert m.peak == pytest.approx(16 * N + act + 40_960)
+    # one micro-batch per step: gradients grow as backward frees activations, the peak is the larger of the two
+    assert m.peak == pytest.approx(14 * N + max(act + 40_960, 2 * N))
+    accumulated = memory_breakdown(_job(tiny, method="full", grad_accum=4), "bf16", bare_coef)
+    assert accumulated.peak == pytest.approx(16 * N + act + 40_960)  # accumulated gradients live through forward
+
+
+def test_optimizer_in_backward_keeps_one_gradient(tiny, bare_coef):
+    m = memory_breakdown(_job(tiny, method="full", optimizer_in_backward=True, grad_accum=4), "bf16", bare_coef)
+    # the largest matrix: embedding/head 64 x 64 (vs a layer's 36,864 / 3 = 12,288) in bf16
+    assert m.gradients == max(64 * 64, 36_864 // 3) * 2 == 24_576
+    assert m.peak == pytest.approx(14 * N + max(2 * 2_432 * 64 + 40_960, 24_576))
 
 
 def test_breakdown_full_bf16_true_halves_full_fine_tuning(tiny, bare_coef):
     m = memory_breakdown(_job(tiny, method="full"), "bf16-true", bare_coef)
     # 2 (bf16 weights) + 2 (bf16 grads) + 4 (AdamW's two moments in the weights' dtype) + 0 (no master) = 8 B/param
     assert (m.weights, m.gradients, m.optimizer, m.master) == (N * 2, N * 2, N * 4, 0)
-    assert m.activations == 2 * 1_344 * 2 * 64  # activations do not change: bf16 either way
+    assert m.activations == 2 * 2_432 * 64  # activations do not change: bf16 either way
     z3 = memory_breakdown(_job(tiny, method="full", num_gpus=4, zero_stage=3), "bf16-true", bare_coef)
     assert z3.gradients == pytest.approx(N * 2 / 4)  # FSDP-style sharding, no DeepSpeed fp32 grad partition
     eight_bit = memory_breakdown(_job(tiny, method="full", optimizer="adamw8bit"), "bf16-true", bare_coef)
     assert eight_bit.optimizer == N * 2  # 8-bit moments stay 8-bit
     lora = memory_breakdown(_job(tiny), "bf16-true", bare_coef)
     assert lora.optimizer == memory_breakdown(_job(tiny), "bf16", bare_coef).optimizer  # adapters are fp32 (peft)
+
+
+def test_tensor_parallel_splits_states_then_zero_shards_the_rest(tiny, bare_coef):
+    # 4 GPUs, TP 2: every weight is split in 2; ZeRO-1 shards optimizer states over the 2 data-parallel replicas
+    m = memory_breakdown(_job(tiny, method="full", num_gpus=4, zero_stage=1, tensor_parallel=2), "bf16", bare_coef)
+    assert (m.weights, m.optimizer, m.master) == pytest.approx((N * 2 / 2, N * 8 / 4, N * 4 / 4))
+    assert m.logits == 64 * 32 * 10  # vocabulary split over the TP group
 
 
 @pytest.mark.parametrize("zero_stage, weights, grads, optim, master", [

@@ -84,7 +84,7 @@ def test_minute_vs_hour_billing(cat, lora7b):
                    offer("hourly", "a10", "A10", 0.75, increment_s=3600, minimum_s=3600)])
     cmp = compare_job(lora7b, catalog, Filters(pricings=("on-demand",)))
     by_platform = {c.offer.platform: e for c, e in cmp.ranked}
-    hours = by_platform["lambda"].time.hours
+    hours = by_platform["lambda"].time.hours + by_platform["lambda"].time.setup_hours  # setup is billed too
     assert by_platform["lambda"].time.billed_hours == pytest.approx(math.ceil(hours * 60) / 60)
     assert by_platform["lambda"].cost_breakdown.compute_cost == pytest.approx(math.ceil(hours * 60) / 60 * 0.75, abs=1e-3)
     assert by_platform["hourly"].cost_breakdown.compute_cost == pytest.approx(math.ceil(hours) * 0.75, abs=1e-3)
@@ -125,7 +125,7 @@ def test_spot_ranked_by_expected_cost_not_list_price(cat, shipped, tmp_path):
         "parameter,scope,value\ninterruptions_per_hour,market,0.5\ninterruptions_per_hour,cloud1,0.0208\n")
     from frugaltune.estimate.spot import spot_overrides
 
-    job = Job(model=shipped.model("llama-2-7b"), method="full", dataset_size=20000, epochs=1, zero_stage=3)
+    job = Job(model=shipped.model("llama-2-7b"), method="full", dataset_size=400_000, epochs=1, zero_stage=3)
     catalog = cat([offer("market", "8x", "H100-SXM", 3.0, 1.90, gpus=8, whole=True, kind="marketplace"),
                    offer("cloud1", "8x", "H100-SXM", 3.0, 2.00, gpus=8, whole=True)])
     with spot_overrides(extra_dirs=(str(tmp_path),)):

@@ -35,6 +35,18 @@ def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None
         raise ConfigError(f"unknown job setting '{name}'.{did_you_mean(name, JOB_DEFAULTS)}",
                           fix=f"valid settings: {', '.join(JOB_DEFAULTS)}")
     kwargs = {k: v for k, v in job_kwargs.items() if v is not None}
+    framework = kwargs.get("framework")
+    if framework is not None:
+        from frugaltune.estimate.stack import FRAMEWORKS, framework_job_defaults
+
+        if framework not in FRAMEWORKS:
+            from frugaltune.errors import did_you_mean
+
+            raise ConfigError(f"unknown framework '{framework}'.{did_you_mean(framework, FRAMEWORKS)}",
+                              fix=f"use one of {', '.join(FRAMEWORKS)}")
+        documented = framework_job_defaults(framework, kwargs.get("method", JOB_DEFAULTS["method"]),
+                                            kwargs.get("num_gpus", 1))
+        kwargs = {**documented, **kwargs}  # single flags override the framework's defaults
     if isinstance(kwargs.get("lora_targets"), str):
         kwargs["lora_targets"] = tuple(t for t in kwargs["lora_targets"].replace(" ", "").split(",") if t)
     kwargs = job_numbers(kwargs)

@@ -16,36 +16,41 @@ from frugaltune.record import field, record
 CALIBRATION_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog", "data",
                                 "estimator_calibration.json")
 
-# GPU architecture -> MFU class. Classes without their own measurements fall back to "default" (Ampere datacenter).
-ARCH_CLASS = {"ampere": "ampere", "hopper": "hopper", "ada lovelace": "ada", "ada": "ada", "turing": "turing",
-              "volta": "volta", "blackwell": "blackwell", "cdna3": "cdna3"}
 
 
 @record(frozen=True)
 class Coefficients:
-    """Physical coefficients of the memory and speed model. Units are in the names."""
+    """Physical coefficients of the memory and speed model. Units are in the names. Speed coefficients are per
+    method, per GPU class (gpu_class.py) or per kernel class (hf vs fused), never per source."""
 
     activation_scale: float = 1.0
-    rmsnorm_units: float = 5.0  # per RMSNorm, in hidden-sized 16-bit units: fp32 input (2) + fp32 normalised (2) + out (1)
-    layernorm_units: float = 2.0  # per LayerNorm: 16-bit input + output (mean/rstd are per token)
     gather_bandwidth_efficiency: float = 0.2  # ZeRO-3 parameter all-gather throughput as a fraction of HBM bandwidth
     recompute_working_layers: float = 2.0  # the recomputed layer's activations + their gradients
-    logits_bytes_per_element: float = 10.0  # bf16 logits (2) + fp32 upcast (4) + fp32 CE gradient (4)
-    overhead_fixed_bytes: float = 0.5e9  # CUDA context + cuBLAS workspace
-    overhead_fraction: float = 0.05  # allocator fragmentation as a fraction of the other components
+    logits_bytes_per_element: float = 10.0  # hf loss: bf16 logits (2) + fp32 upcast (4) + fp32 CE gradient (4)
+    chunked_bytes_per_logit: float = 2.0  # chunked loss: what backward keeps per logit (16-bit logits / log-probs)
+    offload_resident_layers: float = 2.0  # activation offload: layers' worth in flight on the GPU (prefetch)
+    overhead_fixed_bytes: float = 0.5e9  # CUDA context + kernels (outside PyTorch's allocator)
+    overhead_fraction: float = 0.05  # allocator slack: reserved - allocated as a fraction of allocated
+    variable_length_fragmentation: float = 0.3  # extra slack per byte of activations+logits when shapes vary
     method_mfu: dict = field(default_factory=lambda: {"full": 0.5, "lora": 0.5, "qlora": 0.5})  # on Ampere
-    class_factor: dict = field(default_factory=lambda: {"ampere": 1.0})  # MFU relative to Ampere datacenter
+    class_factor: dict = field(default_factory=lambda: {"ampere-datacenter": 1.0})  # MFU relative to the A100 class
+    power_pj_per_flop: float = 0.0  # board energy per dense FLOP at full clock; 0 = no power limit modelled
     step_overhead_s: dict = field(default_factory=lambda: {"full": 0.05, "lora": 0.05, "qlora": 0.05})
+    elementwise_passes: dict = field(default_factory=lambda: {"hf": 0.0, "fused": 0.0})  # HBM passes per element
+    fp8_efficiency: float = 0.6  # fraction of the FP8 peak an FP8 linear reaches relative to the 16-bit ceiling
+    link_efficiency: float = 0.7  # fraction of the interconnect's bandwidth collectives reach
     dequant_bandwidth_efficiency: float = 1.0  # fraction of peak HBM bandwidth the 4-bit dequantisation reaches
     optimizer_bandwidth_efficiency: float = 0.7
     scaling_per_doubling: float = 0.95  # multi-GPU efficiency factor per doubling of the GPU count
     fit: dict = field(default_factory=dict)  # provenance of the fit: date, rows, errors
 
-    def mfu_for(self, architecture: str, method: str) -> tuple[float, str]:
-        """MFU ceiling = method ceiling (measured on Ampere) x the GPU class's factor; 'default' when the class has
-        no measurements of its own (its factor is then 1, i.e. Ampere-like)."""
-        cls = ARCH_CLASS.get(architecture.lower(), architecture.lower())
-        base = float(self.method_mfu[method])
+    def mfu_for(self, gpu, method: str) -> tuple[float, str]:
+        """MFU ceiling = method ceiling (measured on the A100 class) x the GPU class's factor x its power limit;
+        'default' when the class has no measurements of its own (its factor is then borrowed: 1)."""
+        from frugaltune.estimate.gpu_class import gpu_class, power_limit_factor
+
+        cls = gpu_class(gpu)
+        base = float(self.method_mfu[method]) * power_limit_factor(gpu, self.power_pj_per_flop)
         if cls in self.class_factor:
             return base * float(self.class_factor[cls]), "calibrated"
         return base, "default"

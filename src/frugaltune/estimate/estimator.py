@@ -11,13 +11,17 @@ from datetime import date
 from frugaltune.checks import GPU_HOURS_WARN
 from frugaltune.errors import ConfigError
 from frugaltune.estimate import memory as mem
+from frugaltune.estimate import peak
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients, load_coefficients
 from frugaltune.estimate.flops import flops_per_token
 from frugaltune.estimate.shapes import expand_targets, total_params
+from frugaltune.estimate.gpu_class import gpu_class
+from frugaltune.estimate.stack import resolve_stack, stack_problems, stack_warnings
 from frugaltune.estimate.steps import optimizer_steps, sequences_per_epoch
 from frugaltune.estimate.throughput import throughput
-from frugaltune.record import replace
+from frugaltune.estimate.work import step_work
+from frugaltune.record import asdict, record, replace
 
 GB = 1e9
 
@@ -49,39 +53,9 @@ def effective_precision(precision: str, gpu, warnings: list[str]) -> str:
     return precision
 
 
-def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients) -> mem.MemoryBytes:
-    """Per-GPU bytes of each component, after ZeRO sharding and CPU offload."""
-    arch, g, z = job.model, job.num_gpus, job.zero_stage
-    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
-    # Peak memory comes with the longest micro-batch: the packed length, or the longest sample when known.
-    seq = job.seq_len if job.packing else min(job.seq_len, job.longest_sample_tokens or job.seq_len)
-    parts = {
-        "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant),
-        "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
-        "optimizer": mem.optimizer_bytes(job.optimizer, n_train, job.method, precision),
-        "master": mem.master_bytes(job.method, precision, n_train),
-    }
-    if job.method != "full":
-        parts["weights"] += n_train * mem.ADAPTER_BYTES
-        n_emb = embedding_training_params(job)  # modules_to_save: a trainable 16-bit copy + grads + AdamW states
-        parts["weights"] += n_emb * 2
-        parts["gradients"] += n_emb * 2
-        parts["optimizer"] += mem.optimizer_bytes(job.optimizer, n_emb)
-    sharded = {k: v * mem.shard_fraction(k, z, g) for k, v in parts.items()}
-    offloaded = 0.0
-    if job.cpu_offload:
-        offloaded = sharded["optimizer"] + sharded["master"] + (sharded["weights"] if z >= 3 else 0.0)
-        sharded["optimizer"] = sharded["master"] = 0.0
-        if z >= 3:
-            sharded["weights"] = 0.0
-    n_targets = 0 if job.method == "full" else len(expand_targets(arch, job.lora_targets))
-    act = mem.activation_bytes(arch, precision, job.method, n_targets, seq, job.micro_batch, job.grad_ckpt, coef)
-    logits = mem.logits_bytes(arch, seq, job.micro_batch, coef)
-    workspace = mem.quant_workspace_bytes(arch, job.method)
-    subtotal = sum(sharded.values()) + act + logits + workspace
-    overhead = coef.overhead_fixed_bytes + coef.overhead_fraction * subtotal
-    return mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
-                           act, logits, workspace, overhead, offloaded)
+def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack=None) -> mem.MemoryBytes:
+    """Per-GPU bytes of each component (estimate/peak.py)."""
+    return peak.memory_breakdown(job, precision, coef, stack)
 
 
 def optimizer_traffic_bytes(job: rec.Job, memory: mem.MemoryBytes) -> float:
@@ -91,11 +65,7 @@ def optimizer_traffic_bytes(job: rec.Job, memory: mem.MemoryBytes) -> float:
     return memory.optimizer + updated + memory.gradients + memory.cpu_offload
 
 
-def embedding_training_params(job: rec.Job) -> int:
-    """Embedding (+ untied LM head) params trained in full next to LoRA adapters (peft modules_to_save)."""
-    if job.method == "full" or not job.trainable_embeddings:
-        return 0
-    return job.model.vocab_size * job.model.hidden_size * (1 if job.model.tie_word_embeddings else 2)
+embedding_training_params = peak.embedding_training_params
 
 
 def trainable_count(job: rec.Job) -> int:
@@ -131,7 +101,7 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     """Estimate peak memory per GPU, tokens/s, hours and dollars for `job` on `hw`.
 
     Args:
-        job: what to train (model shape, method, batch, data size).
+        job: what to train (model shape, method, batch, data size, training stack).
         hw: the GPU, GPU count and (optionally) the offer that prices it.
         catalog: the loaded catalog (for storage prices and stale-price checks); optional.
         today: the date stale-price warnings are measured against (default: today).
@@ -139,30 +109,19 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     Returns:
         An Estimate; `.to_json()` is the JSON contract.
     Raises:
-        ConfigError: an impossible job (non-positive sizes, unknown method/optimizer/LoRA target).
+        ConfigError: an impossible job (non-positive sizes, unknown method/optimizer/LoRA target/stack value).
     """
     validate_job(job)
     job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
+    validate_stack(job)
     coef = coef or load_coefficients()
     warnings: list[str] = []
     precision = effective_precision(job.precision, hw.gpu, warnings)
-    memory = memory_breakdown(job, precision, coef)
-    n_train = trainable_count(job)
-    real_tokens, computed_tokens, per_micro, steps = token_counts(job)
-    n_lora = 0 if job.method == "full" else n_train - embedding_training_params(job)
-    head_trained = embedding_training_params(job) and job.model.vocab_size * job.model.hidden_size
-    flops = flops_per_token(job.model, job.method, min(job.seq_len, per_micro / job.micro_batch), job.grad_ckpt,
-                            n_lora, head_trained)
-    tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
-                    flops_per_token=flops.per_token, tokens_per_micro_batch=per_micro, grad_accum=job.grad_accum,
-                    optimizer_state_bytes=optimizer_traffic_bytes(job, memory), num_gpus=job.num_gpus, coef=coef,
-                    zero_stage=job.zero_stage)
-    from frugaltune.estimate.measured import throughput_correction
-
-    ratio, runs = throughput_correction(hw.gpu.name, job.method)
-    if runs:
-        tp = replace(tp, tokens_per_sec_per_gpu=tp.tokens_per_sec_per_gpu * ratio,
-                     tokens_per_sec=tp.tokens_per_sec * ratio, mfu=tp.mfu * ratio, source="calibrated")
+    stack = resolve_stack(job)
+    warnings += stack_warnings(stack, job, hw.gpu)
+    memory = peak.memory_breakdown(job, precision, coef, stack)
+    tp = _throughput(job, hw, precision, stack, memory, coef)
+    real_tokens, computed_tokens, _per_micro, steps = token_counts(job)
     hours = computed_tokens / tp.tokens_per_sec / 3600.0
     sanity_warnings(job, hours, warnings)
     fits = memory.peak <= hw.gpu.memory_gb * GB
@@ -175,18 +134,21 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     priced = price_job(job, hw, hours, checkpoint_bytes(job, precision), real_tokens, catalog, today, warnings)
     _require_finite(("peak memory", memory.peak), ("tokens/s", tp.tokens_per_sec), ("hours", hours),
                     ("total cost", priced.cost.total_cost or 0.0))
-    return rec.Estimate(
-        model=rec.ModelOut(job.model.name, total_params(job.model), n_train),
-        job=_job_out(job, precision, real_tokens, steps),
+    result = rec.Estimate(
+        model=rec.ModelOut(job.model.name, total_params(job.model), trainable_count(job)),
+        job=_job_out(job, precision, real_tokens, steps, stack),
         hardware=priced.hardware,
         memory=_memory_out(memory, fits, hw.gpu.memory_gb),
-        throughput=rec.ThroughputOut(flops.per_token, round(tp.mfu, 4), tp.tokens_per_sec_per_gpu,
+        throughput=rec.ThroughputOut(tp.flops_per_token, round(tp.mfu, 4), tp.tokens_per_sec_per_gpu,
                                      tp.tokens_per_sec, tp.source, tp.peak_flops / 1e12, tp.scaling_efficiency,
-                                     runs),
-        time=rec.TimeOut(hours, priced.billed_hours),
+                                     tp.runs, gpu_class=gpu_class(hw.gpu)),
+        time=priced.time,
         cost_breakdown=priced.cost,
         warnings=warnings,
     )
+    from frugaltune.estimate.bands import apply_bands
+
+    return apply_bands(result, job, hw, coef)
 
 
 def _require_finite(*figures: tuple[str, float]) -> None:
@@ -198,7 +160,48 @@ def _require_finite(*figures: tuple[str, float]) -> None:
                           "directory (`frugaltune catalog gpus|prices|models`).")
 
 
-def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int) -> rec.JobOut:
+def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: mem.MemoryBytes, coef: Coefficients):
+    """Tokens/s with the stack's physics, scaled by the user's own measured runs of this GPU x method."""
+    from frugaltune.estimate.measured import throughput_correction
+
+    n_train = trainable_count(job)
+    _real, _computed, per_micro, _steps = token_counts(job)
+    n_lora = 0 if job.method == "full" else n_train - embedding_training_params(job)
+    head_trained = embedding_training_params(job) and job.model.vocab_size * job.model.hidden_size
+    seq = min(job.seq_len, per_micro / job.micro_batch)
+    flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, n_lora, head_trained)
+    per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
+    work = step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory), coef,
+                     per_token_layer)
+    tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
+                    work=work, num_gpus=job.num_gpus, coef=coef, zero_stage=job.zero_stage, stack=stack)
+    ratio, runs = throughput_correction(hw.gpu.name, job.method)
+    if runs:
+        tp = replace(tp, tokens_per_sec_per_gpu=tp.tokens_per_sec_per_gpu * ratio,
+                     tokens_per_sec=tp.tokens_per_sec * ratio, mfu=tp.mfu * ratio, source="calibrated")
+    return _Speed(flops.per_token, tp.mfu, tp.tokens_per_sec_per_gpu, tp.tokens_per_sec, tp.source, tp.peak_flops,
+                  tp.scaling_efficiency, runs)
+
+
+@record(frozen=True)
+class _Speed:
+    flops_per_token: float
+    mfu: float
+    tokens_per_sec_per_gpu: float
+    tokens_per_sec: float
+    source: str
+    peak_flops: float
+    scaling_efficiency: float
+    runs: int
+
+
+def validate_stack(job: rec.Job) -> None:
+    problems = stack_problems(job)
+    if problems:
+        raise ConfigError("invalid job: " + "; ".join(problems), fix="correct the listed values")
+
+
+def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int, stack) -> rec.JobOut:
     lora = job.method != "full"
     return rec.JobOut(
         method=job.method, precision=precision, seq_len=job.seq_len, micro_batch=job.micro_batch,
@@ -208,6 +211,7 @@ def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int) -> rec.
         lora_targets=list(expand_targets(job.model, job.lora_targets)) if lora else None,
         packing=job.packing, cpu_offload=job.cpu_offload,
         global_batch_sequences=job.micro_batch * job.grad_accum * job.num_gpus, steps_total=steps,
+        stack=asdict(stack),
     )
 
 
@@ -217,5 +221,6 @@ def _memory_out(m: mem.MemoryBytes, fits: bool, gpu_memory_gb: float) -> rec.Mem
         activations_gb=m.activations / GB, logits_gb=m.logits / GB,
         overhead_gb=(m.overhead + m.quant_workspace) / GB, peak_gb_per_gpu=m.peak / GB, fits=fits,
         master_weights_gb=m.master / GB, quant_workspace_gb=m.quant_workspace / GB,
-        usable_gb_per_gpu=gpu_memory_gb, cpu_offload_gb=m.cpu_offload / GB,
+        usable_gb_per_gpu=gpu_memory_gb, cpu_offload_gb=m.cpu_offload / GB, peak_allocated_gb=m.allocated / GB,
+        peak_reserved_gb=m.reserved / GB, cuda_context_gb=m.context / GB, fits_band_high=fits,
     )

@@ -23,12 +23,13 @@ OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "paged_adamw8bit": 
 # NF4 stores 4 bits per weight plus quantisation constants: 32-bit absmax per 64 weights = 0.5 bit/param,
 # or 0.127 bit/param with double quantisation (Dettmers et al. 2023, "QLoRA", section 3).
 NF4_BITS_PER_PARAM = {True: 4.0 + 0.127, False: 4.0 + 0.5}
+CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss / LinearCrossEntropyLoss num_output_chunks default
 ADAPTER_BYTES = 4  # peft keeps adapter weights in fp32 (autocast_adapter_dtype=True), so grads are fp32 too
 
 
 @record(frozen=True)
 class MemoryBytes:
-    """Per-GPU bytes of each component at the step's peak."""
+    """Per-GPU bytes of each component at the step's peak, and how they combine (peak.py)."""
 
     weights: float
     gradients: float
@@ -37,13 +38,30 @@ class MemoryBytes:
     activations: float
     logits: float
     quant_workspace: float
-    overhead: float
+    overhead: float  # allocator slack (reserved - allocated) + CUDA context
     cpu_offload: float
+    fragmentation: float = 0.0  # reserved - allocated: the caching allocator's cached, unused blocks
+    context: float = 0.0  # CUDA context and kernels: device memory outside PyTorch's allocator
+    grads_coexist: bool = True  # False: full gradients only exist once activations are freed (peak.py)
+
+    @property
+    def allocated(self) -> float:
+        """torch.cuda.max_memory_allocated: live tensors at the step's peak."""
+        static = self.weights + self.optimizer + self.master + self.quant_workspace
+        dynamic = self.activations + self.logits
+        if self.grads_coexist:
+            return static + dynamic + self.gradients
+        return static + max(dynamic, self.gradients)
+
+    @property
+    def reserved(self) -> float:
+        """torch.cuda.max_memory_reserved: allocated + blocks the caching allocator holds but cannot reuse."""
+        return self.allocated + self.fragmentation
 
     @property
     def peak(self) -> float:
-        return (self.weights + self.gradients + self.optimizer + self.master + self.activations + self.logits
-                + self.quant_workspace + self.overhead)
+        """What must fit on the GPU (the planning value): reserved + the CUDA context (what nvidia-smi shows)."""
+        return self.reserved + self.context
 
 
 def trainable_params(arch: ModelArch, method: str, lora_r: int, lora_targets: tuple[str, ...]) -> int:
@@ -91,48 +109,99 @@ def optimizer_bytes(optimizer: str, n_trainable: int, method: str = "lora", prec
     return n_trainable * per_param
 
 
+def norm_bytes_per_element(arch: ModelArch, precision: str, method: str, fused: bool) -> float:
+    """Bytes one norm keeps per hidden element for backward.
+
+    Hugging Face LlamaRMSNorm upcasts its input to fp32 (kept for pow and mul: 4 B; the input itself when it is
+    already fp32), keeps its 16-bit normalised value only when its weight is trained (full fine-tuning), and its
+    output is kept by the next linear (16-bit). A LayerNorm keeps its 16-bit input and output. Fused norms (Liger
+    LigerRMSNorm, Unsloth, Inductor under torch.compile) keep the 16-bit input and a per-token rstd, plus the
+    output the next linear keeps: 2 elements.
+    """
+    b = BYTES_PER_ELEMENT[precision]
+    if fused or arch.norm_type.lower() != "rmsnorm":
+        return 2.0 * b
+    return 4.0 + b * (2 if method == "full" else 1)
+
+
 def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: str, n_lora_targets: int,
-                                     coef: Coefficients) -> float:
+                                     coef: Coefficients, fused: bool = False, eager_seq_len: int = 0) -> float:
     """Activation bytes one decoder layer keeps for backward, per token, without recomputation.
 
     Re-derivation of Korthikanti et al. 2022 ("Reducing Activation Recomputation", eq. 1, as summarised in
-    EleutherAI's Transformer Math 101) for a Llama-style layer with SDPA/FlashAttention (no s^2 term): each RMSNorm
-    keeps its input upcast to fp32 and its normalised output (Hugging Face LlamaRMSNorm; a LayerNorm keeps its
-    16-bit input and output), attention keeps Q, K, V
-    (GQA: K and V are num_kv_heads wide) and its output; a gated MLP keeps gate, up, act(gate) and their product
-    (4 x intermediate), a plain MLP keeps up and act(up) (2 x intermediate). LoRA does not shrink activations; each
-    adapted module adds its dropout output and mask on the module input. `coef.activation_scale` is the one
-    calibrated factor (fit on published measurements, see calibration.py).
+    EleutherAI's Transformer Math 101) for a Llama-style layer with SDPA/FlashAttention (no s^2 term): two norms
+    (norm_bytes_per_element), attention keeps Q, K, V (GQA: K and V are num_kv_heads wide) and its output; a gated
+    MLP keeps gate, up, act(gate) and their product (4 x intermediate; fused SwiGLU kernels, Liger
+    LigerSiLUMulFunction or Inductor, keep gate and up and recompute the product for the down projection's input:
+    3), a plain MLP keeps up and act(up) (2). LoRA does not shrink activations; each adapted module adds its dropout
+    output and mask on the module input. Eager attention (`eager_seq_len` > 0) also keeps, per head and token, the
+    fp32 softmax output and its 16-bit cast over the key positions (transformers eager_attention_forward).
+    `coef.activation_scale` is the one calibrated factor (fit on published measurements, see calibration.py).
     """
     b = BYTES_PER_ELEMENT[precision]
     h, kv = arch.hidden_size, arch.num_kv_heads * arch.head_dim
-    mlp_saved = 4 if arch.mlp_type == "gated" else 2
+    gated = arch.mlp_type == "gated"
+    mlp_saved = (3 if fused else 4) if gated else 2
     experts = max(arch.experts_per_token, 1)
-    norm_units = coef.rmsnorm_units if arch.norm_type.lower() == "rmsnorm" else coef.layernorm_units
-    elements = arch.norms_per_layer * norm_units * h + 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
+    norms = arch.norms_per_layer * h * norm_bytes_per_element(arch, precision, method, fused)
+    elements = 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
     lora_extra = n_lora_targets * h * (b + 1) if method != "full" else 0.0
-    return coef.activation_scale * (elements * b + lora_extra)
+    eager = arch.num_heads * eager_seq_len * (4 + b) if eager_seq_len else 0.0
+    return coef.activation_scale * (norms + elements * b + lora_extra + eager)
 
 
-def activation_bytes(arch: ModelArch, precision: str, method: str, n_lora_targets: int, seq_len: int,
-                     micro_batch: int, grad_ckpt: bool, coef: Coefficients) -> float:
-    """All layers' saved activations at the peak of backward.
+def activation_bytes(arch: ModelArch, precision: str, seq_len: int, micro_batch: int, grad_ckpt: bool,
+                     per_token_layer: float, coef: Coefficients, offload: bool = False, tp: int = 1) -> float:
+    """All layers' saved activations on the GPU at the peak of backward.
 
     With full recomputation each layer keeps only its input (s*b*h in the compute dtype) and one layer's working set
     is live again during its recompute and backward (Chen et al. 2016; Korthikanti et al. 2022, section 4).
+    Activation offloading (torchtune OffloadActivations, Unsloth's offloaded checkpointing) moves what is saved to CPU
+    memory and brings it back just in time: the GPU keeps the working layers plus `coef.offload_resident_layers` in
+    flight. Tensor parallelism with sequence parallelism (Korthikanti et al. 2022, section 4.2.2) splits every
+    saved activation over the `tp` GPUs.
     """
     tokens = seq_len * micro_batch
-    per_layer = layer_activation_bytes_per_token(arch, precision, method, n_lora_targets, coef) * tokens
+    per_layer = per_token_layer * tokens / tp
+    layer_input = tokens * arch.hidden_size * BYTES_PER_ELEMENT[precision] / tp
+    if offload:
+        working = coef.recompute_working_layers * per_layer if grad_ckpt else per_layer
+        return working + coef.offload_resident_layers * (layer_input if grad_ckpt else per_layer)
     if not grad_ckpt:
         return arch.num_layers * per_layer
-    checkpoints = arch.num_layers * tokens * arch.hidden_size * BYTES_PER_ELEMENT[precision]
-    return checkpoints + coef.recompute_working_layers * per_layer
+    return arch.num_layers * layer_input + coef.recompute_working_layers * per_layer
 
 
-def logits_bytes(arch: ModelArch, seq_len: int, micro_batch: int, coef: Coefficients) -> float:
-    """Logits b*s*V exist several times at the loss: the 16-bit LM-head output, its fp32 upcast, and the fp32
-    gradient of the cross-entropy (Hugging Face *ForCausalLM). `coef.logits_bytes_per_element` sums those copies."""
-    return seq_len * micro_batch * arch.vocab_size * coef.logits_bytes_per_element
+def liger_chunk_tokens(tokens: float, arch: ModelArch) -> float:
+    """Tokens per chunk of a fused linear cross-entropy: Liger's 2**ceil(log2(ceil(BT / ceil(V / H)))), so that one
+    chunk's logits are about the size of the hidden states (linkedin/Liger-Kernel fused_linear_cross_entropy.py)."""
+    import math
+
+    per = max(math.ceil(tokens / math.ceil(arch.vocab_size / arch.hidden_size)), 1)
+    return min(float(2 ** math.ceil(math.log2(per))), tokens)
+
+
+def logits_bytes(arch: ModelArch, tokens: float, loss: str, coef: Coefficients, tp: int = 1) -> float:
+    """Memory of the logits b*s*V at the loss, by loss implementation (vocabulary split over `tp` GPUs).
+
+    - hf (transformers *ForCausalLM + F.cross_entropy): the 16-bit LM-head output, its fp32 upcast, the fp32
+      log-softmax kept for backward and the fp32 gradient: `coef.logits_bytes_per_element` per logit (calibrated).
+    - chunked (torchtune LinearCrossEntropyLoss / CEWithChunkedOutputLoss, LitGPT chunked_cross_entropy, TRL
+      chunked_nll): logits are materialised and upcast one chunk at a time (8 chunks: torchtune's default); what
+      backward keeps per logit is `coef.chunked_bytes_per_logit` (16-bit logits or log-probs, 0 where each chunk is
+      recomputed as in TRL) plus one chunk's hf working set.
+    - fused (Liger LigerFusedLinearCrossEntropyLoss, Unsloth, Apple Cut Cross-Entropy): never the full logits; the
+      gradient is computed chunk by chunk in the forward pass, one chunk ~ the hidden states (liger_chunk_tokens),
+      and the hidden-state gradient (fp32) is kept for backward.
+    """
+    vocab = arch.vocab_size / tp
+    if loss == "fused":
+        chunk = liger_chunk_tokens(tokens, arch)
+        return chunk * vocab * coef.logits_bytes_per_element + tokens * arch.hidden_size * 4.0
+    if loss == "chunked":
+        chunk = tokens / CHUNKED_LOSS_CHUNKS
+        return tokens * vocab * coef.chunked_bytes_per_logit + chunk * vocab * coef.logits_bytes_per_element
+    return tokens * vocab * coef.logits_bytes_per_element
 
 
 def quant_workspace_bytes(arch: ModelArch, method: str) -> float:
@@ -143,7 +212,10 @@ def quant_workspace_bytes(arch: ModelArch, method: str) -> float:
     return shapes.layer_linear_params(arch, active=False) * 2.0
 
 
-def shard_fraction(component: str, zero_stage: int, num_gpus: int) -> float:
-    """Fraction of a component each GPU holds under ZeRO stage `zero_stage` (FSDP FULL_SHARD == 3)."""
+def shard_fraction(component: str, zero_stage: int, num_gpus: int, tp: int = 1) -> float:
+    """Fraction of a component each GPU holds: tensor parallelism splits every weight (and its gradient and optimizer
+    state) over `tp` GPUs (Shoeybi et al. 2019, Megatron-LM); ZeRO stage `zero_stage` (FSDP FULL_SHARD == 3) shards
+    it further over the num_gpus / tp data-parallel replicas."""
     sharded_from = {"optimizer": 1, "master": 1, "gradients": 2, "weights": 3}[component]
-    return 1.0 / num_gpus if zero_stage >= sharded_from and num_gpus > 1 else 1.0
+    dp = max(num_gpus // tp, 1)
+    return (1.0 / tp) * (1.0 / dp if zero_stage >= sharded_from and dp > 1 else 1.0)

@@ -17,6 +17,7 @@ class Priced:
     hardware: rec.HardwareOut
     billed_hours: float | None
     cost: rec.CostOut
+    time: rec.TimeOut | None = None
 
 
 def stored_bytes(job: rec.Job, ckpt_bytes: float, real_tokens: int) -> float:
@@ -48,7 +49,8 @@ def _storage_price(catalog, platform: str) -> tuple[float | None, str]:
 
 
 def _spot(job: rec.Job, hw: rec.Hardware, hours: float, usd_per_hour: float, ckpt_bytes: float,
-          catalog=None) -> dict | None:
+          setup_hours: float, catalog=None) -> dict | None:
+    """Spot expectation; every restart pays the setup again (instance start, environment, download, load)."""
     try:
         from frugaltune.estimate.spot import spot_outcome
     except ImportError:
@@ -58,30 +60,34 @@ def _spot(job: rec.Job, hw: rec.Hardware, hours: float, usd_per_hour: float, ckp
     return spot_outcome(work_hours=hours, usd_per_hour=usd_per_hour, checkpoint_bytes=ckpt_bytes,
                         platform=hw.offer.platform, kind=hw.offer.kind, extra_dirs=extra_dirs,
                         billing_increment_s=hw.offer.billing_increment_s,
-                        billing_minimum_s=hw.offer.billing_minimum_s)
+                        billing_minimum_s=hw.offer.billing_minimum_s, provision_hours=setup_hours)
 
 
 def price_job(job: rec.Job, hw: rec.Hardware, hours: float, ckpt_bytes: float, real_tokens: int, catalog,
               today: date | None, warnings: list[str]) -> Priced:
-    """Billed hours and the cost breakdown; all-None costs when no offer prices the hardware."""
-    if hw.offer is None:
-        out = rec.HardwareOut(hw.gpu.name, hw.gpu.memory_gb, None, hw.pricing)
-        return Priced(out, None, rec.CostOut(None, None, None, None))
+    """Billed hours (setup included) and the cost breakdown; all-None costs when no offer prices the hardware."""
+    from frugaltune.estimate.setup import setup_time
+
     offer = hw.offer
+    setup = setup_time(total_params(job.model), offer.platform if offer else None, offer.kind if offer else None)
+    time_out = rec.TimeOut(hours, None, setup.hours, setup.to_json())
+    if offer is None:
+        out = rec.HardwareOut(hw.gpu.name, hw.gpu.memory_gb, None, hw.pricing)
+        return Priced(out, None, rec.CostOut(None, None, None, None), time_out)
     usd, pricing = _unit_price(hw, warnings)
     from frugaltune.catalog.staleness import stale_price_warning
 
     stale = stale_price_warning(offer, today or date.today())
     if stale:
         warnings.append(stale)
-    bill = billing.billed_hours(hours, offer, job.num_gpus)
+    bill = billing.billed_hours(hours + setup.hours, offer, job.num_gpus)
     compute = billing.compute_usd(bill, usd)
     billed = bill.billed_hours
     spot = None
     if pricing == "spot":
-        spot = _spot(job, hw, hours, usd * bill.billed_gpus, ckpt_bytes, catalog)
+        spot = _spot(job, hw, hours, usd * bill.billed_gpus, ckpt_bytes, setup.hours, catalog)
         if spot:
-            expected = billing.billed_hours(spot["expected_hours"], offer, job.num_gpus)
+            expected = billing.billed_hours(spot["expected_hours"] + setup.hours, offer, job.num_gpus)
             compute, billed = billing.compute_usd(expected, usd), expected.billed_hours
     usd_gb_month, note = _storage_price(catalog, offer.platform)
     storage = billing.storage_usd(stored_bytes(job, ckpt_bytes, real_tokens), billed, usd_gb_month or 0.0)
@@ -90,5 +96,7 @@ def price_job(job: rec.Job, hw: rec.Hardware, hours: float, ckpt_bytes: float, r
     total = compute + storage
     out = rec.HardwareOut(hw.gpu.name, hw.gpu.memory_gb, offer.platform, pricing, offer.instance, offer.region,
                           usd, offer.data_date)
-    cost = rec.CostOut(round(compute, 4), round(storage, 4), round(total, 4), round(total / job.epochs, 4), spot)
-    return Priced(out, billed, cost)
+    setup_usd = min(setup.hours / max(billed, 1e-12), 1.0) * compute
+    cost = rec.CostOut(round(compute, 4), round(storage, 4), round(total, 4), round(total / job.epochs, 4), spot,
+                       setup_cost=round(setup_usd, 4))
+    return Priced(out, billed, cost, rec.TimeOut(hours, billed, setup.hours, setup.to_json()))

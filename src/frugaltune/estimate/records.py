@@ -48,6 +48,16 @@ class Job:
     longest_sample_tokens: int | None = None  # longest sample, when known (from --dataset): peak memory unpacked
     double_quant: bool = True  # QLoRA: double-quantised NF4 constants
     trainable_embeddings: bool = False  # LoRA: also train embeddings + LM head (peft modules_to_save)
+    # The training stack (estimate/stack.py). None = the framework's documented default, else the tool's.
+    framework: str | None = None  # hf-trainer | trl | torchtune | axolotl | llama-factory | unsloth | litgpt | ...
+    loss: str | None = None  # hf | chunked | fused
+    kernels: str | None = None  # hf | liger | unsloth
+    attention: str | None = None  # eager | sdpa | flash
+    activation_offload: bool | None = None
+    optimizer_in_backward: bool | None = None
+    compile: bool | None = None
+    fp8: bool | None = None
+    tensor_parallel: int = 1
 
     def __post_init__(self) -> None:
         check_job(self)
@@ -149,6 +159,7 @@ class JobOut:
     cpu_offload: bool = False
     global_batch_sequences: int = 0
     steps_total: int = 0
+    stack: dict = field(default_factory=dict)  # the resolved training stack (estimate/stack.py)
 
 
 @record(eq=False)
@@ -177,6 +188,12 @@ class MemoryOut:
     quant_workspace_gb: float = 0.0
     usable_gb_per_gpu: float = 0.0
     cpu_offload_gb: float = 0.0
+    peak_gb_range: list | None = None  # 80 % band [low, high] of peak_gb_per_gpu (estimate/bands.py)
+    peak_allocated_gb: float = 0.0  # torch.cuda.max_memory_allocated: live tensors
+    peak_reserved_gb: float = 0.0  # torch.cuda.max_memory_reserved: + the caching allocator's cached blocks
+    cuda_context_gb: float = 0.0  # outside PyTorch's allocator; peak_gb_per_gpu = reserved + context
+    fits_band_high: bool = True  # the band's high end fits too (what plan/compare require)
+    units: str = "GB = 1e9 bytes"
 
 
 @record(eq=False)
@@ -189,12 +206,16 @@ class ThroughputOut:
     peak_tflops: float = 0.0
     scaling_efficiency: float = 1.0
     calibration_runs: int = 0  # measured runs of this GPU x method that scaled tokens/s (frugaltune train ledger)
+    tokens_per_sec_range: list | None = None  # 80 % band [low, high] of tokens_per_sec (estimate/bands.py)
+    gpu_class: str = ""  # the speed class whose calibration applies (estimate/gpu_class.py)
 
 
 @record(eq=False)
 class TimeOut:
     hours: float
     billed_hours: float | None
+    setup_hours: float = 0.0  # instance start, environment, model download and load (estimate/setup.py), billed
+    setup: dict | None = None  # its parts and the assumptions behind them
 
 
 @record(eq=False)
@@ -204,6 +225,8 @@ class CostOut:
     total_cost: float | None
     usd_per_epoch: float | None
     spot: dict | None = None  # expected interruption cost (filled by estimate.spot when pricing == "spot")
+    total_cost_range: list | None = None  # 80 % band [low, high] of total_cost (estimate/bands.py)
+    setup_cost: float | None = None  # the billed setup time's share of compute_cost
 
 
 @record

@@ -272,7 +272,7 @@ def _resolve_inputs(platform: str, kind: str, interruptions_per_hour: float | No
 def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: float, platform: str, kind: str,
                  interruptions_per_hour: float | None = None, seed: int | None = None, n_trials: int | None = None,
                  extra_dirs: tuple[str, ...] | None = None, billing_increment_s: int = 1,
-                 billing_minimum_s: int = 0) -> dict:
+                 billing_minimum_s: int = 0, provision_hours: float | None = None) -> dict:
     """Expected (mean) and P10/P50/P90 hours and dollars of a spot job, interruptions included (model: module docstring).
 
     Args:
@@ -287,6 +287,8 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
             catalog directories, see catalog/overrides.py).
         billing_increment_s, billing_minimum_s: the offer's billing rules, applied to the percentile dollars (wall
             hours rounded up to the increment, at least the minimum), as the estimator bills expected hours.
+        provision_hours: what one restart costs before the checkpoint read (the estimator's setup hours: instance
+            start, environment, model download and load); default: the `restart_minutes` assumption.
         Arguments left as None take the values of an enclosing `spot_overrides()` block first.
 
     Returns:
@@ -296,6 +298,12 @@ def spot_outcome(*, work_hours: float, usd_per_hour: float, checkpoint_bytes: fl
     """
     rate_arg, seed, n_trials, extra_dirs = _with_context(interruptions_per_hour, seed, n_trials, extra_dirs)
     rate, ckpt_h, provision_h, used = _resolve_inputs(platform, kind, rate_arg, checkpoint_bytes, extra_dirs)
+    if provision_hours is not None:
+        provision_h = float(provision_hours)
+        used = [u for u in used if u.get("parameter") != "restart_minutes"]
+        used.append({"parameter": "restart_minutes", "scope": platform, "value": provision_h * 60.0, "unit": "min",
+                     "status": "derived", "basis": "the estimate's setup time (setup_assumptions.csv)",
+                     "source": "frugaltune estimate", "data_date": ""})
     mtti = math.inf if rate <= 0 else 1.0 / rate
     tau = max(young_daly_interval_hours(ckpt_h, mtti), MIN_INTERVAL_HOURS)
     restart_h = provision_h + ckpt_h  # boot + reading the checkpoint back

@@ -1,13 +1,17 @@
 """Training tokens per second per GPU.
 
 Time of one micro-batch = matmul/attention FLOPs / (peak dense TFLOPs x MFU ceiling)      (compute-bound part)
+                        + elementwise traffic (norms, activations, rotary, casts) / HBM bandwidth
                         + a fixed per-micro-batch overhead (kernel launches, Python, data) (latency-bound part)
                         + QLoRA dequantisation traffic / HBM bandwidth                      (memory-bound part)
+                        + ZeRO-3 re-gathers, tensor-parallel collectives / link bandwidth   (communication)
+                        + activation offload traffic over the host link not hidden behind compute
                         + the optimizer step's traffic / HBM bandwidth, once per grad_accum micro-batches.
 This is the roofline idea (Williams et al. 2009) applied per phase; MFU as defined by Chowdhery et al. 2022
-(PaLM, appendix B) and used by nanoGPT's estimate_mfu. The ceilings and overheads are calibrated
-(estimate/calibration.py): small micro-batches are overhead-bound, large ones approach the ceiling.
-Multi-GPU: data-parallel efficiency = scaling_per_doubling ** log2(num_gpus).
+(PaLM, appendix B) and used by nanoGPT's estimate_mfu. The ceilings, passes and overheads are calibrated per method,
+GPU class and kernel class (estimate/calibration.py): small micro-batches are overhead-bound, large ones approach
+the ceiling. FP8 linears (torchao float8 / Transformer Engine) run the weight matmuls at the FP8 peak.
+Multi-GPU: data-parallel efficiency = scaling_per_doubling ** log2(data-parallel GPUs).
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ class Throughput:
     scaling_efficiency: float
 
 
+@record(frozen=True)
+class StepWork:
+    """What one micro-batch asks of one GPU (built by the estimator from the job and its resolved stack)."""
+
+    flops_per_token: float
+    linear_flops_per_token: float  # the weight matmuls' share (what FP8 accelerates)
+    tokens_per_micro_batch: float
+    elementwise_bytes_per_token: float  # one pass over every layer's elementwise tensors, all layers
+    grad_accum: int
+    optimizer_state_bytes: float
+    offload_bytes: float  # activations sent to CPU and back per micro-batch (0 without offload)
+    tp_bytes: float  # tensor-parallel collective traffic per GPU per micro-batch (0 without TP)
+
+
 def peak_flops(gpu: GpuSpec, precision: str) -> float:
     """Dense peak FLOP/s for the compute dtype: bf16/fp16 tensor cores (fp32 accumulate), fp32 without TF32
     (PyTorch's default for matmuls since 1.12)."""
@@ -41,47 +59,73 @@ def peak_flops(gpu: GpuSpec, precision: str) -> float:
     return tflops * 1e12
 
 
+def _bandwidth(gpu: GpuSpec, efficiency: float) -> float:
+    return (gpu.memory_bandwidth_gb_per_s or 0.0) * 1e9 * efficiency
+
+
 def dequant_seconds(arch: ModelArch, gpu: GpuSpec, grad_ckpt: bool, coef: Coefficients) -> float:
     """Per micro-batch: read NF4 (0.5 B) and write 16-bit (2 B) for every quantised weight, per pass."""
-    bandwidth = (gpu.memory_bandwidth_gb_per_s or 0.0) * 1e9 * coef.dequant_bandwidth_efficiency
-    if bandwidth <= 0:
-        return 0.0
-    return WEIGHT_PASSES[grad_ckpt] * shapes.quantizable_params(arch) * 2.5 / bandwidth
+    bandwidth = _bandwidth(gpu, coef.dequant_bandwidth_efficiency)
+    return WEIGHT_PASSES[grad_ckpt] * shapes.quantizable_params(arch) * 2.5 / bandwidth if bandwidth > 0 else 0.0
 
 
 def gather_seconds(arch: ModelArch, gpu: GpuSpec, grad_ckpt: bool, coef: Coefficients) -> float:
     """ZeRO-3 / FSDP re-gathers every 16-bit weight before each pass that uses it (Rajbhandari et al. 2020,
     section 7.2.2: 3x parameter communication); its throughput is a fraction of HBM bandwidth."""
-    bandwidth = (gpu.memory_bandwidth_gb_per_s or 0.0) * 1e9 * coef.gather_bandwidth_efficiency
-    if bandwidth <= 0:
-        return 0.0
-    return WEIGHT_PASSES[grad_ckpt] * shapes.total_params(arch) * 2.0 / bandwidth
+    bandwidth = _bandwidth(gpu, coef.gather_bandwidth_efficiency)
+    return WEIGHT_PASSES[grad_ckpt] * shapes.total_params(arch) * 2.0 / bandwidth if bandwidth > 0 else 0.0
 
 
 def optimizer_step_seconds(state_bytes: float, gpu: GpuSpec, coef: Coefficients) -> float:
     """The optimizer reads and writes its states, master weights, params and grads once per step."""
-    bandwidth = (gpu.memory_bandwidth_gb_per_s or 0.0) * 1e9 * coef.optimizer_bandwidth_efficiency
+    bandwidth = _bandwidth(gpu, coef.optimizer_bandwidth_efficiency)
     return 2.0 * state_bytes / bandwidth if bandwidth > 0 else 0.0
+
+
+def link_seconds(traffic_bytes: float, gb_per_s: float, coef: Coefficients) -> float:
+    """Collective traffic over a link at `link_efficiency` of its per-direction bandwidth."""
+    return traffic_bytes / (gb_per_s * 1e9 * coef.link_efficiency) if traffic_bytes and gb_per_s else 0.0
+
+
+def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, fp8: bool, coef: Coefficients) -> float:
+    """Matmul time; with FP8 linears the weight matmuls run at the FP8 peak x fp8_efficiency."""
+    tokens = work.tokens_per_micro_batch
+    if fp8 and gpu.fp8_supported and gpu.fp8_tflops:
+        fp8_rate = gpu.fp8_tflops * 1e12 * ceiling * coef.fp8_efficiency
+        rest = work.flops_per_token - work.linear_flops_per_token
+        return tokens * (work.linear_flops_per_token / fp8_rate + rest / (peak * ceiling))
+    return tokens * work.flops_per_token / (peak * ceiling)
 
 
 def scaling_efficiency(num_gpus: int, coef: Coefficients) -> float:
     return coef.scaling_per_doubling ** math.log2(num_gpus) if num_gpus > 1 else 1.0
 
 
-def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, grad_ckpt: bool,
-               flops_per_token: float, tokens_per_micro_batch: float, grad_accum: int, optimizer_state_bytes: float,
-               num_gpus: int, coef: Coefficients, zero_stage: int = 0) -> Throughput:
-    """Tokens/s per GPU and in total for a job on `num_gpus` GPUs."""
+def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, grad_ckpt: bool, work: StepWork,
+               num_gpus: int, coef: Coefficients, zero_stage: int = 0, stack=None) -> Throughput:
+    """Tokens/s per GPU and in total for a job on `num_gpus` GPUs (tensor-parallel groups share their tokens)."""
+    tp = stack.tensor_parallel if stack else 1
+    fused = bool(stack and stack.fused_elementwise)
     peak = peak_flops(gpu, precision)
-    ceiling, source = coef.mfu_for(gpu.architecture, method)
-    compute_s = flops_per_token * tokens_per_micro_batch / (peak * ceiling)
+    ceiling, source = coef.mfu_for(gpu, method)
+    compute_s = compute_seconds(work, gpu, peak, ceiling, bool(stack and stack.fp8), coef) / tp
+    passes = float(coef.elementwise_passes["fused" if fused else "hf"])
+    hbm = _bandwidth(gpu, 1.0)
+    elementwise_s = work.tokens_per_micro_batch * work.elementwise_bytes_per_token * passes / tp / hbm if hbm else 0.0
     overhead_s = coef.step_overhead_s[method]
     if method == "qlora":
-        overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef)
+        overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef) / tp
     if zero_stage >= 3:
-        overhead_s += gather_seconds(arch, gpu, grad_ckpt, coef)
-    overhead_s += optimizer_step_seconds(optimizer_state_bytes, gpu, coef) / max(grad_accum, 1)
-    efficiency = scaling_efficiency(num_gpus, coef)
-    per_gpu = tokens_per_micro_batch / (compute_s + overhead_s) * efficiency
-    mfu = per_gpu * flops_per_token / peak
+        overhead_s += gather_seconds(arch, gpu, grad_ckpt, coef) / tp
+    overhead_s += optimizer_step_seconds(work.optimizer_state_bytes, gpu, coef) / max(work.grad_accum, 1)
+    from frugaltune.estimate.datafile import interconnect
+
+    links = interconnect(gpu.name)
+    overhead_s += link_seconds(work.tp_bytes, float(links["gpu_link_gb_per_s"]), coef)
+    offload_s = link_seconds(work.offload_bytes, float(links["host_link_gb_per_s"]), coef)
+    overhead_s += max(0.0, offload_s - compute_s)  # copies run on their own stream, hidden behind compute
+    efficiency = scaling_efficiency(num_gpus // tp, coef)
+    step_s = compute_s + elementwise_s + overhead_s
+    per_gpu = work.tokens_per_micro_batch / tp / step_s * efficiency
+    mfu = per_gpu * work.flops_per_token / peak
     return Throughput(per_gpu, per_gpu * num_gpus, mfu, peak, source, efficiency)

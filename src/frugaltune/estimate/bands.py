@@ -1,0 +1,81 @@
+"""80 % bands: where the measurement of a job like this one lands, from the estimator's own out-of-sample misses.
+
+`bench/fit_calibration.py` fits the coefficients leaving one published source out at a time, scores the left-out
+source, and keeps each residual r = ln(measured / estimated). Per metric and per method x GPU class it stores the
+10th and 90th percentiles of r in catalog/data/estimator_bands.json (with the fit's date and row counts). A band is
+estimate x [exp(q10), exp(q90)]. A group with too few residuals borrows the method's (then all methods') quantiles,
+widened by `borrow_widen` (a class without measurements of its own is less certain than one with them).
+The cost band follows the tokens/s band: time scales as 1/tokens/s, setup and storage do not.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from frugaltune.estimate import records as rec
+from frugaltune.estimate.gpu_class import gpu_class
+
+BANDS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog", "data",
+                          "estimator_bands.json")
+_LOADED: dict[str, dict] = {}
+
+
+def load_bands(path: str | None = None) -> dict:
+    """The shipped bands ({} when the file is absent)."""
+    file = path or BANDS_FILE
+    if file not in _LOADED:
+        if not os.path.exists(file):
+            _LOADED[file] = {}
+        else:
+            from frugaltune import datacache
+            from frugaltune.estimate.calibration import _read_json
+
+            _LOADED[file] = datacache.cached("bands", [file], lambda: _read_json(file)) if file == BANDS_FILE \
+                else _read_json(file)
+    return _LOADED[file]
+
+
+def quantiles(bands: dict, metric: str, method: str, cls: str) -> tuple[float, float, str] | None:
+    """(q10, q90, basis) of ln(measured/estimated) for the most specific group with enough residuals."""
+    table = bands.get(metric) or {}
+    widen = float(bands.get("borrow_widen", 1.5))
+    for key, factor, basis in ((f"{method}|{cls}", 1.0, "method x class"), (f"{method}|*", widen, "method"),
+                               ("*|*", widen, "all")):
+        if key in table:
+            lo, hi = table[key][:2]
+            centre = (lo + hi) / 2.0
+            return centre + (lo - centre) * factor, centre + (hi - centre) * factor, basis
+    return None
+
+
+def _range(value: float | None, q: tuple[float, float, str] | None) -> list | None:
+    if value is None or q is None:
+        return None
+    return [value * math.exp(q[0]), value * math.exp(q[1])]
+
+
+def apply_bands(result: rec.Estimate, job: rec.Job, hw: rec.Hardware, coef=None, bands: dict | None = None
+                ) -> rec.Estimate:
+    """Fill the *_range fields and `memory.fits_band_high` in place; warn when only the point estimate fits."""
+    bands = load_bands() if bands is None else bands
+    cls = gpu_class(hw.gpu)
+    mem_q = quantiles(bands, "memory", job.method, cls)
+    tps_q = quantiles(bands, "tokens_per_s", job.method, cls)
+    m, t, c = result.memory, result.throughput, result.cost_breakdown
+    m.peak_gb_range = _range(m.peak_gb_per_gpu, mem_q)
+    t.tokens_per_sec_range = _range(t.tokens_per_sec, tps_q)
+    if m.peak_gb_range:
+        m.fits_band_high = m.peak_gb_range[1] <= hw.gpu.memory_gb
+        if m.fits and not m.fits_band_high:
+            result.warnings.append(f"may not fit: the 80 % band of the peak reaches {m.peak_gb_range[1]:.1f} GB "
+                                   f"on a {hw.gpu.memory_gb:g} GB {hw.gpu.name}; plan/compare require the band to fit")
+    if t.tokens_per_sec_range and c.total_cost is not None:
+        c.total_cost_range = [_cost_at(c, t.tokens_per_sec / hi) for hi in reversed(t.tokens_per_sec_range)]
+    return result
+
+
+def _cost_at(cost: rec.CostOut, time_ratio: float) -> float:
+    """Total cost when training takes `time_ratio` x the estimate (setup and storage unchanged)."""
+    setup = cost.setup_cost or 0.0
+    return round(setup + (cost.compute_cost - setup) * time_ratio + (cost.storage_cost or 0.0), 4)

@@ -1,0 +1,168 @@
+"""The training stack as an input: loss implementation, fused kernels, attention, activation offload, optimizer step
+in backward, torch.compile, FP8 linears, tensor parallelism, and the framework whose documented defaults fill what
+the user did not set.
+
+`--framework X` sets X's documented defaults (table below, each with where it is documented); any single flag the
+user gives overrides it. Physics of each input lives where it acts: memory.py (logits by loss, saved activations by
+kernel class, offload, attention's s^2 term, tensor-parallel split), throughput.py (elementwise traffic by kernel
+class, FP8 peak for linears, offload and tensor-parallel communication).
+"""
+
+from __future__ import annotations
+
+from frugaltune.record import record
+
+LOSSES = ("hf", "chunked", "fused")
+KERNELS = ("hf", "liger", "unsloth")
+ATTENTIONS = ("eager", "sdpa", "flash")
+FRAMEWORKS = ("hf-trainer", "trl", "torchtune", "axolotl", "llama-factory", "unsloth", "litgpt", "frugaltune")
+STACK_FIELDS = ("loss", "kernels", "attention", "activation_offload", "optimizer_in_backward", "compile", "fp8")
+# The frugaltune runner applies these itself (train/stack_runtime.py); the others are planning inputs.
+RUNNER_IMPLEMENTS = {"loss": ("hf", "chunked", "fused"), "activation_offload": (False, True),
+                     "optimizer_in_backward": (False, True), "compile": (False, True), "kernels": ("hf",),
+                     "attention": ("sdpa", "eager"), "fp8": (False,)}
+
+# What the stack is when neither a framework nor a flag says otherwise: Hugging Face transformers + peft as
+# frugaltune's runner uses them (SDPA attention is transformers' default since v4.36 where the model supports it).
+TOOL_STACK = {"loss": "hf", "kernels": "hf", "attention": "sdpa", "activation_offload": False,
+              "optimizer_in_backward": False, "compile": False, "fp8": False}
+
+
+@record(frozen=True)
+class FrameworkDefaults:
+    stack: dict  # stack field -> value
+    job: dict  # Job field -> value (precision, grad_ckpt, packing, optimizer, ...), only where documented
+    source: str  # where the defaults are documented
+
+
+FRAMEWORK_DEFAULTS = {
+    "hf-trainer": FrameworkDefaults(
+        {"loss": "hf", "kernels": "hf", "attention": "sdpa", "compile": False},
+        {"grad_ckpt": False, "packing": False},
+        "transformers TrainingArguments: gradient_checkpointing=False, torch_compile=False (its precision default "
+        "is fp32; runs state bf16/fp16, so --precision is left to the user); attn_implementation defaults to sdpa"),
+    "trl": FrameworkDefaults(
+        {"loss": "chunked", "kernels": "hf", "attention": "sdpa", "compile": False},
+        {"grad_ckpt": True, "packing": False, "precision": "bf16"},
+        "huggingface/trl trl/trainer/sft_config.py @f2cd577 (v1.9): gradient_checkpointing=True and bf16=True "
+        "(since 2025-08, #3510), packing=False, loss_type 'chunked_nll' (since 2026-06, #5846; older TRL: --loss hf)"),
+    "torchtune": FrameworkDefaults(
+        {"loss": "chunked", "kernels": "hf", "attention": "sdpa", "compile": False, "activation_offload": False},
+        {"grad_ckpt": True, "packing": False, "precision": "bf16-true"},
+        "pytorch/torchtune recipes/configs/llama3_1/8B_lora_single_device.yaml @bd2a0fc: dtype bf16 (no AMP), "
+        "LinearCrossEntropyLoss (8 chunks), compile False, enable_activation_checkpointing True, "
+        "enable_activation_offloading False, dataset.packed False; full single-device configs also set "
+        "optimizer_in_bwd True with bitsandbytes PagedAdamW8bit"),
+    "axolotl": FrameworkDefaults(
+        {"loss": "hf", "kernels": "hf", "attention": "sdpa", "compile": False, "activation_offload": False},
+        {"grad_ckpt": False, "packing": False, "precision": "bf16"},
+        "axolotl-ai-cloud/axolotl src/axolotl/utils/schemas/config.py @067b021: bf16 'auto', "
+        "gradient_checkpointing False, activation_offloading False, sample_packing unset, torch_compile unset"),
+    "llama-factory": FrameworkDefaults(
+        {"loss": "hf", "kernels": "hf", "attention": "sdpa", "compile": False},
+        {"grad_ckpt": True, "packing": False},
+        "hiyouga/LLaMA-Factory src/llamafactory/hparams/model_args.py @ff6d4d1: disable_gradient_checkpointing "
+        "False, flash_attn auto, enable_liger_kernel False, use_unsloth False; data_args.py: packing off for SFT"),
+    "unsloth": FrameworkDefaults(
+        {"loss": "fused", "kernels": "unsloth", "attention": "flash", "activation_offload": True},
+        {"grad_ckpt": True, "packing": False},
+        "unslothai/unsloth unsloth/models/llama.py @015bdef: get_peft_model use_gradient_checkpointing='unsloth' "
+        "(checkpoints offloaded to CPU), fused cross-entropy and Triton kernels, flash attention"),
+    "litgpt": FrameworkDefaults(
+        {"loss": "chunked", "kernels": "hf", "attention": "sdpa", "compile": False},
+        {"grad_ckpt": False, "packing": False, "precision": "bf16-true"},
+        "Lightning-AI/litgpt config_hub/finetune/*/lora.yaml @2685705: precision bf16-true; litgpt/finetune/lora.py: "
+        "lm_head_chunk_size=128 with chunked_cross_entropy, no activation checkpointing"),
+    "frugaltune": FrameworkDefaults(
+        dict(TOOL_STACK), {"grad_ckpt": False, "packing": False},
+        "frugaltune train defaults (train/config.py): grad_ckpt false, packing false, loss on response rows"),
+}
+
+
+@record(frozen=True)
+class Stack:
+    """The resolved training stack of a job (every field set)."""
+
+    framework: str | None
+    loss: str
+    kernels: str
+    attention: str
+    activation_offload: bool
+    optimizer_in_backward: bool
+    compile: bool
+    fp8: bool
+    tensor_parallel: int
+
+    @property
+    def fused_elementwise(self) -> bool:
+        """Norms and the gated MLP run as fused kernels that save fewer tensors for backward (Liger, Unsloth, or
+        torch.compile's Inductor fusing them)."""
+        return self.kernels != "hf" or self.compile
+
+
+def framework_job_defaults(framework: str | None, method: str | None = None, num_gpus: int = 1) -> dict:
+    """Job-level defaults a framework documents (precision, grad_ckpt, packing, optimizer); {} without one."""
+    if not framework:
+        return {}
+    out = dict(FRAMEWORK_DEFAULTS[framework].job)
+    if framework == "torchtune" and method == "full" and num_gpus == 1:
+        out["optimizer"] = "paged_adamw8bit"  # 8B_full_single_device.yaml: bitsandbytes PagedAdamW8bit
+    return out
+
+
+def framework_stack_defaults(framework: str | None, method: str | None = None, num_gpus: int = 1) -> dict:
+    out = dict(TOOL_STACK)
+    if framework:
+        out.update(FRAMEWORK_DEFAULTS[framework].stack)
+        if framework == "torchtune" and method == "full" and num_gpus == 1:
+            out["optimizer_in_backward"] = True  # 8B_full_single_device.yaml: optimizer_in_bwd True
+    return out
+
+
+def resolve_stack(job) -> Stack:
+    """The job's stack: each field the user set, else the framework's documented default, else the tool's."""
+    defaults = framework_stack_defaults(job.framework, job.method, job.num_gpus)
+    values = {name: getattr(job, name) if getattr(job, name) is not None else defaults[name] for name in STACK_FIELDS}
+    return Stack(framework=job.framework, tensor_parallel=max(int(job.tensor_parallel or 1), 1), **values)
+
+
+def stack_problems(job) -> list[str]:
+    """Invalid stack values, each naming its flag and the allowed values."""
+    checks = [("framework", FRAMEWORKS, True), ("loss", LOSSES, True), ("kernels", KERNELS, True),
+              ("attention", ATTENTIONS, True)]
+    out = []
+    for name, allowed, optional in checks:
+        value = getattr(job, name)
+        if not (value is None and optional) and value not in allowed:
+            out.append(f"{name} (--{name}) = {value!r}: expected one of {', '.join(allowed)}")
+    tp = job.tensor_parallel
+    if not isinstance(tp, int) or tp < 1:
+        out.append(f"tensor_parallel (--tensor-parallel) = {tp!r}: expected a whole number >= 1")
+    elif job.num_gpus % tp:
+        out.append(f"tensor_parallel (--tensor-parallel) = {tp}: must divide --num-gpus ({job.num_gpus})")
+    return out
+
+
+def stack_warnings(stack: Stack, job, gpu) -> list[str]:
+    """What the estimate assumes about inputs that the hardware or the runner cannot honour."""
+    out = []
+    if stack.fp8 and not (gpu.fp8_supported and gpu.fp8_tflops):
+        out.append(f"--fp8: {gpu.name} has no FP8 tensor cores; estimated at the 16-bit peak")
+    if stack.optimizer_in_backward and job.grad_accum > 1:
+        out.append("--optimizer-in-backward needs grad_accum 1 (the step runs as each gradient is ready); "
+                   "estimated with grad_accum 1's memory")
+    if stack.tensor_parallel > 1 and job.model.num_kv_heads % stack.tensor_parallel:
+        out.append(f"--tensor-parallel {stack.tensor_parallel} does not divide the {job.model.num_kv_heads} KV heads: "
+                   "frameworks replicate them; estimated as an even split")
+    planning = [f"{name} {_show(getattr(stack, name))}" for name, allowed in RUNNER_IMPLEMENTS.items()
+                if getattr(stack, name) not in allowed]
+    if stack.tensor_parallel > 1:
+        planning.append(f"tensor-parallel {stack.tensor_parallel}")
+    if planning:
+        out.append("planning input(s) " + ", ".join(planning) + ": estimated as your framework runs them; "
+                   "frugaltune train does not apply them")
+    return out
+
+
+def _show(value) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)

@@ -1,0 +1,63 @@
+"""What one micro-batch asks of a GPU, from the job, its resolved stack and its memory (throughput.StepWork).
+
+- FLOPs per token (flops.py) and the weight matmuls' share of them (FP8 runs those at its own peak).
+- Elementwise traffic: one pass over each layer's norm, attention and MLP tensors (the unfused count of
+  memory.layer_activation_bytes_per_token without LoRA dropout); the calibrated number of passes differs between
+  unfused PyTorch and fused kernels (Liger, Unsloth, Inductor).
+- Tensor parallelism with sequence parallelism: per layer and pass, two all-gather + reduce-scatter pairs of the
+  s*b*h activations (Korthikanti et al. 2022, section 4.2.2); a ring moves (tp-1)/tp of each per GPU.
+- Activation offload: what is saved goes to CPU memory and comes back once (2x the bytes not kept resident).
+"""
+
+from __future__ import annotations
+
+from frugaltune.estimate import memory as mem
+from frugaltune.estimate import records as rec
+from frugaltune.estimate.calibration import Coefficients
+from frugaltune.estimate.flops import FlopsBreakdown, attention_forward_flops_per_token
+from frugaltune.estimate.stack import Stack
+from frugaltune.estimate.throughput import StepWork
+
+
+def elementwise_bytes_per_token(arch, precision: str) -> float:
+    """Bytes of one pass over every layer's elementwise tensors, per token (all layers)."""
+    b = mem.BYTES_PER_ELEMENT[precision]
+    h, kv = arch.hidden_size, arch.num_kv_heads * arch.head_dim
+    mlp = (4 if arch.mlp_type == "gated" else 2) * arch.intermediate_size * max(arch.experts_per_token, 1)
+    return arch.num_layers * (arch.norms_per_layer * h + 2 * h + 2 * kv + mlp) * b
+
+
+def linear_flops(flops: FlopsBreakdown, arch, seq_len: float, grad_ckpt: bool) -> float:
+    """FLOPs per token of the weight matmuls: the total less attention's score/value products (fwd, 2x bwd,
+    recompute)."""
+    attn = attention_forward_flops_per_token(arch, int(seq_len)) * (3 + (1 if grad_ckpt else 0))
+    return max(flops.per_token - attn, 0.0)
+
+
+def tp_traffic_bytes(job: rec.Job, stack: Stack, tokens: float, precision: str) -> float:
+    tp = stack.tensor_parallel
+    if tp <= 1:
+        return 0.0
+    passes = 4 + (2 if job.grad_ckpt else 0)  # fwd: attention + MLP; bwd: both again; recompute: forward again
+    block = tokens * job.model.hidden_size * mem.BYTES_PER_ELEMENT[precision]
+    return job.model.num_layers * passes * 2.0 * (tp - 1) / tp * block
+
+
+def offload_traffic_bytes(job: rec.Job, stack: Stack, precision: str, seq_len: int, coef: Coefficients,
+                          per_token_layer: float) -> float:
+    if not stack.activation_offload:
+        return 0.0
+    args = (job.model, precision, seq_len, job.micro_batch, job.grad_ckpt, per_token_layer, coef)
+    kept = mem.activation_bytes(*args, offload=False, tp=stack.tensor_parallel)
+    resident = mem.activation_bytes(*args, offload=True, tp=stack.tensor_parallel)
+    return 2.0 * max(kept - resident, 0.0)
+
+
+def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown, seq_len: float, per_micro: float,
+              optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float) -> StepWork:
+    return StepWork(
+        flops_per_token=flops.per_token, linear_flops_per_token=linear_flops(flops, job.model, seq_len, job.grad_ckpt),
+        tokens_per_micro_batch=per_micro, elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision),
+        grad_accum=1 if stack.optimizer_in_backward else job.grad_accum, optimizer_state_bytes=optimizer_state_bytes,
+        offload_bytes=offload_traffic_bytes(job, stack, precision, int(seq_len), coef, per_token_layer),
+        tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision))
