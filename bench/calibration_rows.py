@@ -1,4 +1,5 @@
-"""Map each row of shared/reference/measurements_calibration.csv to estimator inputs, or to a reason it is not used.
+"""Map each row of bench/data/measurements_reference.csv (a copy of the reference measurements, each row sourced) to
+estimator inputs, or to a reason it is not used.
 
 Decisions (documented in bench/README.md):
 - Only rows tagged [MEASURED...] are scored; [OOM] rows are checked as "must not fit"; [ESTIMATE] rows (the source
@@ -29,12 +30,17 @@ from frugaltune.catalog.types import ModelArch
 from frugaltune.estimate.records import Hardware, Job
 
 HERE = Path(__file__).resolve().parent
-REFERENCE = HERE.parent.parent / "shared" / "reference" / "measurements_calibration.csv"
+REFERENCE = HERE / "data" / "measurements_reference.csv"
 EXTRA_MODELS = HERE / "data" / "calibration_models.csv"
 GIB_TO_GB = 1.073741824
 CATALOG_MODEL = {"Llama-2-7B": "Llama 2 7B", "Llama-2-13B": "Llama 2 13B", "Llama-3.1-8B": "Llama 3.1 8B"}
 GPU_MAP = {"A100-SXM4-80GB": "A100-80GB", "A100 80GB": "A100-80GB", "a100_80gb": "A100-80GB",
            "A100-SXM4-40GB": "A100-40GB", "a100_40gb": "A100-40GB", "h100_80gb": "H100-SXM"}
+
+
+# What each reference source's memory figure is: lit-gpt prints torch.cuda.max_memory_allocated(); PEFT's examples
+# measure with TorchTracemalloc (max_memory_allocated); torchtitan logs max reserved; Qwen does not say (planning).
+REFERENCE_MEM_KIND = {"LitGPT": "allocated", "PEFT": "allocated", "torchtitan": "reserved"}
 
 
 @dataclass
@@ -49,6 +55,11 @@ class Case:
     mem_gb: float | None = None
     tokens_per_s: float | None = None
     skip: str | None = None
+    mem_kind: str = "planning"  # which estimate the measurement is: allocated | reserved | planning (nvidia-smi)
+    tokens_ratio: float = 1.0  # counted tokens per computed token (real tokens when the source counts no padding)
+    split: str = "fit"  # fit | heldout
+    alt_mem_gb: float | None = None  # a second peak the same run reports (e.g. nvidia-smi beside allocated)
+    alt_mem_kind: str = "planning"
 
 
 def _num(text: str) -> float | None:
@@ -97,10 +108,8 @@ def _exclusion(r: dict, tag: str) -> str | None:
         return f"[{tag}] not ground truth"
     if "encoder-decoder" in r["notes"].lower():
         return "encoder-decoder model (not modelled)"
-    if "fp8" in text or "float8" in text:
-        return "Float8/FP8 training (not modelled)"
-    if re.search(r"\b(tp|pp|cp) \d|tensor parallel|context parallel|2d|3d:", text):
-        return "tensor/pipeline/context parallelism (not modelled)"
+    if re.search(r"\b(pp|cp) \d|context parallel|3d:", text):
+        return "pipeline/context parallelism (not modelled)"
     if "selective" in text:
         return "selective activation checkpointing (not modelled: only none or full recomputation)"
     if tag == "MEASURED" and (_num(r["micro_batch"]) is None or (_num(r["seq_len"]) is None and "~" not in text)):
@@ -125,12 +134,23 @@ def _job_fields(r: dict) -> dict:
         f["zero_stage"] = 3 if ("zero-3" in text or "zero3" in text) else (2 if "multinode" in text else 0)
         f["trainable_embeddings"] = "lora (emb)" in text
     elif src.startswith("LitGPT"):
-        f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), grad_ckpt=False, packing=False,
+        f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), grad_ckpt=False, packing=False, loss="hf",
                  double_quant="nf4-dq" in text, tokens_per_sample=_seq_len(r), padded_tokens_per_sample=_seq_len(r))
     elif src.startswith("PEFT"):
         f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), precision="fp32")
     elif src.startswith("Mosaic") or src.startswith("torchtitan"):
-        f.update(zero_stage=3)
+        f.update(zero_stage=3, attention="flash")
+        tp = re.search(r"\btp (\d+)", text)
+        if tp:
+            f["tensor_parallel"] = int(tp.group(1))
+    # The stack each source states (bench/README.md): Qwen and MPT use FlashAttention; torchtitan's table names
+    # torch.compile and Float8 linears per row; LitGPT 2023 had no fused loss.
+    if src.startswith("Qwen"):
+        f.update(framework="hf-trainer", attention="flash", packing=True)
+    elif src.startswith("LitGPT"):
+        f.update(framework="litgpt", precision="bf16-true")
+    f["compile"] = "torch.compile" in text or None
+    f["fp8"] = ("float8" in text or "fp8" in text) or None
     if "fp32 load" in text or "loads fp32" in text:
         f["precision"] = "fp32"
     return f
@@ -165,6 +185,7 @@ def load_cases(catalog) -> list[Case]:
         case.hw = Hardware(gpu=gpu, num_gpus=fields["num_gpus"])
         mem = _num(r["measured_peak_mem_gb"])
         case.mem_gb = mem * GIB_TO_GB if (mem and "GiB" in r["notes"]) else mem
+        case.mem_kind = REFERENCE_MEM_KIND.get(case.source.split(" (")[0].split()[0], "planning")
         case.tokens_per_s = _num(r["measured_tokens_per_sec_per_gpu"])
         cases.append(case)
     return cases

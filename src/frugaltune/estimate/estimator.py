@@ -15,9 +15,9 @@ from frugaltune.estimate import peak
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients, load_coefficients
 from frugaltune.estimate.flops import flops_per_token
-from frugaltune.estimate.shapes import expand_targets, total_params
 from frugaltune.estimate.gpu_class import gpu_class
-from frugaltune.estimate.stack import resolve_stack, stack_problems, stack_warnings
+from frugaltune.estimate.shapes import expand_targets, total_params
+from frugaltune.estimate.stack import resolve_stack, sharded_precision, stack_problems, stack_warnings
 from frugaltune.estimate.steps import optimizer_steps, sequences_per_epoch
 from frugaltune.estimate.throughput import throughput
 from frugaltune.estimate.work import step_work
@@ -116,8 +116,12 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     validate_stack(job)
     coef = coef or load_coefficients()
     warnings: list[str] = []
-    precision = effective_precision(job.precision, hw.gpu, warnings)
     stack = resolve_stack(job)
+    effective = effective_precision(job.precision, hw.gpu, warnings)
+    precision = sharded_precision(job, effective, stack)
+    if precision != effective:
+        warnings.append("bf16-true under ZeRO/FSDP through accelerate trains fp32 master weights (accelerate upcasts "
+                        "trainable 16-bit parameters): estimated as bf16 mixed precision")
     warnings += stack_warnings(stack, job, hw.gpu)
     memory = peak.memory_breakdown(job, precision, coef, stack)
     tp = _throughput(job, hw, precision, stack, memory, coef)

@@ -195,6 +195,8 @@ def logits_bytes(arch: ModelArch, tokens: float, loss: str, coef: Coefficients, 
       and the hidden-state gradient (fp32) is kept for backward.
     """
     vocab = arch.vocab_size / tp
+    if loss == "unsloth":  # 16-bit logits kept for backward, gradient written into them (stack.Stack.loss_kernel)
+        return tokens * vocab * 2.0
     if loss == "fused":
         chunk = liger_chunk_tokens(tokens, arch)
         return chunk * vocab * coef.logits_bytes_per_element + tokens * arch.hidden_size * 4.0

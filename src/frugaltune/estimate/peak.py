@@ -97,7 +97,7 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
     per_token = layer_bytes_per_token(job, precision, coef, stack, seq)
     act = mem.activation_bytes(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
                                stack.activation_offload, tp)
-    logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss, coef, tp)
+    logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss_kernel, coef, tp)
     workspace = mem.quant_workspace_bytes(arch, job.method) / tp
     breakdown = mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
                                 act, logits, workspace, 0.0, offloaded, grads_coexist=grads_coexist(job, stack))

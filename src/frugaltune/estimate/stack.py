@@ -94,6 +94,14 @@ class Stack:
     tensor_parallel: int
 
     @property
+    def loss_kernel(self) -> str:
+        """How the logits are held: the loss flag, except that Unsloth's kernels replace an HF loss with their own
+        cross-entropy, which keeps the 16-bit logits and writes the gradient into them in place
+        (unsloth/kernels/cross_entropy_loss.py Fast_CrossEntropyLoss: save_for_backward(logits, ...), backward
+        returns `logits` as dlogits)."""
+        return "unsloth" if self.loss == "hf" and self.kernels == "unsloth" else self.loss
+
+    @property
     def fused_elementwise(self) -> bool:
         """Norms and the gated MLP run as fused kernels that save fewer tensors for backward (Liger, Unsloth, or
         torch.compile's Inductor fusing them)."""
@@ -120,10 +128,28 @@ def framework_stack_defaults(framework: str | None, method: str | None = None, n
 
 
 def resolve_stack(job) -> Stack:
-    """The job's stack: each field the user set, else the framework's documented default, else the tool's."""
+    """The job's stack: each field the user set, else the framework's documented default, else the tool's.
+    Liger and Unsloth kernels bring their fused linear cross-entropy unless a loss is given (Liger's
+    AutoLigerKernelForCausalLM applies fused_linear_cross_entropy by default; Unsloth patches the LM head loss)."""
     defaults = framework_stack_defaults(job.framework, job.method, job.num_gpus)
+    if job.kernels in ("liger", "unsloth"):
+        defaults["loss"] = "fused"
     values = {name: getattr(job, name) if getattr(job, name) is not None else defaults[name] for name in STACK_FIELDS}
     return Stack(framework=job.framework, tensor_parallel=max(int(job.tensor_parallel or 1), 1), **values)
+
+
+# Frameworks whose sharded training goes through accelerate (FSDP / DeepSpeed): with mixed precision on, accelerate
+# upcasts every trainable 16-bit parameter to fp32 (accelerate/accelerator.py prepare_model: "Upcasted low precision
+# parameters ... because mixed precision turned on in FSDP"), and DeepSpeed's bf16 mode keeps fp32 master weights.
+ACCELERATE_FRAMEWORKS = (None, "hf-trainer", "trl", "axolotl", "llama-factory", "unsloth", "frugaltune")
+
+
+def sharded_precision(job, precision: str, stack: Stack) -> str:
+    """Pure bf16 full fine-tuning sharded by accelerate (ZeRO / FSDP) trains fp32 master weights: mixed bf16."""
+    if (precision == "bf16-true" and job.method == "full" and job.zero_stage >= 1 and job.num_gpus > 1
+            and stack.framework in ACCELERATE_FRAMEWORKS):
+        return "bf16"
+    return precision
 
 
 def stack_problems(job) -> list[str]:
