@@ -7,6 +7,21 @@ def _fmt_usd(value) -> str:
     return "-" if value is None else f"${value:,.2f}"
 
 
+def _band(pair, fmt: str, unit: str = "") -> str:
+    """' (80 %: lo-hi)' for a *_range field, '' without one."""
+    if not pair:
+        return ""
+    return f" (80 %: {unit}{pair[0]:{fmt}}-{unit}{pair[1]:{fmt}})"
+
+
+def _stack(stack: dict) -> str:
+    on = [name.replace("_", "-") for name in ("activation_offload", "optimizer_in_backward", "compile", "fp8")
+          if stack.get(name)]
+    tp = f", tp {stack['tensor_parallel']}" if stack.get("tensor_parallel", 1) > 1 else ""
+    return (f"{stack.get('framework') or 'default'}: loss {stack['loss']}, kernels {stack['kernels']}, "
+            f"{stack['attention']}" + "".join(", " + x for x in on) + tp)
+
+
 def render_estimate(est) -> None:
     """A readable summary table of an Estimate."""
     from frugaltune.console import Console, Table
@@ -19,7 +34,10 @@ def render_estimate(est) -> None:
     table.add_column("what", style="bold")
     table.add_column("value")
     fit = "[green]fits[/]" if m["fits"] else "[red]does NOT fit[/]"
-    table.add_row("peak memory / GPU", f"{m['peak_gb_per_gpu']:.1f} GB of {hw['gpu_memory_gb']:g} GB  {fit}")
+    table.add_row("peak memory / GPU", f"{m['peak_gb_per_gpu']:.1f} GB{_band(m.get('peak_gb_range'), '.1f')} of "
+                  f"{hw['gpu_memory_gb']:g} GB  {fit}")
+    table.add_row("  allocated · reserved", f"{m['peak_allocated_gb']:.1f} · {m['peak_reserved_gb']:.1f} GB "
+                  f"(+ {m['cuda_context_gb']:.1f} GB CUDA context)")
     table.add_row("  weights · grads · optim", f"{m['weights_gb']:.1f} · {m['gradients_gb']:.1f} · {m['optimizer_gb']:.1f} GB")
     table.add_row("  activations · logits · overhead",
                   f"{m['activations_gb']:.1f} · {m['logits_gb']:.1f} · {m['overhead_gb']:.1f} GB")
@@ -28,14 +46,18 @@ def render_estimate(est) -> None:
             table.add_row(label, value)
     table.add_row("params (trainable)", f"{j['model']['params'] / 1e9:.2f} B ({j['model']['trainable_params']:,})")
     table.add_row("tokens", f"{job['tokens_total']:,} ({job['epochs']:g} epochs, {job['steps_total']:,} steps)")
-    table.add_row("throughput", f"{t['tokens_per_sec']:,.0f} tokens/s (MFU {t['mfu']:.0%}, {t['source']})")
-    billed = j["time"]["billed_hours"]
-    table.add_row("time", f"{j['time']['hours']:.2f} h" + (f" (billed {billed:.2f} h)" if billed is not None else ""))
+    table.add_row("throughput", f"{t['tokens_per_sec']:,.0f}{_band(t.get('tokens_per_sec_range'), ',.0f')} tokens/s "
+                  f"(MFU {t['mfu']:.0%}, {t['gpu_class']}, {t['source']})")
+    table.add_row("stack", _stack(job["stack"]))
+    billed, setup = j["time"]["billed_hours"], j["time"]["setup_hours"]
+    table.add_row("time", f"{j['time']['hours']:.2f} h + setup {setup:.2f} h"
+                  + (f" (billed {billed:.2f} h)" if billed is not None else ""))
     if hw["usd_per_gpu_hour"] is not None:
         spot_note = " (median over zones)" if hw["pricing"] == "spot" else ""
         table.add_row("price", f"${hw['usd_per_gpu_hour']:.3f}/GPU-h{spot_note} · {hw['instance']} · "
                                f"{hw['region'] or '-'} · data {hw['price_data_date']}")
-    table.add_row("cost", f"{_fmt_usd(c['total_cost'])} = compute {_fmt_usd(c['compute_cost'])} + storage "
+    table.add_row("cost", f"{_fmt_usd(c['total_cost'])}{_band(c.get('total_cost_range'), ',.2f', '$')} = compute "
+                  f"{_fmt_usd(c['compute_cost'])} (setup {_fmt_usd(c.get('setup_cost'))}) + storage "
                   f"{_fmt_usd(c['storage_cost'])} ({_fmt_usd(c['usd_per_epoch'])}/epoch)")
     spot = c.get("spot")
     if spot:

@@ -8,6 +8,7 @@ it is spelled. The parser (cli/parse.py) and the help (cli/help.py) are generate
 from __future__ import annotations
 
 from frugaltune.estimate.records import METHODS, OPTIMIZERS, PRECISIONS, PRICINGS
+from frugaltune.estimate.stack import ATTENTIONS, FRAMEWORKS, KERNELS, LOSSES
 from frugaltune.record import record
 
 
@@ -69,12 +70,12 @@ HARDWARE_OPTIONS = [
 ]
 JOB_OPTIONS = [
     Opt("method", str, "lora", "Fine-tuning method.", METHODS),
-    Opt("precision", str, "bf16", "bf16/fp16 mixed precision, bf16-true (pure bf16: no fp32 master weights), "
+    Opt("precision", str, None, "bf16/fp16 mixed precision, bf16-true (pure bf16: no fp32 master weights), "
         "or fp32.", PRECISIONS),
     Opt("seq_len", int, 512, "Max tokens per sequence (the packed length with --packing)."),
     Opt("micro_batch", int, 1, "Sequences per GPU per forward/backward."),
     Opt("grad_accum", int, 1, "Gradient accumulation steps."),
-    Opt("grad_ckpt", bool, True, "Gradient (activation) checkpointing."),
+    Opt("grad_ckpt", bool, None, "Gradient (activation) checkpointing (default: the framework's, else on)."),
     Opt("optimizer", str, "adamw", "Optimizer.", OPTIMIZERS),
     Opt("lora_r", int, 16, "LoRA rank."),
     Opt("lora_targets", str, "q_proj,k_proj,v_proj,o_proj", "Comma-separated LoRA target modules, or all-linear."),
@@ -83,12 +84,28 @@ JOB_OPTIONS = [
     Opt("dataset_size", int, 10_000, "Training samples."),
     Opt("tokens_per_sample", float, 500.0, "Mean tokens per sample."),
     Opt("epochs", float, 3.0, "Epochs."),
-    Opt("packing", bool, True, "Pack samples into full sequences (no padding)."),
+    Opt("packing", bool, None, "Pack samples into full sequences, no padding (default: the framework's, else on)."),
     Opt("dataset", str, None, "A JSONL/CSV/Parquet file: count its real tokens (the model's tokenizer when cached, "
         "else 4 characters per token), streamed in constant memory.", metavar="FILE"),
     Opt("dataset_sample", int, None, "With --dataset: count a seeded random sample of N rows (fast on big files; "
         "the sampling error is stated).", flags=("--sample",), metavar="N", min=1),
 ]
+# The training stack (estimate/stack.py): None = the framework's documented default, else the tool's.
+STACK_OPTIONS = [
+    Opt("framework", str, None, "Apply this framework's documented defaults (precision, checkpointing, loss, ...); "
+        "each flag you give overrides them.", FRAMEWORKS),
+    Opt("loss", str, None, "Loss: hf (full logits), chunked (logits one chunk at a time), fused (fused linear "
+        "cross-entropy, no full logits).", LOSSES),
+    Opt("kernels", str, None, "Fused kernels: hf (none), liger, unsloth.", KERNELS),
+    Opt("attention", str, None, "Attention: eager (keeps the s x s softmax), sdpa, flash.", ATTENTIONS),
+    Opt("activation_offload", bool, None, "Offload saved activations to CPU memory."),
+    Opt("optimizer_in_backward", bool, None, "Run the optimizer step inside backward (no full gradient buffer)."),
+    Opt("compile", bool, None, "torch.compile the model."),
+    Opt("fp8", bool, None, "FP8 linears (Hopper, Ada, Blackwell)."),
+    Opt("tensor_parallel", int, 1, "Tensor-parallel degree: weights and activations split over this many of "
+        "--num-gpus.", min=1),
+]
+JOB_OPTIONS = JOB_OPTIONS + STACK_OPTIONS
 DATA_FORMAT = Opt("data_format", str, None, "The dataset's format (default: detected from its columns: messages, "
                   "instruction + output, text + label, prompt + completion).",
                   ("alpaca", "chat", "completion", "classification", "auto"))

@@ -45,7 +45,16 @@ def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float
             "grad_ckpt": t.grad_ckpt, "optimizer": t.optimizer, "lora_r": m.lora.r, "lora_targets": targets,
             "dataset_size": n_examples, "tokens_per_sample": tokens_per_sample,
             "padded_tokens_per_sample": padded_tokens_per_sample, "longest_sample_tokens": longest_sample_tokens,
-            "epochs": epochs, "packing": cfg.data.packing, **distributed_kwargs(cfg), **offer_kwargs(cfg)}
+            "epochs": epochs, "packing": cfg.data.packing, **distributed_kwargs(cfg), **offer_kwargs(cfg),
+            **stack_kwargs(t)}
+
+
+def stack_kwargs(training) -> dict[str, Any]:
+    """The training-stack options the runner applies (train/stack_runtime.py), as the estimator's stack inputs."""
+    return {"framework": "frugaltune", "loss": getattr(training, "loss", "hf"),
+            "activation_offload": getattr(training, "activation_offload", False),
+            "optimizer_in_backward": getattr(training, "optimizer_in_backward", False),
+            "compile": getattr(training, "compile", False)}
 
 
 def distributed_kwargs(cfg) -> dict[str, Any]:

@@ -171,6 +171,16 @@ class TrainingConfig(_Strict):
     half the memory of full fine-tuning, with less precise weight updates."""
     grad_ckpt: bool = False
     """Recompute activations in backward (less memory, ~1/3 more compute)."""
+    loss: Literal["hf", "chunked", "fused"] = "hf"
+    """Cross-entropy: hf (the model's logits), chunked (the LM head a chunk of tokens at a time, recomputed in
+    backward: no full logits), fused (Liger's fused linear cross-entropy where installed, else chunked)."""
+    activation_offload: bool = False
+    """Keep the tensors saved for backward in CPU memory (less GPU memory, host-link traffic)."""
+    optimizer_in_backward: bool = False
+    """Step each parameter as soon as its gradient exists (no full gradient buffer); needs grad_accum 1, no
+    clipping (max_grad_norm: null) and one process."""
+    compile: bool = False
+    """torch.compile the model (fused kernels: faster and fewer saved activations, after a compile warm-up)."""
     optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"
     """Optimizer (8-bit variants from bitsandbytes)."""
     weight_decay: float = Field(default=0.0, ge=0, le=10)

@@ -30,7 +30,7 @@ from pathlib import Path
 from frugaltune.errors import CheckpointError, ConfigError, FrugalError, MirrorError
 from frugaltune.report import compare, hardware, ledger
 from frugaltune.train import checkpoint as ckpt
-from frugaltune.train import faults, guards
+from frugaltune.train import faults, guards, stack_runtime
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loader import BatchPlan, total_steps
@@ -185,7 +185,7 @@ class Recipe:
                                          advance=tokenising.advance) if self.eval_records else []
         tokenising.close()
         model = M.load_base_model(self.cfg, self.source, self.compute_dtype)
-        self.model = M.apply_method(model, self.cfg)
+        self.model = stack_runtime.maybe_compile(M.apply_method(model, self.cfg), self.cfg.training)
         self._echo(M.trainable_line(self.model))
         self.trainable_params, self.total_params = M.param_counts(self.model)
         self.plan = BatchPlan(len(examples), self.cfg.training.micro_batch, seed, self.engine.num_processes,
@@ -221,7 +221,11 @@ class Recipe:
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]  # no decay on norms, biases
         groups = [g for g in groups if g["params"]]
-        return self.engine.optimizer_class(t.optimizer)(groups, lr=t.lr)
+        stack_runtime.check_stack(t, self.engine.num_processes)
+        optimizer_class = self.engine.optimizer_class(t.optimizer)
+        if t.optimizer_in_backward:
+            return stack_runtime.optimizer_in_backward(optimizer_class, groups, lr=t.lr)
+        return optimizer_class(groups, lr=t.lr)
 
     def _build_scheduler(self):
         from transformers import get_scheduler
@@ -362,8 +366,9 @@ class Recipe:
             with eng.micro_step(self.model, last=i == ga - 1):
                 batch_dev = {k: v.to(eng.device, non_blocking=True) for k, v in batch.items()}
                 # summed over tokens / trained tokens of the whole step (x ranks: every engine averages gradients)
-                loss = summed_loss(self.model, batch_dev, sparse_logits=self.sparse_logits) * (
-                    eng.num_processes / n_global)
+                loss = stack_runtime.step_loss(self.model, batch_dev, self.cfg.training,
+                                               cuda=str(eng.device).startswith("cuda"),
+                                               sparse_logits=self.sparse_logits) * (eng.num_processes / n_global)
                 eng.backward(self.model, loss)
             loss_sum = loss_sum + loss.detach()
         guards.check_step(self, loss_sum)  # a non-finite loss or gradient stops the run before it reaches the weights
