@@ -1,85 +1,66 @@
-"""Estimator accuracy on the published measurements (shared/reference/measurements_calibration.csv).
+"""How right the estimator is, in and out of sample, on published measurements (bench/data, README there).
 
-Prints, per method and per source: n, median and 80th-percentile absolute % error of peak memory per GPU and of
-tokens/s/GPU, and how many [OOM] rows are correctly predicted not to fit. Row mapping: bench/calibration_rows.py.
-Run: .venv/bin/python bench/estimator_accuracy.py [--rows]  (--rows prints every scored row)
+Prints median and 80th-percentile absolute % error of peak memory per GPU and tokens/s per GPU, overall, per
+method, per GPU class and per source, and the share of measurements inside the estimate's 80 % band:
+- held-out: bench/data/measurements_heldout.csv (+ out_of_sample.csv rows of sources not in it): whole sources the
+  coefficients were never fit on, scored with the shipped coefficients and bands. The number to believe.
+- in-sample: the fit rows (measurements_reference.csv + measurements_fit.csv) with the shipped coefficients.
+- --loso: leave-one-source-out on the fit rows (refits once per source; minutes). bench/fit_calibration.py prints
+  the same table when it writes the coefficients.
+Run: .venv/bin/python bench/estimator_accuracy.py [--loso] [--rows]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from calibration_rows import load_cases  # noqa: E402
+from scoring import abs_pct, all_cases, residuals, table  # noqa: E402
 
 from frugaltune.catalog.load import load_catalog  # noqa: E402
-from frugaltune.estimate.calibration import Coefficients, load_coefficients  # noqa: E402
-from frugaltune.estimate.estimator import estimate  # noqa: E402
 
 
-def pct_error(estimated: float, measured: float) -> float:
-    return abs(estimated - measured) / measured * 100.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def score(cases, coef: Coefficients) -> dict:
-    """Errors per (kind, group) for every usable case; OOM outcomes."""
-    errors: dict[tuple[str, str], list[float]] = defaultdict(list)
-    ooms, rows = [], []
-    for c in cases:
-        if c.skip:
+def print_rows(res: list[dict]) -> None:
+    print(f"\n{'source':26} {'model':16} {'method':6} {'gpu':10} {'metric':8} {'measured':>9} {'estimate':>9} "
+          f"{'err %':>6} band")
+    for x in sorted(res, key=lambda x: (x["source"], x["metric"])):
+        if x["metric"] == "oom":
             continue
-        est = estimate(c.job, c.hw, coef=coef).to_json()
-        peak, tps = est["memory"]["peak_gb_per_gpu"], est["throughput"]["tokens_per_sec_per_gpu"]
-        if c.tag == "OOM":
-            ooms.append((c, not est["memory"]["fits"], peak))
-            continue
-        for kind, measured, got in (("memory", c.mem_gb, peak), ("tokens/s", c.tokens_per_s, tps)):
-            if measured:
-                err = pct_error(got, measured)
-                for group in ("all", c.method, c.source.split(" (")[0]):
-                    errors[(kind, group)].append(err)
-                rows.append((c, kind, measured, got, err))
-    return {"errors": errors, "ooms": ooms, "rows": rows}
+        c, band = x["case"], x.get("band")
+        inside = "" if not band else ("in" if band[0] <= x["measured"] <= band[1] else "OUT")
+        print(f"{x['source'][:26]:26} {c.job.model.name[:16]:16} {c.method:6} {c.hw.gpu.name[:10]:10} "
+              f"{x['metric']:8} {x['measured']:9.1f} {x['estimated']:9.1f} {abs_pct(x['r']):6.1f} {inside}")
 
 
-def print_report(result: dict, cases, show_rows: bool) -> None:
-    print(f"{'metric':10} {'group':42} {'n':>4} {'median %':>9} {'p80 %':>8}")
-    for (kind, group), errs in sorted(result["errors"].items(), key=lambda kv: (kv[0][0], kv[0][1] != "all")):
-        print(f"{kind:10} {group[:42]:42} {len(errs):4d} {statistics.median(errs):9.1f} {percentile(errs, 0.8):8.1f}")
-    ooms = result["ooms"]
-    print(f"\nOOM rows predicted not to fit: {sum(ok for _, ok, _ in ooms)}/{len(ooms)}")
-    for c, ok, peak in ooms:
-        print(f"  line {c.line}: {c.row['model']} {c.method} on {c.row['gpu']}: est {peak:.1f} GB -> "
-              f"{'does not fit (correct)' if ok else 'FITS (wrong)'}")
-    skipped = Counter(c.skip for c in cases if c.skip)
-    print(f"\nrows not scored ({sum(skipped.values())} of {len(cases)}):")
-    for reason, n in skipped.most_common():
-        print(f"  {n:3d}  {reason}")
-    if show_rows:
-        print("\nline  source                 model            method kind      measured  estimated  err%")
-        for c, kind, measured, got, err in result["rows"]:
-            print(f"{c.line:4d}  {c.source[:22]:22} {c.row['model'][:16]:16} {c.method:6} {kind:9} {measured:9.1f} "
-                  f"{got:10.1f} {err:5.1f}  s={c.job.seq_len} b={c.job.micro_batch} g={c.job.num_gpus}")
+def skipped(cases) -> list[str]:
+    counts = Counter(c.skip for c in cases if c.skip)
+    return [f"  {n:3d}  {reason}" for reason, n in counts.most_common()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", action="store_true", help="print every scored row")
+    parser.add_argument("--loso", action="store_true", help="also leave-one-source-out (refits; minutes)")
+    parser.add_argument("--rows", action="store_true", help="print every held-out row")
     args = parser.parse_args()
-    cases = load_cases(load_catalog())
-    print_report(score(cases, load_coefficients()), cases, args.rows)
+    sets = all_cases(load_catalog())
+    held = residuals(sets["heldout"])
+    print("\n".join(table(held, "HELD-OUT (sources never fit on; shipped coefficients and bands)")))
+    print("\n".join(["held-out rows not scored:"] + skipped(sets["heldout"])))
+    fit_rows = [c for c in sets["fit"] if not c.skip]
+    print()
+    print("\n".join(table(residuals(fit_rows), "IN-SAMPLE (the rows the coefficients were fit on)")))
+    print("\n".join(["fit rows not scored:"] + skipped(sets["fit"])))
+    if args.loso:
+        from fit_calibration import leave_one_source_out
+
+        print()
+        print("\n".join(table(leave_one_source_out(fit_rows, 2), "LEAVE-ONE-SOURCE-OUT (fit rows)")))
+    if args.rows:
+        print_rows(held)
 
 
 if __name__ == "__main__":

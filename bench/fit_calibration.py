@@ -11,7 +11,8 @@ Coordinate descent over bounded log-spaced grids. Every coefficient is a propert
 kernel class or the software stack (estimate/calibration.py); none belongs to a source.
 
 Leave-one-source-out (LOSO): for each source, fit on all the others and score that source. Those residuals are the
-headline error and, per method x GPU class, the bands (catalog/data/estimator_bands.json).
+headline error and, per method x GPU class, the bands (catalog/data/estimator_bands.json). The bands' width factor is
+set so that bands built without a source cover 80 % of that source's residuals (nested leave-one-source-out).
 Run: .venv/bin/python bench/fit_calibration.py [--dry-run] [--no-loso] [--sweeps N]
 """
 
@@ -30,27 +31,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scoring import all_cases, percentile, residuals, table  # noqa: E402
 
 from frugaltune.catalog.load import load_catalog  # noqa: E402
+from frugaltune.estimate import memory as mem  # noqa: E402
 from frugaltune.estimate import peak  # noqa: E402
 from frugaltune.estimate.bands import BANDS_FILE  # noqa: E402
 from frugaltune.estimate.calibration import CALIBRATION_FILE, Coefficients  # noqa: E402
-from frugaltune.estimate.estimator import _throughput, effective_precision  # noqa: E402
+from frugaltune.estimate.estimator import effective_precision  # noqa: E402
 from frugaltune.estimate.gpu_class import gpu_class  # noqa: E402
 from frugaltune.estimate.stack import resolve_stack, sharded_precision  # noqa: E402
+from frugaltune.estimate.throughput import throughput  # noqa: E402
 from frugaltune.record import asdict, replace  # noqa: E402
 
 # (path, low, high): path is "field" or "field.key" for dict fields; low 0 adds 0 to the grid.
 MEMORY_PARAMS = [("activation_scale", 0.5, 1.5), ("logits_bytes_per_element", 4.0, 16.0),
-                 ("chunked_bytes_per_logit", 0.0, 6.0), ("overhead_fixed_bytes", 0.2e9, 1.5e9),
+                 ("chunked_bytes_per_logit", 0.0, 6.0), ("overhead_fixed_bytes", 0.3e9, 1.0e9),
                  ("overhead_fraction", 0.005, 0.25), ("variable_length_fragmentation", 0.02, 1.0),
                  ("recompute_working_layers", 0.5, 4.0)]
 SPEED_PARAMS = [("method_mfu.full", 0.2, 0.9), ("method_mfu.lora", 0.2, 0.9), ("method_mfu.qlora", 0.2, 0.9),
-                ("step_overhead_s.full", 0.002, 0.4), ("step_overhead_s.lora", 0.002, 0.4),
-                ("step_overhead_s.qlora", 0.002, 0.4), ("elementwise_passes.hf", 0.0, 40.0),
+                ("step_overhead_s.full", 0.0, 0.4), ("step_overhead_s.lora", 0.0, 0.4),
+                ("step_overhead_s.qlora", 0.0, 0.4), ("elementwise_passes.hf", 0.0, 40.0),
                 ("elementwise_passes.fused", 0.0, 40.0), ("dequant_bandwidth_efficiency", 0.02, 1.0),
                 ("gather_bandwidth_efficiency", 0.02, 1.0), ("scaling_per_doubling", 0.7, 1.0),
-                ("fp8_efficiency", 0.2, 1.0), ("power_pj_per_flop", 0.0, 2.0)]
+                ("fp8_efficiency", 0.2, 1.0), ("power_pj_per_flop", 0.0, 2.0),
+                ("launch_s_per_layer_pass", 0.0, 2e-3), ("launch_s_per_adapter", 0.0, 5e-4),
+                ("fused_launch_factor", 0.1, 1.0)]
 REFERENCE_CLASS = "ampere-datacenter"  # method ceilings are per method on this class; others are relative to it
 OOM_PENALTY = 0.005  # per [OOM] row predicted to fit
+BORROW_WIDEN = 1.25  # a group without its own residuals borrows its method's (or all) band, this much wider
 MIN_BAND_ROWS = 8  # fewer LOSO residuals than this: the group borrows a wider band (estimate/bands.py)
 
 
@@ -67,6 +73,59 @@ def put(coef: Coefficients, path: str, value: float) -> Coefficients:
     return replace(coef, **{field: value})
 
 
+class FastMemory:
+    """One case's peak memory as a closed form of the memory coefficients (estimate/peak.py's formulas with every
+    coefficient-free term computed once), so a fit can try thousands of coefficient sets. `check()` proves it
+    equals peak.memory_breakdown."""
+
+    def __init__(self, job, precision: str, stack):
+        base = peak.memory_breakdown(job, precision, Coefficients(activation_scale=1.0, recompute_working_layers=0.0,
+                                                                 offload_resident_layers=0.0), stack)
+        self.job, self.precision, self.stack = job, precision, stack
+        tp, arch = stack.tensor_parallel, job.model
+        seq = peak.peak_seq_len(job)
+        self.tokens = seq * job.micro_batch
+        unit = peak.layer_bytes_per_token(job, precision, Coefficients(activation_scale=1.0), stack, seq)
+        self.layer = unit * self.tokens / tp  # one layer's saved activations at scale 1
+        self.layer_input = self.tokens * arch.hidden_size * mem.BYTES_PER_ELEMENT[precision] / tp
+        self.static = base.weights + base.optimizer + base.master + base.quant_workspace
+        self.grads, self.coexist = base.gradients, base.grads_coexist
+        self.variable = peak.variable_length(job)
+        self.vocab_tokens = self.tokens * arch.vocab_size / tp
+        self.fixed_logits = mem.logits_bytes(arch, self.tokens, stack.loss_kernel,
+                                             Coefficients(logits_bytes_per_element=0.0, chunked_bytes_per_logit=0.0),
+                                             tp)
+        self.per_lbpe = (mem.logits_bytes(arch, self.tokens, stack.loss_kernel, Coefficients(
+            logits_bytes_per_element=1.0, chunked_bytes_per_logit=0.0), tp) - self.fixed_logits)
+
+    def activations(self, c: Coefficients) -> float:
+        L, layer, s = self.job.model.num_layers, self.layer, c.activation_scale
+        if self.stack.activation_offload:
+            if self.job.grad_ckpt:
+                return c.recompute_working_layers * s * layer + c.offload_resident_layers * self.layer_input
+            return s * layer + c.offload_resident_layers * s * layer
+        if not self.job.grad_ckpt:
+            return L * s * layer
+        return L * self.layer_input + c.recompute_working_layers * s * layer
+
+    def logits(self, c: Coefficients) -> float:
+        chunked = self.vocab_tokens * c.chunked_bytes_per_logit if self.stack.loss_kernel == "chunked" else 0.0
+        return self.fixed_logits + self.per_lbpe * c.logits_bytes_per_element + chunked
+
+    def bytes(self, c: Coefficients) -> dict:
+        dyn = self.activations(c) + self.logits(c)
+        allocated = self.static + (dyn + self.grads if self.coexist else max(dyn, self.grads))
+        reserved = allocated * (1 + c.overhead_fraction) + (c.variable_length_fragmentation * dyn if self.variable
+                                                               else 0.0)
+        return {"allocated": allocated, "reserved": reserved, "planning": reserved + c.overhead_fixed_bytes}
+
+    def check(self, c: Coefficients) -> None:
+        m = peak.memory_breakdown(self.job, self.precision, c, self.stack)
+        got = self.bytes(c)
+        for kind, want in (("allocated", m.allocated), ("reserved", m.reserved), ("planning", m.peak)):
+            assert abs(got[kind] - want) <= 1e-6 * want, (kind, got[kind], want, self.job)
+
+
 class Evaluator:
     """Fast per-case memory and speed for many coefficient trials (the stack and precision resolved once)."""
 
@@ -79,26 +138,52 @@ class Evaluator:
             stack = resolve_stack(job)
             precision = sharded_precision(job, effective_precision(c.job.precision, c.hw.gpu, []), stack)
             state = peak.memory_breakdown(job, precision, Coefficients(), stack)
-            self.rows.append((c, job, precision, stack, state))
+            self.rows.append((c, job, precision, stack, state, FastMemory(job, precision, stack)))
+        for trial in (Coefficients(), Coefficients(activation_scale=0.8, recompute_working_layers=1.3,
+                                                   logits_bytes_per_element=6.0, chunked_bytes_per_logit=1.0,
+                                                   overhead_fraction=0.1, variable_length_fragmentation=0.5)):
+            for row in self.rows:
+                row[5].check(trial)  # the closed form is the estimator's formula
+        self.work: dict[int, object] = {}
 
     def memory_errors(self, coef: Coefficients) -> tuple[dict, int]:
         groups, wrong_oom = {}, 0
-        for c, job, precision, stack, _state in self.rows:
-            m = peak.memory_breakdown(job, precision, coef, stack)
+        for c, _job, _precision, _stack, _state, fast in self.rows:
+            got = fast.bytes(coef)
             if c.tag == "OOM":
-                wrong_oom += m.peak <= c.hw.gpu.memory_gb * 1e9
+                wrong_oom += got["planning"] <= c.hw.gpu.memory_gb * 1e9
                 continue
             if c.mem_gb:
-                got = {"allocated": m.allocated, "reserved": m.reserved}.get(c.mem_kind, m.peak) / 1e9
-                groups.setdefault((c.source, c.method), []).append(abs(math.log(c.mem_gb / got)))
+                kind = c.mem_kind if c.mem_kind in got else "planning"
+                groups.setdefault((c.source, c.method), []).append(abs(math.log(c.mem_gb * 1e9 / got[kind])))
         return groups, wrong_oom
+
+    def prepare_speed(self, coef: Coefficients) -> None:
+        """The per-case step work (what a micro-batch asks of the GPU) under the fitted memory coefficients."""
+        from frugaltune.estimate.estimator import optimizer_traffic_bytes, token_counts, trainable_count
+        from frugaltune.estimate.flops import flops_per_token
+        from frugaltune.estimate.work import step_work
+
+        for i, (c, job, precision, stack, state, _fast) in enumerate(self.rows):
+            if c.tag == "OOM" or not c.tokens_per_s:
+                continue
+            _r, _t, per_micro, _s = token_counts(job)
+            n_train = trainable_count(job)
+            emb = peak.embedding_training_params(job)
+            seq = min(job.seq_len, per_micro / job.micro_batch)
+            flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, 0 if job.method == "full" else
+                                    n_train - emb, emb and job.model.vocab_size * job.model.hidden_size)
+            per_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
+            self.work[i] = step_work(job, precision, stack, flops, seq, per_micro,
+                                     optimizer_traffic_bytes(job, state), coef, per_layer)
 
     def speed_errors(self, coef: Coefficients) -> dict:
         groups = {}
-        for c, job, precision, stack, state in self.rows:
-            if c.tag == "OOM" or not c.tokens_per_s:
-                continue
-            tp = _throughput(job, c.hw, precision, stack, state, coef)
+        for i, work in self.work.items():
+            c, job, precision, stack, _state, _fast = self.rows[i]
+            tp = throughput(arch=job.model, gpu=c.hw.gpu, method=job.method, precision=precision,
+                            grad_ckpt=job.grad_ckpt, work=work, num_gpus=job.num_gpus, coef=coef,
+                            zero_stage=job.zero_stage, stack=stack)
             got = tp.tokens_per_sec_per_gpu * c.tokens_ratio
             groups.setdefault((c.source, c.method), []).append(abs(math.log(c.tokens_per_s / got)))
         return groups
@@ -142,13 +227,14 @@ def coordinate_descent(ev: Evaluator, coef: Coefficients, params, kind: str, swe
 def speed_params(cases) -> list:
     """The speed parameters, plus one MFU factor per GPU class that has tokens/s measurements in `cases`."""
     classes = sorted({gpu_class(c.hw.gpu) for c in cases if not c.skip and c.tokens_per_s} - {REFERENCE_CLASS})
-    return SPEED_PARAMS + [(f"class_factor.{cls}", 0.3, 1.5) for cls in classes]
+    return SPEED_PARAMS + [(f"class_factor.{cls}", 0.3, 2.0) for cls in classes]
 
 
 def fit(cases, sweeps: int = 2) -> tuple[Coefficients, float, float]:
     ev = Evaluator(cases)
     start = Coefficients(class_factor={REFERENCE_CLASS: 1.0})
     coef, mem_obj = coordinate_descent(ev, start, MEMORY_PARAMS, "memory", sweeps)
+    ev.prepare_speed(coef)
     coef, speed_obj = coordinate_descent(ev, coef, speed_params(cases), "tokens/s", sweeps)
     return coef, mem_obj, speed_obj
 
@@ -166,25 +252,79 @@ def leave_one_source_out(cases, sweeps: int) -> list[dict]:
     return out
 
 
+def weighted_quantile(pairs: list[tuple[float, float]], q: float) -> float:
+    """Quantile of values with weights: the value where the cumulative weight first reaches q of the total."""
+    ordered = sorted(pairs)
+    total, seen = sum(w for _, w in ordered), 0.0
+    for value, weight in ordered:
+        seen += weight
+        if seen >= q * total:
+            return value
+    return ordered[-1][0]
+
+
 def bands_from(loso: list[dict]) -> dict:
-    """Per metric: 10th/90th percentiles of LOSO residuals by method x GPU class, by method, and overall."""
-    out = {"borrow_widen": 1.5, "min_rows": MIN_BAND_ROWS}
+    """Per metric: 10th/90th percentiles of LOSO residuals by method x GPU class, by method, and overall. Each source
+    weighs sqrt(its rows), as in the fit's objective (a row weighs 1 / sqrt(its source's rows)): a large source does
+    not decide the band alone, a one-row source does not either."""
+    out = {"borrow_widen": BORROW_WIDEN, "min_rows": MIN_BAND_ROWS}
     for metric, name in (("memory", "memory"), ("tokens/s", "tokens_per_s")):
         rows = [x for x in loso if x["metric"] == metric]
-        keys: dict[str, list[float]] = {"*|*": [x["r"] for x in rows]}
+        per_source: dict[str, int] = {}
         for x in rows:
-            keys.setdefault(f"{x['method']}|{x['cls']}", []).append(x["r"])
-            keys.setdefault(f"{x['method']}|*", []).append(x["r"])
-        out[name] = {k: [round(percentile(v, 0.1), 4), round(percentile(v, 0.9), 4), len(v)]
+            per_source[x["source"]] = per_source.get(x["source"], 0) + 1
+        keys: dict[str, list[tuple[float, float]]] = {"*|*": []}
+        for x in rows:
+            pair = (x["r"], 1.0 / math.sqrt(per_source[x["source"]]))
+            for key in ("*|*", f"{x['method']}|{x['cls']}", f"{x['method']}|*"):
+                keys.setdefault(key, []).append(pair)
+        out[name] = {k: [round(weighted_quantile(v, 0.1), 4), round(weighted_quantile(v, 0.9), 4), len(v)]
                      for k, v in sorted(keys.items()) if len(v) >= MIN_BAND_ROWS}
     return out
+
+
+def nested_coverage(loso: list[dict], bands_of, factor: float, metric: str) -> float:
+    """Share of each source's LOSO residuals inside bands built from the OTHER sources' residuals, widened by
+    `factor` around their centre; each source weighs sqrt(its rows), as in the fit's objective. What measurements of
+    a brand-new source would see."""
+    covered, weights = 0.0, 0.0
+    for source in sorted({x["source"] for x in loso}):
+        bands = bands_of([x for x in loso if x["source"] != source])
+        rows = [x for x in loso if x["source"] == source and x["metric"] == metric]
+        inside = 0
+        for x in rows:
+            table = bands["memory" if x["metric"] == "memory" else "tokens_per_s"]
+            q = _group(table, x["method"], x["cls"])
+            if q is None:
+                continue
+            centre = (q[0] + q[1]) / 2
+            inside += centre + (q[0] - centre) * factor <= x["r"] <= centre + (q[1] - centre) * factor
+        if rows:
+            covered += math.sqrt(len(rows)) * inside / len(rows)
+            weights += math.sqrt(len(rows))
+    return covered / weights if weights else 0.0
+
+
+def _group(table: dict, method: str, cls: str):
+    for key in (f"{method}|{cls}", f"{method}|*", "*|*"):
+        if key in table:
+            return table[key]
+    return None
+
+
+def width_factor(loso: list[dict], metric: str, target: float = 0.8) -> float:
+    """The smallest widening (1.0 .. 2.0) of the bands that covers `target` of a new source's measurements."""
+    for factor in [1.0 + 0.1 * i for i in range(11)]:
+        if nested_coverage(loso, bands_from, factor, metric) >= target:
+            return round(factor, 2)
+    return 2.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dry-run", action="store_true", help="fit and print, write nothing")
     parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out (and the bands)")
-    parser.add_argument("--sweeps", type=int, default=2)
+    parser.add_argument("--sweeps", type=int, default=3)
     args = parser.parse_args()
     catalog = load_catalog()
     sets = all_cases(catalog)
@@ -204,6 +344,7 @@ def main() -> None:
         return
     loso = leave_one_source_out(fit_cases, args.sweeps)
     bands = bands_from(loso)
+    bands["width_factor"] = {"memory": width_factor(loso, "memory"), "tokens_per_s": width_factor(loso, "tokens/s")}
     bands["fit"] = {"date": date.today().isoformat(), "script": "bench/fit_calibration.py",
                     "residuals": "ln(measured / estimated), leave-one-source-out", "rows": len(loso)}
     if not args.dry_run:

@@ -91,6 +91,8 @@ def job_fields(r: dict) -> dict:
     mean = _float(r["mean_tokens_per_sample"])
     if mean:
         fields.update(tokens_per_sample=mean, padded_tokens_per_sample=mean if packing is False else None)
+    else:  # a benchmark table's "length L, batch B" means B sequences of L tokens
+        fields.update(tokens_per_sample=float(fields["seq_len"]), padded_tokens_per_sample=float(fields["seq_len"]))
     if r["method"] != "full":
         targets = tuple(t for t in r["lora_targets"].split("|") if t and t != "lm_head")
         fields.update(lora_r=_int(r["lora_r"]) or 8, lora_targets=targets or ("q_proj", "v_proj"),

@@ -27,8 +27,10 @@ OUT_OF_SAMPLE = Path(__file__).resolve().parent / "data" / "out_of_sample.csv"
 
 def all_cases(catalog) -> dict[str, list[Case]]:
     """{'fit': reference + fit rows, 'heldout': held-out rows (never fit on)}, skipped rows included."""
-    return {"fit": load_cases(catalog) + load_rows(catalog, "fit"),
-            "heldout": load_rows(catalog, "heldout") + out_of_sample_cases(catalog)}
+    heldout = load_rows(catalog, "heldout")
+    sources = {c.source for c in heldout}
+    extra = [c for c in out_of_sample_cases(catalog) if c.source not in sources]  # older copy of a held-out source
+    return {"fit": load_cases(catalog) + load_rows(catalog, "fit"), "heldout": heldout + extra}
 
 
 def out_of_sample_cases(catalog) -> list[Case]:

@@ -12,8 +12,17 @@ def _candidate_changes(job: rec.Job) -> list[tuple[str, dict]]:
     changes: list[tuple[str, dict]] = []
     if not job.grad_ckpt:
         changes.append(("--grad-ckpt", {"grad_ckpt": True}))
+    from frugaltune.estimate.stack import resolve_stack
+
+    stack = resolve_stack(job)
+    if stack.loss == "hf" and stack.loss_kernel == "hf":
+        changes.append(("--loss chunked", {"loss": "chunked"}))  # the logits one chunk at a time
     if job.micro_batch > 1:
         changes.append(("--micro-batch 1", {"micro_batch": 1, "grad_accum": job.grad_accum * job.micro_batch}))
+    if not stack.activation_offload:
+        changes.append(("--activation-offload", {"activation_offload": True}))
+    if job.method == "full" and not stack.optimizer_in_backward and job.grad_accum == 1 and job.num_gpus == 1:
+        changes.append(("--optimizer-in-backward", {"optimizer_in_backward": True}))
     if job.method == "full" and job.optimizer == "adamw":
         changes.append(("--optimizer adamw8bit", {"optimizer": "adamw8bit"}))
     if job.method == "full" and job.precision in ("bf16", "fp16"):

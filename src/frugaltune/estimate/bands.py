@@ -4,7 +4,9 @@
 source, and keeps each residual r = ln(measured / estimated). Per metric and per method x GPU class it stores the
 10th and 90th percentiles of r in catalog/data/estimator_bands.json (with the fit's date and row counts). A band is
 estimate x [exp(q10), exp(q90)]. A group with too few residuals borrows the method's (then all methods') quantiles,
-widened by `borrow_widen` (a class without measurements of its own is less certain than one with them).
+widened by `borrow_widen` (a class without measurements of its own is less certain than one with them). Every band
+is widened by `width_factor`, set by the fit so that bands built without a source cover 80 % of that source's
+measurements (a new source misses more than the pooled residuals of the known ones suggest).
 The cost band follows the tokens/s band: time scales as 1/tokens/s, setup and storage do not.
 """
 
@@ -39,9 +41,10 @@ def load_bands(path: str | None = None) -> dict:
 def quantiles(bands: dict, metric: str, method: str, cls: str) -> tuple[float, float, str] | None:
     """(q10, q90, basis) of ln(measured/estimated) for the most specific group with enough residuals."""
     table = bands.get(metric) or {}
-    widen = float(bands.get("borrow_widen", 1.5))
-    for key, factor, basis in ((f"{method}|{cls}", 1.0, "method x class"), (f"{method}|*", widen, "method"),
-                               ("*|*", widen, "all")):
+    width = bands.get("width_factor") or 1.0
+    widen, base = float(bands.get("borrow_widen", 1.5)), float(width.get(metric, 1.0) if isinstance(width, dict) else width)
+    for key, factor, basis in ((f"{method}|{cls}", base, "method x class"), (f"{method}|*", base * widen, "method"),
+                               ("*|*", base * widen, "all")):
         if key in table:
             lo, hi = table[key][:2]
             centre = (lo + hi) / 2.0

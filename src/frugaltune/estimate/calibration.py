@@ -1,6 +1,7 @@
-"""The estimator's calibrated coefficients: a handful of numbers, each with a physical meaning, fit once on the
-published measurements in shared/reference/measurements_calibration.csv by `bench/fit_calibration.py` and shipped
-as catalog/data/estimator_calibration.json (with the fit's date and the rows used). Nothing here is per source.
+"""The estimator's calibrated coefficients: a few dozen numbers, each with a physical meaning, fit once on the
+published measurements in bench/data (fit rows only; held-out sources are never used) by `bench/fit_calibration.py`
+and shipped as catalog/data/estimator_calibration.json (with the fit's date and the rows used). Nothing here is per
+source: coefficients belong to a method, a GPU class (gpu_class.py), a kernel class or the software stack.
 
 Measured runs recorded by `frugaltune train` can refine the MFU ceilings for a GPU x method
 (see frugaltune.report.calibrate); those then report `source: calibrated` in estimates.
@@ -36,6 +37,9 @@ class Coefficients:
     class_factor: dict = field(default_factory=lambda: {"ampere-datacenter": 1.0})  # MFU relative to the A100 class
     power_pj_per_flop: float = 0.0  # board energy per dense FLOP at full clock; 0 = no power limit modelled
     step_overhead_s: dict = field(default_factory=lambda: {"full": 0.05, "lora": 0.05, "qlora": 0.05})
+    launch_s_per_layer_pass: float = 0.0  # kernel-launch latency of one decoder layer in one pass (fwd/bwd/recompute)
+    launch_s_per_adapter: float = 0.0  # extra launches of one LoRA-adapted module per layer and pass
+    fused_launch_factor: float = 1.0  # fused kernels / torch.compile: fewer launches per layer
     elementwise_passes: dict = field(default_factory=lambda: {"hf": 0.0, "fused": 0.0})  # HBM passes per element
     fp8_efficiency: float = 0.6  # fraction of the FP8 peak an FP8 linear reaches relative to the 16-bit ceiling
     link_efficiency: float = 0.7  # fraction of the interconnect's bandwidth collectives reach

@@ -26,7 +26,11 @@ def _read(path: str) -> list[dict]:
         return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
+_LINKS: dict[str, dict] = {}
+
+
 def interconnect(gpu_name: str) -> dict:
     """The interconnect row of a GPU (catalog/data/interconnect.csv), else the PCIe 4.0 default row."""
-    rows = {r["gpu"]: r for r in shipped_rows("interconnect.csv")}
-    return rows.get(gpu_name, rows["default"])
+    if not _LINKS:
+        _LINKS.update({r["gpu"]: r for r in shipped_rows("interconnect.csv")})
+    return _LINKS.get(gpu_name, _LINKS["default"])

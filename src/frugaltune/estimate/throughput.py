@@ -2,7 +2,8 @@
 
 Time of one micro-batch = matmul/attention FLOPs / (peak dense TFLOPs x MFU ceiling)      (compute-bound part)
                         + elementwise traffic (norms, activations, rotary, casts) / HBM bandwidth
-                        + a fixed per-micro-batch overhead (kernel launches, Python, data) (latency-bound part)
+                        + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
+                        + a fixed per-micro-batch overhead (Python, data loading)
                         + QLoRA dequantisation traffic / HBM bandwidth                      (memory-bound part)
                         + ZeRO-3 re-gathers, tensor-parallel collectives / link bandwidth   (communication)
                         + activation offload traffic over the host link not hidden behind compute
@@ -48,6 +49,8 @@ class StepWork:
     optimizer_state_bytes: float
     offload_bytes: float  # activations sent to CPU and back per micro-batch (0 without offload)
     tp_bytes: float  # tensor-parallel collective traffic per GPU per micro-batch (0 without TP)
+    layer_passes: int = 0  # decoder layers x passes (forward, backward, recompute) per micro-batch
+    adapters_per_layer: int = 0  # LoRA-adapted modules per layer
 
 
 def peak_flops(gpu: GpuSpec, precision: str) -> float:
@@ -97,6 +100,13 @@ def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, f
     return tokens * work.flops_per_token / (peak * ceiling)
 
 
+def launch_seconds(work: StepWork, fused: bool, coef: Coefficients) -> float:
+    """Kernel-launch latency, which does not shrink with the model: every layer launches its kernels once per pass,
+    each LoRA-adapted module adds its own (dropout, A, B, add); fused kernels launch fewer."""
+    per_pass = coef.launch_s_per_layer_pass + coef.launch_s_per_adapter * work.adapters_per_layer
+    return work.layer_passes * per_pass * (coef.fused_launch_factor if fused else 1.0)
+
+
 def scaling_efficiency(num_gpus: int, coef: Coefficients) -> float:
     return coef.scaling_per_doubling ** math.log2(num_gpus) if num_gpus > 1 else 1.0
 
@@ -112,7 +122,7 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     passes = float(coef.elementwise_passes["fused" if fused else "hf"])
     hbm = _bandwidth(gpu, 1.0)
     elementwise_s = work.tokens_per_micro_batch * work.elementwise_bytes_per_token * passes / tp / hbm if hbm else 0.0
-    overhead_s = coef.step_overhead_s[method]
+    overhead_s = coef.step_overhead_s[method] + launch_seconds(work, fused, coef)
     if method == "qlora":
         overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef) / tp
     if zero_stage >= 3:

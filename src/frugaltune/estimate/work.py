@@ -15,6 +15,7 @@ from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.estimate.flops import FlopsBreakdown, attention_forward_flops_per_token
+from frugaltune.estimate.shapes import expand_targets
 from frugaltune.estimate.stack import Stack
 from frugaltune.estimate.throughput import StepWork
 
@@ -60,4 +61,6 @@ def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown,
         tokens_per_micro_batch=per_micro, elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision),
         grad_accum=1 if stack.optimizer_in_backward else job.grad_accum, optimizer_state_bytes=optimizer_state_bytes,
         offload_bytes=offload_traffic_bytes(job, stack, precision, int(seq_len), coef, per_token_layer),
-        tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision))
+        tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision),
+        layer_passes=job.model.num_layers * (3 if job.grad_ckpt else 2),
+        adapters_per_layer=0 if job.method == "full" else len(expand_targets(job.model, job.lora_targets)))

@@ -43,6 +43,14 @@ def _targets(job) -> list[str]:
     return ["all-linear"] if set(targets) == set(LORA_TARGETS) else targets
 
 
+def _runner_stack(stack: dict) -> dict:
+    """The planned stack options the runner applies itself (train/stack_runtime.py); the others (kernels,
+    attention, FP8, tensor parallelism) stay planning inputs and are not written."""
+    out = {"loss": stack.get("loss", "hf")} if stack.get("loss", "hf") != "hf" else {}
+    out.update({k: True for k in ("activation_offload", "optimizer_in_backward", "compile") if stack.get(k)})
+    return out
+
+
 def _checkpoint_minutes(rec: Recommendation) -> float:
     """The Young-Daly interval under spot (estimate/spot.py), else the on-demand default."""
     spot = rec.estimate.cost_breakdown.spot
@@ -84,7 +92,7 @@ def run_config_data(rec: Recommendation, *, model_source: str, data_path: str, o
                  "eval_fraction": eval_fraction},
         "training": {"epochs": job.epochs, "lr": LEARNING_RATE[job.method], "micro_batch": job.micro_batch,
                      "grad_accum": job.grad_accum, "precision": est.job.precision, "grad_ckpt": job.grad_ckpt,
-                     "optimizer": job.optimizer},
+                     "optimizer": job.optimizer, **_runner_stack(est.job.stack)},
         "checkpoints": {"every_steps": None, "every_minutes": _checkpoint_minutes(rec)},
         "output": {"dir": output_dir},
         "cost": cost,

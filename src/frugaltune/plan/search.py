@@ -191,11 +191,14 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
             continue
         trial = as_run(trial)
         est = estimator(trial, hw, catalog)
-        if est.memory.fits:
+        if est.memory.fits and est.memory.fits_band_high:  # the 80 % band's high end fits too
             return _Fit(trial)
     if est is None:
         return _Fit(None, f"no engine runs it: {why_not}")
     mem = est.memory
+    if mem.fits:
+        return _Fit(None, f"may not fit: the 80 % band of the peak reaches {mem.peak_gb_range[1]:.1f} GB per GPU, "
+                          f"{gpu.name} has {mem.usable_gb_per_gpu or gpu.memory_gb:.1f} GB", est)
     return _Fit(None, f"does not fit: needs {mem.peak_gb_per_gpu:.1f} GB per GPU, {gpu.name} has "
                       f"{mem.usable_gb_per_gpu or gpu.memory_gb:.1f} GB usable", est)
 

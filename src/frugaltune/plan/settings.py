@@ -91,8 +91,10 @@ def enumerate_trials(job: Job, hw: Hardware, catalog, *, target_global_batch: in
         if any(t.job == trial for t in trials):
             continue
         est = estimator(trial, hw, catalog)
-        peak = est.memory.peak_gb_per_gpu
+        peak, band = est.memory.peak_gb_per_gpu, est.memory.peak_gb_range
         reason = None if peak <= limit_gb else f"peak {peak:.1f} GB > {limit_gb:.1f} GB (memory minus margin)"
+        if reason is None and band and band[1] > hw.gpu.memory_gb:  # the 80 % band's high end must fit too
+            reason = f"the 80 % band of the peak reaches {band[1]:.1f} GB > {hw.gpu.memory_gb:g} GB"
         trials.append(Trial(trial, est, reason))
     return trials
 
@@ -122,10 +124,12 @@ def pick_settings(job: Job, hw: Hardware, catalog, *, target_global_batch: int =
     ok = [t for t in trials if t.reason is None]
     if not ok:
         low = min(trials, key=lambda t: t.estimate.memory.peak_gb_per_gpu)
+        band = low.estimate.memory.peak_gb_range
+        band_text = f", 80 % band up to {band[1]:.1f} GB" if band else ""
         raise InfeasiblePlanError(
             f"no settings fit {job.method} {job.model.name} on {hw.num_gpus}x {hw.gpu.name} with a "
-            f"{safety_margin:.0%} margin: the smallest peak is {low.estimate.memory.peak_gb_per_gpu:.1f} GB "
-            f"(micro-batch 1, grad ckpt, {low.job.optimizer}, ZeRO {low.job.zero_stage}).",
+            f"{safety_margin:.0%} margin: the smallest peak is {low.estimate.memory.peak_gb_per_gpu:.1f} GB"
+            f"{band_text} (micro-batch 1, grad ckpt, {low.job.optimizer}, ZeRO {low.job.zero_stage}).",
             fix="use --method qlora, more GPUs (--num-gpus with ZeRO-3), a GPU with more memory, or a shorter "
                 "--seq-len; `frugaltune compare` lists what fits.")
     best = min(ok, key=lambda t: (-t.estimate.throughput.tokens_per_sec, _complexity(t.job), -t.job.micro_batch))

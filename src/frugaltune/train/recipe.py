@@ -34,7 +34,7 @@ from frugaltune.train import faults, guards, stack_runtime
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
 from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loader import BatchPlan, total_steps
-from frugaltune.train.loss import summed_loss, supports_logits_to_keep
+from frugaltune.train.loss import supports_logits_to_keep
 from frugaltune.train.progress import PhaseProgress
 from frugaltune.train.signals import EXIT_INTERRUPTED, StopSignals
 from frugaltune.train.state import TrainProgress, config_differences, rng_from_tensors, rng_to_tensors
