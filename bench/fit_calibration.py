@@ -275,7 +275,7 @@ def bands_from(loso: list[dict]) -> dict:
             per_source[x["source"]] = per_source.get(x["source"], 0) + 1
         keys: dict[str, list[tuple[float, float]]] = {"*|*": []}
         for x in rows:
-            pair = (x["r"], 1.0 / math.sqrt(per_source[x["source"]]))
+            pair = (x["r_band"], 1.0 / math.sqrt(per_source[x["source"]]))
             for key in ("*|*", f"{x['method']}|{x['cls']}", f"{x['method']}|*"):
                 keys.setdefault(key, []).append(pair)
         out[name] = {k: [round(weighted_quantile(v, 0.1), 4), round(weighted_quantile(v, 0.9), 4), len(v)]
@@ -298,7 +298,7 @@ def nested_coverage(loso: list[dict], bands_of, factor: float, metric: str) -> f
             if q is None:
                 continue
             centre = (q[0] + q[1]) / 2
-            inside += centre + (q[0] - centre) * factor <= x["r"] <= centre + (q[1] - centre) * factor
+            inside += centre + (q[0] - centre) * factor <= x["r_band"] <= centre + (q[1] - centre) * factor
         if rows:
             covered += math.sqrt(len(rows)) * inside / len(rows)
             weights += math.sqrt(len(rows))

@@ -74,17 +74,28 @@ def residuals(cases: list[Case], coef=None) -> list[dict]:
             continue
         if c.mem_gb:
             got = predicted_memory_gb(est, c.mem_kind)
-            band = est["memory"]["peak_gb_range"]
-            scale = got / est["memory"]["peak_gb_per_gpu"]
+            m = est["memory"]
+            state = m["weights_gb"] + m["optimizer_gb"]  # known exactly: the band is on the rest (estimate/bands.py)
+            band = m["peak_gb_range"]
+            shift = m["peak_gb_per_gpu"] - got  # the band is on the planning value; compare like for like
             out.append({**base, "metric": "memory", "r": math.log(c.mem_gb / got), "measured": c.mem_gb,
-                        "estimated": got, "band": [b * scale for b in band] if band else None})
+                        "estimated": got, "r_band": dynamic_residual(c.mem_gb, got, state),
+                        "band": [b - shift for b in band] if band else None})
         if c.tokens_per_s:
             got = est["throughput"]["tokens_per_sec_per_gpu"] * c.tokens_ratio
             band = est["throughput"]["tokens_per_sec_range"]
             scale = got / est["throughput"]["tokens_per_sec"]
             out.append({**base, "metric": "tokens/s", "r": math.log(c.tokens_per_s / got), "measured": c.tokens_per_s,
-                        "estimated": got, "band": [b * scale for b in band] if band else None})
+                        "estimated": got, "r_band": math.log(c.tokens_per_s / got),
+                        "band": [b * scale for b in band] if band else None})
     return out
+
+
+def dynamic_residual(measured: float, estimated: float, state: float) -> float:
+    """ln(measured / estimated) of the part of the peak that is not weights and optimizer states (what the band
+    widens); a measurement below the states counts as a dynamic part 20x smaller than estimated."""
+    dynamic = max(estimated - state, 1e-3)
+    return math.log(max(measured - state, 0.05 * dynamic) / dynamic)
 
 
 def abs_pct(r: float) -> float:

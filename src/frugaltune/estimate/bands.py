@@ -1,9 +1,10 @@
 """80 % bands: where the measurement of a job like this one lands, from the estimator's own out-of-sample misses.
 
 `bench/fit_calibration.py` fits the coefficients leaving one published source out at a time, scores the left-out
-source, and keeps each residual r = ln(measured / estimated). Per metric and per method x GPU class it stores the
+source, and keeps each residual r = ln(measured / estimated) (for memory: of the part of the peak beyond the
+weights and optimizer states, which are known exactly). Per metric and per method x GPU class it stores the
 10th and 90th percentiles of r in catalog/data/estimator_bands.json (with the fit's date and row counts). A band is
-estimate x [exp(q10), exp(q90)]. A group with too few residuals borrows the method's (then all methods') quantiles,
+estimate x [exp(q10), exp(q90)] (memory: states + the rest x [exp(q10), exp(q90)]). A group with too few residuals borrows the method's (then all methods') quantiles,
 widened by `borrow_widen` (a class without measurements of its own is less certain than one with them). Every band
 is widened by `width_factor`, set by the fit so that bands built without a source cover 80 % of that source's
 measurements (a new source misses more than the pooled residuals of the known ones suggest).
@@ -58,6 +59,16 @@ def _range(value: float | None, q: tuple[float, float, str] | None) -> list | No
     return [value * math.exp(q[0]), value * math.exp(q[1])]
 
 
+def _memory_range(m: rec.MemoryOut, q: tuple[float, float, str] | None) -> list | None:
+    """Weights and optimizer states are known exactly; the band widens the rest of the peak (activations, logits,
+    gradients, allocator slack, context), where the estimator's misses are."""
+    if q is None:
+        return None
+    state = m.weights_gb + m.optimizer_gb
+    rest = max(m.peak_gb_per_gpu - state, 0.0)
+    return [state + rest * math.exp(q[0]), state + rest * math.exp(q[1])]
+
+
 def apply_bands(result: rec.Estimate, job: rec.Job, hw: rec.Hardware, coef=None, bands: dict | None = None
                 ) -> rec.Estimate:
     """Fill the *_range fields and `memory.fits_band_high` in place; warn when only the point estimate fits."""
@@ -66,7 +77,7 @@ def apply_bands(result: rec.Estimate, job: rec.Job, hw: rec.Hardware, coef=None,
     mem_q = quantiles(bands, "memory", job.method, cls)
     tps_q = quantiles(bands, "tokens_per_s", job.method, cls)
     m, t, c = result.memory, result.throughput, result.cost_breakdown
-    m.peak_gb_range = _range(m.peak_gb_per_gpu, mem_q)
+    m.peak_gb_range = _memory_range(m, mem_q)
     t.tokens_per_sec_range = _range(t.tokens_per_sec, tps_q)
     if m.peak_gb_range:
         m.fits_band_high = m.peak_gb_range[1] <= hw.gpu.memory_gb

@@ -130,10 +130,14 @@ def framework_stack_defaults(framework: str | None, method: str | None = None, n
 def resolve_stack(job) -> Stack:
     """The job's stack: each field the user set, else the framework's documented default, else the tool's.
     Liger and Unsloth kernels bring their fused linear cross-entropy unless a loss is given (Liger's
-    AutoLigerKernelForCausalLM applies fused_linear_cross_entropy by default; Unsloth patches the LM head loss)."""
+    AutoLigerKernelForCausalLM applies fused_linear_cross_entropy by default; Unsloth patches the LM head loss), and
+    Unsloth's gradient checkpointing offloads the checkpoints to CPU (use_gradient_checkpointing="unsloth", the
+    default of its get_peft_model)."""
     defaults = framework_stack_defaults(job.framework, job.method, job.num_gpus)
     if job.kernels in ("liger", "unsloth"):
         defaults["loss"] = "fused"
+    if job.kernels == "unsloth" and job.grad_ckpt:
+        defaults["activation_offload"] = True  # Unsloth's checkpointing offloads the checkpoints (see FRAMEWORKS)
     values = {name: getattr(job, name) if getattr(job, name) is not None else defaults[name] for name in STACK_FIELDS}
     return Stack(framework=job.framework, tensor_parallel=max(int(job.tensor_parallel or 1), 1), **values)
 
