@@ -43,7 +43,7 @@ from frugaltune.record import asdict, replace  # noqa: E402
 
 # (path, low, high): path is "field" or "field.key" for dict fields; low 0 adds 0 to the grid.
 MEMORY_PARAMS = [("activation_scale", 0.5, 1.5), ("logits_bytes_per_element", 4.0, 16.0),
-                 ("chunked_bytes_per_logit", 0.0, 6.0), ("overhead_fixed_bytes", 0.3e9, 1.0e9),
+                 ("chunked_bytes_per_logit", 0.0, 6.0), ("overhead_fixed_bytes", 0.3e9, 0.8e9),
                  ("overhead_fraction", 0.005, 0.25), ("variable_length_fragmentation", 0.02, 1.0),
                  ("recompute_working_layers", 0.5, 4.0)]
 SPEED_PARAMS = [("method_mfu.full", 0.2, 0.9), ("method_mfu.lora", 0.2, 0.9), ("method_mfu.qlora", 0.2, 0.9),
