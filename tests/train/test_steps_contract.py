@@ -35,3 +35,17 @@ def test_dry_run_epochs_do_not_grow_with_the_gpu_count(tmp_path):
         assert plan["steps"] == plan["estimate"]["job"]["steps_total"]
         t = load_config(cfg).training
         assert plan["steps"] == optimizer_steps(plan["sequences_per_epoch"], t.micro_batch, t.grad_accum, gpus, 3)
+
+
+def test_packed_sequences_are_counted_as_the_trainer_packs():
+    # rows of one length: the trainer's greedy packing (whole rows, never split) makes exactly the count the
+    # estimator uses for steps
+    from frugaltune.estimate.steps import sequences_per_epoch
+    from frugaltune.train.data import pack_examples
+
+    for rows, length, seq_len in itertools.product((1, 7, 540), (30, 141, 256, 300, 600), (256, 512)):
+        examples = [{"input_ids": [5] * (length - 1) + [2], "labels": [5] * length} for _ in range(rows)]
+        packed = pack_examples(examples, seq_len, eos_id=2)
+        expected = sequences_per_epoch(rows, min(length, seq_len), seq_len, packing=True)
+        if length <= seq_len:
+            assert len(packed) == expected, (rows, length, seq_len)

@@ -35,9 +35,10 @@ def optimizer_steps(sequences: int, micro_batch: int, grad_accum: int, world_siz
 
 
 def sequences_per_epoch(rows: int, tokens_per_row: float, seq_len: int, packing: bool) -> int:
-    """Sequences one epoch feeds the model: the rows themselves, or with packing the rows' tokens filled into
-    `seq_len`-token sequences (the estimator's count; the trainer's greedy packing never splits a row, so it can
-    make a few more)."""
+    """Sequences one epoch feeds the model: the rows themselves, or with packing as the trainer packs
+    (train/data.py `pack_examples`: whole rows, in order, never split, so a sequence holds floor(seq_len /
+    tokens per row) rows of the mean length; rows cut at `seq_len` take a sequence each)."""
     if not packing:
         return rows
-    return max(1, math.ceil(rows * min(tokens_per_row, seq_len) / seq_len - 1e-9))
+    per_sequence = max(1, int(seq_len // max(min(tokens_per_row, seq_len), 1e-9)))
+    return max(1, math.ceil(rows / per_sequence - 1e-9))
