@@ -97,7 +97,8 @@ def top_help(commands: dict, groups: dict, load) -> str:
             continue
         rows.append((name, load(name).summary))
     intro = ("Estimate, run and verify cheap LLM fine-tuning. estimate / compare / impact / recommend / plan / budget /"
-             " buy-vs-rent answer \"what will it cost\"; train runs a config that survives spot interruptions; "
+             " buy-vs-rent answer \"what will it cost\" (afford: \"what does my budget buy\"); train runs a config that"
+             " survives spot interruptions; "
              "report shows measured vs estimated.")
     return "\n\n".join(["Usage: frugaltune [--version] [--help] COMMAND [ARGS]...", _fill(intro, width),
                         "\n".join(["Commands:", *_rows(rows, width)]),
