@@ -85,7 +85,7 @@ class BuyVsRent:
         return self.owned.depreciation_years * 12
 
     def to_json(self) -> dict:
-        best = self.rent.ranked[self.rent.cheapest] if self.rent.ranked else None
+        best = self.rent.ranked[0] if self.rent.ranked else None  # the option rent_usd_per_month prices
         return {
             "owned": {**self.owned.__dict__, "fits": self.owned_estimate.memory.fits,
                       "peak_gb_per_gpu": self.owned_estimate.memory.peak_gb_per_gpu,
@@ -95,8 +95,9 @@ class BuyVsRent:
                       "usd_per_month": self.owned_usd_per_month},
             "rent": None if best is None else {
                 "gpu": best[0].offer.gpu, "num_gpus": best[0].num_gpus, "platform": best[0].offer.platform,
-                "instance": best[0].offer.instance, "pricing": best[0].pricing, "usd_per_run": total_usd(best[1]),
-                "hours_per_run": wall_hours(best[1]), "usd_per_month": self.rent_usd_per_month},
+                "instance": best[0].offer.instance, "region": best[0].offer.region, "pricing": best[0].pricing,
+                "usd_per_run": total_usd(best[1]), "hours_per_run": wall_hours(best[1]),
+                "usd_per_month": self.rent_usd_per_month},
             "runs_per_month": self.runs_per_month, "hours_per_month": self.hours_per_month,
             "break_even_month": self.break_even_month, "payback_month": self.payback_month,
             "useful_life_months": self.useful_life_months,
