@@ -1,6 +1,6 @@
 """Parameter counts of a decoder-only transformer from its shape (no weights).
 
-Formula (shared/reference/models_README.md, "Formula used"; it reproduces every exact published count of unique
+Formula (the reference models README, "Formula used"; it reproduces every exact published count of unique
 parameters in models.csv): V = vocab, h = hidden, L = layers, H = heads, K = KV heads, d = head_dim,
 I = intermediate (per expert), E = experts.
 - embeddings V*h (+ a learned position table P*h for GPT-2);

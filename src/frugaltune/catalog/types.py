@@ -10,7 +10,7 @@ from frugaltune.record import field, record
 
 @record(frozen=True)
 class GpuSpec:
-    """One GPU model's hardware facts (from shared/reference/gpus.csv)."""
+    """One GPU model's hardware facts (catalog/data/gpus.csv)."""
 
     name: str  # canonical, e.g. "A100-80GB", "H100-SXM", "RTX-4090", "T4"
     aliases: tuple[str, ...]  # forgiving spellings that resolve to this GPU ("a100 80gb", "A100-SXM4-80GB", ...)

@@ -1,6 +1,6 @@
 """Billed time and dollars under a platform's billing rules.
 
-Billing rules come from the catalog's offers (shared/reference/README.md, section 3): a billing increment
+Billing rules come from the catalog's offers (their billing columns, from each provider's rules): a billing increment
 (per second, per minute for Lambda, hourly list rates), a minimum billed duration per launch, and whole-instance
 rental (an 8-GPU node is bought whole even when the job uses fewer GPUs).
 """

@@ -1,6 +1,6 @@
 """Peak GPU memory of a fine-tuning step, per GPU, by component (bytes internally; GB = 1e9 bytes at the edge).
 
-Model (shared/DESIGN.md): weights + gradients + optimizer states (+ fp32 master copy) + activations + logits
+Model: weights + gradients + optimizer states (+ fp32 master copy) + activations + logits
 + quantisation workspace + framework overhead, partitioned by ZeRO stage / FSDP over the GPUs and optionally
 offloaded to CPU (Rajbhandari et al. 2020, "ZeRO", section 5: stage 1 shards optimizer states, stage 2 also
 gradients, stage 3 also parameters; ZeRO-Offload, Ren et al. 2021, moves optimizer states to CPU RAM).

@@ -1,5 +1,5 @@
 """The estimator's inputs (`Job`, `Hardware`) and output (`Estimate`), whose `to_json()` is the JSON contract
-of `frugaltune estimate --json` (shared/DESIGN.md). Keys may be added, never renamed or removed.
+of `frugaltune estimate --json` (docs/api.md). Keys may be added, never renamed or removed.
 """
 
 from __future__ import annotations
