@@ -32,7 +32,9 @@ def comparison_sheet(cmp: Comparison, top: int = 20) -> Sheet:
                       Col("GPUs", "right", show="wide"), Col("platform", show="wide"), Col("instance", show="wide"),
                       Col("region", show="wide"), Col("pricing", show="wide"), Col("machine", show="narrow"),
                       Col("where", show="narrow"), Col("peak GB", "right"), Col("tok/s", "right", show="wide"),
-                      Col("hours", "right"), Col("$ total", "right"), Col("$ P90", "right")],
+                      Col("hours", "right"), Col("$ total", "right"),
+                      Col("$ P90", "right", show="both" if any(c.pricing == "spot" for c, _e in cmp.ranked[:top or None])
+                          else "wide")],
                   caption="► chosen (rank 1)  $ cheapest  ⚡ fastest  ◆ Pareto front (cost vs time) · spot: "
                           "expected cost incl. interruptions, at the median price over the region's zones")
     shown = cmp.ranked if top <= 0 else cmp.ranked[:top]
