@@ -100,3 +100,10 @@ def test_format_json_errors_are_json_too(capsys):
     assert run(["compare", "--gpu", "nope", "--format", "json"]) == 2
     err = json.loads(capsys.readouterr().out)
     assert err["exit_code"] == 2 and "nope" in err["error"] and err["fix"]
+
+
+def test_estimate_as_csv_is_one_row_of_figures(capsys):
+    assert run(["estimate", "--model", "llama-2-7b", "--gpu", "a10", "--platform", "lambda", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["gpu"] == "A10" and float(rows[0]["total_usd"]) > 0
+    assert rows[0]["region"] and float(rows[0]["peak_gb_per_gpu"]) > 0

@@ -16,6 +16,7 @@ def estimate_from_options(values: dict):
 
     kwargs = dict(values)
     kwargs.pop("json_out", None)
+    kwargs.pop("format", None)
     catalog = kwargs.pop("catalog", None)
     return api.estimate(catalog_dirs=[catalog] if catalog else None, **kwargs)
 
@@ -28,12 +29,18 @@ def estimate_command(**values) -> int:
     GPU's memory (the estimate is still printed, with a warning saying what would fit).
     """
     result = estimate_from_options(values)
-    if values["json_out"]:
+    fmt = "json" if values["json_out"] else values.get("format", "table")
+    if fmt == "json":
         from frugaltune.jsonout import dumps  # json.dumps(indent=2)'s text without importing json (start-up)
 
         print(dumps(result.to_json()))
-    else:
+    elif fmt == "table":
         from frugaltune.cli.estimate_table import render_estimate
 
         render_estimate(result)
+    else:
+        from frugaltune.cli.estimate_table import estimate_sheet
+        from frugaltune.sheet import emit
+
+        emit([estimate_sheet(result)], fmt, result.warnings)
     return 0 if result.memory.fits else 3

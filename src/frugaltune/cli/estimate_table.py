@@ -94,3 +94,24 @@ def dataset_rows(d: dict) -> list[tuple[str, str]]:
                                       f"{d['padding_pct']:.0f}% padding without packing (micro-batch "
                                       f"{d['micro_batch']})"),
             ("  counted with", how)]
+
+
+def estimate_sheet(est):
+    """The estimate as one row of its key figures (--format csv|md): units in the column names."""
+    from frugaltune.sheet import Col, Sheet
+
+    j = est.to_json()
+    hw, job, c, s = j["hardware"], j["job"], j["cost_breakdown"], (j["cost_breakdown"].get("spot") or {})
+    figures = [("model", j["model"]["name"]), ("method", job["method"]), ("gpu", hw["gpu"]), ("num_gpus", job["num_gpus"]),
+               ("platform", hw["platform"]), ("instance", hw["instance"]), ("region", hw["region"]),
+               ("pricing", hw["pricing"]), ("usd_per_gpu_hour", hw["usd_per_gpu_hour"]),
+               ("peak_gb_per_gpu", round(j["memory"]["peak_gb_per_gpu"], 2)), ("fits", j["memory"]["fits"]),
+               ("tokens_per_sec", round(j["throughput"]["tokens_per_sec"], 1)), ("tokens_total", job["tokens_total"]),
+               ("steps_total", job["steps_total"]), ("hours", round(j["time"]["hours"], 4)),
+               ("billed_hours", None if j["time"]["billed_hours"] is None else round(j["time"]["billed_hours"], 4)),
+               ("total_usd", c["total_cost"]),
+               ("spot_p10_usd", s.get("p10_cost_usd")), ("spot_p50_usd", s.get("p50_cost_usd")),
+               ("spot_p90_usd", s.get("p90_cost_usd"))]
+    sheet = Sheet("estimate", [Col(name) for name, _v in figures])
+    sheet.add([v for _name, v in figures])
+    return sheet

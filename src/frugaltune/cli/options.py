@@ -110,7 +110,7 @@ DATA_FORMAT = Opt("data_format", str, None, "The dataset's format (default: dete
                   "instruction + output, text + label, prompt + completion).",
                   ("alpaca", "chat", "completion", "classification", "auto"))
 COMMON_OPTIONS = [CATALOG, JSON]
-ESTIMATE_OPTIONS = HARDWARE_OPTIONS + JOB_OPTIONS + [DATA_FORMAT] + COMMON_OPTIONS
+ESTIMATE_OPTIONS = HARDWARE_OPTIONS + JOB_OPTIONS + [DATA_FORMAT] + COMMON_OPTIONS + [FORMAT]
 
 
 def check_choices(kwargs: dict, options: list[Opt]) -> None:
