@@ -47,7 +47,7 @@ VARIANTS = ("plain, full logits", "plain, sparse logits", "HF Trainer", "frugalt
 
 def run_config(work: Path, args, name: str, steps: int) -> dict:
     return {
-        "model": {"source": f"preset:{args.preset}"},
+        "model": {"source": f"preset:{args.preset}", "vocab_size": args.vocab_size},
         "method": {"kind": "lora", "lora": {**LORA, "targets": ["q_proj", "v_proj"]}},
         "data": {"path": str(DATA), "format": "classification", "prompt_template": TEMPLATE,
                  "max_seq_len": args.seq_len, "eval_fraction": 0.0},
@@ -220,7 +220,7 @@ def ratios(runs: dict[str, list[dict]], clock: str) -> dict[str, list[float]]:
 
 def report(runs: dict[str, list[dict]], args, threads: int) -> float:
     tokens = {k: {x["tokens"] for x in v} for k, v in runs.items()}
-    print(f"runner overhead: {args.preset}, LoRA r8 q/v, {args.steps} steps x micro-batch {args.micro_batch}, fp32, "
+    print(f"runner overhead: {args.preset} (vocabulary {args.vocab_size:,}), LoRA r8 q/v, {args.steps} steps x micro-batch {args.micro_batch}, fp32, "
           f"CPU x {threads} thread(s); {args.pairs} rounds, rotating order; a checkpoint every {args.save_every} "
           "steps and at the end")
     same = len(set.union(*tokens.values())) == 1
@@ -248,6 +248,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--save-every", type=int, default=50, help="checkpoint cadence of every run (steps)")
     parser.add_argument("--preset", default="small-llama")
+    parser.add_argument("--vocab-size", type=int, default=512, help="the preset tokenizer's vocabulary (the LM head's "
+                        "size, which the loss-only-where-taken saving scales with)")
     parser.add_argument("--micro-batch", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=192)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for every run (default 1: steadier "
