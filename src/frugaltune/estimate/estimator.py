@@ -111,28 +111,11 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     Raises:
         ConfigError: an impossible job (non-positive sizes, unknown method/optimizer/LoRA target/stack value).
     """
-    validate_job(job)
     job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
-    validate_stack(job)
     coef = coef or load_coefficients()
-    warnings: list[str] = []
-    stack = resolve_stack(job)
-    effective = effective_precision(job.precision, hw.gpu, warnings)
-    precision = sharded_precision(job, effective, stack)
-    if precision != effective:
-        warnings.append("bf16-true under ZeRO/FSDP through accelerate trains fp32 master weights (accelerate upcasts "
-                        "trainable 16-bit parameters): estimated as bf16 mixed precision")
-    warnings += stack_warnings(stack, job, hw.gpu)
-    memory = peak.memory_breakdown(job, precision, coef, stack)
-    tp = _throughput(job, hw, precision, stack, memory, coef)
-    real_tokens, computed_tokens, _per_micro, steps = token_counts(job)
-    hours = computed_tokens / tp.tokens_per_sec / 3600.0
-    sanity_warnings(job, hours, warnings)
-    fits = memory.peak <= hw.gpu.memory_gb * GB
-    if not fits:
-        from frugaltune.estimate.advice import does_not_fit_warning
-
-        warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
+    ph = physics(job, hw.gpu, coef)
+    stack, precision, memory, tp, fits = ph.stack, ph.precision, ph.memory, ph.tp, ph.fits
+    real_tokens, steps, hours, warnings = ph.real_tokens, ph.steps, ph.hours, list(ph.warnings)
     from frugaltune.estimate.pricing import price_job
 
     priced = price_job(job, hw, hours, checkpoint_bytes(job, precision), real_tokens, catalog, today, warnings)
@@ -153,6 +136,72 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     from frugaltune.estimate.bands import apply_bands
 
     return apply_bands(result, job, hw, coef)
+
+
+@record(frozen=True)
+class Physics:
+    """What an estimate needs that depends on the job and the GPU, not on the offer that prices it."""
+
+    stack: object
+    precision: str
+    memory: mem.MemoryBytes
+    tp: object  # _Speed
+    real_tokens: float
+    steps: int
+    hours: float
+    fits: bool
+    warnings: tuple[str, ...]
+
+
+_PHYSICS: dict[tuple, Physics] = {}
+_KEPT: dict[int, object] = {}  # the model, GPU and coefficient objects keyed by id(): kept alive, so no id is reused
+PHYSICS_MEMO_SIZE = 4096
+
+
+def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
+    """Memory, speed and hours of `job` on `gpu`, computed once per (job, GPU, coefficients, the user's measured
+    calibration): a planner prices the same job on the same GPU at many platforms, regions and pricings."""
+    from frugaltune.estimate.measured import throughput_correction
+
+    # The catalog's model and GPU records are shared objects: keyed by identity (hashing them field by field costs
+    # more than a lookup saves); the job's own settings by value.
+    settings = tuple(v for k, v in job.__dict__.items() if k != "model")
+    key = (id(job.model), id(gpu), id(coef), settings, throughput_correction(gpu.name, job.method))
+    try:
+        hit = _PHYSICS.get(key)
+    except TypeError:  # a setting given as a list (a YAML config's targets): computed without the memo
+        return _compute_physics(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef)
+    if hit is None:
+        if len(_PHYSICS) >= PHYSICS_MEMO_SIZE:
+            _PHYSICS.clear()
+            _KEPT.clear()
+        _KEPT.update({id(job.model): job.model, id(gpu): gpu, id(coef): coef})
+        hit = _PHYSICS[key] = _compute_physics(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef)
+    return hit
+
+
+def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Physics:
+    validate_job(job)
+    validate_stack(job)
+    warnings: list[str] = []
+    stack = resolve_stack(job)
+    effective = effective_precision(job.precision, hw.gpu, warnings)
+    precision = sharded_precision(job, effective, stack)
+    if precision != effective:
+        warnings.append("bf16-true under ZeRO/FSDP through accelerate trains fp32 master weights (accelerate upcasts "
+                        "trainable 16-bit parameters): estimated as bf16 mixed precision")
+    warnings += stack_warnings(stack, job, hw.gpu)
+    memory = peak.memory_breakdown(job, precision, coef, stack)
+    tp = _throughput(job, hw, precision, stack, memory, coef)
+    real_tokens, computed_tokens, _per_micro, steps = token_counts(job)
+    hours = computed_tokens / tp.tokens_per_sec / 3600.0
+    sanity_warnings(job, hours, warnings)
+    fits = memory.peak <= hw.gpu.memory_gb * GB
+    if not fits:
+        from frugaltune.estimate.advice import does_not_fit_warning
+
+        warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
+    return Physics(stack, precision, memory, tp, real_tokens, steps, hours, fits, tuple(warnings))
 
 
 def _require_finite(*figures: tuple[str, float]) -> None:

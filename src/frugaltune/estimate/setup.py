@@ -45,8 +45,19 @@ def lookup(parameter: str, platform: str | None, kind: str | None) -> dict:
     raise KeyError(f"{FILE} has no default row for {parameter}")
 
 
+_SETUPS: dict[tuple, Setup] = {}
+
+
 def setup_time(model_params: int, platform: str | None, kind: str | None) -> Setup:
-    """Setup hours of one launch (or one spot restart) for a model of `model_params` parameters."""
+    """Setup hours of one launch (or one spot restart) for a model of `model_params` parameters (computed once per
+    process for each model size x platform: a planner asks for every offer)."""
+    key = (model_params, platform, kind)
+    if key not in _SETUPS:
+        _SETUPS[key] = _setup_time(model_params, platform, kind)
+    return _SETUPS[key]
+
+
+def _setup_time(model_params: int, platform: str | None, kind: str | None) -> Setup:
     used = [lookup(p, platform, kind) for p in ("instance_start_minutes", "environment_minutes",
                                                  "download_gb_per_s", "load_gb_per_s")]
     start_min, env_min, download_gbps, load_gbps = (float(r["value"]) for r in used)
