@@ -46,6 +46,7 @@ class Catalog:
         self._chunks = offer_chunks or {}  # GPU name -> marshal bytes of [(position, field values), ...]
         self._fields = offer_fields or []
         self._by_gpu: dict[str, list[tuple[int, Offer]]] = {}
+        self._storage_prices: dict[tuple[str, str], tuple[float, str]] = {}
         if platforms is None:
             platforms = sorted({o.platform for o in self.offers})
         self.platforms = platforms  # canonical platform keys that have offers, sorted
@@ -117,8 +118,11 @@ class Catalog:
 
     def storage_usd_per_gb_month(self, platform: str, held: str = "running") -> tuple[float, str]:
         """(USD per GB-month, note) for a platform's storage held `running` or `stopped` (query.default_storage);
-        the median of known prices where unknown."""
-        return query.storage_usd_per_gb_month(self.storage, self.platform(platform), held)
+        the median of known prices where unknown. Answered once per platform (a planner asks per offer)."""
+        key = (platform, held)
+        if key not in self._storage_prices:
+            self._storage_prices[key] = query.storage_usd_per_gb_month(self.storage, self.platform(platform), held)
+        return self._storage_prices[key]
 
     def storage_price(self, platform: str, held: str = "running") -> StoragePrice | None:
         """The platform's storage row (with `free_gb`) for a volume held `running` or `stopped`, or None."""

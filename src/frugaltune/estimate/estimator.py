@@ -118,11 +118,11 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     real_tokens, steps, hours, warnings = ph.real_tokens, ph.steps, ph.hours, list(ph.warnings)
     from frugaltune.estimate.pricing import price_job
 
-    priced = price_job(job, hw, hours, checkpoint_bytes(job, precision), real_tokens, catalog, today, warnings)
+    priced = price_job(job, hw, hours, ph.checkpoint_bytes, real_tokens, catalog, today, warnings)
     _require_finite(("peak memory", memory.peak), ("tokens/s", tp.tokens_per_sec), ("hours", hours),
                     ("total cost", priced.cost.total_cost or 0.0))
     result = rec.Estimate(
-        model=rec.ModelOut(job.model.name, total_params(job.model), trainable_count(job)),
+        model=rec.ModelOut(job.model.name, total_params(job.model), ph.trainable),
         job=_job_out(job, precision, real_tokens, steps, stack),
         hardware=priced.hardware,
         memory=_memory_out(memory, fits, hw.gpu.memory_gb),
@@ -151,6 +151,8 @@ class Physics:
     hours: float
     fits: bool
     warnings: tuple[str, ...]
+    trainable: int
+    checkpoint_bytes: float
 
 
 _PHYSICS: dict[tuple, Physics] = {}
@@ -201,7 +203,8 @@ def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Phys
         from frugaltune.estimate.advice import does_not_fit_warning
 
         warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
-    return Physics(stack, precision, memory, tp, real_tokens, steps, hours, fits, tuple(warnings))
+    return Physics(stack, precision, memory, tp, real_tokens, steps, hours, fits, tuple(warnings),
+                   trainable_count(job), checkpoint_bytes(job, precision))
 
 
 def _require_finite(*figures: tuple[str, float]) -> None:

@@ -16,6 +16,7 @@ from frugaltune.estimate.datafile import shipped_rows
 from frugaltune.record import record
 
 FILE = "setup_assumptions.csv"
+_JSON: dict = {}
 
 
 @record(frozen=True)
@@ -29,6 +30,11 @@ class Setup:
     assumptions: tuple  # the rows used: (parameter, scope, value, unit, status, data_date)
 
     def to_json(self) -> dict:
+        if self not in _JSON:  # one dict per distinct setup (a planner prices the same setup at every offer)
+            _JSON[self] = self._json()
+        return dict(_JSON[self])
+
+    def _json(self) -> dict:
         return {"hours": self.hours, "instance_start_hours": self.instance_start_hours,
                 "environment_hours": self.environment_hours, "download_hours": self.download_hours,
                 "load_hours": self.load_hours, "model_gb": self.model_gb,
