@@ -13,7 +13,8 @@ Decisions (documented in bench/README.md):
 - Qwen LoRA: finetune.py defaults r=64 on every linear (c_attn, c_proj, w1, w2); "LoRA (emb)" also trains the
   embedding and LM head (modules_to_save). Full: DeepSpeed ZeRO-3 (finetune_ds.sh); multinode LoRA: ZeRO-2.
 - LitGPT (2023-10): LoRA r=8 on query & value, bf16-true (adapters bf16), unpacked Alpaca whose longest sample is
-  ~1034-1304 tokens (mean of the two used), no gradient checkpointing (lit-gpt finetune/lora.py had none then).
+  ~1034-1304 tokens (mean of the two used), no gradient checkpointing (lit-gpt finetune/lora.py had none then),
+  the LM head and cross-entropy in 128-token chunks (loss chunked).
 - torchtitan "selective" activation checkpointing keeps matmul outputs: mapped to grad_ckpt=False.
 - Excluded (reason printed): encoder-decoder models (T0, mt0), unknown seq_len or batch, Float8 / FP8 runs,
   tensor/pipeline/context parallel runs (not modelled), GPUs not in the catalog.
@@ -129,22 +130,24 @@ def _job_fields(r: dict) -> dict:
     method = "qlora" if r["method"].startswith("qlora") else ("lora" if r["method"].startswith("lora") else "full")
     f = dict(method=method, seq_len=_seq_len(r), micro_batch=int(_num(r["micro_batch"]) or 1),
              num_gpus=int(_num(r["num_gpus"]) or 1), grad_ckpt=r["grad_ckpt"] == "yes", precision="bf16")
-    if src.startswith("Qwen"):
-        f.update(lora_r=64, lora_targets=("all-linear",), grad_accum=8)
+    if src.startswith("Qwen"):  # finetune.py LoraArguments: lora_dropout 0.05
+        f.update(lora_r=64, lora_targets=("all-linear",), grad_accum=8, lora_dropout=0.05)
         f["zero_stage"] = 3 if ("zero-3" in text or "zero3" in text) else (2 if "multinode" in text else 0)
         f["trainable_embeddings"] = "lora (emb)" in text
     elif src.startswith("LitGPT"):
-        f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), grad_ckpt=False, packing=False, loss="hf",
+        f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), grad_ckpt=False, packing=False, loss="chunked",
                  double_quant="nf4-dq" in text, tokens_per_sample=_seq_len(r), padded_tokens_per_sample=_seq_len(r))
     elif src.startswith("PEFT"):
-        f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), precision="fp32")
+        # the README's example scripts: LoraConfig(r=8, lora_alpha=32, lora_dropout=0.1)
+        f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), precision="fp32", lora_dropout=0.1)
     elif src.startswith("Mosaic") or src.startswith("torchtitan"):
         f.update(zero_stage=3, attention="flash")
         tp = re.search(r"\btp (\d+)", text)
         if tp:
             f["tensor_parallel"] = int(tp.group(1))
     # The stack each source states (bench/README.md): Qwen and MPT use FlashAttention; torchtitan's table names
-    # torch.compile and Float8 linears per row; LitGPT 2023 had no fused loss.
+    # torch.compile and Float8 linears per row. LitGPT's finetune/lora.py runs the LM head in 128-token chunks and
+    # chunked_cross_entropy since Lightning-AI/litgpt #189 (4af1a50f, 2023-06-23; so at the tables' commit 8641822).
     if src.startswith("Qwen"):
         f.update(framework="hf-trainer", attention="flash", packing=True)
     elif src.startswith("LitGPT"):

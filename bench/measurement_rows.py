@@ -91,11 +91,14 @@ def job_fields(r: dict) -> dict:
     mean = _float(r["mean_tokens_per_sample"])
     if mean:
         fields.update(tokens_per_sample=mean, padded_tokens_per_sample=mean if packing is False else None)
+    elif packing is False:  # unpacked real data: batches padded to their longest sample, a new shape every step
+        fields.update(tokens_per_sample=float(fields["seq_len"]), padded_tokens_per_sample=None)
     else:  # a benchmark table's "length L, batch B" means B sequences of L tokens
         fields.update(tokens_per_sample=float(fields["seq_len"]), padded_tokens_per_sample=float(fields["seq_len"]))
     if r["method"] != "full":
         targets = tuple(t for t in r["lora_targets"].split("|") if t and t != "lm_head")
         fields.update(lora_r=_int(r["lora_r"]) or 8, lora_targets=targets or ("q_proj", "v_proj"),
+                      lora_dropout=_float(r["lora_dropout"]),
                       double_quant=r["quant"] in ("nf4-dq", "gptq-int4"),
                       trainable_embeddings="lm_head" in r["lora_targets"].split("|"))
     if fields["precision"] not in ("bf16", "fp16", "fp32", "bf16-true"):

@@ -24,7 +24,8 @@ MODELS_CSV = HERE.parents[1] / "src" / "frugaltune" / "catalog" / "data" / "mode
 SHAPES_CSV = HERE / "calibration_models.csv"
 
 COLUMNS = (
-    "row_id source source_ref read_on quote tag model hf_id params_b method lora_r lora_alpha lora_targets quant"
+    "row_id source source_ref read_on quote tag model hf_id params_b method lora_r lora_alpha lora_targets"
+    " lora_dropout quant"
     " precision optimizer optimizer_in_backward optimizer_offload gpu gpu_as_written num_gpus sharding tensor_parallel"
     " pipeline_parallel context_parallel seq_len micro_batch grad_accum grad_ckpt packing mean_tokens_per_sample"
     " dataset framework loss kernels attention activation_offload compile fp8 peak_mem mem_unit mem_kind mem_scope"
@@ -58,7 +59,7 @@ CHOICES = {
     "mem_scope": ("", "per_gpu", "total"),
     "tokens_counted": ("", "real", "padded", "packed", "unknown"),
 }
-NUMBERS = ("params_b", "lora_r", "lora_alpha", "num_gpus", "tensor_parallel", "pipeline_parallel", "context_parallel",
+NUMBERS = ("params_b", "lora_r", "lora_alpha", "lora_dropout", "num_gpus", "tensor_parallel", "pipeline_parallel", "context_parallel",
            "seq_len", "micro_batch", "grad_accum", "mean_tokens_per_sample", "peak_mem", "alt_peak_mem",
            "tokens_per_sec_per_gpu", "time_value")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")

@@ -141,3 +141,14 @@ def test_inputs_the_runner_does_not_apply_say_so_and_fp8_needs_the_hardware(cata
     assert "no FP8 tensor cores" in text and "kernels unsloth" in text and "frugaltune train does not apply" in text
     plain = estimate(model="llama-2-7b", gpu="a100-80gb", loss="chunked", compile=True, activation_offload=True)
     assert not any("planning input" in w for w in plain.warnings)  # the runner implements these
+
+
+@pytest.mark.parametrize("framework, loss_kernel", [
+    ("unsloth", "unsloth"), ("llama-factory", "unsloth"), (None, "unsloth"),  # Unsloth's own model forward
+    ("hf-trainer", "hf"), ("trl", "hf"), ("axolotl", "hf"), ("frugaltune", "hf"),  # transformers' forward
+])
+def test_unsloth_in_place_cross_entropy_needs_unsloths_forward(catalog, framework, loss_kernel):
+    # Unsloth's kernels patched into transformers' own forward (fms-acceleration's fused-ops-and-kernels plugin,
+    # hf-trainer) meet logits the forward already upcast to fp32: the logits are an hf loss's, not 16-bit in place
+    job = build_job("llama-2-7b", catalog, framework=framework, kernels="unsloth", loss="hf")
+    assert resolve_stack(job).loss_kernel == loss_kernel

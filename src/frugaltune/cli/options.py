@@ -79,6 +79,8 @@ JOB_OPTIONS = [
     Opt("optimizer", str, "adamw", "Optimizer.", OPTIMIZERS),
     Opt("lora_r", int, 16, "LoRA rank."),
     Opt("lora_targets", str, "q_proj,k_proj,v_proj,o_proj", "Comma-separated LoRA target modules, or all-linear."),
+    Opt("lora_dropout", float, None, "LoRA dropout (default: the framework's, else 0.05); above 0 each adapted "
+        "module keeps a copy of its input for backward."),
     Opt("zero_stage", int, 0, "ZeRO stage 0-3 over --num-gpus (3 = FSDP full shard)."),
     Opt("cpu_offload", bool, False, "Offload optimizer states (and params under ZeRO-3) to CPU."),
     Opt("dataset_size", int, 10_000, "Training samples."),

@@ -31,7 +31,7 @@ class Coefficients:
     chunked_bytes_per_logit: float = 2.0  # chunked loss: what backward keeps per logit (16-bit logits / log-probs)
     offload_resident_layers: float = 2.0  # activation offload: layers' worth in flight on the GPU (prefetch)
     overhead_fixed_bytes: float = 0.5e9  # CUDA context + kernels outside the allocator (fit within 0.3-0.8 GB)
-    overhead_fraction: float = 0.05  # allocator slack: reserved - allocated as a fraction of allocated
+    overhead_fraction: float = 0.05  # allocator slack: reserved - allocated as a fraction of what a step allocates
     variable_length_fragmentation: float = 0.3  # extra slack per byte of activations+logits when shapes vary
     method_mfu: dict = field(default_factory=lambda: {"full": 0.5, "lora": 0.5, "qlora": 0.5})  # on Ampere
     class_factor: dict = field(default_factory=lambda: {"ampere-datacenter": 1.0})  # MFU relative to the A100 class

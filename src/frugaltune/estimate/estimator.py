@@ -265,6 +265,7 @@ def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int, stack) 
         epochs=job.epochs, num_gpus=job.num_gpus, zero_stage=job.zero_stage,
         lora_r=job.lora_r if lora else None,
         lora_targets=list(expand_targets(job.model, job.lora_targets)) if lora else None,
+        lora_dropout=peak.lora_dropout(job) if lora else None,
         packing=job.packing, cpu_offload=job.cpu_offload,
         global_batch_sequences=job.micro_batch * job.grad_accum * job.num_gpus, steps_total=steps,
         stack=asdict(stack),

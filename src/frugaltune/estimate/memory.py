@@ -24,6 +24,7 @@ OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "paged_adamw8bit": 
 # or 0.127 bit/param with double quantisation (Dettmers et al. 2023, "QLoRA", section 3).
 NF4_BITS_PER_PARAM = {True: 4.0 + 0.127, False: 4.0 + 0.5}
 CHUNKED_LOSS_CHUNKS = 8  # torchtune CEWithChunkedOutputLoss / LinearCrossEntropyLoss num_output_chunks default
+TOOL_LORA_DROPOUT = 0.05  # frugaltune train's LoRA dropout (train/config.py), the default without a framework
 ADAPTER_BYTES = 4  # peft keeps adapter weights in fp32 (autocast_adapter_dtype=True), so grads are fp32 too
 
 
@@ -43,12 +44,25 @@ class MemoryBytes:
     fragmentation: float = 0.0  # reserved - allocated: the caching allocator's cached, unused blocks
     context: float = 0.0  # CUDA context and kernels: device memory outside PyTorch's allocator
     grads_coexist: bool = True  # False: full gradients only exist once activations are freed (peak.py)
+    working: float = 0.0  # the part of `activations` live only while backward recomputes a layer (not at the loss)
+
+    @property
+    def dynamic(self) -> float:
+        """Activations and logits at their common peak. With recomputation (or offload) the loss's working set and a
+        recomputed layer's never coexist: the logits are freed before backward reaches the first layer, so the peak is
+        the kept activations plus the larger of the two (activation_parts)."""
+        return self.activations - self.working + max(self.working, self.logits)
+
+    @property
+    def static(self) -> float:
+        """Allocated once and never freed: weights, optimizer states, master copy, the dequantisation buffer."""
+        return self.weights + self.optimizer + self.master + self.quant_workspace
 
     @property
     def allocated(self) -> float:
         """torch.cuda.max_memory_allocated: live tensors at the step's peak."""
-        static = self.weights + self.optimizer + self.master + self.quant_workspace
-        dynamic = self.activations + self.logits
+        static = self.static
+        dynamic = self.dynamic
         if self.grads_coexist:
             return static + dynamic + self.gradients
         return static + max(dynamic, self.gradients)
@@ -124,7 +138,7 @@ def norm_bytes_per_element(arch: ModelArch, precision: str, method: str, fused: 
     return 4.0 + b * (2 if method == "full" else 1)
 
 
-def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: str, n_lora_targets: int,
+def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: str, dropout_width: int,
                                      coef: Coefficients, fused: bool = False, eager_seq_len: int = 0) -> float:
     """Activation bytes one decoder layer keeps for backward, per token, without recomputation.
 
@@ -133,8 +147,10 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     (norm_bytes_per_element), attention keeps Q, K, V (GQA: K and V are num_kv_heads wide) and its output; a gated
     MLP keeps gate, up, act(gate) and their product (4 x intermediate; fused SwiGLU kernels, Liger
     LigerSiLUMulFunction or Inductor, keep gate and up and recompute the product for the down projection's input:
-    3), a plain MLP keeps up and act(up) (2). LoRA does not shrink activations; each adapted module adds its dropout
-    output and mask on the module input. Eager attention (`eager_seq_len` > 0) also keeps, per head and token, the
+    3), a plain MLP keeps up and act(up) (2). LoRA does not shrink activations; with LoRA dropout each adapted module
+    keeps its dropout output (16-bit) and mask (1 B) on its own input, `dropout_width` elements per token summed over
+    the adapted modules (lora_dropout_width; with dropout 0 peft applies nn.Identity and lora_A saves the input the
+    base layer already keeps: nothing extra). Eager attention (`eager_seq_len` > 0) also keeps, per head and token, the
     fp32 softmax output and its 16-bit cast over the key positions (transformers eager_attention_forward).
     `coef.activation_scale` is the one calibrated factor (fit on published measurements, see calibration.py).
     """
@@ -145,14 +161,24 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     experts = max(arch.experts_per_token, 1)
     norms = arch.norms_per_layer * h * norm_bytes_per_element(arch, precision, method, fused)
     elements = 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
-    lora_extra = n_lora_targets * h * (b + 1) if method != "full" else 0.0
+    lora_extra = dropout_width * (b + 1) if method != "full" else 0.0
     eager = arch.num_heads * eager_seq_len * (4 + b) if eager_seq_len else 0.0
     return coef.activation_scale * (norms + elements * b + lora_extra + eager)
 
 
 def activation_bytes(arch: ModelArch, precision: str, seq_len: int, micro_batch: int, grad_ckpt: bool,
                      per_token_layer: float, coef: Coefficients, offload: bool = False, tp: int = 1) -> float:
-    """All layers' saved activations on the GPU at the peak of backward.
+    """All layers' saved activations on the GPU at the peak of backward (activation_parts: kept + working)."""
+    kept, working = activation_parts(arch, precision, seq_len, micro_batch, grad_ckpt, per_token_layer, coef,
+                                     offload, tp)
+    return kept + working
+
+
+def activation_parts(arch: ModelArch, precision: str, seq_len: int, micro_batch: int, grad_ckpt: bool,
+                     per_token_layer: float, coef: Coefficients, offload: bool = False, tp: int = 1
+                     ) -> tuple[float, float]:
+    """(kept, working): saved activations on the GPU from the loss through backward, and the working set that only
+    lives while backward recomputes (or brings back) a layer, after the logits are freed.
 
     With full recomputation each layer keeps only its input (s*b*h in the compute dtype) and one layer's working set
     is live again during its recompute and backward (Chen et al. 2016; Korthikanti et al. 2022, section 4).
@@ -166,10 +192,10 @@ def activation_bytes(arch: ModelArch, precision: str, seq_len: int, micro_batch:
     layer_input = tokens * arch.hidden_size * BYTES_PER_ELEMENT[precision] / tp
     if offload:
         working = coef.recompute_working_layers * per_layer if grad_ckpt else per_layer
-        return working + coef.offload_resident_layers * (layer_input if grad_ckpt else per_layer)
+        return coef.offload_resident_layers * (layer_input if grad_ckpt else per_layer), working
     if not grad_ckpt:
-        return arch.num_layers * per_layer
-    return arch.num_layers * layer_input + coef.recompute_working_layers * per_layer
+        return arch.num_layers * per_layer, 0.0
+    return arch.num_layers * layer_input, coef.recompute_working_layers * per_layer
 
 
 def liger_chunk_tokens(tokens: float, arch: ModelArch) -> float:

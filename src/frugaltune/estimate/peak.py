@@ -19,7 +19,7 @@ from __future__ import annotations
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
-from frugaltune.estimate.shapes import expand_targets, layer_linear_params
+from frugaltune.estimate.shapes import ATTENTION_TARGETS, expand_targets, layer_linear_params, projection_shapes
 from frugaltune.estimate.stack import Stack, resolve_stack
 
 
@@ -67,11 +67,32 @@ def largest_gradient_bytes(job: rec.Job, precision: str) -> float:
     return biggest * mem.BYTES_PER_ELEMENT[precision]
 
 
+def lora_dropout_width(job: rec.Job) -> int:
+    """Input elements per token, summed over one layer's adapted modules, that LoRA dropout copies (0 without
+    dropout; each module has its own dropout, so q, k and v copy their shared input three times; down_proj's input
+    is the MLP's intermediate width; MoE experts count the active ones)."""
+    if job.method == "full" or not lora_dropout(job):
+        return 0
+    shapes = projection_shapes(job.model)
+    experts = max(job.model.experts_per_token, 1)
+    return sum(shapes[t][0] * (1 if t in ATTENTION_TARGETS else experts)
+               for t in expand_targets(job.model, job.lora_targets))
+
+
+def lora_dropout(job: rec.Job) -> float:
+    """The job's LoRA dropout: as given, else the framework's documented default (stack.framework_job_defaults),
+    else frugaltune train's (train/config.py LoraSection.dropout)."""
+    if job.lora_dropout is not None:
+        return job.lora_dropout
+    from frugaltune.estimate.stack import framework_job_defaults
+
+    return framework_job_defaults(job.framework).get("lora_dropout", mem.TOOL_LORA_DROPOUT)
+
+
 def layer_bytes_per_token(job: rec.Job, precision: str, coef: Coefficients, stack: Stack, seq_len: int) -> float:
     """Saved activation bytes per token of one decoder layer for this job's stack (memory.py)."""
-    n_targets = 0 if job.method == "full" else len(expand_targets(job.model, job.lora_targets))
     eager_s = seq_len if stack.attention == "eager" else 0
-    return mem.layer_activation_bytes_per_token(job.model, precision, job.method, n_targets, coef,
+    return mem.layer_activation_bytes_per_token(job.model, precision, job.method, lora_dropout_width(job), coef,
                                                 stack.fused_elementwise, eager_s)
 
 
@@ -95,21 +116,37 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
             sharded["weights"] = 0.0
     seq = peak_seq_len(job)
     per_token = layer_bytes_per_token(job, precision, coef, stack, seq)
-    act = mem.activation_bytes(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
-                               stack.activation_offload, tp)
+    kept, working = mem.activation_parts(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
+                                         stack.activation_offload, tp)
     logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss_kernel, coef, tp)
     workspace = mem.quant_workspace_bytes(arch, job.method) / tp
     breakdown = mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
-                                act, logits, workspace, 0.0, offloaded, grads_coexist=grads_coexist(job, stack))
+                                kept + working, logits, workspace, 0.0, offloaded,
+                                grads_coexist=grads_coexist(job, stack), working=working)
     return with_allocator(breakdown, job, coef)
 
 
 def with_allocator(m: mem.MemoryBytes, job: rec.Job, coef: Coefficients) -> mem.MemoryBytes:
-    """Add the caching allocator's slack and the CUDA context (fit on published measurements)."""
+    """Add the caching allocator's slack and the CUDA context (coefficients fit on published measurements).
+
+    The caching allocator keeps freed blocks for reuse and returns them to the GPU only when an allocation fails
+    (PyTorch CUDA semantics, "Memory management"), so reserved memory holds the blocks of every phase of the step:
+    - the loss's blocks (logits) stay reserved while backward recomputes a layer, and the other way round (blocks
+      of one shape do not serve requests of another): reserved counts both, although the allocated peak counts only
+      the larger (MemoryBytes.dynamic). Published pairs of torch allocated and nvidia-smi peaks show it: a fused
+      linear cross-entropy leaves the allocated peak unchanged and lowers nvidia-smi by the logits' working set
+      (fms-acceleration a100_80gb_liger.csv: Mistral-7B QLoRA, batch 4 x 4096: 13.06 vs 13.04 GB allocated, 18.8
+      vs 14.2 GiB nvidia-smi);
+    - `overhead_fraction` of what a step allocates (block rounding, split blocks); weights and optimizer states are
+      allocated once in blocks of their own size;
+    - with unpacked batches whose length changes every step, `variable_length_fragmentation` of the step's working
+      set: blocks cached for one length are too small, or get split, for the next.
+    """
     from frugaltune.record import replace
 
-    slack = coef.overhead_fraction * m.allocated
+    both = m.activations + m.logits
+    slack = coef.overhead_fraction * (m.allocated - m.static)
     if variable_length(job):
-        slack += coef.variable_length_fragmentation * (m.activations + m.logits)
-    return replace(m, fragmentation=slack, context=coef.overhead_fixed_bytes,
+        slack += coef.variable_length_fragmentation * both
+    return replace(m, fragmentation=both - m.dynamic + slack, context=coef.overhead_fixed_bytes,
                    overhead=slack + coef.overhead_fixed_bytes)

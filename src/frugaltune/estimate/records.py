@@ -37,6 +37,7 @@ class Job:
     optimizer: str = "adamw"
     lora_r: int = 16
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    lora_dropout: float | None = None  # None: the framework's documented default, else frugaltune train's (0.05)
     num_gpus: int = 1
     zero_stage: int = 0  # 0 = DDP / none, 1, 2, 3 (FSDP FULL_SHARD = 3)
     cpu_offload: bool = False  # ZeRO-Offload of optimizer states (and params under stage 3) to CPU RAM
@@ -72,6 +73,7 @@ JOB_LIMITS = {
     "micro_batch": Limit(1, 65_536, integer=True, example=4),
     "grad_accum": Limit(1, 1_000_000, integer=True, example=8),
     "lora_r": Limit(1, 65_536, integer=True, example=16),
+    "lora_dropout": Limit(0, 0.99, example=0.05, why="dropout is a probability below 1"),
     "num_gpus": Limit(1, MAX_GPUS, integer=True, example=8, why="more GPUs than the largest training clusters"),
     "zero_stage": Limit(0, 3, integer=True, example=2),
     "dataset_size": Limit(1, MAX_SAMPLES, integer=True, example=10000, why="no fine-tuning set is that large"),
@@ -94,7 +96,7 @@ def check_job(job: Job) -> None:
     problems: list[tuple[str, str]] = []  # (what is wrong, what to write instead)
     for name, limit in JOB_LIMITS.items():
         value = getattr(job, name)
-        if (value is None and name in ("padded_tokens_per_sample", "longest_sample_tokens")) or (
+        if (value is None and name in ("padded_tokens_per_sample", "longest_sample_tokens", "lora_dropout")) or (
                 name == "lora_r" and job.method == "full") or within(value, limit):
             continue  # fine: the message below is built only for a field that fails (planners build many Jobs)
         flag = "--" + name.replace("_", "-")
@@ -156,6 +158,7 @@ class JobOut:
     lora_r: int | None = None
     lora_targets: list[str] | None = None
     packing: bool = True
+    lora_dropout: float | None = None  # the dropout the memory estimate assumes (given, framework's or the runner's)
     cpu_offload: bool = False
     global_batch_sequences: int = 0
     steps_total: int = 0

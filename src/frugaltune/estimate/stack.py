@@ -22,6 +22,9 @@ RUNNER_IMPLEMENTS = {"loss": ("hf", "chunked", "fused"), "activation_offload": (
                      "optimizer_in_backward": (False, True), "compile": (False, True), "kernels": ("hf",),
                      "attention": ("sdpa", "eager"), "fp8": (False,)}
 
+# Frameworks that train transformers' own model forward (kernels may be patched into it, the forward is theirs).
+TRANSFORMERS_FORWARD = ("hf-trainer", "trl", "axolotl", "frugaltune")
+
 # What the stack is when neither a framework nor a flag says otherwise: Hugging Face transformers + peft as
 # frugaltune's runner uses them (SDPA attention is transformers' default since v4.36 where the model supports it).
 TOOL_STACK = {"loss": "hf", "kernels": "hf", "attention": "sdpa", "activation_offload": False,
@@ -38,44 +41,50 @@ class FrameworkDefaults:
 FRAMEWORK_DEFAULTS = {
     "hf-trainer": FrameworkDefaults(
         {"loss": "hf", "kernels": "hf", "attention": "sdpa", "compile": False},
-        {"grad_ckpt": False, "packing": False},
+        {"grad_ckpt": False, "packing": False, "lora_dropout": 0.0},
         "transformers TrainingArguments: gradient_checkpointing=False, torch_compile=False (its precision default "
-        "is fp32; runs state bf16/fp16, so --precision is left to the user); attn_implementation defaults to sdpa"),
+        "is fp32; runs state bf16/fp16, so --precision is left to the user); attn_implementation defaults to sdpa; "
+        "peft LoraConfig lora_dropout=0.0 (huggingface/peft src/peft/tuners/lora/config.py @82f4c0241)"),
     "trl": FrameworkDefaults(
         {"loss": "chunked", "kernels": "hf", "attention": "sdpa", "compile": False},
-        {"grad_ckpt": True, "packing": False, "precision": "bf16"},
+        {"grad_ckpt": True, "packing": False, "precision": "bf16", "lora_dropout": 0.05},
         "huggingface/trl trl/trainer/sft_config.py @f2cd577 (v1.9): gradient_checkpointing=True and bf16=True "
-        "(since 2025-08, #3510), packing=False, loss_type 'chunked_nll' (since 2026-06, #5846; older TRL: --loss hf)"),
+        "(since 2025-08, #3510), packing=False, loss_type 'chunked_nll' (since 2026-06, #5846; older TRL: --loss hf); "
+        "trl/trainer/model_config.py: lora_dropout=0.05"),
     "torchtune": FrameworkDefaults(
         {"loss": "chunked", "kernels": "hf", "attention": "sdpa", "compile": False, "activation_offload": False},
-        {"grad_ckpt": True, "packing": False, "precision": "bf16-true"},
+        {"grad_ckpt": True, "packing": False, "precision": "bf16-true", "lora_dropout": 0.0},
         "pytorch/torchtune recipes/configs/llama3_1/8B_lora_single_device.yaml @bd2a0fc: dtype bf16 (no AMP), "
-        "LinearCrossEntropyLoss (8 chunks), compile False, enable_activation_checkpointing True, "
+        "lora_dropout 0.0, LinearCrossEntropyLoss (8 chunks), compile False, enable_activation_checkpointing True, "
         "enable_activation_offloading False, dataset.packed False; full single-device configs also set "
         "optimizer_in_bwd True with bitsandbytes PagedAdamW8bit"),
     "axolotl": FrameworkDefaults(
         {"loss": "hf", "kernels": "hf", "attention": "sdpa", "compile": False, "activation_offload": False},
-        {"grad_ckpt": False, "packing": False, "precision": "bf16"},
+        {"grad_ckpt": False, "packing": False, "precision": "bf16", "lora_dropout": 0.0},
         "axolotl-ai-cloud/axolotl src/axolotl/utils/schemas/config.py @067b021: bf16 'auto', "
-        "gradient_checkpointing False, activation_offloading False, sample_packing unset, torch_compile unset"),
+        "gradient_checkpointing False, activation_offloading False, sample_packing unset, torch_compile unset; "
+        "schemas/peft.py: lora_dropout 0.0"),
     "llama-factory": FrameworkDefaults(
         {"loss": "hf", "kernels": "hf", "attention": "sdpa", "compile": False},
-        {"grad_ckpt": True, "packing": False},
+        {"grad_ckpt": True, "packing": False, "lora_dropout": 0.0},
         "hiyouga/LLaMA-Factory src/llamafactory/hparams/model_args.py @ff6d4d1: disable_gradient_checkpointing "
-        "False, flash_attn auto, enable_liger_kernel False, use_unsloth False; data_args.py: packing off for SFT"),
+        "False, flash_attn auto, enable_liger_kernel False, use_unsloth False; data_args.py: packing off for SFT; "
+        "finetuning_args.py: lora_dropout 0.0"),
     "unsloth": FrameworkDefaults(
         {"loss": "fused", "kernels": "unsloth", "attention": "flash", "activation_offload": True},
-        {"grad_ckpt": True, "packing": False},
+        {"grad_ckpt": True, "packing": False, "lora_dropout": 0.0},
         "unslothai/unsloth unsloth/models/llama.py @015bdef: get_peft_model use_gradient_checkpointing='unsloth' "
-        "(checkpoints offloaded to CPU), fused cross-entropy and Triton kernels, flash attention"),
+        "(checkpoints offloaded to CPU), lora_dropout 0.0, fused cross-entropy and Triton kernels, flash attention"),
     "litgpt": FrameworkDefaults(
         {"loss": "chunked", "kernels": "hf", "attention": "sdpa", "compile": False},
-        {"grad_ckpt": False, "packing": False, "precision": "bf16-true"},
-        "Lightning-AI/litgpt config_hub/finetune/*/lora.yaml @2685705: precision bf16-true; litgpt/finetune/lora.py: "
+        {"grad_ckpt": False, "packing": False, "precision": "bf16-true", "lora_dropout": 0.05},
+        "Lightning-AI/litgpt config_hub/finetune/*/lora.yaml @2685705: precision bf16-true, lora_dropout 0.05; "
+        "litgpt/finetune/lora.py: "
         "lm_head_chunk_size=128 with chunked_cross_entropy, no activation checkpointing"),
     "frugaltune": FrameworkDefaults(
-        dict(TOOL_STACK), {"grad_ckpt": False, "packing": False},
-        "frugaltune train defaults (train/config.py): grad_ckpt false, packing false, loss on response rows"),
+        dict(TOOL_STACK), {"grad_ckpt": False, "packing": False, "lora_dropout": 0.05},
+        "frugaltune train defaults (train/config.py): grad_ckpt false, packing false, lora dropout 0.05, loss on "
+        "response rows"),
 }
 
 
@@ -98,8 +107,14 @@ class Stack:
         """How the logits are held: the loss flag, except that Unsloth's kernels replace an HF loss with their own
         cross-entropy, which keeps the 16-bit logits and writes the gradient into them in place
         (unsloth/kernels/cross_entropy_loss.py Fast_CrossEntropyLoss: save_for_backward(logits, ...), backward
-        returns `logits` as dlogits)."""
-        return "unsloth" if self.loss == "hf" and self.kernels == "unsloth" else self.loss
+        returns `logits` as dlogits). That saving needs Unsloth's own model forward (FastLanguageModel, which
+        Unsloth, LLaMA-Factory's use_unsloth and ms-swift's unsloth back-end load): where the framework runs
+        transformers' forward with Unsloth kernels patched in (hf-trainer, trl, axolotl, frugaltune), that forward
+        upcasts the logits to fp32 before any loss (transformers modeling_llama.py v4.45: `logits = logits.float()`;
+        v4.46+ loss_utils.ForCausalLMLoss: `logits = logits.float()`), so the logits are an hf loss's."""
+        if self.loss == "hf" and self.kernels == "unsloth" and self.framework not in TRANSFORMERS_FORWARD:
+            return "unsloth"
+        return self.loss
 
     @property
     def fused_elementwise(self) -> bool:
