@@ -94,7 +94,7 @@ def test_sigterm_before_the_first_step_does_not_claim_a_checkpoint(tmp_path, mon
 def fast_backoff(monkeypatch):
     import frugaltune.train.mirror_queue as mq
 
-    monkeypatch.setattr(mq, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
+    monkeypatch.setattr(mq, "RETRY_DELAYS_S", (30.0, 30.0))  # the end must not wait out the backoff: grace only
     monkeypatch.setattr(faults, "MIRROR_GRACE_S", 0.5)
 
 
@@ -118,6 +118,10 @@ def test_mirror_outage_is_reported_at_once_and_does_not_stall_the_end(tmp_path, 
         result = train(cfg, quiet=True)
     assert result.status == "finished" and result.exit_code == 69
     assert "unreachable" in result.error.message and "run the same command" in result.error.fix
+    import re
+
+    down_s = int(re.search(r"unreachable for (\d+) s", result.error.message).group(1))
+    assert down_s < 20  # training went on, the end gave the store 0.5 s more: not the 60 s of backoff
     news = events(result.run_dir, "mirror")
     assert news[0]["ok"] is False and news[0]["step"] < 12  # reported while training, not at the end
     assert "Could not connect" in news[0]["message"]

@@ -40,18 +40,45 @@ def storage_error(err: OSError, what: str, where: Path | str) -> StorageError:
                         fix=fix + ", then run the same command to resume.")
 
 
+def disk_error(err: BaseException, what: str, where: Path | str) -> StorageError | None:
+    """`err` as a StorageError when the run's disk caused it, else None. Writers do not all raise OSError on a full
+    disk: torch.save raises RuntimeError("... unexpected pos ..."), safetensors "I/O error ... (os error 28)"; those
+    count when their text says so or the disk really has no space left."""
+    if isinstance(err, StorageError):
+        return err
+    if isinstance(err, OSError):
+        return storage_error(err, what, where) if err.errno in _DISK_FULL | _NOT_WRITABLE else None
+    text = str(err)
+    if "os error 28" in text or "No space left" in text or _no_space_left(Path(where)):
+        return storage_error(OSError(errno.ENOSPC, "No space left on device"), what, where)
+    return None
+
+
+def _no_space_left(where: Path, below_bytes: int = 1 << 20) -> bool:
+    """True when the filesystem holding `where` has less than `below_bytes` free."""
+    import os
+
+    path = next((p for p in [where, *where.parents] if p.exists()), None)
+    try:
+        st = os.statvfs(path) if path is not None else None
+    except OSError:
+        return False
+    return st is not None and st.f_bavail * st.f_frsize < below_bytes
+
+
 @contextmanager
 def local_writes(what: str, where: Path | str, cleanup=None) -> Iterator[None]:
-    """Turn an OSError of the run's own disk into a StorageError (exit 74); `cleanup()` first removes what the
+    """Turn a failure of the run's own disk into a StorageError (exit 74); `cleanup()` first removes what the
     failed write left (a partial checkpoint's staging directory), so the space is free again at once."""
     try:
         yield
-    except StorageError:
-        raise
-    except OSError as err:
+    except Exception as err:  # noqa: BLE001 -- re-raised unless the disk caused it
+        error = disk_error(err, what, where)
+        if error is None:
+            raise
         if cleanup is not None:
             cleanup()
-        raise storage_error(err, what, where) from None
+        raise error from None
 
 
 def attempt(what: str, where: Path | str, fn):
@@ -59,10 +86,11 @@ def attempt(what: str, where: Path | str, fn):
     raise before the others know (they would wait at the next barrier), see `failed_save`."""
     try:
         return fn(), None
-    except StorageError as err:
-        return None, err
-    except OSError as err:
-        return None, storage_error(err, what, where)
+    except Exception as err:  # noqa: BLE001 -- re-raised unless the disk caused it
+        error = disk_error(err, what, where)
+        if error is None:
+            raise
+        return None, error
 
 
 def failed_save(err: StorageError | None, what: str, ckpt_root: Path, clean: bool) -> StorageError:
@@ -218,8 +246,8 @@ def record_failure(recipe, err: BaseException) -> BaseException:
     summary.json record why the attempt ended. Writing them may fail on the same full disk: that never hides `err`."""
     from frugaltune.errors import DivergedError, FrugalError
 
-    if isinstance(err, OSError) and err.errno in _DISK_FULL | _NOT_WRITABLE:
-        err = storage_error(err, "writing the run's files", recipe.run_dir)
+    if isinstance(err, Exception):
+        err = disk_error(err, "writing the run's files", recipe.run_dir) or err
     if recipe.ledger is None or isinstance(err, SystemExit):
         return err
     kind = "diverged" if isinstance(err, DivergedError) else "failed"

@@ -38,7 +38,8 @@ class UploadQueue:
     def __init__(self, url: str, retry_delays_s: tuple[float, ...] = ()):
         self.url = url
         self.retry_delays_s = tuple(retry_delays_s)
-        self.outage_since: float | None = None
+        self.outage_since: float | None = None  # unix time, for messages
+        self._outage_t: float | None = None  # the same instant on the monotonic clock, for waiting
         self.last_error: str | None = None
         self.failures = 0
         self._cond = threading.Condition()
@@ -90,8 +91,8 @@ class UploadQueue:
                 now = time.monotonic()
                 if timeout is not None and now - start >= timeout:
                     break
-                if outage_grace_s is not None and self.outage_since is not None and \
-                        now - max(start, self.outage_since) >= outage_grace_s:
+                if outage_grace_s is not None and self._outage_t is not None and \
+                        now - max(start, self._outage_t) >= outage_grace_s:
                     break
                 self._cond.wait(0.05)
             errors, self._errors = self._errors, []
@@ -187,7 +188,7 @@ class UploadQueue:
             self.failures += 1
             self.last_error = str(getattr(err, "message", None) or err).splitlines()[0][:300]
             if self.outage_since is None:
-                self.outage_since = time.time()
+                self.outage_since, self._outage_t = time.time(), time.monotonic()
                 retry = f"retrying in {self.retry_delays_s[0]:g} s with backoff" if self.retry_delays_s else "not retried"
                 self._news.append(f"checkpoint mirror {self.url} is failing ({self.last_error}); {retry}; training "
                                   "continues with local checkpoints.")
@@ -197,4 +198,4 @@ class UploadQueue:
             if self.outage_since is not None:
                 self._news.append(f"checkpoint mirror {self.url} is back after {time.time() - self.outage_since:.0f} s; "
                                   "uploads resumed.")
-                self.outage_since = None
+                self.outage_since = self._outage_t = None
