@@ -14,7 +14,6 @@ from ft_runner_util import config_dict, events, load_tensors
 
 from frugaltune.errors import DivergedError
 from frugaltune.train import checkpoint as ckpt
-from frugaltune.train import recipe as recipe_module
 from frugaltune.train.config import RunConfig
 from frugaltune.train.guards import scaler_active
 from frugaltune.train.recipe import Recipe, train
@@ -22,7 +21,9 @@ from frugaltune.train.recipe import Recipe, train
 
 def poison_loss_at(monkeypatch, step: int, value: float = math.nan) -> None:
     """The loss of optimizer step `step` (1-based) becomes `value` (as lr 1e30 or a bad batch would make it)."""
-    real = recipe_module.summed_loss
+    from frugaltune.train import stack_runtime
+
+    real = stack_runtime.step_loss
     original_count = Recipe._count
     state = {"step": 0}
 
@@ -30,12 +31,12 @@ def poison_loss_at(monkeypatch, step: int, value: float = math.nan) -> None:
         original_count(self, *args)
         state["step"] = self.progress.step
 
-    def loss(model, batch, **kw):
-        out = real(model, batch, **kw)
+    def loss(model, batch, training, **kw):
+        out = real(model, batch, training, **kw)
         return out * value if state["step"] + 1 == step else out
 
     monkeypatch.setattr(Recipe, "_count", count)
-    monkeypatch.setattr(recipe_module, "summed_loss", loss)
+    monkeypatch.setattr(stack_runtime, "step_loss", loss)
 
 
 def test_a_nan_loss_stops_with_exit_65_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
