@@ -316,8 +316,9 @@ def series_mirror(work: Path, ref: dict, steps: int) -> dict:
     mirror.write_text("the storage is gone")  # every write under it now fails
     outage_at = last_step(run_dir)
     code, err = finish(proc)
+    exited = time.time()
     reported = [e for e in events(run_dir) if e["event"] == "mirror" and not e.get("ok")]
-    end_stall = events(run_dir)[-1]["time"] - max(e["time"] for e in events(run_dir) if e["event"] == "step")
+    end_stall = exited - max(e["time"] for e in events(run_dir) if e["event"] == "step")  # last step to exit
     mirror.unlink()
     shutil.move(work / "mirror-away", mirror)
     code2, _ = finish(start(config))  # the store is back: the rerun uploads the newest checkpoint
@@ -329,7 +330,7 @@ def series_mirror(work: Path, ref: dict, steps: int) -> dict:
     ok = code == 69 and code2 == 0 and code3 == 0 and newest_mirrored == f"step-{steps:06d}"
     first_report = reported[0]["step"] if reported else None
     return row("mirror outage", 1, 0, int(code3 != 0), same(weights(run_dir), ref), ok, "-", "-",
-               f"down at step {outage_at}, reported at step {first_report}, end stall {end_stall:.1f} s, "
+               f"down at step {outage_at}, reported at step {first_report}, last step to exit {end_stall:.1f} s, "
                f"exit {code}; rerun uploaded {newest_mirrored}; restored on a new machine")
 
 

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import io
 import logging
+import time
 
 import pytest
 import yaml
@@ -112,20 +113,23 @@ def test_mirror_outage_is_reported_at_once_and_does_not_stall_the_end(tmp_path, 
         return real_call(self, what, fn)
 
     monkeypatch.setattr(CheckpointMirror, "_call", store_goes_down)
+    monkeypatch.setattr(faults, "MIRROR_GRACE_S", 3.0)  # the end waits this once, not again when closing
     mirror = tmp_path / "mirror"
     cfg = RunConfig.from_dict(config_dict(tmp_path, steps=12, checkpoints={"mirror": str(mirror)}))
     with caplog.at_level(logging.WARNING, logger="frugaltune"):
         result = train(cfg, quiet=True)
+    returned = time.time()
     assert result.status == "finished" and result.exit_code == 69
     assert "unreachable" in result.error.message and "run the same command" in result.error.fix
     import re
 
     down_s = int(re.search(r"unreachable for (\d+) s", result.error.message).group(1))
-    assert down_s < 20  # training went on, the end gave the store 0.5 s more: not the 60 s of backoff
+    assert down_s < 20  # training went on, the end gave the store 3 s more: not the 60 s of backoff
     news = events(result.run_dir, "mirror")
     assert news[0]["ok"] is False and news[0]["step"] < 12  # reported while training, not at the end
     assert "Could not connect" in news[0]["message"]
     assert events(result.run_dir)[-1]["event"] == "finished" and result.summary["status"] == "finished"
+    assert returned - events(result.run_dir)[-1]["time"] < 3.0  # closing the mirror gave no second grace
     assert ckpt.verify(result.run_dir / "checkpoints" / "step-000012") is None  # local checkpoints complete
     assert CheckpointMirror(str(mirror)).list_complete() == ["step-000004"]
     assert any("is failing" in r.message for r in caplog.records)

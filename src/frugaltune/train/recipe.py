@@ -697,7 +697,8 @@ class Recipe:
             self.bar.close()
         if self.mirror is not None:
             try:
-                self.mirror.close(timeout=MIRROR_WAIT_ON_STOP_S, outage_grace_s=faults.MIRROR_GRACE_S)
+                # the end of the run already gave a failing mirror its grace (faults.finish_mirror): none again here
+                self.mirror.close(timeout=MIRROR_WAIT_ON_STOP_S, outage_grace_s=0)
             except CheckpointError as err:
                 log.warning("checkpoint mirror: %s", err.message)
         if self.ledger is not None:
