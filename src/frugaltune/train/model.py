@@ -182,6 +182,7 @@ def apply_method(model, cfg: RunConfig):
 
     if cfg.method.kind == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.training.grad_ckpt)
+        keep_4bit_differentiable(model)
     lora = cfg.method.lora
     targets = "all-linear" if lora.targets == ["all-linear"] else list(lora.targets)
     peft_cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
@@ -195,6 +196,33 @@ def apply_method(model, cfg: RunConfig):
     if cfg.training.grad_ckpt:
         model.enable_input_require_grads()
     return model
+
+
+def keep_4bit_differentiable(model) -> int:
+    """Keep every bitsandbytes 4-bit layer on its dequantise-then-matmul path, which autograd differentiates.
+
+    On a CPU with AVX512-BF16, bitsandbytes (0.49+, nn/modules.py Linear4bit.forward) repacks a 4-bit weight in
+    place for a faster kernel (`gemv_4bit`) the first time the layer runs in eval mode without gradients, and keeps
+    that layout afterwards. `gemv_4bit` has no backward: after the first evaluation, training steps back-propagate
+    nothing through the frozen base, so every adapter below a 4-bit layer gets a wrong gradient (torch warns
+    "gemv_4bit: an autograd kernel was not registered"; measured 22-34 % off the fp32 reference on a two-layer
+    model). Turning the repacking off keeps the gradient exact; it costs only evaluation speed on such CPUs.
+    Returns the number of 4-bit layers seen.
+    """
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return 0
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+        state = getattr(layer.weight, "quant_state", None)
+        if state is not None and getattr(state, "packing_format_for_cpu", False):  # already repacked: undo it
+            from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+
+            layer.weight.data, layer.weight.quant_state = _convert_weight_packed_for_cpu_inverse(layer.weight.data,
+                                                                                                 state)
+    return len(layers)
 
 
 def param_counts(model) -> tuple[int, int]:

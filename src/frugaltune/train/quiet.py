@@ -4,8 +4,9 @@ What it silences, and why each is noise here:
 - transformers' info/warning logs, advisory warnings and its own progress bars: frugaltune reports loading, data and
   progress itself;
 - FutureWarnings raised inside transformers about its own deprecations (our calls use the current names);
-- bitsandbytes' import-time warning that its optional CPU 4-bit kernel package is missing: it concerns 4-bit
-  matmuls on a CPU only, so a QLoRA run on a CPU gets one line of our own instead (`cpu_4bit_note`);
+- bitsandbytes' import-time warning that the optional `kernels` package is missing: that package only speeds up
+  its CPU inference kernel (`gemv_4bit`), which training never uses (it has no backward; train/model.py
+  `keep_4bit_differentiable` keeps 4-bit layers off it);
 - tqdm bars written into a file or pipe (GGUF de-quantisation, Hub downloads): on a terminal they stay;
 - accelerate's and huggingface_hub's info logs.
 Warnings about the user's own data or config (truncated rows, resumed with another process count) are ours and stay.
@@ -39,18 +40,6 @@ def quiet_libraries() -> None:
 
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-
-
-def cpu_4bit_note(method: str, on_gpu: bool) -> str | None:
-    """The one line a QLoRA run on a CPU gets about bitsandbytes' optional CPU kernel (None otherwise)."""
-    if method != "qlora" or on_gpu:
-        return None
-    try:
-        import kernels  # noqa: F401
-    except ImportError:
-        return ("4-bit matmuls on a CPU run on bitsandbytes' portable path; `pip install kernels` gives its faster "
-                "CPU kernel (a GPU run does not need it)")
-    return None
 
 
 def _is_terminal(stream) -> bool:

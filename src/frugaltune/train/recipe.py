@@ -147,12 +147,9 @@ class Recipe:
         (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml(header=f"frugaltune train {self.run_dir}/config.yaml"))
 
     def _quiet_libraries(self) -> None:
-        from frugaltune.train.quiet import cpu_4bit_note, quiet_libraries
+        from frugaltune.train.quiet import quiet_libraries
 
         quiet_libraries()
-        note = cpu_4bit_note(self.cfg.method.kind, on_gpu=_cuda_visible())
-        if note and not self.quiet and self.is_main:
-            log.warning("%s", note)
 
     def _compute_dtype(self, torch) -> str:
         from frugaltune.train.engines import resolve_precision
@@ -745,9 +742,3 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
     finally:
         recipe.cleanup()
 
-
-def _cuda_visible() -> bool:
-    """Whether this process will train on a GPU, asked without importing torch (quiet_libraries runs first)."""
-    import shutil
-
-    return os.environ.get("CUDA_VISIBLE_DEVICES", "x") not in ("", "-1") and shutil.which("nvidia-smi") is not None
