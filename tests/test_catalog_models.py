@@ -17,9 +17,8 @@ from frugaltune.errors import CatalogError
 from frugaltune.record import replace
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "scripts" / "catalog" / "reference"  # the sourced tables the catalog is built from
 CONFIGS = Path(__file__).parent / "fixtures" / "catalog" / "configs"
-needs_reference = pytest.mark.skipif(not (REFERENCE / "models.csv").exists(), reason="shared/reference not present")
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +40,7 @@ def _reference_models() -> list[dict]:
 # --- parameter counts ---------------------------------------------------------------------------------------
 
 
-@needs_reference
-@pytest.mark.parametrize("ref", _reference_models() if (REFERENCE / "models.csv").exists() else [],
+@pytest.mark.parametrize("ref", _reference_models(),
                          ids=lambda r: r["name"])
 def test_count_params_matches_reference(cat, ref):
     arch = cat.model(ref["hf_id"])
@@ -154,7 +152,6 @@ def test_generic_7b_is_llama_2_7b_shaped(cat):
 # --- the generator ------------------------------------------------------------------------------------------
 
 
-@needs_reference
 def test_shipped_data_is_what_the_generator_writes(tmp_path):
     script = ROOT / "scripts" / "catalog" / "build_from_reference.py"
     subprocess.run([sys.executable, str(script), "--reference", str(REFERENCE), "--out", str(tmp_path)],

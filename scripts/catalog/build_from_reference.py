@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
+DEFAULT_REFERENCE = Path(__file__).resolve().parent / "reference"  # dated snapshot, see SNAPSHOT.md there
 DEFAULT_OUT = ROOT / "src" / "frugaltune" / "catalog" / "data"
 EXTRA_GPUS = Path(__file__).resolve().parent / "extra_gpus.csv"  # GPUs the reference lacks, each row sourced
 EXTRA_MODELS = Path(__file__).resolve().parent / "extra_models.csv"  # models the reference lacks, each row sourced
