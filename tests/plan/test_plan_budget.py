@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import offer
+from plan_catalog import offer
 
 from frugaltune.api import JOB_DEFAULTS
 from frugaltune.errors import ConfigError

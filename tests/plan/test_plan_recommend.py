@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import offer
+from plan_catalog import offer
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate import estimate

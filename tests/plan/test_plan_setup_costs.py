@@ -4,7 +4,7 @@ rents (estimate/setup.py), so a minutes-long job stays on one GPU while a long o
 from __future__ import annotations
 
 import pytest
-from conftest import offer
+from plan_catalog import offer
 
 from frugaltune.estimate.estimator import estimate
 from frugaltune.estimate.records import Hardware, Job

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import offer
+from plan_catalog import offer
 
 from frugaltune.api import JOB_DEFAULTS
 from frugaltune.estimate.build import build_hardware, estimate

@@ -60,13 +60,26 @@ def _range(value: float | None, q: tuple[float, float, str] | None) -> list | No
 
 
 def _memory_range(m: rec.MemoryOut, q: tuple[float, float, str] | None) -> list | None:
+    return _memory_range_gb(m.weights_gb, m.optimizer_gb, m.peak_gb_per_gpu, q)
+
+
+def _memory_range_gb(weights_gb: float, optimizer_gb: float, peak_gb: float,
+                     q: tuple[float, float, str] | None) -> list | None:
     """Weights and optimizer states are known exactly; the band widens the rest of the peak (activations, logits,
     gradients, allocator slack, context), where the estimator's misses are."""
     if q is None:
         return None
-    state = m.weights_gb + m.optimizer_gb
-    rest = max(m.peak_gb_per_gpu - state, 0.0)
+    state = weights_gb + optimizer_gb
+    rest = max(peak_gb - state, 0.0)
     return [state + rest * math.exp(q[0]), state + rest * math.exp(q[1])]
+
+
+def band_high_fits(method: str, gpu, weights_gb: float, optimizer_gb: float, peak_gb: float) -> bool | None:
+    """Whether the high end of the memory band fits `gpu` (as `apply_bands` sets `memory.fits_band_high`); None
+    when there is no band."""
+    band = _memory_range_gb(weights_gb, optimizer_gb, peak_gb, quantiles(load_bands(), "memory", method,
+                                                                          gpu_class(gpu)))
+    return None if band is None else band[1] <= gpu.memory_gb
 
 
 def apply_bands(result: rec.Estimate, job: rec.Job, hw: rec.Hardware, coef=None, bands: dict | None = None

@@ -97,7 +97,7 @@ def token_counts(job: rec.Job) -> tuple[int, float, float, int]:
 
 
 def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,
-             coef: Coefficients | None = None) -> rec.Estimate:
+             coef: Coefficients | None = None, advice: bool = True) -> rec.Estimate:
     """Estimate peak memory per GPU, tokens/s, hours and dollars for `job` on `hw`.
 
     Args:
@@ -106,6 +106,8 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
         catalog: the loaded catalog (for storage prices and stale-price checks); optional.
         today: the date stale-price warnings are measured against (default: today).
         coef: calibrated coefficients (default: the shipped fit).
+        advice: when the job does not fit, add the warning that says what would (a planner that only records why
+            an option was rejected skips it: it estimates a dozen alternatives).
     Returns:
         An Estimate; `.to_json()` is the JSON contract.
     Raises:
@@ -116,6 +118,10 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     ph = physics(job, hw.gpu, coef)
     stack, precision, memory, tp, fits = ph.stack, ph.precision, ph.memory, ph.tp, ph.fits
     real_tokens, steps, hours, warnings = ph.real_tokens, ph.steps, ph.hours, list(ph.warnings)
+    if not fits and advice:
+        from frugaltune.estimate.advice import does_not_fit_warning
+
+        warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
     from frugaltune.estimate.pricing import price_job
 
     priced = price_job(job, hw, hours, ph.checkpoint_bytes, real_tokens, catalog, today, warnings)
@@ -140,7 +146,8 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
 
 @record(frozen=True)
 class Physics:
-    """What an estimate needs that depends on the job and the GPU, not on the offer that prices it."""
+    """What an estimate needs that depends on the job and the GPU, not on the offer that prices it (`warnings`
+    leave out the advice on what would fit, which `estimate` adds when the job does not fit)."""
 
     stack: object
     precision: str
@@ -182,6 +189,19 @@ def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
     return hit
 
 
+def memory_fits(job: rec.Job, gpu, coef: Coefficients | None = None) -> tuple[bool, bool, float]:
+    """(peak fits, the 80 % band's high end fits too, hours) of `job` on `gpu`: what `estimate(job, hw)` says in
+    `memory.fits`, `memory.fits_band_high` and `time.hours`, without pricing or building the estimate (a planner
+    probes ZeRO stages and GPU counts this way)."""
+    from frugaltune.estimate.bands import band_high_fits
+
+    coef = coef or load_coefficients()
+    ph = physics(job, gpu, coef)
+    m = ph.memory
+    high = band_high_fits(job.method, gpu, m.weights / GB, (m.optimizer + m.master) / GB, m.peak / GB)
+    return ph.fits, ph.fits if high is None else high, ph.hours
+
+
 def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Physics:
     validate_job(job)
     validate_stack(job)
@@ -199,10 +219,6 @@ def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Phys
     hours = computed_tokens / tp.tokens_per_sec / 3600.0
     sanity_warnings(job, hours, warnings)
     fits = memory.peak <= hw.gpu.memory_gb * GB
-    if not fits:
-        from frugaltune.estimate.advice import does_not_fit_warning
-
-        warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
     return Physics(stack, precision, memory, tp, real_tokens, steps, hours, fits, tuple(warnings),
                    trainable_count(job), checkpoint_bytes(job, precision))
 

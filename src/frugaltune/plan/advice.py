@@ -47,7 +47,7 @@ def alternatives(job: Job, catalog, flt: Filters, estimator=None, limit: int = 3
         tries.append((f"with --method {method} on any GPU", lighter, wide))
     out = []
     for label, j, f in tries:
-        best = _best(compare_job(j, catalog, f, estimator=estimator))
+        best = _best(compare_job(j, catalog, f, estimator=estimator, top=1))  # only the cheapest is read
         if best is not None:
             out.append(f"{label}: {describe(*best)}")
         if len(out) >= limit:

@@ -79,7 +79,7 @@ def afford(models: list, budget_usd: float, catalog, flt: Filters, *, per: str =
 
 
 def _best_row(job: Job, budget_usd: float, per: str, catalog, flt: Filters, estimator) -> Affordable:
-    cmp = compare_job(job, catalog, flt, estimator=estimator)
+    cmp = compare_job(job, catalog, flt, estimator=estimator, top=OFFERS_TRIED, distinct=_offer_key)
     name, params = job.model.name, _params(job)
     if not cmp.ranked:
         return Affordable(name, params, job.method, 0, None, None, "does not fit any GPU allowed")
@@ -98,10 +98,14 @@ def _best_row(job: Job, budget_usd: float, per: str, catalog, flt: Filters, esti
     return best
 
 
+def _offer_key(cand: Candidate) -> tuple:
+    return cand.offer.platform, cand.offer.instance, cand.num_gpus, cand.pricing
+
+
 def _distinct(ranked: list) -> list:
     seen, out = set(), []
     for cand, est in ranked:
-        key = (cand.offer.platform, cand.offer.instance, cand.num_gpus, cand.pricing)
+        key = _offer_key(cand)
         if key not in seen:
             seen.add(key)
             out.append((cand, est))

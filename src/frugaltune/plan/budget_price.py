@@ -123,7 +123,7 @@ def _train(phase: Phase, spec: BudgetSpec, catalog, estimator, cache: dict) -> P
 def _compare(job: Job, flt: Filters, catalog, estimator, cache: dict) -> Comparison:
     key = (job, flt)
     if key not in cache:
-        cache[key] = compare_job(job, catalog, flt, estimator=estimator)
+        cache[key] = compare_job(job, catalog, flt, estimator=estimator, top=1)  # only the cheapest is read
     return cache[key]
 
 

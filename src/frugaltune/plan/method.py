@@ -20,10 +20,11 @@ from __future__ import annotations
 from frugaltune.record import field, record
 
 from frugaltune.estimate.records import Estimate, Hardware, Job
-from frugaltune.plan.search import Comparison, Filters, compare_job, total_usd, wall_hours
+from frugaltune.plan.search import Comparison, Filters, compare_job, hardware_key, total_usd, wall_hours
 from frugaltune.plan.settings import DEFAULT_SAFETY_MARGIN, base_job
 
 DOMAIN_SHIFTS = ("small", "large")
+TOP_HARDWARE = 3  # settings are tuned on this many of the cheapest hardware options, then the cheapest result wins
 # Qualitative columns of the trade-off matrix: the usual rule-of-thumb comparison of the methods (LoRA: Hu et al.
 # 2021; QLoRA: Dettmers et al. 2023; DPO: Rafailov et al. 2023). Words, not measurements; the peak memory,
 # dollars and hours printed beside them are computed for the user's job.
@@ -94,7 +95,8 @@ class Best:
 
 
 def _options(job: Job, sit: Situation, catalog, estimator) -> dict[str, Comparison]:
-    """The cheapest way to run each method within the user's GPU constraints (no budget filter: we want costs)."""
+    """The cheapest way to run each method within the user's GPU constraints (no budget filter: we want costs); each
+    comparison holds at least the TOP_HARDWARE first distinct options (`compare_job`'s `top`)."""
     if sit.owned:
         return {}
     flt = Filters(gpus=(sit.gpu,) if sit.gpu else (), max_gpus=sit.max_gpus, pricings=sit.pricings,
@@ -102,7 +104,7 @@ def _options(job: Job, sit: Situation, catalog, estimator) -> dict[str, Comparis
     out = {}
     for method in ("qlora", "lora", "full"):
         light = job.with_(method=method, grad_ckpt=True, micro_batch=1)
-        out[method] = compare_job(light, catalog, flt, estimator=estimator)
+        out[method] = compare_job(light, catalog, flt, estimator=estimator, top=TOP_HARDWARE, distinct=hardware_key)
     return out
 
 

@@ -8,11 +8,10 @@ from frugaltune.record import field, record
 
 from frugaltune.errors import InfeasiblePlanError
 from frugaltune.estimate.records import Estimate, Hardware, Job
-from frugaltune.plan.method import Best, MethodChoice, Situation, decide, matrix_row, option_label
-from frugaltune.plan.search import Candidate, prefer_simple, total_usd
+from frugaltune.plan.method import TOP_HARDWARE, Best, MethodChoice, Situation, decide, matrix_row, option_label
+from frugaltune.plan.search import Candidate, hardware_key, prefer_simple, total_usd
 from frugaltune.plan.settings import DEFAULT_GLOBAL_BATCH, DEFAULT_SAFETY_MARGIN, Settings, pick_settings
 
-TOP_HARDWARE = 3  # settings are tuned on this many of the cheapest hardware options, then the cheapest result wins
 # Peak learning rates by method: QLoRA paper (Dettmers et al. 2023, appendix B) uses 2e-4 for 7B/13B adapters;
 # Stanford Alpaca (tatsu-lab/stanford_alpaca README) fully fine-tunes LLaMA-7B at 2e-5.
 LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
@@ -48,7 +47,7 @@ def _hardware_options(choice: MethodChoice) -> list[Candidate]:
         return []
     seen, out = set(), []
     for cand, _est in cmp.ranked:
-        key = (cand.offer.gpu, cand.num_gpus, cand.offer.platform, cand.pricing)
+        key = hardware_key(cand)
         if key not in seen:
             seen.add(key)
             out.append(cand)

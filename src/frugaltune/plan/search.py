@@ -102,6 +102,11 @@ def total_usd(est: Estimate) -> float:
     return math.inf if usd is None else float(usd)
 
 
+def hardware_key(cand: Candidate) -> tuple:
+    """What distinguishes two hardware options for a recommendation: GPU, count, platform, pricing (not region)."""
+    return cand.offer.gpu, cand.num_gpus, cand.offer.platform, cand.pricing
+
+
 def gpu_counts(offer: Offer, min_gpus: int, max_gpus: int) -> list[int]:
     """GPU counts one offer can be rented at: a whole-instance offer only as the whole instance (an 8-GPU node is
     bought as 8 GPUs); a per-GPU offer at 1..gpus_per_instance on one machine (no multi-node)."""
@@ -141,31 +146,52 @@ class _Fit:
     job: Job | None
     reason: str | None = None
     estimate: Estimate | None = None
+    hours: float | None = None  # the job's fault-free hours there (known when the default estimator probed it)
 
 
 def score(cands: list[Candidate], job: Job, catalog, *, strict_precision: bool, auto_zero: bool,
-          estimator) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
-    """Estimate every candidate; reject the ones that cannot run the job (memory, precision, spot feasibility)."""
-    fits: dict[tuple[str, int], _Fit] = {}
+          estimator, top: int | None = None, distinct=None, flt: Filters | None = None
+          ) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
+    """Estimate every candidate (with `top`: those that can reach the top, prune.py); reject the ones that cannot
+    run the job (memory, precision, spot feasibility)."""
+    fits = _fits(cands, job, catalog, strict_precision, auto_zero, estimator)
+
+    def score_one(cand: Candidate, fit: _Fit, ok: list, rejected: list) -> None:
+        _score_one(cand, fit, catalog, estimator, ok, rejected)
+
+    if top and all(f.job is None or f.hours is not None for f in fits.values()):
+        from frugaltune.plan.prune import score_top
+
+        return score_top(cands, fits, score_one, top, distinct, flt or Filters())
     ok, rejected = [], []
+    for cand in cands:
+        score_one(cand, fits[cand.offer.gpu, cand.num_gpus], ok, rejected)
+    return ok, rejected
+
+
+def _fits(cands: list[Candidate], job: Job, catalog, strict_precision: bool, auto_zero: bool,
+          estimator) -> dict[tuple[str, int], _Fit]:
+    fits: dict[tuple[str, int], _Fit] = {}
     for cand in cands:
         key = (cand.offer.gpu, cand.num_gpus)
         if key not in fits:
             fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator)
-        fit = fits[key]
-        if fit.job is None:
-            rejected.append(Rejection(cand, fit.reason, fit.estimate))
-            continue
-        est = estimator(fit.job, _hardware(cand, catalog), catalog)
-        spot = est.cost_breakdown.spot
-        if spot is not None and spot.get("feasible") is False:
-            rejected.append(Rejection(cand, "spot: checkpoints too slow for the assumed interruption rate "
-                                            f"({spot.get('rate')}/h); the job would not finish", est))
-        elif est.cost_breakdown.total_cost is None:
-            rejected.append(Rejection(cand, f"no {cand.pricing} price", est))
-        else:
-            ok.append((cand, est))
-    return ok, rejected
+    return fits
+
+
+def _score_one(cand: Candidate, fit: _Fit, catalog, estimator, ok: list, rejected: list) -> None:
+    if fit.job is None:
+        rejected.append(Rejection(cand, fit.reason, fit.estimate))
+        return
+    est = estimator(fit.job, _hardware(cand, catalog), catalog)
+    spot = est.cost_breakdown.spot
+    if spot is not None and spot.get("feasible") is False:
+        rejected.append(Rejection(cand, "spot: checkpoints too slow for the assumed interruption rate "
+                                        f"({spot.get('rate')}/h); the job would not finish", est))
+    elif est.cost_breakdown.total_cost is None:
+        rejected.append(Rejection(cand, f"no {cand.pricing} price", est))
+    else:
+        ok.append((cand, est))
 
 
 def _hardware(cand: Candidate, catalog) -> Hardware:
@@ -183,18 +209,44 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
     if auto_zero and cand.num_gpus > 1:
         stages += [s for s in (1, 2, 3) if s > job.zero_stage]
     hw = Hardware(gpu=gpu, num_gpus=cand.num_gpus, offer=None, pricing=cand.pricing)
-    est, why_not = None, None
+    tried, why_not = None, None
     for stage in stages:
         trial = job.with_(zero_stage=stage)
         why_not = engine_problem(trial)
         if why_not:
             continue
-        trial = as_run(trial)
-        est = estimator(trial, hw, catalog)
-        if est.memory.fits and est.memory.fits_band_high:  # the 80 % band's high end fits too
-            return _Fit(trial)
-    if est is None:
+        tried = as_run(trial)
+        fits, hours = _probe(tried, hw, catalog, estimator)
+        if fits:  # the 80 % band's high end fits too
+            return _Fit(tried, hours=hours)
+    if tried is None:
         return _Fit(None, f"no engine runs it: {why_not}")
+    return _does_not_fit(_rejected_estimate(tried, hw, catalog, estimator), gpu)
+
+
+def _probe(job: Job, hw: Hardware, catalog, estimator) -> tuple[bool, float | None]:
+    """(the peak and its 80 % band fit, fault-free hours or None): the frugaltune estimator's memory alone, or a
+    whole estimate from any other estimator."""
+    if estimator is _default_estimator:
+        from frugaltune.estimate.estimator import memory_fits
+
+        fits, band_fits, hours = memory_fits(job, hw.gpu)
+        return fits and band_fits, hours
+    est = estimator(job, hw, catalog)
+    return est.memory.fits and est.memory.fits_band_high, None
+
+
+def _rejected_estimate(job: Job, hw: Hardware, catalog, estimator) -> Estimate:
+    """The estimate kept with a memory rejection (its dollars, hours and peak), without the what-would-fit advice
+    of the frugaltune estimator's warnings: a rejection says what it needs in its reason."""
+    if estimator is _default_estimator:
+        from frugaltune.estimate import estimate
+
+        return estimate(job, hw, catalog=catalog, advice=False)
+    return estimator(job, hw, catalog)
+
+
+def _does_not_fit(est: Estimate, gpu) -> _Fit:
     mem = est.memory
     if mem.fits:
         return _Fit(None, f"may not fit: the 80 % band of the peak reaches {mem.peak_gb_range[1]:.1f} GB per GPU, "
@@ -250,7 +302,7 @@ def prefer_simple(scored: list) -> list:
 
 
 def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "cost", strict_precision: bool = False,
-                auto_zero: bool = True, estimator=None) -> Comparison:
+                auto_zero: bool = True, estimator=None, top: int | None = None, distinct=None) -> Comparison:
     """Enumerate -> filter -> score -> rank one job over the catalog's offers. Never raises for 'nothing works':
     an empty `ranked` with every reason in `rejected` is a valid answer (see `require_options`).
 
@@ -262,13 +314,18 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
         sort: "cost" or "time".
         strict_precision: reject GPUs without bf16 for a bf16 job instead of running them in fp16.
         estimator: `f(job, hw, catalog) -> Estimate`, default the frugaltune estimator.
+        top: for callers that read only the first `top` distinct options of the cost ranking (and `cheapest`):
+            candidates that cannot reach them are dropped unestimated (prune.py). `ranked` then holds at least those
+            options, in the same order and with the same numbers as without `top`; `fastest`, `pareto` and
+            `rejected` cover only the options estimated. Ignored with sort "time" or a custom estimator.
+        distinct: what makes two options distinct for `top` (a function of a Candidate); default: every candidate.
     """
     estimator = estimator or _default_estimator
     flt = flt or Filters()
     offers = catalog.offers_of_gpus(flt.gpus)
     cands, rejected = enumerate_candidates(list(offers), flt)  # with --gpu, only those GPUs' offers are read
     scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
-                        estimator=estimator)
+                        estimator=estimator, top=top if sort == "cost" else None, distinct=distinct, flt=flt)
     kept, rej2 = apply_limits(scored, flt)
     ranked = rank(kept, sort)
     front = pareto_front([(total_usd(e), wall_hours(e)) for _c, e in ranked])
