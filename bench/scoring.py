@@ -75,27 +75,26 @@ def residuals(cases: list[Case], coef=None) -> list[dict]:
         if c.mem_gb:
             got = predicted_memory_gb(est, c.mem_kind)
             m = est["memory"]
-            state = m["weights_gb"] + m["optimizer_gb"]  # known exactly: the band is on the rest (estimate/bands.py)
             band = m["peak_gb_range"]
             shift = m["peak_gb_per_gpu"] - got  # the band is on the planning value; compare like for like
+            floor = static_gb(m) - shift  # the band's low end never goes below the exact states (estimate/bands.py)
             out.append({**base, "metric": "memory", "r": math.log(c.mem_gb / got), "measured": c.mem_gb,
-                        "estimated": got, "r_band": dynamic_residual(c.mem_gb, got, state),
+                        "estimated": got, "r_floor": math.log(floor / got) if floor > 0 else -math.inf,
                         "band": [b - shift for b in band] if band else None})
         if c.tokens_per_s:
             got = est["throughput"]["tokens_per_sec_per_gpu"] * c.tokens_ratio
             band = est["throughput"]["tokens_per_sec_range"]
             scale = got / est["throughput"]["tokens_per_sec"]
             out.append({**base, "metric": "tokens/s", "r": math.log(c.tokens_per_s / got), "measured": c.tokens_per_s,
-                        "estimated": got, "r_band": math.log(c.tokens_per_s / got),
+                        "estimated": got, "r_floor": -math.inf,
                         "band": [b * scale for b in band] if band else None})
     return out
 
 
-def dynamic_residual(measured: float, estimated: float, state: float) -> float:
-    """ln(measured / estimated) of the part of the peak that is not weights and optimizer states (what the band
-    widens); a measurement below the states counts as a dynamic part 20x smaller than estimated."""
-    dynamic = max(estimated - state, 1e-3)
-    return math.log(max(measured - state, 0.05 * dynamic) / dynamic)
+def static_gb(memory: dict) -> float:
+    """The JSON twin of estimate/bands.py static_gb: weights, optimizer states (master weights included) and the
+    quantisation workspace, exact, where a memory band's low end stops."""
+    return memory["weights_gb"] + memory["optimizer_gb"] + memory["quant_workspace_gb"]
 
 
 def abs_pct(r: float) -> float:

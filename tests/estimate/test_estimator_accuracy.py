@@ -12,11 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-# Median absolute % error on the held-out sources. The issue's targets are 18 % memory and 20 % tokens/s out of
-# sample: leave-one-source-out meets both (bench/README.md: 15.8 % / 10.9 %), the held-out sources meet tokens/s
-# (12.6 %) but not memory (18.4 %, driven by ms-swift's Qwen v1 rows): the memory bar here guards against regressions
-# at 20 % until that is closed, and says so.
-BARS = {"memory": 20.0, "tokens/s": 20.0}
+# Median absolute % error on the held-out sources, against the issue's out-of-sample targets (18 % memory, 20 %
+# tokens/s). Measured (bench/README.md): held-out 16.8 % / 12.6 %, leave-one-source-out 14.9 % / 10.9 %.
+BARS = {"memory": 18.0, "tokens/s": 20.0}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +33,13 @@ def test_held_out_median_error_within_the_bar(held_out, metric):
     assert statistics.median(errors) <= BARS[metric], sorted(errors)
 
 
+# Coverage of the shipped 80 % bands, measured (bench/README.md), and the widest median band (high / low) that is not
+# a blanket. On the held-out sources: memory 68 % of rows (75 % averaged over sources; 38 % on ms-swift's benchmark
+# doc, whose Qwen v1 rows grow with length as if checkpointing were off, 81 % on the others), tokens/s 95 %.
+HELD_OUT_COVERAGE = {"memory": 0.65, "tokens/s": 0.85}
+MAX_MEDIAN_SPAN = {"memory": 2.0, "tokens/s": 4.0}
+
+
 @pytest.mark.parametrize("metric", sorted(BARS))
 def test_the_80_percent_band_covers_most_held_out_measurements(held_out, metric):
     from scoring import coverage
@@ -42,12 +47,20 @@ def test_the_80_percent_band_covers_most_held_out_measurements(held_out, metric)
     rows = [x for x in held_out if x["metric"] == metric]
     share = coverage(rows)
     assert share is not None, "no bands shipped (catalog/data/estimator_bands.json)"
-    # an 80 % band from leave-one-source-out residuals, on sources it never saw. Measured (bench/README.md): 62 %
-    # memory (short of the 80 % target: the held-out ms-swift and LLaMA-Factory rows miss by more than any fit
-    # source does), 91 % tokens/s. Guarded here against regressions, and the band must not be a blanket: its median
-    # span is below a factor 3.5 between its ends (measured 1.4 memory, 2.9 tokens/s)
-    assert share >= 0.6, f"{metric}: {share:.0%} of held-out measurements inside the band"
-    assert statistics.median(x["band"][1] / x["band"][0] for x in rows) < 3.5
+    assert share >= HELD_OUT_COVERAGE[metric], f"{metric}: {share:.0%} of held-out measurements inside the band"
+    assert statistics.median(x["band"][1] / x["band"][0] for x in rows) < MAX_MEDIAN_SPAN[metric]
+
+
+@pytest.mark.parametrize("metric", sorted(BARS))
+def test_the_band_covers_80_percent_of_the_reference_measurements(catalog, metric):
+    # the fit rows (reference data) with the shipped coefficients and bands: the bands come from these sources'
+    # leave-one-source-out misses, so at least 80 % of their measurements must land inside, and not all of them
+    from scoring import all_cases, coverage, residuals
+
+    rows = [x for x in residuals([c for c in all_cases(catalog)["fit"] if not c.skip]) if x["metric"] == metric]
+    assert len(rows) >= 300
+    share = coverage(rows)
+    assert 0.8 <= share < 0.99, f"{metric}: {share:.0%} of the reference measurements inside the band"
 
 
 def test_every_scored_held_out_row_has_its_band(held_out):

@@ -16,9 +16,9 @@ from frugaltune.plan.search import Filters, compare_job, total_usd
 OFFERS = [offer("one", "a100", "A100-80GB", 1.50), offer("node", "v100x8", "V100-32GB", 0.40, gpus=8, whole=True)]
 
 
-def _job(shipped, samples: int, tokens: float) -> Job:
+def _job(shipped, samples: int, tokens: float, epochs: int = 3) -> Job:
     return Job(model=shipped.model("llama-2-7b"), method="lora", dataset_size=samples, tokens_per_sample=tokens,
-               epochs=3, packing=True, seq_len=512)
+               epochs=epochs, packing=True, seq_len=512)
 
 
 def test_a_minutes_long_lora_job_is_planned_on_one_gpu(cat, shipped):
@@ -35,6 +35,17 @@ def test_a_200m_token_job_still_spreads_over_the_cheaper_node(cat, shipped):
     cmp = compare_job(_job(shipped, 400_000, 500), cat(OFFERS), Filters(pricings=("on-demand",)))  # 600M tokens
     best, _est = cmp.ranked[0]
     assert best.num_gpus == 8 and best.offer.gpu == "V100-32GB"
+
+
+def test_a_200m_token_job_spreads_over_the_cheaper_node_and_over_the_gpus_asked_for(cat, shipped):
+    job = _job(shipped, 400_000, 500, epochs=1)  # 200M tokens: about a day of one A100's time
+    best, est = compare_job(job, cat(OFFERS), Filters(pricings=("on-demand",))).ranked[0]
+    assert best.num_gpus == 8 and best.offer.gpu == "V100-32GB" and est.time.hours > 10 * est.time.setup_hours
+    # asked for at least 4 GPUs of one kind, the plan spreads the job over them even where one would be cheaper
+    pods = [offer("pod", "a100x8", "A100-80GB", 1.50, gpus=8)]  # billed per GPU used
+    one, _ = compare_job(job, cat(pods), Filters(pricings=("on-demand",))).ranked[0]
+    spread, _ = compare_job(job, cat(pods), Filters(pricings=("on-demand",), min_gpus=4)).ranked[0]
+    assert one.num_gpus == 1 and spread.num_gpus >= 4
 
 
 def test_setup_hours_hand_computed_for_a_cloud_vm_and_a_serverless_container():

@@ -1,14 +1,20 @@
 """80 % bands: where the measurement of a job like this one lands, from the estimator's own out-of-sample misses.
 
 `bench/fit_calibration.py` fits the coefficients leaving one published source out at a time, scores the left-out
-source, and keeps each residual r = ln(measured / estimated) (for memory: of the part of the peak beyond the
-weights and optimizer states, which are known exactly). Per metric and per method x GPU class it stores the
-10th and 90th percentiles of r in catalog/data/estimator_bands.json (with the fit's date and row counts). A band is
-estimate x [exp(q10), exp(q90)] (memory: states + the rest x [exp(q10), exp(q90)]). A group with too few residuals borrows the method's (then all methods') quantiles,
-widened by `borrow_widen` (a class without measurements of its own is less certain than one with them). Every band
-is widened by `width_factor`, set by the fit so that bands built without a source cover 80 % of that source's
-measurements (a new source misses more than the pooled residuals of the known ones suggest).
-The cost band follows the tokens/s band: time scales as 1/tokens/s, setup and storage do not.
+source, and keeps each residual r = ln(measured / estimated). It stores the 10th and 90th percentiles of r in
+catalog/data/estimator_bands.json (with the fit's date and row counts): memory per method (its misses come from the
+training stack, not the GPU), tokens/s per method x GPU class. Each project weighs the same (its rows share a weight
+of 1): the miss on a new source is that source's own offset plus its rows' spread, whatever its size, so a project
+with hundreds of rows does not narrow the band and one split over several pages does not count twice. A group
+needs rows from `min_sources` projects; with fewer it borrows the method's (then all methods') quantiles, widened
+by `borrow_widen`. Every band is widened around its centre by `width_factor`, the smallest factor at which bands
+built without a project cover 80 % of that project's measurements, averaged over projects (nested
+leave-one-project-out).
+
+A band is estimate x [exp(q10), exp(q90)]. For memory its low end never drops below the weights, optimizer states,
+master weights and quantisation workspace on the GPU (`static_gb`): those are computed exactly from the model's
+shapes, so a peak below them is impossible. The cost band follows the tokens/s band: time scales as 1/tokens/s,
+setup and storage do not.
 """
 
 from __future__ import annotations
@@ -40,11 +46,16 @@ def load_bands(path: str | None = None) -> dict:
 
 
 def quantiles(bands: dict, metric: str, method: str, cls: str) -> tuple[float, float, str] | None:
-    """(q10, q90, basis) of ln(measured/estimated) for the most specific group with enough residuals."""
+    """(q10, q90, basis) of ln(measured/estimated) for the most specific group the fit kept, widened around its
+    centre by the fit's width factor, and by `borrow_widen` too where the table has that metric's natural group
+    (memory: the method; tokens/s: the method x GPU class) and this job's group is missing from it."""
     table = bands.get(metric) or {}
     width = bands.get("width_factor") or 1.0
-    widen, base = float(bands.get("borrow_widen", 1.5)), float(width.get(metric, 1.0) if isinstance(width, dict) else width)
-    for key, factor, basis in ((f"{method}|{cls}", base, "method x class"), (f"{method}|*", base * widen, "method"),
+    base = float(width.get(metric, 1.0) if isinstance(width, dict) else width)
+    widen = float(bands.get("borrow_widen", 1.5))
+    by_method = (bands.get("group_by") or {}).get(metric) == "method"
+    for key, factor, basis in ((f"{method}|{cls}", base, "method x class"),
+                               (f"{method}|*", base if by_method else base * widen, "method"),
                                ("*|*", base * widen, "all")):
         if key in table:
             lo, hi = table[key][:2]
@@ -59,26 +70,30 @@ def _range(value: float | None, q: tuple[float, float, str] | None) -> list | No
     return [value * math.exp(q[0]), value * math.exp(q[1])]
 
 
+def static_gb(m: rec.MemoryOut) -> float:
+    """Weights, optimizer states (`optimizer_gb` includes the fp32 master weights) and the quantisation workspace
+    on one GPU: allocated before the first step and held to the end, computed exactly from the model's shapes
+    (estimate/peak.py)."""
+    return m.weights_gb + m.optimizer_gb + m.quant_workspace_gb
+
+
 def _memory_range(m: rec.MemoryOut, q: tuple[float, float, str] | None) -> list | None:
-    return _memory_range_gb(m.weights_gb, m.optimizer_gb, m.peak_gb_per_gpu, q)
+    return _memory_range_gb(static_gb(m), m.peak_gb_per_gpu, q)
 
 
-def _memory_range_gb(weights_gb: float, optimizer_gb: float, peak_gb: float,
-                     q: tuple[float, float, str] | None) -> list | None:
-    """Weights and optimizer states are known exactly; the band widens the rest of the peak (activations, logits,
-    gradients, allocator slack, context), where the estimator's misses are."""
-    if q is None:
+def _memory_range_gb(static: float, peak_gb: float, q: tuple[float, float, str] | None) -> list | None:
+    """The peak x [exp(q10), exp(q90)], its low end no lower than the exact static states."""
+    band = _range(peak_gb, q)
+    if band is None:
         return None
-    state = weights_gb + optimizer_gb
-    rest = max(peak_gb - state, 0.0)
-    return [state + rest * math.exp(q[0]), state + rest * math.exp(q[1])]
+    return [max(band[0], min(static, peak_gb)), band[1]]
 
 
 def band_high_fits(method: str, gpu, weights_gb: float, optimizer_gb: float, peak_gb: float) -> bool | None:
     """Whether the high end of the memory band fits `gpu` (as `apply_bands` sets `memory.fits_band_high`); None
     when there is no band."""
-    band = _memory_range_gb(weights_gb, optimizer_gb, peak_gb, quantiles(load_bands(), "memory", method,
-                                                                          gpu_class(gpu)))
+    band = _memory_range_gb(weights_gb + optimizer_gb, peak_gb, quantiles(load_bands(), "memory", method,
+                                                                         gpu_class(gpu)))
     return None if band is None else band[1] <= gpu.memory_gb
 
 
