@@ -363,6 +363,22 @@ def test_breakdown_qlora(tiny, bare_coef):
     assert m.quant_workspace == 36_864 * 2
 
 
+def test_sharded_qlora_splits_the_packed_weights_not_their_constants(tiny, bare_coef):
+    # FSDP-QLoRA on 2 GPUs: the 4-bit packed weights (0.5 B/param) and the 16-bit rest are split in 2; the NF4
+    # constants (0.127 bit/param with double quantisation) stay whole on each GPU (bitsandbytes' quant_state)
+    constants = N_QUANT * 0.127 / 8
+    assert mem.quant_constant_bytes(tiny, "qlora") == pytest.approx(constants)
+    assert mem.quant_constant_bytes(tiny, "qlora", double_quant=False) == pytest.approx(N_QUANT * 0.5 / 8)
+    assert mem.quant_constant_bytes(tiny, "lora") == 0
+    one = memory_breakdown(_job(tiny, method="qlora"), "bf16", bare_coef)
+    two = memory_breakdown(_job(tiny, method="qlora", num_gpus=2, zero_stage=3), "bf16", bare_coef)
+    adapters = N_LORA_QKVO_R8 * 4
+    assert two.weights == pytest.approx((N_QUANT * 0.5 + (N - N_QUANT) * 2 + adapters) / 2 + constants)
+    assert one.weights == pytest.approx(N_QUANT * 0.5 + (N - N_QUANT) * 2 + adapters + constants)
+    z2 = memory_breakdown(_job(tiny, method="qlora", num_gpus=2, zero_stage=2), "bf16", bare_coef)
+    assert z2.weights == pytest.approx(one.weights)  # stage 2 does not shard weights at all
+
+
 def test_trainable_embeddings_add_16bit_copy_grads_and_states(tiny, bare_coef):
     base = memory_breakdown(_job(tiny, method="lora"), "bf16", bare_coef)
     emb = memory_breakdown(_job(tiny, method="lora", trainable_embeddings=True), "bf16", bare_coef)

@@ -62,9 +62,10 @@ def test_spot_dry_run_writes_a_task_skypilot_accepts(tmp_path, capsys):
     assert sky["clouds"] == ["AWS"] and sky["num_nodes"] == 1
 
 
-def test_several_machines_meet_at_the_first_and_overrides_reach_the_job(tmp_path):
+def test_several_machines_meet_at_the_first_and_overrides_reach_the_job(tmp_path, capsys):
     out = tmp_path / "sky.yaml"
     assert _launch("--dry-run", "-o", str(out), "--set", "distributed.num_nodes=2", "--cloud", "gcp") == 0
+    assert "2 machines write one run: mount shared storage" in capsys.readouterr().out  # checked again at start
     task = yaml.safe_load(out.read_text())
     assert task["num_nodes"] == 2 and task["resources"]["use_spot"] is True  # cost.pricing: spot in the config
     assert "SKYPILOT_NODE_IPS" in task["run"] and "--set distributed.num_nodes=2" in task["run"]

@@ -111,3 +111,12 @@ def test_a_rank_that_stopped_stays_deaf_to_the_launchers_repeated_sigterm():
         assert signal.getsignal(signal.SIGTERM) is before
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_machines_that_do_not_share_the_run_directory_are_named(tmp_path):
+    from frugaltune.train.engines.base import unshared_problem
+
+    assert unshared_problem(tmp_path, [(True, "a"), (True, "a"), (True, "b"), (True, "b")]) is None
+    why = unshared_problem(tmp_path, [(True, "a"), (True, "a"), (False, "b"), (False, "b")])
+    assert why == (f"output.dir: {tmp_path} is not shared by every machine: rank(s) 2, 3 on b do not see what rank 0 "
+                   "(a) writes there, so a checkpoint would be split between disks.")

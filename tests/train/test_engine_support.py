@@ -24,14 +24,16 @@ from frugaltune.train.engines.support import plan_section, problem, supported
     (("fsdp", 1), False),                                      # FSDP has no optimizer-only sharding stage
     (("fsdp", 3, "optimizer"), False),                         # FSDP offloads params with the optimizer, or nothing
     (("fsdp", 3, "none", "adamw8bit"), False),                 # bitsandbytes on DTensor shards
-    (("fsdp", 3, "none", "adamw", "qlora"), False),
+    (("fsdp", 3, "none", "adamw", "qlora"), True),            # FSDP-QLoRA: the 4-bit base is sharded
+    (("fsdp", 3, "params", "adamw", "qlora"), True),          # ... with the shards on the CPU (70B on 2 x 24 GB)
+    (("fsdp", 3, "none", "adamw", "qlora", 8), False),        # LLM.int8 weights are integers: not shardable
     (("deepspeed", 2, "optimizer", "adamw", "full"), True),    # ZeRO-Offload
     (("deepspeed", 3, "params", "adamw", "full"), True),
     (("deepspeed", 2, "params"), False),                       # parameter offload is stage 3 only
     (("deepspeed", 3, "params", "adamw8bit", "full"), False),  # issue 13's plan that cannot run
     (("deepspeed", 2, "none", "paged_adamw8bit"), False),
     (("deepspeed", 2, "none", "adamw", "qlora"), True),
-    (("deepspeed", 3, "none", "adamw", "qlora"), False),
+    (("deepspeed", 3, "none", "adamw", "qlora"), False),     # ZeRO-3 does not partition the 4-bit base here
     (("deepspeed", 0), False),
     (("megatron",), False),
 ])
@@ -50,6 +52,12 @@ def test_plan_section_maps_the_priced_zero_stage_to_an_engine():
                                                          "zero_stage": 2, "cpu_offload": "optimizer"}
     with pytest.raises(ValueError, match="CPU Adam"):
         plan_section(8, 3, True, "adamw8bit", "full")  # never written into a run.yaml
+    # QLoRA priced with sharded weights runs on fsdp (deepspeed ZeRO-3 does not partition the 4-bit base)
+    assert plan_section(2, 3, True, "adamw", "qlora") == {"engine": "fsdp", "num_processes": 2, "num_nodes": 1,
+                                                          "zero_stage": 3, "cpu_offload": "params"}
+    assert plan_section(2, 2, False, "adamw", "qlora")["engine"] == "deepspeed"
+    section = plan_section(2, 3, False, "adamw", "qlora")
+    assert RunConfig.from_dict({"method": {"kind": "qlora"}, "distributed": section}).distributed.stage == 3
 
 
 def _config(**distributed) -> dict:
@@ -66,6 +74,8 @@ def test_distributed_section_errors_name_the_problem():
         RunConfig.from_dict(_config(engine="megatron"))
     with pytest.raises(ConfigError, match=r"distributed\.num_proceses: unknown key\. Did you mean 'num_processes'"):
         RunConfig.from_dict(_config(num_proceses=2))
+    with pytest.raises(ConfigError, match=r"distributed: qlora's 8-bit base weights are integer tensors"):
+        RunConfig.from_dict({"method": {"kind": "qlora", "quant": {"bits": 8}}, **_config(engine="fsdp")})
 
 
 def test_set_overrides_any_key_with_yaml_typed_values(tmp_path):

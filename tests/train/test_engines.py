@@ -1,7 +1,9 @@
-"""The engines on CPU (gloo, 2 processes started by `frugaltune train` itself): FSDP2 and DeepSpeed ZeRO-2 save the
-same step on every rank when a SIGTERM reaches the launcher or one rank, exit 75, and resume to the loss of an
-uninterrupted run; the run directory holds the engine's checkpoint format and the generated launcher files; a
-resume on one process reshards both (FSDP: DCP from the mirror on a new disk; DeepSpeed: a universal checkpoint)."""
+"""The engines on CPU (gloo, 2 processes started by `frugaltune train` itself): FSDP2, DeepSpeed ZeRO-2, QLoRA
+sharded by FSDP, and two machines (two launchers meeting at a c10d rendezvous on 127.0.0.1). Each run is stopped by
+a SIGTERM to a launcher or to one rank after its first checkpoint: every rank saves the same step, the run exits 75,
+and the same command resumes it to the losses of an uninterrupted run with the same engine (one uninterrupted run
+per engine, shared by the module's tests). A resume on one process reshards (FSDP: DCP, here from the mirror on a
+new disk; DeepSpeed: a universal checkpoint)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -20,12 +23,14 @@ TINY = str(REPO / "examples" / "trade-classifier" / "tiny.yaml")
 SHORT = [arg for kv in (f"training.max_steps={STEPS}", "training.log_every=1", "training.eval_before=false",
                          "training.eval_every=null", "checkpoints.every_steps=4", "data.max_eval_samples=8")
          for arg in ("--set", kv)]
+VARIANTS = {"fsdp": ["--set", "distributed.engine=fsdp"],
+            "deepspeed": ["--set", "distributed.engine=deepspeed", "--set", "distributed.zero_stage=2"],
+            "qlora-fsdp": ["--set", "distributed.engine=fsdp", "--set", "method.kind=qlora"]}
 
 
-def _args(engine: str, out) -> list[str]:
-    extra = ["--set", "distributed.zero_stage=2"] if engine == "deepspeed" else []
-    return ["train", TINY, "--set", f"distributed.engine={engine}", "--set", "distributed.num_processes=2",
-            *extra, *SHORT, "-o", str(out), "--quiet"]
+def _args(variant: str, out, *extra: str) -> list[str]:
+    return ["train", TINY, *VARIANTS[variant], "--set", "distributed.num_processes=2", *SHORT, *extra,
+            "-o", str(out), "--quiet"]
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -57,42 +62,79 @@ def _a_worker(proc: subprocess.Popen) -> int:
     return children[-1].pid  # the last rank started
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("engine", "target"), [("fsdp", "launcher"), ("deepspeed", "rank")])
-def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp_path, engine, target):
-    straight, split, mirror = tmp_path / "straight", tmp_path / "split", tmp_path / "mirror"
-    mirrored = ["--set", f"checkpoints.mirror={mirror}"] if engine == "fsdp" else []
-    code, err = _finish(_start(_args(engine, straight)))
-    assert code == 0, err
-    s = json.loads((straight / "summary.json").read_text())
-    assert s["distributed"]["engine"] == engine and s["distributed"]["world_size"] == 2
-    assert s["status"] == "finished" and s["steps"] == STEPS
-
-    proc = _start([*_args(engine, split), *mirrored])
+def _stop_after_first_checkpoint(proc: subprocess.Popen, run_dir, target) -> None:
+    """SIGTERM `target(proc)` (the launcher's or a worker's pid) once the first checkpoint is published."""
     try:
-        wait_for(lambda: (split / "checkpoints" / "step-000004" / "manifest.json").is_file(), 180, proc, poll=0.05)
+        wait_for(lambda: (run_dir / "checkpoints" / "step-000004" / "manifest.json").is_file(), 180, proc, poll=0.05)
     finally:
-        os.kill(proc.pid if target == "launcher" else _a_worker(proc), signal.SIGTERM)
-    code, err = _finish(proc)
-    assert code == 75, err
-    stopped = events(split, "interrupted")[0]["step"]
+        os.kill(target(proc), signal.SIGTERM)
+
+
+def _launcher(proc: subprocess.Popen) -> int:
+    return proc.pid
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """variant -> the run directory of its uninterrupted 2-process run (run on first use)."""
+    runs: dict = {}
+
+    def get(variant: str):
+        if variant not in runs:
+            out = tmp_path_factory.mktemp(variant) / "straight"
+            code, err = _finish(_start(_args(variant, out)))
+            assert code == 0, err
+            s = json.loads((out / "summary.json").read_text())
+            assert s["status"] == "finished" and s["steps"] == STEPS
+            runs[variant] = out
+        return runs[variant]
+
+    return get
+
+
+def _assert_resumed_like(run_dir, straight, stopped: int) -> dict:
+    assert events(run_dir, "resume")[0]["from_step"] == stopped
+    want, got = step_losses(straight), step_losses(run_dir)
+    assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-4) for k in want)
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    straight_summary = json.loads((straight / "summary.json").read_text())
+    assert resumed["final_train_loss"] == pytest.approx(straight_summary["final_train_loss"], abs=1e-4)
+    return resumed
+
+
+def _assert_every_rank_saved(run_dir, engine: str) -> int:
+    stopped = events(run_dir, "interrupted")[0]["step"]
     assert 4 <= stopped < STEPS
-    saved = split / "checkpoints" / f"step-{stopped:06d}"
+    saved = run_dir / "checkpoints" / f"step-{stopped:06d}"
     assert (saved / "rng.pt").is_file() and (saved / "rng-rank-1.pt").is_file()  # every rank's generators
     if engine == "fsdp":
         assert {p.name for p in (saved / "dcp").iterdir()} >= {".metadata", "__0_0.distcp", "__1_0.distcp"}
     else:
         names = {p.name for p in (saved / "deepspeed").iterdir()}
         assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"} <= names
-    assert (split / "distributed" / "torchrun.sh").is_file() and (split / "distributed" / "accelerate.yaml").is_file()
+    return stopped
 
-    code, err = _finish(_start([*_args(engine, split), *mirrored]))  # the same command resumes
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("engine", "target"), [("fsdp", "launcher"), ("deepspeed", "rank")])
+def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted, engine,
+                                                                             target):
+    straight = uninterrupted(engine)
+    s = json.loads((straight / "summary.json").read_text())
+    assert s["distributed"]["engine"] == engine and s["distributed"]["world_size"] == 2
+    if engine == "deepspeed":  # every DeepSpeed rank loads the weights; FSDP's rank 1 gets them from rank 0
+        assert step_losses(straight)[1] == pytest.approx(step_losses(uninterrupted("fsdp"))[1], abs=1e-5)
+    split, mirror = tmp_path / "split", tmp_path / "mirror"
+    mirrored = ["--set", f"checkpoints.mirror={mirror}"] if engine == "fsdp" else []
+    proc = _start(_args(engine, split, *mirrored))
+    _stop_after_first_checkpoint(proc, split, _launcher if target == "launcher" else _a_worker)
+    code, err = _finish(proc)
+    assert code == 75, err
+    stopped = _assert_every_rank_saved(split, engine)
+    assert (split / "distributed" / "torchrun.sh").is_file() and (split / "distributed" / "accelerate.yaml").is_file()
+    code, err = _finish(_start(_args(engine, split, *mirrored)))  # the same command resumes
     assert code == 0, err
-    assert events(split, "resume")[0]["from_step"] == stopped
-    resumed = json.loads((split / "summary.json").read_text())
-    assert resumed["final_train_loss"] == pytest.approx(s["final_train_loss"], abs=1e-4)
-    want, got = step_losses(straight), step_losses(split)
-    assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-4) for k in want)
+    _assert_resumed_like(split, straight, stopped)
 
     # one process, more steps: FSDP's DCP checkpoint reshards (here on a new disk, from the mirror, which holds
     # every rank's shards); DeepSpeed's ZeRO-2 partitions go through its universal-checkpoint conversion
@@ -101,7 +143,7 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
     if engine == "fsdp":
         assert (mirror / f"step-{STEPS:06d}" / "dcp" / "__1_0.distcp").is_file()
         run_dir = tmp_path / "new-disk"
-    code, err = _finish(_start([*_args(engine, run_dir), *mirrored, *more]))
+    code, err = _finish(_start(_args(engine, run_dir, *mirrored, *more)))
     assert code == 0, err
     resume = events(run_dir, "resume")[-1]
     assert (resume["from_step"], resume["source"]) == (STEPS, "mirror" if engine == "fsdp" else "local")
@@ -110,20 +152,80 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["fsdp", "deepspeed"])
-def test_lora_adapters_save_and_resume_under_each_engine(tmp_path, engine):
-    # LoRA checkpoints hold the adapter only (DCP ignore_frozen_params / DeepSpeed exclude_frozen_parameters); the
-    # frozen base comes from the model on resume. One process: the engines also run alone (a one-rank group).
+def test_qlora_base_is_sharded_by_fsdp_and_resumes_exactly(tmp_path, uninterrupted):
+    # FSDP-QLoRA: the 4-bit base is split over the ranks (each holds half the parameter bytes), checkpoints hold
+    # the adapter only (DCP ignores frozen parameters; the base comes from the model on resume), and the run
+    # resumes on 2 processes exactly and on 1 by resharding the adapter
+    straight = uninterrupted("qlora-fsdp")
+    split = tmp_path / "split"
+    proc = _start(_args("qlora-fsdp", split))
+    _stop_after_first_checkpoint(proc, split, _a_worker)
+    code, err = _finish(proc)
+    assert code == 75, err
+    stopped = _assert_every_rank_saved(split, "fsdp")
+    code, err = _finish(_start(_args("qlora-fsdp", split)))
+    assert code == 0, err
+    two = _assert_resumed_like(split, straight, stopped)["distributed"]
+    import torch.distributed.checkpoint as dcp
+
+    saved = dcp.FileSystemReader(str(split / "checkpoints" / f"step-{STEPS:06d}" / "dcp")).read_metadata()
+    weights = [k for k in saved.state_dict_metadata if k.startswith("model.")]
+    assert weights and all("lora_" in k for k in weights)
+    assert (split / "final" / "adapter_model.safetensors").is_file()
+
+    more = ["--set", f"training.max_steps={STEPS + 2}", "--set", "distributed.num_processes=1"]
+    code, err = _finish(_start(_args("qlora-fsdp", split, *more)))
+    assert code == 0, err
+    assert events(split, "resume")[-1]["from_step"] == STEPS and events(split, "finished")[-1]["step"] == STEPS + 2
+    one = json.loads((split / "summary.json").read_text())["distributed"]
+    assert (two["world_size"], one["world_size"]) == (2, 1)
+    assert two["param_bytes_per_rank"] == pytest.approx(one["param_bytes_per_rank"] / 2, rel=0.02)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_machines_stop_together_on_one_launchers_sigterm_and_resume(tmp_path, uninterrupted):
+    # two launchers, one process each, as two machines would run them (here sharing the run directory as machines
+    # share a network disk); a SIGTERM to the second machine's launcher stops both machines' ranks at one step
+    run_dir = tmp_path / "run"
+
+    def both() -> list[subprocess.Popen]:
+        nodes = ["--set", "distributed.num_processes=1", "--set", "distributed.num_nodes=2",
+                 "--set", f"distributed.rdzv_endpoint=127.0.0.1:{_free_port()}"]
+        return [_start(["train", TINY, *VARIANTS["fsdp"], *SHORT, *nodes, "-o", str(run_dir), "--quiet"])
+                for _ in range(2)]
+
+    first = both()
+    _stop_after_first_checkpoint(first[0], run_dir, lambda _: first[1].pid)
+    results = [_finish(p) for p in first]
+    assert [code for code, _ in results] == [75, 75], results
+    stopped = _assert_every_rank_saved(run_dir, "fsdp")
+    assert "--nnodes 2" in (run_dir / "distributed" / "torchrun.sh").read_text()
+    results = [_finish(p) for p in both()]
+    assert [code for code, _ in results] == [0, 0], results
+    resumed = _assert_resumed_like(run_dir, uninterrupted("fsdp"), stopped)  # 2 x 1 process == 1 x 2 processes
+    assert (resumed["distributed"]["num_nodes"], resumed["distributed"]["world_size"]) == (2, 2)
+
+
+@pytest.mark.slow
+def test_lora_adapters_save_and_resume_under_deepspeed_alone(tmp_path):
+    # LoRA checkpoints hold the adapter only (DeepSpeed exclude_frozen_parameters); the frozen base comes from the
+    # model on resume. One process: the engine also runs alone (a one-rank group). FSDP's adapter-only checkpoints
+    # and one-rank runs: test_qlora_base_is_sharded_by_fsdp_and_resumes_exactly.
     from ft_runner_util import write_config
 
     cfg = write_config(tmp_path, steps=4, out="run", checkpoints={"every_steps": 2},
-                       distributed={"engine": engine, "num_processes": 1})
+                       distributed={"engine": "deepspeed", "num_processes": 1})
     run_dir = tmp_path / "run"
     for steps in (4, 6):
-        proc = _start(["train", str(cfg), "--set", f"training.max_steps={steps}", "--quiet"])
-        code, err = _finish(proc)
+        code, err = _finish(_start(["train", str(cfg), "--set", f"training.max_steps={steps}", "--quiet"]))
         assert code == 0, err
     assert events(run_dir, "resume")[0]["from_step"] == 4 and events(run_dir, "finished")[-1]["step"] == 6
     assert (run_dir / "final" / "adapter_model.safetensors").is_file()
     state = json.loads((run_dir / "checkpoints" / "step-000006" / "trainer_state.json").read_text())
-    assert state["distributed"]["engine"] == engine and state["distributed"]["world_size"] == 1
+    assert state["distributed"]["engine"] == "deepspeed" and state["distributed"]["world_size"] == 1

@@ -57,6 +57,9 @@ def launch_cmd(config: str, cloud: str, spot: bool | None, dry_run: bool, output
     task = sky.task(cfg, relative, spot=spot, cloud=cloud, sets=sets, ranked=ranked, params=params)
     notes += [rank_note] if rank_note else []
     notes += [] if cfg.checkpoints.mirror else ["checkpoints.mirror is not set: a recovered job would start over."]
+    if cfg.distributed.num_nodes > 1:
+        notes.append(f"{cfg.distributed.num_nodes} machines write one run: mount shared storage (NFS, a SkyPilot "
+                     f"volume) at output.dir ({cfg.output.dir}) on every one; the run checks this at start.")
     path = Path(output or Path(cfg.output.dir) / "sky.yaml")
     _write(path, task, config)
     _report(path, task, " ".join(notes))

@@ -94,6 +94,15 @@ def weights_bytes(arch: ModelArch, method: str, precision: str, double_quant: bo
     return n_quant * NF4_BITS_PER_PARAM[double_quant] / 8 + (n_total - n_quant) * 2
 
 
+def quant_constant_bytes(arch: ModelArch, method: str, double_quant: bool = True) -> float:
+    """The NF4 quantisation constants inside `weights_bytes` (absmax per 64-weight block, QLoRA section 3). Sharding
+    engines split the packed 4-bit weights but not these: bitsandbytes keeps them in each layer's `quant_state`,
+    outside the parameters FSDP shards (bitsandbytes docs, "FSDP-QLoRA"), so every GPU holds all of them."""
+    if method != "qlora":
+        return 0.0
+    return shapes.quantizable_params(arch) * (NF4_BITS_PER_PARAM[double_quant] - 4.0) / 8
+
+
 def gradient_bytes(method: str, precision: str, n_trainable: int, zero_stage: int = 0) -> float:
     """Gradients live in the trained parameters' dtype (16-bit model weights for full, fp32 adapters for LoRA).
 

@@ -108,6 +108,8 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
     if stack.optimizer_in_backward and job.method == "full":
         parts["gradients"] = largest_gradient_bytes(job, precision)
     sharded = {k: v * mem.shard_fraction(k, job.zero_stage, job.num_gpus, tp) for k, v in parts.items()}
+    unsplit = 1.0 - mem.shard_fraction("weights", job.zero_stage, job.num_gpus, tp)  # NF4 constants stay whole
+    sharded["weights"] += mem.quant_constant_bytes(arch, job.method, job.double_quant) * unsplit
     offloaded = 0.0
     if job.cpu_offload:
         offloaded = sharded["optimizer"] + sharded["master"] + (sharded["weights"] if job.zero_stage >= 3 else 0.0)

@@ -6,6 +6,11 @@ background thread so that this process keeps its own SIGTERM/SIGINT handler: a s
 to every worker, which all save the same step and exit 75; this process then exits 75 too. (torch's agent would
 otherwise answer a signal by stopping the workers itself, with a fixed grace period.) The equivalent torchrun
 command and the engine's configuration files are written into `<run>/distributed/` first.
+
+On several machines the launcher on the rendezvous endpoint's machine hosts torch's c10d store itself (`hold_store`)
+and keeps it open until every machine's launcher is done: the store otherwise lives inside that machine's agent,
+and a machine that stopped first (the one that got the spot notice) would take it away from the others while they
+still save, turning their exit 75 into a rendezvous error.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from frugaltune.train.signals import EXIT_INTERRUPTED
 WORKER = [sys.executable, "-c", "from frugaltune.cli import main; main()"]
 LAUNCHER_PID = "FRUGALTUNE_LAUNCHER_PID"
 WATCH_INTERVAL_S = 1.0
+STORE_LINGER_S = 120.0  # how long the store's host waits for the other machines' launchers to finish
+DONE_KEY = "frugaltune/launchers_done"
 
 
 def is_worker() -> bool:
@@ -66,16 +73,61 @@ def launch(cfg, args: list[str]) -> int:
     os.environ[LAUNCHER_PID] = str(os.getpid())  # workers watch it (torch starts them in sessions of their own)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we report the outcome ourselves
     outcome: dict = {}
+    store = hold_store(endpoint) if d.num_nodes > 1 else None
     thread = threading.Thread(target=_run_agent, args=(cfg, endpoint, args, outcome), daemon=True)
     previous = {sig: signal.signal(sig, _forward_to_workers) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         thread.start()
         while thread.is_alive():
             thread.join(0.2)
+        if d.num_nodes > 1:
+            _all_done(store, endpoint, d.num_nodes)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return exit_code(outcome)
+
+
+def hold_store(endpoint: str, timeout_s: float = STORE_LINGER_S):
+    """The c10d rendezvous store's server when this process can host it (the endpoint is this machine's and no other
+    process here hosts it yet), else None. torch's agent in this process then shares it (a multi-tenant store)."""
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+    from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
+
+    host, port = _host_port(endpoint)
+    if not _matches_machine_hostname(host):  # torch's own test of which machine hosts the store
+        return None
+    try:
+        return TCPStore(host, port, is_master=True, multi_tenant=True, wait_for_workers=False,
+                        timeout=timedelta(seconds=timeout_s))
+    except (RuntimeError, ValueError, OSError):  # another machine's address, or already hosted here
+        return None
+
+
+def _all_done(store, endpoint: str, num_nodes: int) -> None:
+    """Count this machine's launcher as done; the store's host waits (a while) for every machine's to be."""
+    import time
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    try:
+        client = store or TCPStore(*_host_port(endpoint), is_master=False, multi_tenant=True,
+                                   timeout=timedelta(seconds=10))
+        done = client.add(DONE_KEY, 1)
+        deadline = time.monotonic() + STORE_LINGER_S
+        while store is not None and done < num_nodes and time.monotonic() < deadline:
+            time.sleep(0.2)
+            done = client.add(DONE_KEY, 0)
+    except (RuntimeError, ValueError, OSError):  # the host has gone already: nothing left to wait for
+        return
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    host, port = endpoint.rsplit(":", 1)
+    return host, int(port)
 
 
 def _run_agent(cfg, endpoint: str, args: list[str], outcome: dict) -> None:

@@ -1,9 +1,9 @@
 """Which engine runs a planned job, asked of the runner's own support table (train/engines/support.py), so the
 planner never proposes a combination of ZeRO stage, CPU offload, optimizer and method that no engine executes
-(8-bit AdamW under ZeRO, offload without sharding, QLoRA under ZeRO-3, ...).
+(8-bit AdamW under ZeRO, offload without sharding, 8-bit QLoRA under FSDP, ...).
 
 A planned job maps to an engine the way `support.plan_section` writes the config's `distributed:` section: ZeRO
-stage 0 is plain data parallel (ddp), any sharding or offload runs on DeepSpeed.
+stage 0 is plain data parallel (ddp), any sharding or offload runs on DeepSpeed, QLoRA at stage 3 on FSDP.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def as_run(job: Job) -> Job:
         return job
     if section is None:
         return job
-    stage = section.get("zero_stage", 0) if section.get("engine") == "deepspeed" else 0
+    stage = section.get("zero_stage", 0)  # ddp sections carry none: stage 0
     return job if stage == job.zero_stage else job.with_(zero_stage=stage)
 
 

@@ -103,6 +103,18 @@ def run_config_data(rec: Recommendation, *, model_source: str, data_path: str, o
     return fill(raw) if complete else raw
 
 
+def engine_words(job) -> str:
+    """The engine the distributed section names, in words: DDP, DeepSpeed ZeRO-N or FSDP (QLoRA's sharded base)."""
+    try:
+        section = distributed_section(job) or {}
+    except ValueError:
+        section = {}
+    engine = section.get("engine", "deepspeed" if job.zero_stage else "ddp")
+    if engine == "fsdp":
+        return f"FSDP ({'full shard' if job.zero_stage == 3 else 'shard grad op'})"
+    return f"DeepSpeed ZeRO-{job.zero_stage}" if engine == "deepspeed" else "DDP (data parallel)"
+
+
 def header(rec: Recommendation, path: str) -> str:
     """Leading comment lines: the command that runs the config first (STYLE.md rule 5), then the plan's numbers."""
     est, job, cand = rec.estimate, rec.job, rec.candidate
@@ -117,8 +129,7 @@ def header(rec: Recommendation, path: str) -> str:
              f"Training: {job.dataset_size:,} rows x {job.epochs:g} epochs = {est.job.steps_total:,} optimizer steps "
              f"of {est.job.global_batch_sequences} sequences."]
     if job.zero_stage or job.num_gpus > 1 or job.cpu_offload:
-        engine = f"DeepSpeed ZeRO-{job.zero_stage}" if job.zero_stage else "DDP (data parallel)"
-        lines.append(f"Engine: {engine}" + (" with CPU offload" if job.cpu_offload else "")
+        lines.append(f"Engine: {engine_words(job)}" + (" with CPU offload" if job.cpu_offload else "")
                      + f" on {job.num_gpus} GPU(s), as the distributed section says.")
     if est.cost_breakdown.spot:
         lines.append("checkpoints.every_minutes is the Young-Daly interval for the assumed spot interruption rate.")

@@ -58,17 +58,20 @@ class Settings:
 
 def _options(job: Job, num_gpus: int, target_global_batch: int) -> dict[str, list]:
     """Every setting tried. On one GPU, ZeRO stage 2 is there for its CPU offload of the optimizer (ZeRO-Offload,
-    Ren et al. 2021); combinations no engine runs are dropped by `enumerate_trials`."""
+    Ren et al. 2021); on several, QLoRA may shard its 4-bit base and keep the shards in CPU memory (FSDP-QLoRA with
+    CPU offload: Answer.AI's 70B on two 24 GB GPUs); combinations no engine runs are dropped by
+    `enumerate_trials`."""
     per_gpu = max(1, target_global_batch // num_gpus)
     mbs = [2 ** k for k in range(7) if 2 ** k <= min(per_gpu, MAX_MICRO_BATCH)]
     full = job.method == "full"
+    sharded_qlora = job.method == "qlora" and num_gpus > 1
     if num_gpus == 1:
         zero = [0, 2] if full else [0]
     else:
         zero = [0, 1, 2, 3] if full else [0, 2, 3]
     return {"micro_batch": mbs, "grad_ckpt": [False, True],
             "optimizer": ["adamw", "adamw8bit"] if full else ["adamw"],
-            "zero_stage": zero, "cpu_offload": [False, True] if full else [False]}
+            "zero_stage": zero, "cpu_offload": [False, True] if full or sharded_qlora else [False]}
 
 
 def _complexity(job: Job) -> int:
@@ -154,5 +157,6 @@ def _why(best: Trial, trials: list[Trial]) -> list[str]:
     if j.optimizer != "adamw":
         lines.append(f"{j.optimizer}: AdamW's fp32 moments do not fit")
     if j.cpu_offload:
-        lines.append("optimizer states offloaded to CPU RAM: nothing fits on the GPU alone")
+        held = "parameter shards and optimizer states" if j.zero_stage == 3 else "optimizer states"
+        lines.append(f"{held} offloaded to CPU RAM: nothing fits on the GPU alone")
     return lines

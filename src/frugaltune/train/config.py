@@ -368,7 +368,8 @@ def _distributed_problems(cfg: RunConfig) -> list[str]:
     from frugaltune.train.engines.support import problem
 
     d = cfg.distributed
-    why = problem(d.engine, d.zero_stage, d.cpu_offload, cfg.training.optimizer, cfg.method.kind)
+    why = problem(d.engine, d.zero_stage, d.cpu_offload, cfg.training.optimizer, cfg.method.kind,
+                  cfg.method.quant.bits)
     return [f"distributed: {why}"] if why else []
 
 

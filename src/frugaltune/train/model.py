@@ -124,14 +124,23 @@ def load_tokenizer(src: ModelSource):
     return tok
 
 
-def load_base_model(cfg: RunConfig, src: ModelSource, compute_dtype: str):
-    """The pretrained causal LM: 4-bit under qlora, else in `model.dtype` (auto = compute dtype)."""
+def load_base_model(cfg: RunConfig, src: ModelSource, compute_dtype: str, *, quant_storage: str | None = None,
+                    device_map: str | None = None, on_meta: bool = False):
+    """The pretrained causal LM: 4-bit under qlora, else in `model.dtype` (auto = compute dtype).
+
+    Args:
+        quant_storage: the dtype (fp32, bf16, ...) bitsandbytes packs the 4-bit weights into (default uint8): a
+            sharding engine splits floating tensors only (bitsandbytes docs, "FSDP-QLoRA").
+        device_map: where the weights go ("cpu": the engine moves them, shard by shard; default: transformers').
+        on_meta: build the model from its config on the meta device, without reading weights (a process that
+            receives them from rank 0 instead).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     kwargs = _common_kwargs(src)
     if cfg.method.kind == "qlora":
-        kwargs["quantization_config"] = _bnb_config(cfg, compute_dtype)
+        kwargs["quantization_config"] = _bnb_config(cfg, compute_dtype, quant_storage)
         kwargs["dtype"] = getattr(torch, DTYPES[compute_dtype])
     else:
         dtype = compute_dtype if cfg.model.dtype == "auto" else cfg.model.dtype
@@ -139,13 +148,25 @@ def load_base_model(cfg: RunConfig, src: ModelSource, compute_dtype: str):
         # bf16-true trains the bf16 weights themselves.
         full_mixed = cfg.method.kind == "full" and compute_dtype != "bf16-true"
         kwargs["dtype"] = torch.float32 if full_mixed else getattr(torch, DTYPES[dtype])
+    if device_map:
+        kwargs["device_map"] = {"": device_map}
     try:
-        model = AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
+        model = _on_meta(src, kwargs) if on_meta else AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
     except OSError as err:
         raise ConfigError(f"model.source: cannot load {src.label} ({err}).".replace("\n", " "),
                           fix="Check the path / Hub id, or download the model first.") from err
     model.config.use_cache = False
     return model
+
+
+def _on_meta(src: ModelSource, kwargs: dict):
+    """The model's modules with empty (meta) tensors: its config only is read (accelerate `init_empty_weights`)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(src.path, **_common_kwargs(src))
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=kwargs["dtype"])
 
 
 def _common_kwargs(src: ModelSource) -> dict:
@@ -158,7 +179,7 @@ def _common_kwargs(src: ModelSource) -> dict:
     return kwargs
 
 
-def _bnb_config(cfg: RunConfig, compute_dtype: str):
+def _bnb_config(cfg: RunConfig, compute_dtype: str, quant_storage: str | None = None):
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -166,8 +187,10 @@ def _bnb_config(cfg: RunConfig, compute_dtype: str):
     dtype = getattr(torch, DTYPES[compute_dtype if q.compute_dtype == "auto" else q.compute_dtype])
     if q.bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
+    storage = getattr(torch, DTYPES[quant_storage]) if quant_storage else torch.uint8
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q.quant_type,
-                              bnb_4bit_use_double_quant=q.double_quant, bnb_4bit_compute_dtype=dtype)
+                              bnb_4bit_use_double_quant=q.double_quant, bnb_4bit_compute_dtype=dtype,
+                              bnb_4bit_quant_storage=storage)
 
 
 def apply_method(model, cfg: RunConfig):

@@ -118,10 +118,12 @@ class Recipe:
             torch.set_num_threads(self.cfg.training.cpu_threads)
         self.compute_dtype = self._compute_dtype(torch)
         self.engine = make_engine(self.cfg, self.compute_dtype)
+        self.engine.check_shared_dir(self.run_dir)
         self.hardware = hardware.detect(torch, self.engine.device, self.engine.num_processes)
         set_seed(self.cfg.training.seed)
         self._load_data_and_model()
         self.model, self.optimizer = self.engine.prepare(self.model, self._build_optimizer)
+        self.engine.note_params(self.model)
         self.scheduler = self._build_scheduler()
         self.sparse_logits = supports_logits_to_keep(self.engine.unwrap(self.model))
         self.mirror = self._open_mirror()
@@ -181,7 +183,7 @@ class Recipe:
                                          max_seq_len=d.max_seq_len, labels=self.labels, prompt_template=d.prompt_template,
                                          advance=tokenising.advance) if self.eval_records else []
         tokenising.close()
-        model = M.load_base_model(self.cfg, self.source, self.compute_dtype)
+        model = M.load_base_model(self.cfg, self.source, self.compute_dtype, **self.engine.load_options())
         self.model = stack_runtime.maybe_compile(M.apply_method(model, self.cfg), self.cfg.training)
         self._echo(M.trainable_line(self.model))
         self.trainable_params, self.total_params = M.param_counts(self.model)
@@ -575,7 +577,7 @@ class Recipe:
         A collective: a sharding engine gathers the whole state onto rank 0 first."""
         import shutil
 
-        full = self.engine.full_state_dict(self.model)
+        full = self.engine.full_state_dict(self.model, trainable_only=self.cfg.method.kind != "full")
         if not self.engine.is_main:
             return
         final, tmp = self.run_dir / "final", self.run_dir / f".final-{os.getpid()}"

@@ -1,8 +1,9 @@
 """Engines: how the model is spread over processes (ddp, fsdp, deepspeed), behind one small interface.
 
-The recipe only calls these (`base.Engine` documents each): `prepare(model, make_optimizer)`, `micro_step(last)`,
-`backward(loss)`, `step(max_grad_norm)`, `eval_model(model)`, `save_state(out, ...)` / `load_state(path, ...)`
-(every rank takes part), `full_state_dict(model)` (for the final model), `barrier()`, `sum_over_ranks(...)`,
+The recipe only calls these (`base.Engine` documents each): `load_options()` (how this rank loads the model),
+`prepare(model, make_optimizer)`, `micro_step(last)`, `backward(loss)`, `step(max_grad_norm)`, `eval_model(model)`,
+`save_state(out, ...)` / `load_state(path, ...)` (every rank takes part), `full_state_dict(model, ...)` (for the
+final model), `note_params(model)`, `check_shared_dir(run_dir)`, `barrier()`, `sum_over_ranks(...)`,
 `gather_objects(...)`, and the properties `device`, `num_processes`, `process_index`, `is_main`.
 
 `support.py` (no torch) says which combinations each engine runs; `files.py` (no torch) writes the engine

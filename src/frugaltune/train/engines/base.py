@@ -86,11 +86,50 @@ class Engine:
 
         return gather_object([obj])
 
+    def check_shared_dir(self, run_dir: Path) -> None:
+        """Collective, on several machines: every rank must see the run directory rank 0 writes (every rank writes
+        its part of a checkpoint into one step directory, and every rank resumes from it).
+
+        Raises:
+            ConfigError: on every rank, naming the machines that do not see it.
+        """
+        if self.cfg.distributed.num_nodes == 1:
+            return
+        import os
+        import uuid
+
+        token = Path(run_dir) / ".shared-dir-check"
+        nonce = self.gather_objects(uuid.uuid4().hex if self.is_main else None)[0]  # rank 0's, on every rank
+        if self.is_main:
+            token.write_text(nonce)
+        self.barrier()
+        seen = self.gather_objects((token.is_file() and token.read_text() == nonce, os.uname().nodename))
+        self.barrier()
+        if self.is_main:
+            token.unlink(missing_ok=True)
+        problem = unshared_problem(run_dir, seen)
+        if problem:
+            from frugaltune.errors import ConfigError
+
+            raise ConfigError(problem, fix="With num_nodes > 1, put output.dir on storage every machine mounts "
+                                           "(NFS, EFS/Filestore, a cluster's shared disk), the same path on each.")
+
     def describe(self) -> dict:
-        """What ran, for summary.json and the checkpoint (engine, world size, ZeRO stage, offload)."""
+        """What ran, for summary.json and the checkpoint (engine, world size, ZeRO stage, offload, and the bytes of
+        parameters rank 0 holds once the engine has spread them)."""
         d = self.cfg.distributed
         return {"engine": self.name, "world_size": self.num_processes, "num_nodes": d.num_nodes,
-                "zero_stage": self.zero_stage(), "cpu_offload": d.cpu_offload}
+                "zero_stage": self.zero_stage(), "cpu_offload": d.cpu_offload,
+                "param_bytes_per_rank": getattr(self, "param_bytes", None)}
+
+    def note_params(self, model) -> None:
+        """Count the parameter bytes this rank holds after `prepare`: its shards under fsdp (DTensor local parts)
+        and deepspeed ZeRO-3 (`ds_tensor` partitions), everything otherwise; a 4-bit weight counts its packed bytes."""
+        total = 0
+        for p in model.parameters():
+            local = p.to_local() if hasattr(p, "to_local") else getattr(p, "ds_tensor", p)
+            total += local.numel() * local.element_size()
+        self.param_bytes = total
 
     def zero_stage(self) -> int:
         return 0
@@ -107,6 +146,10 @@ class Engine:
         import bitsandbytes as bnb
 
         return bnb.optim.AdamW8bit if name == "adamw8bit" else bnb.optim.PagedAdamW8bit
+
+    def load_options(self) -> dict:
+        """Keywords for model.load_base_model on this rank (a sharding engine may load differently)."""
+        return {}
 
     def prepare(self, model, make_optimizer):
         """Spread `model` over the processes and build its optimizer (`make_optimizer(model)`) on what each rank
@@ -178,8 +221,9 @@ class Engine:
             load_model(inner, path / "model.safetensors", device=str(self.device))
         optimizer.load_state_dict(self.torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
 
-    def full_state_dict(self, model) -> dict | None:
-        """Collective: the whole model's state on rank 0 when the engine shards it; None when `unwrap` has it all."""
+    def full_state_dict(self, model, trainable_only: bool = False) -> dict | None:
+        """Collective: the whole model's state (its trained weights only when `trainable_only`) on rank 0 when the
+        engine shards it; None when `unwrap` has it all."""
         return None
 
     def check_resume(self, path: Path, state: dict) -> None:
@@ -198,3 +242,15 @@ class Engine:
     def reshard_problem(self, path: Path, saved: dict) -> str:
         return (f"{path} was written by {saved.get('world_size')} processes and cannot be loaded by "
                 f"{self.num_processes}.")
+
+
+def unshared_problem(run_dir: Path, seen: list[tuple[bool, str]]) -> str | None:
+    """What `check_shared_dir` says when some ranks (`seen`: per rank, (sees rank 0's file, host)) do not share
+    `run_dir` with rank 0; None when all do."""
+    blind = [(rank, host) for rank, (ok, host) in enumerate(seen) if not ok]
+    if not blind:
+        return None
+    hosts = sorted({host for _, host in blind})
+    ranks = ", ".join(str(rank) for rank, _ in blind)
+    return (f"output.dir: {run_dir} is not shared by every machine: rank(s) {ranks} on {', '.join(hosts)} do not "
+            f"see what rank 0 ({seen[0][1]}) writes there, so a checkpoint would be split between disks.")

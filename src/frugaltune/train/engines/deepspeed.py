@@ -134,7 +134,7 @@ class DeepSpeedEngine(Engine):
         self.barrier()
         return out
 
-    def full_state_dict(self, model) -> dict | None:
+    def full_state_dict(self, model, trainable_only: bool = False) -> dict | None:
         if self.zero_stage() < 3:
             return None  # stages 1-2 keep whole parameters on every rank
         return model._zero3_consolidated_16bit_state_dict()

@@ -8,11 +8,15 @@ The rules, and where they come from:
 - fsdp: FSDP2 (`torch.distributed.fsdp.fully_shard`) through accelerate. `zero_stage` 3 = reshard parameters after
   forward (FULL_SHARD), 2 = keep them gathered until backward (SHARD_GRAD_OP). Its CPU offload
   (`CPUOffloadPolicy`) moves parameters, gradients and the optimizer step to the CPU together: there is no
-  optimizer-only offload. bitsandbytes' 8-bit optimizers and 4-bit weights do not take FSDP2's DTensor shards.
+  optimizer-only offload. bitsandbytes' 8-bit optimizers do not take FSDP2's DTensor shards. QLoRA's 4-bit base
+  is sharded like any weight (FSDP-QLoRA, bitsandbytes docs): the runner packs it into a floating `quant_storage`
+  dtype equal to the compute dtype, so FSDP splits it and its mixed-precision cast leaves it alone; 8-bit
+  (LLM.int8) weights are integer tensors and are not sharded.
 - deepspeed: ZeRO stages 1-3. Optimizer offload works from stage 1, parameter offload only at stage 3
   (DeepSpeed config docs, `offload_param`). Offloaded optimizer steps run DeepSpeed's own CPU Adam, so an
   offloaded run uses AdamW (no 8-bit or SGD); bitsandbytes 8-bit optimizers are not run under ZeRO at all, and
-  QLoRA's 4-bit base is not partitioned by ZeRO-3 here (stages 1-2 leave the frozen base alone and work).
+  QLoRA's 4-bit base is not partitioned by ZeRO-3 here (stages 1-2 leave the frozen base alone and work; fsdp
+  shards it).
 
 Resuming on another process count: fsdp reshards (torch.distributed.checkpoint); deepspeed converts ZeRO-1/2
 checkpoints to its universal format first; ZeRO-3 ones need the count that wrote them.
@@ -28,7 +32,7 @@ STAGES = {"ddp": (0,), "fsdp": (2, 3), "deepspeed": (1, 2, 3)}
 
 
 def problem(engine: str, zero_stage: int | None = None, offload: str = "none", optimizer: str = "adamw",
-            method: str = "lora") -> str | None:
+            method: str = "lora", quant_bits: int = 4) -> str | None:
     """Why `engine` cannot run this combination (one sentence with what would), or None when it can.
 
     Args:
@@ -37,6 +41,7 @@ def problem(engine: str, zero_stage: int | None = None, offload: str = "none", o
         offload: none, optimizer or params (params offloads the optimizer too).
         optimizer: adamw, adamw8bit, paged_adamw8bit or sgd.
         method: lora, qlora or full.
+        quant_bits: qlora's base weight bits (4 or 8).
     """
     if engine not in ENGINES:
         return f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}."
@@ -45,14 +50,17 @@ def problem(engine: str, zero_stage: int | None = None, offload: str = "none", o
     stage = DEFAULT_ZERO_STAGE[engine] if zero_stage is None else zero_stage
     if stage not in STAGES[engine]:
         return _stage_problem(engine, stage)
+    if engine == "fsdp" and method == "qlora" and quant_bits != 4:
+        return (f"qlora's {quant_bits}-bit base weights are integer tensors, which fsdp cannot shard; use "
+                "method.quant.bits 4, or engine deepspeed with zero_stage 2.")
     check = {"ddp": _ddp, "fsdp": _fsdp, "deepspeed": _deepspeed}[engine]
     return check(stage, offload, optimizer, method)
 
 
 def supported(engine: str, zero_stage: int | None = None, offload: str = "none", optimizer: str = "adamw",
-              method: str = "lora") -> bool:
+              method: str = "lora", quant_bits: int = 4) -> bool:
     """True when `engine` runs this combination (see `problem` for why not)."""
-    return problem(engine, zero_stage, offload, optimizer, method) is None
+    return problem(engine, zero_stage, offload, optimizer, method, quant_bits) is None
 
 
 def _stage_problem(engine: str, stage: int) -> str:
@@ -77,9 +85,6 @@ def _fsdp(stage: int, offload: str, optimizer: str, method: str) -> str | None:
                 "optimizer-only offload use engine deepspeed.")
     if optimizer in EIGHT_BIT:
         return f"{optimizer} (bitsandbytes) does not run on fsdp's sharded parameters; use adamw, or engine ddp."
-    if method == "qlora":
-        return ("qlora's 4-bit base weights are not sharded by fsdp here; use engine deepspeed with zero_stage 2, "
-                "or ddp.")
     return None
 
 
@@ -94,7 +99,8 @@ def _deepspeed(stage: int, offload: str, optimizer: str, method: str) -> str | N
         return (f"{optimizer} (bitsandbytes) is not run under deepspeed ZeRO; use adamw (with cpu_offload to save "
                 "memory).")
     if method == "qlora" and stage == 3:
-        return "qlora's 4-bit base weights are not partitioned by ZeRO-3 here; use zero_stage 2 (the adapters shard)."
+        return ("qlora's 4-bit base weights are not partitioned by deepspeed ZeRO-3 here; use engine fsdp (it shards "
+                "them), or zero_stage 2 (the adapters shard).")
     return None
 
 
@@ -103,18 +109,21 @@ def plan_section(num_gpus: int, zero_stage: int, cpu_offload: bool, optimizer: s
     """The `distributed:` config section for a planned job (GPUs on one machine, the ZeRO stage the estimate priced).
 
     Stage 0 is ddp; any sharding runs on deepspeed, which has every stage the estimator prices and optimizer
-    offload (parameters too at stage 3). An offload priced at stage 0 runs as DeepSpeed ZeRO-Offload (stage 2 with
-    the optimizer on the CPU): on one GPU it holds exactly what stage 0 would, on several it holds less. Raises
+    offload (parameters too at stage 3), except QLoRA at stage 3: fsdp shards its 4-bit base (FSDP-QLoRA), with
+    the parameters on the CPU when offloaded. An offload priced at stage 0 runs as DeepSpeed ZeRO-Offload (stage 2
+    with the optimizer on the CPU): on one GPU it holds exactly what stage 0 would, on several it holds less. Raises
     ValueError when no engine runs the combination (8-bit optimizers with offload, ...): the planner must not
     propose it (`supported` tells it).
     """
     engine = "ddp" if zero_stage == 0 and not cpu_offload else "deepspeed"
-    stage = (zero_stage or 2) if engine == "deepspeed" else 0
+    if method == "qlora" and zero_stage == 3:
+        engine = "fsdp"
+    stage = (zero_stage or 2) if engine != "ddp" else 0
     offload = "none" if not cpu_offload else ("params" if stage == 3 else "optimizer")
     why = problem(engine, stage, offload, optimizer, method)
     if why:
         raise ValueError(why)
     section = {"engine": engine, "num_processes": num_gpus, "num_nodes": 1}
-    if engine == "deepspeed":
+    if engine != "ddp":
         section.update(zero_stage=stage, cpu_offload=offload)
     return section
