@@ -162,30 +162,53 @@ class Physics:
     checkpoint_bytes: float
 
 
+@record(frozen=True)
+class _Core:
+    """The part of Physics that does not depend on how much data is trained (dataset_size, epochs)."""
+
+    stack: object
+    precision: str
+    memory: mem.MemoryBytes
+    tp: object  # _Speed
+    fits: bool
+    warnings: tuple[str, ...]
+    trainable: int
+    checkpoint_bytes: float
+
+
 _PHYSICS: dict[tuple, Physics] = {}
+_CORES: dict[tuple, _Core] = {}
 _KEPT: dict[int, object] = {}  # the model, GPU and coefficient objects keyed by id(): kept alive, so no id is reused
 PHYSICS_MEMO_SIZE = 4096
+_SIZE_FIELDS = ("model", "dataset_size", "epochs")
 
 
 def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
     """Memory, speed and hours of `job` on `gpu`, computed once per (job, GPU, coefficients, the user's measured
-    calibration): a planner prices the same job on the same GPU at many platforms, regions and pricings."""
+    calibration): a planner prices the same job on the same GPU at many platforms, regions and pricings. Memory and
+    speed are computed once per job whatever its data size (`afford` prices one job at many sizes)."""
     from frugaltune.estimate.measured import throughput_correction
 
     # The catalog's model and GPU records are shared objects: keyed by identity (hashing them field by field costs
     # more than a lookup saves); the job's own settings by value.
-    settings = tuple(v for k, v in job.__dict__.items() if k != "model")
-    key = (id(job.model), id(gpu), id(coef), settings, throughput_correction(gpu.name, job.method))
+    values = job.__dict__
+    settings = tuple(v for k, v in values.items() if k not in _SIZE_FIELDS)
+    core_key = (id(job.model), id(gpu), id(coef), settings, throughput_correction(gpu.name, job.method))
+    key = (core_key, values["dataset_size"], values["epochs"])
     try:
         hit = _PHYSICS.get(key)
     except TypeError:  # a setting given as a list (a YAML config's targets): computed without the memo
-        return _compute_physics(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef)
+        return _sized(_compute_core(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef), job)
     if hit is None:
         if len(_PHYSICS) >= PHYSICS_MEMO_SIZE:
             _PHYSICS.clear()
+            _CORES.clear()
             _KEPT.clear()
         _KEPT.update({id(job.model): job.model, id(gpu): gpu, id(coef): coef})
-        hit = _PHYSICS[key] = _compute_physics(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef)
+        core = _CORES.get(core_key)
+        if core is None:
+            core = _CORES[core_key] = _compute_core(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef)
+        hit = _PHYSICS[key] = _sized(core, job)
     return hit
 
 
@@ -203,6 +226,10 @@ def memory_fits(job: rec.Job, gpu, coef: Coefficients | None = None) -> tuple[bo
 
 
 def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Physics:
+    return _sized(_compute_core(job, hw, coef), job)
+
+
+def _compute_core(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> _Core:
     validate_job(job)
     validate_stack(job)
     warnings: list[str] = []
@@ -215,12 +242,19 @@ def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Phys
     warnings += stack_warnings(stack, job, hw.gpu)
     memory = peak.memory_breakdown(job, precision, coef, stack)
     tp = _throughput(job, hw, precision, stack, memory, coef)
-    real_tokens, computed_tokens, _per_micro, steps = token_counts(job)
-    hours = computed_tokens / tp.tokens_per_sec / 3600.0
-    sanity_warnings(job, hours, warnings)
     fits = memory.peak <= hw.gpu.memory_gb * GB
-    return Physics(stack, precision, memory, tp, real_tokens, steps, hours, fits, tuple(warnings),
-                   trainable_count(job), checkpoint_bytes(job, precision))
+    return _Core(stack, precision, memory, tp, fits, tuple(warnings), trainable_count(job),
+                 checkpoint_bytes(job, precision))
+
+
+def _sized(core: _Core, job: rec.Job) -> Physics:
+    """The core's job trained on `job`'s data: tokens, steps, hours (and the warning for an implausible size)."""
+    real_tokens, computed_tokens, _per_micro, steps = token_counts(job)
+    hours = computed_tokens / core.tp.tokens_per_sec / 3600.0
+    warnings = list(core.warnings)
+    sanity_warnings(job, hours, warnings)
+    return Physics(core.stack, core.precision, core.memory, core.tp, real_tokens, steps, hours, core.fits,
+                   tuple(warnings), core.trainable, core.checkpoint_bytes)
 
 
 def _require_finite(*figures: tuple[str, float]) -> None:

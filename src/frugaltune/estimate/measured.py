@@ -10,6 +10,7 @@ Stdlib only; the file is read once per process.
 from __future__ import annotations
 
 import os
+from stat import S_ISREG  # already imported by os: costs no start-up
 
 from frugaltune.numbers import median
 
@@ -18,10 +19,21 @@ ENV_FILE = "FRUGALTUNE_MEASUREMENTS"
 
 
 def measurements_path() -> str:
+    env = os.environ
+    key = (env.get(ENV_FILE), env.get("XDG_CONFIG_HOME"), env.get("HOME"))
+    if key not in _PATHS:  # a planner asks once per estimate: the path is worked out once per environment
+        _PATHS[key] = _measurements_path()
+    return _PATHS[key]
+
+
+def _measurements_path() -> str:
     if os.environ.get(ENV_FILE):
         return os.path.expanduser(os.environ[ENV_FILE])
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(xdg, "frugaltune", "measurements.jsonl")
+
+
+_PATHS: dict[tuple, str] = {}
 
 
 _READ: dict[tuple[str, int], tuple[dict, ...]] = {}  # (path, mtime) -> rows; a plain dict: functools costs start-up
@@ -54,9 +66,13 @@ def _read(path: str) -> tuple[dict, ...]:
 
 def load_measurements() -> tuple[dict, ...]:
     path = measurements_path()
-    if not os.path.isfile(path):
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
         return ()
-    return _load(path, os.stat(path).st_mtime_ns)
+    if not S_ISREG(st.st_mode):
+        return ()
+    return _load(path, st.st_mtime_ns)
 
 
 def throughput_correction(gpu: str, method: str) -> tuple[float, int]:

@@ -64,7 +64,18 @@ class Job:
         check_job(self)
 
     def with_(self, **changes) -> Job:
-        return replace(self, **changes)
+        """A copy with `changes`, validated as a new Job would be. Planners derive thousands of jobs from one: the
+        fields that did not change were checked when this job was built, so only the changed ones are checked
+        again (and the whole job when a change could make another field wrong, or fails)."""
+        new = object.__new__(Job)
+        values = new.__dict__
+        values.update(self.__dict__)
+        if not changes.keys() <= values.keys():
+            return replace(self, **changes)  # raises TypeError naming the unknown field
+        values.update(changes)
+        if not _changes_valid(new, changes):
+            check_job(new)  # the full check: one ConfigError listing every problem
+        return new
 
 
 # The accepted range of each numeric Job field (checks.py); the job flags of every command share these names.
@@ -86,6 +97,26 @@ JOB_CHOICES = {"method": METHODS, "precision": PRECISIONS, "optimizer": OPTIMIZE
 JOB_SWITCHES = ("grad_ckpt", "cpu_offload", "packing", "double_quant", "trainable_embeddings")
 
 
+_OPTIONAL = ("padded_tokens_per_sample", "longest_sample_tokens", "lora_dropout")
+
+
+def _changes_valid(job: Job, changes: dict) -> bool:
+    """Whether each changed field passes `check_job`'s test of it (False: let `check_job` decide and explain)."""
+    if "method" in changes or "lora_targets" in changes:
+        return False  # cross-field rules (lora_r and lora_targets matter only without full fine-tuning)
+    for name, value in changes.items():
+        limit = JOB_LIMITS.get(name)
+        if limit is not None:
+            if not ((value is None and name in _OPTIONAL) or (name == "lora_r" and job.method == "full")
+                    or within(value, limit)):
+                return False
+        elif name in JOB_CHOICES and value not in JOB_CHOICES[name]:
+            return False
+        elif name in JOB_SWITCHES and not isinstance(value, bool):
+            return False
+    return True
+
+
 def job_label(name: str) -> str:
     """A Job field as the user wrote it: 'epochs (--epochs)'."""
     return f"{name} (--{name.replace('_', '-')})"
@@ -96,7 +127,7 @@ def check_job(job: Job) -> None:
     problems: list[tuple[str, str]] = []  # (what is wrong, what to write instead)
     for name, limit in JOB_LIMITS.items():
         value = getattr(job, name)
-        if (value is None and name in ("padded_tokens_per_sample", "longest_sample_tokens", "lora_dropout")) or (
+        if (value is None and name in _OPTIONAL) or (
                 name == "lora_r" and job.method == "full") or within(value, limit):
             continue  # fine: the message below is built only for a field that fails (planners build many Jobs)
         flag = "--" + name.replace("_", "-")

@@ -33,8 +33,33 @@ def projection_shapes(arch: ModelArch) -> dict[str, tuple[int, int]]:
     return shapes
 
 
+# Planners ask for the same model's adapters thousands of times: answers kept per (model object, arguments). The
+# catalog's model records are shared objects, keyed by identity and kept alive here so that no id is reused.
+_MEMO: dict[tuple, object] = {}
+_MEMO_SIZE = 4096
+
+
+def _memo(fn, arch: ModelArch, *args):
+    key = (fn, id(arch), *args)
+    try:
+        hit = _MEMO.get(key, _MEMO)
+    except TypeError:  # targets given as a list: computed without the memo
+        return fn(arch, *args)
+    if hit is _MEMO:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        hit = fn(arch, *args)
+        _MEMO[key] = hit
+        _MEMO[("keep", id(arch))] = arch
+    return hit
+
+
 def expand_targets(arch: ModelArch, targets: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Normalise LoRA target names: 'all-linear' / 'all' means every projection; aliases q,k,v,o accepted."""
+    return _memo(_expand_targets, arch, targets)
+
+
+def _expand_targets(arch: ModelArch, targets: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     shapes = projection_shapes(arch)
     out: list[str] = []
     for raw in targets:
@@ -63,6 +88,10 @@ def lora_params(arch: ModelArch, r: int, targets: tuple[str, ...]) -> int:
 
     MoE expert MLPs carry one adapter per expert.
     """
+    return _memo(_lora_params, arch, r, targets)
+
+
+def _lora_params(arch: ModelArch, r: int, targets: tuple[str, ...]) -> int:
     shapes = projection_shapes(arch)
     per_layer = sum(r * sum(shapes[t]) * _experts_for(arch, t, active=False) for t in expand_targets(arch, targets))
     return arch.num_layers * per_layer
