@@ -99,7 +99,7 @@ def test_cache_sees_edited_user_files(tmp_path):
 
 @pytest.mark.parametrize("files, expected", [
     ({"offers.csv": OFFER_HEADER + "lambda,gpu_1x_a10,A10,all regions,cheap,2026-11-20,x\n"},
-     r"offers.csv:2: column 'on_demand_usd_per_gpu_hour': cannot read 'cheap' as float"),
+     r"offers.csv:2: column 'on_demand_usd_per_gpu_hour': cannot read 'cheap' as a number"),
     ({"offers.csv": "platform,instance,gpu,on_demand_usd_per_gpu_hr\nlambda,x,A10,1\n"},
      r"offers.csv:1: column 4 'on_demand_usd_per_gpu_hr' is not a catalog column. Did you mean: on_demand_usd_per"),
     ({"offers.csv": OFFER_HEADER + "lambda,gpu_1x_a10,A10,all regions,1.0,2026-11-20\n"},

@@ -136,6 +136,15 @@ def test_user_catalog_rejects_non_finite_and_absurd_cells(tmp_path, row, column)
     with pytest.raises(CatalogError) as err:
         api.estimate(gpu="a10", platform="aws", catalog_dirs=[tmp_path])
     assert "offers.csv:2" in err.value.message and column in err.value.message
+    assert "float" not in err.value.message + err.value.fix  # words, not Python types
+
+
+def test_a_duplicated_key_says_to_keep_one(tmp_path):
+    path = tmp_path / "budget.yaml"
+    path.write_text(BUDGET_OK.replace("months: 6\n", "months: 6\nmonths: 7\n", 1))
+    with pytest.raises(ConfigError) as err:
+        api.budget(path)
+    assert "appears twice" in err.value.message and "keep one of the two" in err.value.fix
 
 
 def test_user_gpu_spec_nan_is_rejected(tmp_path):

@@ -82,4 +82,6 @@ def yaml_syntax_error(path: object, err: Exception) -> ConfigError:
     mark = getattr(err, "problem_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    return ConfigError(f"{where}: not valid YAML ({problem}).", fix="fix the YAML syntax at that line.")
+    fix = ("keep one of the two lines (delete the one you do not mean)." if "appears twice" in str(problem)
+           else "fix the YAML syntax at that line.")
+    return ConfigError(f"{where}: not valid YAML ({problem}).", fix=fix)

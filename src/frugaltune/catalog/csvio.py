@@ -57,6 +57,11 @@ _PARSERS: dict[str, tuple[Callable[[str], object], object]] = {
 }
 
 
+# What a user is asked to put in a cell of each type (error messages speak of numbers, not Python annotations).
+_WORDS = {"int": "a whole number", "int | None": "a whole number", "float": "a number",
+          "float | None": "a number", "bool": "true or false", "str": "text",
+          "tuple[str, ...]": f"names separated by '{ALIAS_SEPARATOR}'"}
+
 _FIELDS_CACHE: dict[type, dict[str, Field]] = {}
 
 
@@ -92,10 +97,10 @@ def _parse(plan: tuple[str, Callable[[str], object], object], text: str, where: 
     try:
         return parser(text)
     except ValueError as err:
-        kind = row_fields(cls)[column].type
+        kind = _WORDS.get(row_fields(cls)[column].type, row_fields(cls)[column].type)
         raise CatalogError(
             f"{where}: column '{column}': cannot read {text!r} as {kind} ({err}).",
-            fix=f"put a {kind} value in column '{column}' (or leave it empty to keep the shipped value).",
+            fix=f"put {kind} in column '{column}' (or leave it empty to keep the shipped value).",
         ) from None
 
 

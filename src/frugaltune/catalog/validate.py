@@ -39,7 +39,9 @@ def _positive(where: str, row: object, columns: tuple[str, ...], allow_zero: boo
         if value is None:
             continue
         if value != value or value < 0 or (value == 0 and not allow_zero):
-            _fail(where, column, f"{value!r} must be {'>= 0' if allow_zero else '> 0'}.", "fix the number.")
+            bound = ">= 0" if allow_zero else "> 0"
+            _fail(where, column, f"{value!r} must be {bound}.",
+                  f"put a number {bound} in column '{column}' (or leave the cell empty to keep the shipped value).")
         if value > CEILINGS.get(column, float("inf")):
             _fail(where, column, f"{value!r} is more than {CEILINGS[column]:g}, past any real figure.",
                   "check the number and its unit (the column name says the unit).")

@@ -505,4 +505,5 @@ def _raise_problems(origin: str, problems: list[str]) -> None:
     n = len(problems)
     listing = "; ".join(problems)
     raise ConfigError(f"{origin}: {n} problem{'s' if n > 1 else ''}: {listing}",
-                      fix="Correct the keys above (`frugaltune schema` lists every key with its meaning).")
+                      fix=f"correct {'those keys' if n > 1 else 'that key'} in the config (`frugaltune schema` lists "
+                      "every key with its meaning and range).")
