@@ -11,7 +11,8 @@ Every output row carries `source` and `data_date`. Choices made here (documented
 - A purchase price given as a range ("25000-30000") is stored as its midpoint, the range kept in notes.
 - `fp16_tflops` is the FP32-accumulate rate (what AMP training gets): the BF16 column where it exists (the
   reference states that for GeForce cards it is the FP32-accumulate rate), else the FP16 column (T4, V100).
-- Dates: ">=2025-11 ..." becomes 2025-11-01 (a lower bound, said in notes); anything without a date -> "unknown";
+- Dates: ">=2025-11 ..." becomes 2025-11-01 (a lower bound, said in notes); anything without a date -> "unknown"
+  (an offer without a date is not carried: a price must say when it was seen);
   SkyPilot Lambda rows whose values equal Lambda's pricing harvested 2026-09-20 get that date.
 - Billing: per-second providers -> increment 1 s, minimum 1 s unless a minimum is stated (AWS, GCP: 60 s);
   Lambda per minute -> 60 s / 60 s; providers whose increment the sources do not state (CoreWeave's "hourly list
@@ -155,12 +156,13 @@ def iso_date(text: str) -> tuple[str, str]:
 
 
 def offer_rows(reference: Path) -> tuple[list[dict], list[dict]]:
-    """(carried offers, skipped reference rows)."""
+    """(carried offers, skipped reference rows with why). A price without a date is not carried: nobody can tell
+    whether anyone still pays it (an undated single marketplace listing used to win rankings)."""
     carried, skipped, seen = [], [], set()
     for ref in read_reference(reference / "cloud_prices.csv"):
         gpu = OFFER_GPU_NAMES.get(ref["gpu"])
-        if gpu is None:
-            skipped.append(ref)
+        if gpu is None or iso_date(ref["data_date"])[0] == "unknown":
+            skipped.append((ref, "no GPU spec row" if gpu is None else "no date"))
             continue
         row = offer_row(ref, gpu)
         key = (row["platform"], row["instance"], row["region"], row["gpu"])
@@ -313,7 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     gpus = gpu_rows(args.reference)
     offers, skipped = offer_rows(args.reference)
-    offers += read_reference(EXTRA_OFFERS)
+    for extra in read_reference(EXTRA_OFFERS):
+        if extra["data_date"] == "unknown":
+            skipped.append(({"provider": extra["platform"], "instance_or_sku": extra["instance"], "gpu": extra["gpu"]},
+                            "no date"))
+        else:
+            offers.append(extra)
     keys = [(o["platform"], o["instance"], o["region"], o["gpu"]) for o in offers]
     assert len(keys) == len(set(keys)), "two offers with the same key"
     known = {g["name"] for g in gpus}
@@ -323,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(args.out / "models.csv", MODEL_COLUMNS, model_rows(args.reference))
     write_csv(args.out / "storage.csv", STORAGE_COLUMNS, storage_rows())
     (args.out / "SCHEMA_VERSION").write_text(SCHEMA_VERSION + "\n")
-    print(f"gpus {len(gpus)}, offers {len(offers)} (skipped {len(skipped)}: no GPU spec row)", file=sys.stderr)
-    for ref in skipped:
-        print(f"  skipped: {ref['provider']} {ref['instance_or_sku']} ({ref['gpu']})", file=sys.stderr)
+    print(f"gpus {len(gpus)}, offers {len(offers)} (skipped {len(skipped)})", file=sys.stderr)
+    for ref, why in skipped:
+        print(f"  skipped: {ref['provider']} {ref['instance_or_sku']} ({ref['gpu']}): {why}", file=sys.stderr)
     return 0
 
 

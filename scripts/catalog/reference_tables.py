@@ -119,14 +119,20 @@ PLATFORM_KINDS: dict[str, str] = {
 # [, held: "running" = the rate while the machine runs, "stopped" = while the volume waits between runs]
 _GIB_PER_GB = 1e9 / 2**30
 _RUNPOD = "docs.runpod.io/pods/storage"
+# docs.runpod.io states no date; a page dated 2026.06 quotes the same three rates (0.10 running, 0.20 stopped,
+# 0.07 network volume): the date is that month's first day, a month-precision observation said in notes.
+_RUNPOD_DATE = "2026-06-01"
+_RUNPOD_DATE_NOTE = ("date: month of lzwjava.github.io/runpod-storage-tiers-explained-en (2026.06), which quotes "
+                     "the same rates; docs.runpod.io states none")
 _MODAL = "api-evangelist/modal"
 _COREWEAVE = "api-evangelist/coreweave"
 STORAGE_ROWS: list[tuple] = [
-    ("runpod", "container disk", 0.10, 0, "false", _RUNPOD, "unknown", ""),
-    ("runpod", "volume disk (pod running)", 0.10, 0, "true", _RUNPOD, "unknown", "0.20 while the pod is stopped",
-     "running"),
-    ("runpod", "volume disk (pod stopped)", 0.20, 0, "false", _RUNPOD, "unknown", "", "stopped"),
-    ("runpod", "network volume", 0.07, 0, "false", _RUNPOD, "unknown", ""),
+    ("runpod", "container disk", 0.10, 0, "false", _RUNPOD, _RUNPOD_DATE, _RUNPOD_DATE_NOTE),
+    ("runpod", "volume disk (pod running)", 0.10, 0, "true", _RUNPOD, _RUNPOD_DATE,
+     "0.20 while the pod is stopped; " + _RUNPOD_DATE_NOTE, "running"),
+    ("runpod", "volume disk (pod stopped)", 0.20, 0, "false", _RUNPOD, _RUNPOD_DATE, _RUNPOD_DATE_NOTE, "stopped"),
+    ("runpod", "network volume", 0.07, 0, "false", _RUNPOD, _RUNPOD_DATE,
+     "0.05 above 1 TB; " + _RUNPOD_DATE_NOTE),
     ("modal", "volume storage above 1 TiB free", round(0.09 * _GIB_PER_GB, 6), round(2**40 / 1e9, 3), "true", _MODAL,
      "2026-05-08", "listed as 0.09 USD per GiB-month, converted to per GB; the first 1 TiB is free"),
     ("coreweave", "AI object storage (hot)", 0.06, 0, "false", _COREWEAVE, "2026-09-20", "egress and IOPS listed as free"),

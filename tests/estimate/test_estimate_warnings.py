@@ -90,21 +90,28 @@ def test_api_spot_on_platform_without_spot_warns_and_prices_on_demand(today):
 
 
 def test_spot_where_offered_adds_interruption_outcome(today):
-    j = api.estimate(model="llama-2-7b", gpu="a10", pricing="spot", today=today).to_json()
+    j = api.estimate(model="llama-2-7b", gpu="t4", pricing="spot", today=today).to_json()
     assert j["hardware"]["pricing"] == "spot"
     assert j["cost_breakdown"]["spot"] is not None
     assert not any(w.startswith("spot unavailable") for w in j["warnings"])
 
 
-def test_a_flagged_spot_price_warns_only_for_spot(today):
-    # Azure's spot prices come from an old snapshot at 10-25 % of on-demand: the catalog flags them (spot_anomaly)
-    spot = api.estimate(model="llama-2-7b", gpu="t4", platform="azure", pricing="spot", today=today).to_json()
+def test_a_flagged_spot_price_warns_only_for_spot(today, tmp_path):
+    # a catalog row may flag its spot price (spot_anomaly), as Azure's old snapshot at ~12 % of on-demand did
+    (tmp_path / "offers.csv").write_text(
+        "platform,instance,gpu,gpus_per_instance,region,on_demand_usd_per_gpu_hour,spot_usd_per_gpu_hour,"
+        "billing_increment_s,billing_minimum_s,whole_instance,kind,price_includes_host,anomaly,spot_anomaly,"
+        "data_date,source\n"
+        "azure,Standard_NC4as_T4_v3,T4,1,eastus,0.526,0.062699,3600,3600,false,cloud,true,false,true,"
+        f"{today.isoformat()},a user file\n")
+    mine = {"catalog_dirs": [tmp_path], "today": today, "model": "llama-2-7b", "gpu": "t4"}
+    spot = api.estimate(platform="azure", pricing="spot", **mine).to_json()
     assert spot["hardware"]["pricing"] == "spot"
     assert any("flags the spot price of azure" in w for w in spot["warnings"]), spot["warnings"]
-    on_demand = api.estimate(model="llama-2-7b", gpu="t4", platform="azure", today=today).to_json()
+    on_demand = api.estimate(platform="azure", **mine).to_json()
     assert not any("flags" in w for w in on_demand["warnings"])
     # with no platform named, the cheapest spot offer is picked among unflagged ones
-    anywhere = api.estimate(model="llama-2-7b", gpu="t4", pricing="spot", today=today).to_json()
+    anywhere = api.estimate(pricing="spot", **mine).to_json()
     assert anywhere["hardware"]["platform"] != "azure"
 
 

@@ -65,8 +65,8 @@ def test_a_month_must_fit_in_a_month_and_a_tiny_budget_buys_nothing():
     assert all(wall_hours(r.estimate) <= HOURS_PER_MONTH and total_usd(r.estimate) < 5000 for r in fits)
     assert all(r.candidate.offer.gpu == "RTX-4090" and r.candidate.num_gpus == 1 for r in fits)
     assert next(r for r in month.rows if r.method == "full").reason == "does not fit any GPU allowed"
-    # an hour's minimum billing (Azure's hourly rates) costs more than a cent: nothing is affordable there
-    broke = afford(0.01, model=["qwen2.5-0.5b"], platform="azure")
+    # an hour's minimum billing (CoreWeave's hourly rates) costs more than a cent: nothing is affordable there
+    broke = afford(0.01, model=["qwen2.5-0.5b"], platform="coreweave")
     assert all(r.tokens == 0 and "costs more than the budget" in r.reason for r in broke.rows)
 
 
