@@ -82,8 +82,8 @@ def main() -> int:
     args = parser.parse_args()
     scales = [int(s) for s in args.scales.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": f"{tmp}/cache",
-               "XDG_CONFIG_HOME": f"{tmp}/config"}
+        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},  # bytecode as installed
+               "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": f"{tmp}/cache", "XDG_CONFIG_HOME": f"{tmp}/config"}
         rows = {s: write_user_catalog(Path(tmp) / f"x{s}", s) for s in scales}
         commands = {"python -c pass": [sys.executable, "-c", "pass"]}
         for what, argv in (("estimate", ESTIMATE), ("compare", COMPARE)):

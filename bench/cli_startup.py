@@ -54,7 +54,9 @@ COMMANDS = [
 ]
 # An empty user config (no user catalog, no measurements of past runs): the product as installed. The data cache
 # ($XDG_CACHE_HOME) is the user's, warmed by the warm-up runs.
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "80",
+# Bytecode is written and used, as in an installed package (pip compiles it): without that every edited module would
+# be recompiled on each run (PYTHONDONTWRITEBYTECODE=1 in a developer's shell).
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "HF_HUB_OFFLINE": "1", "COLUMNS": "80",
        "XDG_CONFIG_HOME": os.path.join(tempfile.gettempdir(), "frugaltune-bench-empty-config")}
 
 

@@ -103,3 +103,22 @@ def test_long_text_is_printed_wrapped_at_word_boundaries():
     out = io.StringIO()
     Console(file=out, width=20).print("[yellow]warning:[/] no storage price known for lambda")
     assert out.getvalue() == "warning: no storage\nprice known for\nlambda\n"
+
+
+def test_fill_wraps_as_textwrap_does():
+    # console.fill replaces textwrap.fill(break_long_words=False, break_on_hyphens=False) on the planners' output
+    import random
+    import textwrap
+
+    from frugaltune.console import fill
+
+    rng = random.Random(0)
+    words = ["a", "LoRA", "needs", "12.5", "GB", "per-GPU;", "x" * 30, "", " ", "\t", "\n", "·", "$1,234.56",
+             "--method", "qlora", "->", "tight", "budget"]
+    for _ in range(2000):
+        text = "".join(rng.choice(words) + rng.choice([" ", " ", "  ", "\n", ""]) for _ in range(rng.randint(0, 25)))
+        width = rng.randint(8, 60)
+        first, rest = rng.choice([("", ""), ("  · ", "    "), ("- ", "  ")])
+        expected = textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest, break_long_words=False,
+                                 break_on_hyphens=False)
+        assert fill(text, width, first, rest) == expected, (text, width, first, rest)

@@ -180,10 +180,9 @@ def render_recommendation(rec, fmt: str = "table") -> None:
 
 def _bullet(text: str, width: int) -> str:
     """'  · text', wrapped at spaces to `width` with its continuation lines under the text."""
-    import textwrap
+    from frugaltune.console import fill
 
-    return textwrap.fill(text, width, initial_indent="  · ", subsequent_indent="    ", break_long_words=False,
-                         break_on_hyphens=False)
+    return fill(text, width, initial_indent="  · ", subsequent_indent="    ")
 
 
 def budget_sheets(res) -> list[Sheet]:
