@@ -185,7 +185,9 @@ class Table:
         widths = _column_widths(header if self.show_header else [], body, n, width - (3 * n + 1))
         if widths is None:
             return _cards(self, header, body, width, color)
-        lines = _framed(self.title, self.title_justify, sum(widths) + 3 * n + 1, color, "italic")
+        grid = sum(widths) + 3 * n + 1  # a left-aligned title or caption may run past a narrow grid, up to `width`
+        lines = _framed(self.title, self.title_justify, width if self.title_justify == "left" else grid, color,
+                        "italic")
         top = HEAVY_HEAD[0] if self.show_header else LIGHT_TOP
         lines.append(_rule(top, widths))
         if self.show_header:
@@ -194,7 +196,8 @@ class Table:
         for cells in body:
             lines += _row_lines(cells, widths, [c.justify for c in self.columns], HEAVY_HEAD[3], color)
         lines.append(_rule(HEAVY_HEAD[4], widths))
-        return lines + _framed(self.caption, self.caption_justify, sum(widths) + 3 * n + 1, color, "dim")
+        return lines + _framed(self.caption, self.caption_justify, width if self.caption_justify == "left" else grid,
+                               color, "dim")
 
 
 class Console:

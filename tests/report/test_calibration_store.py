@@ -95,6 +95,10 @@ def test_list_and_bad_input(tmp_path, monkeypatch, capsys):
     assert run(["calibration", "list"]) == 0
     out = capsys.readouterr().out
     assert "A10" in out and "0.70" in out and "llama-2-7b" in out
+    assert run(["calibration", "list", "--format", "csv"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header == "date,machine,method,model,tok/s,est.,ratio,from"
+    assert ",A10," in row and ",0.70," in row
     assert run(["calibration", "export", str(tmp_path / "x"), "--team", "../evil"]) == 2
     err = capsys.readouterr().err
     assert "--team '../evil'" in err and "Traceback" not in err

@@ -67,3 +67,46 @@ def test_report_compares_runs_side_by_side(tmp_path, capsys):
     assert "runs compared: lora-r8, lora-r16" in page.read_text()
     assert run(["report", str(r8), str(tmp_path / "nothing")]) == 2
     assert "not a frugaltune run directory" in capsys.readouterr().err
+
+
+def test_report_formats_for_files(tmp_path, capsys):
+    import csv
+    import io
+
+    r8 = _fake_run(tmp_path, "lora-r8", cost=1.20, acc=0.91, hours=1.0)
+    r16 = _fake_run(tmp_path, "lora-r16", cost=1.50, acc=0.94, hours=0.8)
+    assert run(["report", str(r8), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    rows = {r[0]: r[1:] for r in csv.reader(io.StringIO(captured.out))}
+    assert rows["figure"] == ["measured"] and rows["cost USD"] == ["1.2000"] and rows["eval accuracy"] == ["0.910"]
+    assert "priced at $1/h" in captured.err  # the notes go to stderr: the file holds data only
+    assert run(["report", str(r8), str(r16), "--format", "md"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "**runs side by side**" and lines[2] == "| figure | lora-r8 | lora-r16 |"
+    assert "| eval accuracy | 0.910 | 0.940 |" in lines
+    assert run(["report", str(r8), "--format", "json"]) == 0
+    from_format = json.loads(capsys.readouterr().out)
+    assert run(["report", str(r8), "--json"]) == 0
+    assert from_format == json.loads(capsys.readouterr().out)
+    assert run(["report", str(r8), "--format", "xml"]) == 2
+    assert "table, csv, md, json" in capsys.readouterr().err
+
+
+def test_probe_tables_as_markdown(capsys):
+    from frugaltune.report.probe_render import render
+
+    result = {"run_name": "tiny", "method": "lora", "model": "preset:tiny-llama", "estimate": None,
+              "machine": {"device": "cpu", "name": "CPU (2 threads)"}, "price_source": "cost.usd_per_hour",
+              "measured": {"measured_steps": 12, "warmup_steps": 3, "step_time_cv": 0.04, "settled": True,
+                           "tokens_per_sec": 1234.5, "peak_memory_allocated_gb": 0.5},
+              "run": {"steps": 150, "evaluations": 4, "checkpoints": 3},
+              "projection": {"train_hours": 0.01, "hours": 0.02, "billed_hours": 0.02, "cost_usd": 0.002,
+                             "usd_per_hour": 0.11},
+              "alternatives": [{"gpu": "A10", "num_gpus": 1, "platform": "lambda", "tokens_per_sec": 9000.0,
+                                "billed_hours": 0.05, "cost_usd": 0.07}]}
+    render(result, fmt="md")
+    out, err = capsys.readouterr()
+    assert "| tokens/s (warm-up excluded) | 1,234.5 |" in out and "| run: cost USD | $0.0020 |" in out
+    assert "**the planner's cheapest options, at the speed measured here**" in out
+    assert "| A10 | lambda | 9,000 | 0.050 | $0.07 |" in out
+    assert "probe of tiny" in err and "priced at $0.11/h" in err

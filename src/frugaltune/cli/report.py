@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from frugaltune.cli.commands import command
-from frugaltune.cli.options import Opt, argument, switch
+from frugaltune.cli.options import FORMAT, Opt, argument, switch
 
 JSON = switch("json_out", "Print JSON for scripts.", "--json")
 
@@ -33,21 +33,21 @@ cost against the estimate's band, interruptions and resumes marked.
                     Opt("steps", int, None, "Steps to time (default: until the speed settles).", min=1),
                     switch("keep", "Keep the probe's scratch run directory (checkpoint, ledger)."),
                     switch("no_record", "Do not add the measurement to the calibration store.", "--no-record"),
-                    JSON], doc=PROBE_HELP)
-def probe_cmd(config: str, steps: int | None, keep: bool, no_record: bool, json_out: bool) -> int:
+                    JSON, FORMAT], doc=PROBE_HELP)
+def probe_cmd(config: str, steps: int | None, keep: bool, no_record: bool, json_out: bool, format: str) -> int:
     from frugaltune.cli.train import _log_warnings_plainly, _process_start
     from frugaltune.train.probe import probe
 
     _log_warnings_plainly()
     result = probe(config, steps=steps, keep=keep, record=not no_record, started_at=_process_start())
-    if json_out:
+    if json_out or format == "json":
         import json
 
         print(json.dumps(result, indent=2, default=str))
     else:
         from frugaltune.report.probe_render import render
 
-        render(result)
+        render(result, fmt=format)
     return 0
 
 
@@ -55,9 +55,11 @@ def probe_cmd(config: str, steps: int | None, keep: bool, no_record: bool, json_
                         positional=True, required=True, multiple=True, metavar="RUN_DIR..."),
                      Opt("html", str, None, "Write a self-contained HTML report with charts to FILE.",
                          metavar="FILE"),
-                     JSON], doc=REPORT_HELP)
-def report_cmd(run_dirs: list[str], html: str | None, json_out: bool) -> int:
+                     JSON, FORMAT], doc=REPORT_HELP)
+def report_cmd(run_dirs: list[str], html: str | None, json_out: bool, format: str) -> int:
     from frugaltune.report.render import load_report
+
+    json_out = json_out or format == "json"
 
     summaries = [load_report(d) for d in run_dirs]
     if html:
@@ -73,11 +75,11 @@ def report_cmd(run_dirs: list[str], html: str | None, json_out: bool) -> int:
     elif len(summaries) > 1:
         from frugaltune.report.multi import render_side_by_side
 
-        render_side_by_side(summaries, run_dirs)
+        render_side_by_side(summaries, run_dirs, fmt=format)
     elif not html:
         from frugaltune.report.render import render
 
-        render(summaries[0])
+        render(summaries[0], fmt=format)
     return 0
 
 
@@ -86,20 +88,20 @@ STORE = [Opt("url", str, None, "Directory or fsspec URL (s3://bucket/prefix) hol
          Opt("team", str, None, "The team's file name under URL (default: team -> URL/team.jsonl)."), JSON]
 
 
-@command("calibration list", [JSON])
-def calibration_list(json_out: bool) -> int:
+@command("calibration list", [JSON, FORMAT])
+def calibration_list(json_out: bool, format: str) -> int:
     """List the measurements that calibrate your estimates (finished GPU runs and probes)."""
     from frugaltune.report.calibration_store import local_rows
 
     rows = local_rows()
-    if json_out:
+    if json_out or format == "json":
         import json
 
         print(json.dumps(rows, indent=2))
         return 0
     from frugaltune.report.multi import render_measurements
 
-    render_measurements(rows)
+    render_measurements(rows, fmt=format)
     return 0
 
 

@@ -55,40 +55,49 @@ def best_of(summaries: list[dict]) -> dict[str, int]:
     return picks
 
 
-def render_side_by_side(summaries: list[dict], run_dirs: list[str], console=None) -> None:
-    from frugaltune.console import Console, Table
+def render_side_by_side(summaries: list[dict], run_dirs: list[str], console=None, fmt: str = "table") -> None:
+    from frugaltune.sheet import Col, Sheet
 
-    console = console or Console()
-    table = Table(title="runs side by side", title_justify="left")
-    table.add_column("figure")
-    for d, s in zip(run_dirs, summaries):
-        table.add_column(s.get("run_name") or Path(d).name, justify="right", overflow="fold")
-    for label, cells in comparison_rows(summaries):
-        table.add_row(label, *cells)
-    console.print(table)
     names = [s.get("run_name") or Path(d).name for d, s in zip(run_dirs, summaries)]
-    console.print("; ".join(f"{what}: {names[i]}" for what, i in best_of(summaries).items()) + ".")
+    sheet = Sheet("runs side by side", [Col("figure")] + [Col(n, "right") for n in names])
+    for label, cells in comparison_rows(summaries):
+        sheet.add([label, *cells])
+    _out([sheet], ["; ".join(f"{what}: {names[i]}" for what, i in best_of(summaries).items()) + "."], console, fmt)
 
 
-def render_measurements(rows: list[dict], console=None) -> None:
+def render_measurements(rows: list[dict], console=None, fmt: str = "table") -> None:
     """The calibration store as a table: what was measured, on what, against which estimate."""
-    from frugaltune.console import Console, Table
-
     from frugaltune.estimate.measured import measurements_path
+    from frugaltune.sheet import Col, Sheet
 
-    console = console or Console()
-    if not rows:
-        console.print(f"no measurements yet in {measurements_path()}: a finished GPU run of `frugaltune train` or a "
-                      "`frugaltune probe` adds one.")
+    if not rows and fmt == "table":
+        _out([], [f"no measurements yet in {measurements_path()}: a finished GPU run of `frugaltune train` or a "
+                  "`frugaltune probe` adds one."], console, fmt)
         return
-    table = Table(title=f"measurements ({measurements_path()})", title_justify="left")
-    for col in ("date", "machine", "method", "model", "tok/s", "est.", "ratio", "from"):
-        table.add_column(col, justify="right" if col in ("tok/s", "est.", "ratio") else "left", overflow="fold")
+    sheet = Sheet(f"measurements ({measurements_path()})",
+                  [Col(c, "right" if c in ("tok/s", "est.", "ratio") else "left")
+                   for c in ("date", "machine", "method", "model", "tok/s", "est.", "ratio", "from")])
     for r in rows:
         measured, estimated = r.get("measured_tokens_per_sec_per_gpu"), r.get("estimated_tokens_per_sec_per_gpu")
         ratio = measured / estimated if measured and estimated else None
-        table.add_row(str(r.get("date", "-")), str(r.get("gpu") or r.get("machine") or r.get("device") or "-"),
-                      str(r.get("method", "-")), str(r.get("model", "-"))[-24:], _fmt("{:,.0f}", measured),
-                      _fmt("{:,.0f}", estimated), _fmt("{:.2f}", ratio), str(r.get("source", "run")))
-    console.print(table)
-    console.print("GPU rows scale later estimates for that GPU x method (median ratio); CPU rows never do.")
+        sheet.add([str(r.get("date", "-")), str(r.get("gpu") or r.get("machine") or r.get("device") or "-"),
+                   str(r.get("method", "-")), str(r.get("model", "-"))[-24:], _fmt("{:,.0f}", measured),
+                   _fmt("{:,.0f}", estimated), _fmt("{:.2f}", ratio), str(r.get("source", "run"))])
+    _out([sheet], ["GPU rows scale later estimates for that GPU x method (median ratio); CPU rows never do."],
+         console, fmt)
+
+
+def _out(sheets: list, notes: list[str], console, fmt: str) -> None:
+    """Sheets then notes: on `console` for a table, else as files (sheet.emit: notes to stderr)."""
+    if fmt != "table":
+        from frugaltune.sheet import emit
+
+        emit(sheets, fmt, notes)
+        return
+    from frugaltune.console import Console
+
+    console = console or Console()
+    for sheet in sheets:
+        console.print(sheet.table(console.width))
+    for note in notes:
+        console.print(note)

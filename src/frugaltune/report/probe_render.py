@@ -20,47 +20,51 @@ def _fmt(fmt: str, value) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def render(result: dict, console=None) -> None:
-    """The probe as a table (80 columns): measured and projected | estimate | ratio, then alternatives."""
-    from frugaltune.console import Console, Table
+def render(result: dict, console=None, fmt: str = "table") -> None:
+    """The probe as a table (80 columns): measured and projected | estimate | ratio, then alternatives; `fmt`
+    csv/md: the same tables as files (the lines around them go to stderr)."""
+    from frugaltune.report.multi import _out
+    from frugaltune.sheet import Col, Sheet
 
-    console = console or Console()
     m, run, vs = result["measured"], result["run"], result.get("vs_estimate") or {}
     machine = result["machine"].get("name") or result["machine"].get("device")
-    console.print(f"probe of {result['run_name']} ({result['method']}, {result['model']}) on {machine}: "
-                  f"{m['measured_steps']} steps measured after {m['warmup_steps']} warm-up "
-                  f"(step-time variation {m['step_time_cv']:.0%}{', settled' if m['settled'] else ''}); the run: "
-                  f"{run['steps']:,} steps, {run['evaluations']} evaluations, {run['checkpoints']} checkpoints.")
-    table = Table(title_justify="left")
-    cols = ("figure", "here", "estimate", "ratio") if result.get("estimate") else ("figure", "here")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "figure" else "right")
-    for label, section, key, fmt, vs_key in ROWS:
-        cells = [label, _fmt(fmt, result[section].get(key))]
+    head = (f"probe of {result['run_name']} ({result['method']}, {result['model']}) on {machine}: "
+            f"{m['measured_steps']} steps measured after {m['warmup_steps']} warm-up "
+            f"(step-time variation {m['step_time_cv']:.0%}{', settled' if m['settled'] else ''}); the run: "
+            f"{run['steps']:,} steps, {run['evaluations']} evaluations, {run['checkpoints']} checkpoints.")
+    cols = [Col("figure"), Col("here", "right")]
+    if result.get("estimate"):
+        cols += [Col("estimate", "right"), Col("ratio", "right")]
+    sheet = Sheet("", cols)
+    for label, section, key, fmt_, vs_key in ROWS:
+        cells = [label, _fmt(fmt_, result[section].get(key))]
         if result.get("estimate"):
             pair = vs.get(vs_key) or {}
             ratio = pair.get("ratio")
-            cells += [_fmt(fmt, pair.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
-        table.add_row(*cells)
-    console.print(table)
-    _alternatives(result, console)
-    console.print(_footer(result))
+            cells += [_fmt(fmt_, pair.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
+        sheet.add(cells)
+    sheets = [sheet] + _alternatives(result)
+    if fmt == "table":
+        _out([], [head], console, fmt)
+        _out(sheets, [_footer(result)], console, fmt)
+    else:
+        _out(sheets, [head, _footer(result)], console, fmt)
 
 
-def _alternatives(result: dict, console) -> None:
+def _alternatives(result: dict) -> list:
     alts = result.get("alternatives") or []
     if not alts:
-        return
-    from frugaltune.console import Table
+        return []
+    from frugaltune.sheet import Col, Sheet
 
-    table = Table(title="the planner's cheapest options, at the speed measured here", title_justify="left")
-    for col in ("GPU", "platform", "tokens/s", "billed h", "cost USD"):
-        table.add_column(col, justify="left" if col in ("GPU", "platform") else "right")
+    sheet = Sheet("the planner's cheapest options, at the speed measured here",
+                  [Col("GPU"), Col("platform"), Col("tokens/s", "right"), Col("billed h", "right"),
+                   Col("cost USD", "right")])
     for a in alts:
         gpu = a["gpu"] if a["num_gpus"] == 1 else f"{a['num_gpus']}x {a['gpu']}"
-        table.add_row(gpu, a["platform"], f"{a['tokens_per_sec']:,.0f}", f"{a['billed_hours']:.3f}",
-                      _fmt("${:,.2f}", a["cost_usd"]))
-    console.print(table)
+        sheet.add([gpu, a["platform"], f"{a['tokens_per_sec']:,.0f}", f"{a['billed_hours']:.3f}",
+                   _fmt("${:,.2f}", a["cost_usd"])])
+    return [sheet]
 
 
 def _footer(result: dict) -> str:

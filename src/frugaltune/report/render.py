@@ -89,27 +89,43 @@ def _fmt(fmt: str, value) -> str:
         return str(value)
 
 
-def render(summary: dict, console=None) -> None:
+def render(summary: dict, console=None, fmt: str = "table") -> None:
     """Print the run as a table: figure | measured | estimated | measured/estimated; only the measurement
-    (and a line saying why) when no estimate applies to the machine the run measured."""
-    from frugaltune.console import Console, Table
+    (and a line saying why) when no estimate applies to the machine the run measured. `fmt` csv/md: the same
+    rows as a file (the notes go to stderr)."""
+    sheet, estimate = report_sheet(summary)
+    notes = ["; ".join(_notes(summary, estimate)) + "."]
+    if fmt != "table":
+        from frugaltune.sheet import emit
+
+        emit([sheet], fmt, notes)
+        return
+    from frugaltune.console import Console
 
     console = console or Console()
+    console.print(sheet.table(console.width))
+    for note in notes:
+        console.print(note)
+
+
+def report_sheet(summary: dict):
+    """(the Sheet of figures measured beside the estimate's, the estimate that applies or None)."""
+    from frugaltune.sheet import Col, Sheet
+
     title = f"{summary.get('run_name', 'run')}: {summary.get('method')} on {summary.get('model')}"
-    table = Table(title=title, title_justify="left")
     estimate = hardware.applicable_estimate(summary)
-    columns = ("figure", "measured", "estimated", "ratio") if estimate else ("figure", "measured")
-    for col in columns:
-        table.add_column(col, justify="left" if col == "figure" else "right")
+    columns = [Col("figure"), Col("measured", "right")]
+    if estimate:
+        columns += [Col("estimated", "right"), Col("ratio", "right")]
+    sheet = Sheet(title, columns)
     vs = compare.vs_estimate(summary, estimate)
     for key, label, fmt in ROWS:
         est, cells = vs.get(key, {}), [label, _fmt(fmt, summary.get(key))]
         if estimate:
             ratio = est.get("ratio")
             cells += [_fmt(fmt, est.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
-        table.add_row(*cells)
-    console.print(table)
-    console.print("; ".join(_notes(summary, estimate)) + ".")
+        sheet.add(cells)
+    return sheet, estimate
 
 
 def _notes(summary: dict, estimate: dict | None) -> list[str]:
