@@ -166,3 +166,42 @@ def test_a_failed_or_diverged_attempt_says_why():
               {"event": "diverged", "attempt": 1, "time": 3.0, "step": 7, "error": "loss is nan at step 8"}]
     s = ledger.summarize(events)
     assert s["status"] == "diverged" and s["failures"] == 1 and s["stop_reason"] == "loss is nan at step 8"
+
+
+def test_a_run_that_stops_between_two_log_lines_counts_every_step(tmp_path, monkeypatch):
+    """log_every 100, 12 steps: a SIGTERM after step 5, then a loss that turns nan at step 9 of the resumed run.
+    The summary's steps, tokens and training seconds come from the events that end each stretch, not the last log
+    line (there is none)."""
+    import math
+
+    from ft_runner_util import config_dict
+    from test_guards import poison_loss_at
+
+    from frugaltune.train.config import RunConfig
+    from frugaltune.train.recipe import Recipe, train
+
+    real_after = Recipe._after_step
+
+    def stop_after_5(self):
+        real_after(self)
+        if self.progress.step == 5 and self.attempt.tokens:
+            self.signals.request()
+
+    monkeypatch.setattr(Recipe, "_after_step", stop_after_5)
+    cfg = RunConfig.from_dict(config_dict(tmp_path, steps=12, training={"log_every": 100, "eval_every": None}))
+    first = train(cfg, quiet=True)
+    assert first.exit_code == 75
+    s = first.summary
+    assert s["steps"] == 5 and s["tokens_processed"] > 0 and s["trainable_tokens"] > 0
+    assert s["tokens_processed_all_attempts"] == s["tokens_processed"] and s["train_seconds"] > 0
+    monkeypatch.setattr(Recipe, "_after_step", real_after)
+    poison_loss_at(monkeypatch, 9)  # step 9 of the run, the resumed attempt's 4th
+    from frugaltune.errors import DivergedError
+
+    with pytest.raises(DivergedError):
+        train(cfg, quiet=True)
+    s2 = json.loads((first.run_dir / "summary.json").read_text())
+    assert s2["status"] == "diverged" and s2["steps"] == 8
+    assert s2["tokens_processed"] > s["tokens_processed"]
+    assert s2["tokens_processed_all_attempts"] == s2["tokens_processed"]  # nothing redone: a clean SIGTERM stop
+    assert s2["train_seconds"] > s["train_seconds"] and math.isfinite(s2["tokens_per_sec"])

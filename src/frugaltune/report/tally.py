@@ -28,7 +28,8 @@ class RunTally:
 
     def __init__(self) -> None:
         self.attempts: dict[int, dict] = {}
-        self.last_step: dict | None = None  # the last `step` event (loss, tokens of the final trajectory)
+        self.last_step: dict | None = None  # the last `step` event (the final loss)
+        self.progress_at: dict | None = None  # step and tokens of the final trajectory, from the last event with them
         self.finished_attempt: int | None = None
         self.peak_gb: float | None = None
         self.peak_source: str | None = None
@@ -72,10 +73,18 @@ class RunTally:
                 self.finished_attempt = e["attempt"]
         if kind in PROGRESS_EVENTS and e.get("step") is not None:
             a["last_step"] = max(a["last_step"] or 0, e["step"])
+        self._counters(a, e)
+
+    def _counters(self, a: dict, e: dict) -> None:
+        """Totals carried by step, checkpoint, resume and ending events (a run may stop between two log lines)."""
+        if "attempt_tokens" in e:
+            a["tokens"] = e["attempt_tokens"]
+            a["train_seconds"] = e.get("attempt_train_seconds", a["train_seconds"])
+        if "tokens_processed" in e:
+            self.progress_at = {"step": e.get("step", e.get("from_step", 0)), "tokens_processed": e["tokens_processed"],
+                                "trainable_tokens": e.get("trainable_tokens", 0)}
 
     def _step(self, a: dict, e: dict) -> None:
-        a["tokens"] = e.get("attempt_tokens", a["tokens"])
-        a["train_seconds"] = e.get("attempt_train_seconds", a["train_seconds"])
         self.last_step = e
         if e.get("peak_memory_gb") is not None:
             self.peak_gb = max(self.peak_gb or 0.0, e["peak_memory_gb"])
@@ -85,6 +94,7 @@ class RunTally:
         """Put `earlier` (a run's history from a checkpoint) before what this tally holds."""
         self.attempts = {**earlier.attempts, **self.attempts}
         self.last_step = self.last_step or earlier.last_step
+        self.progress_at = self.progress_at or earlier.progress_at
         self.finished_attempt = self.finished_attempt or earlier.finished_attempt
         peaks = [p for p in (self.peak_gb, earlier.peak_gb) if p is not None]
         self.peak_gb = max(peaks) if peaks else None
@@ -99,7 +109,7 @@ class RunTally:
     # ---- carrying it in a checkpoint ---------------------------------------------------------------------------
 
     def to_json(self) -> dict:
-        return {"attempts": list(self.attempts.values()), "last_step": self.last_step,
+        return {"attempts": list(self.attempts.values()), "last_step": self.last_step, "progress_at": self.progress_at,
                 "finished_attempt": self.finished_attempt, "peak_gb": self.peak_gb, "peak_source": self.peak_source,
                 "checkpoints": self.checkpoints, "checkpoint_seconds": self.checkpoint_seconds,
                 "resumes": self.resumes, "resume_seconds": self.resume_seconds, "last_eval": self.last_eval,
@@ -110,8 +120,8 @@ class RunTally:
         t = cls()
         t.attempts = {int(a["attempt"]): {**_new_attempt(int(a["attempt"]), a["start"]), **a}
                       for a in data.get("attempts") or []}
-        for key in ("last_step", "finished_attempt", "peak_gb", "peak_source", "checkpoints", "checkpoint_seconds",
-                    "resumes", "resume_seconds", "last_eval", "eval_before"):
+        for key in ("last_step", "progress_at", "finished_attempt", "peak_gb", "peak_source", "checkpoints",
+                    "checkpoint_seconds", "resumes", "resume_seconds", "last_eval", "eval_before"):
             if data.get(key) is not None:
                 setattr(t, key, data[key])
         return t
@@ -131,7 +141,7 @@ class RunTally:
         return out
 
     def _progress(self, attempts: list[dict]) -> dict:
-        step, last = self.last_step, attempts[-1] if attempts else None
+        step, last = self.progress_at or self.last_step, attempts[-1] if attempts else None
         finished = last is not None and self.finished_attempt == last["attempt"]
         return {
             "status": "finished" if finished else ((last or {}).get("ended") or "incomplete"),

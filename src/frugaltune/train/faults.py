@@ -253,7 +253,7 @@ def record_failure(recipe, err: BaseException) -> BaseException:
     kind = "diverged" if isinstance(err, DivergedError) else "failed"
     message = err.message if isinstance(err, FrugalError) else f"{type(err).__name__}: {err}"
     try:
-        recipe.ledger.write(kind, durable=True, step=recipe.progress.step, error=message)
+        recipe.ledger.write(kind, durable=True, step=recipe.progress.step, error=message, **recipe.counters())
         if recipe.is_main and hasattr(recipe, "total_steps"):
             recipe._write_summary()
     except Exception as also:  # noqa: BLE001 -- the disk that failed may refuse these too

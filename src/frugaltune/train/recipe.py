@@ -316,7 +316,7 @@ class Recipe:
             faults.restore_history(self.mirror, self.ledger, path)
         seconds = time.perf_counter() - t0
         self.ledger.write("resume", durable=True, from_step=self.progress.step, checkpoint=path.name, source=source,
-                          seconds=seconds)
+                          seconds=seconds, **self.counters())
         self._echo(f"resumed from {path.name} ({source}, step {self.progress.step}/{self.total_steps}) "
                    f"in {seconds:.2f}s")
 
@@ -410,12 +410,18 @@ class Recipe:
         p = self.progress
         if self.engine.is_main:
             self.ledger.write("step", step=p.step, loss=loss, lr=self.scheduler.get_last_lr()[0],
-                              epoch=p.micro_batches / self.plan.batches_per_epoch,
-                              tokens_processed=p.tokens_processed, trainable_tokens=p.trainable_tokens,
-                              attempt_tokens=a.tokens, attempt_train_seconds=a.train_seconds,
+                              epoch=p.micro_batches / self.plan.batches_per_epoch, **self.counters(),
                               tokens_per_sec=rate, peak_memory_gb=peak_gb, peak_memory_source=source)
         self.bar.update(p.step, loss, rate, train_seconds=a.train_seconds)
         a.window_tokens, a.window_seconds, a.window_losses = 0, 0.0, []
+
+    def counters(self) -> dict:
+        """The trajectory's and this attempt's totals. Every event that ends a stretch of steps (checkpoint, resume,
+        interrupted, finished, failed, diverged) carries them, so the summary is right when a run stops between two
+        log lines."""
+        p, a = self.progress, self.attempt
+        return {"tokens_processed": p.tokens_processed, "trainable_tokens": p.trainable_tokens,
+                "attempt_tokens": a.tokens, "attempt_train_seconds": a.train_seconds}
 
     def _peak_memory(self) -> tuple[float, str]:
         torch = self.torch
@@ -507,7 +513,7 @@ class Recipe:
         saved = ckpt.publish_checkpoint(self.ckpt_root, step, {"method": self.cfg.method.kind, "reason": reason,
                                                                "engine": self.engine.name}, started=t0)
         self.ledger.write("checkpoint", durable=True, step=step, path=saved.path.name, reason=reason,
-                          seconds=saved.seconds, bytes=saved.bytes)
+                          seconds=saved.seconds, bytes=saved.bytes, **self.counters())
         if self.mirror is not None:  # hard-link snapshot: pruning below cannot race it
             faults.after_save(self.mirror, saved.path, self.ledger)
         ckpt.prune(self.ckpt_root, self.cfg.checkpoints.keep_last)
@@ -545,7 +551,7 @@ class Recipe:
                    f"exiting with code {EXIT_INTERRUPTED}")
         self.save_checkpoint("signal")
         self._wait_mirror(MIRROR_WAIT_ON_STOP_S)
-        self.ledger.write("interrupted", durable=True, step=step, signal=name)
+        self.ledger.write("interrupted", durable=True, step=step, signal=name, **self.counters())
         return self._result("interrupted", EXIT_INTERRUPTED)
 
     def _finish(self) -> RunResult:
@@ -561,7 +567,7 @@ class Recipe:
         if done_before and self.mirror is not None:  # a rerun after the mirror was down: upload what it lacks
             faults.catch_up(self.mirror, self.ckpt_root)
         mirror_error = self._wait_mirror(None)
-        self.ledger.write("finished", durable=True, step=self.progress.step)
+        self.ledger.write("finished", durable=True, step=self.progress.step, **self.counters())
         result = self._result("finished", mirror_error.exit_code if mirror_error else 0)
         result.error = mirror_error
         return result
