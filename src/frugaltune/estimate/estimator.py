@@ -183,6 +183,19 @@ PHYSICS_MEMO_SIZE = 4096
 _SIZE_FIELDS = ("model", "dataset_size", "epochs")
 
 
+def _settings_of(values: dict) -> tuple:
+    """The job's field values but the model and its data size, in field order (one C call: itemgetter)."""
+    global _SETTINGS_GETTER
+    if _SETTINGS_GETTER is None:
+        from operator import itemgetter  # imported by collections already: no start-up cost
+
+        _SETTINGS_GETTER = itemgetter(*[f for f in rec.Job.__record_fields__ if f not in _SIZE_FIELDS])
+    return _SETTINGS_GETTER(values)
+
+
+_SETTINGS_GETTER = None
+
+
 def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
     """Memory, speed and hours of `job` on `gpu`, computed once per (job, GPU, coefficients, the user's measured
     calibration): a planner prices the same job on the same GPU at many platforms, regions and pricings. Memory and
@@ -192,7 +205,7 @@ def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
     # The catalog's model and GPU records are shared objects: keyed by identity (hashing them field by field costs
     # more than a lookup saves); the job's own settings by value.
     values = job.__dict__
-    settings = tuple(v for k, v in values.items() if k not in _SIZE_FIELDS)
+    settings = _settings_of(values)
     core_key = (id(job.model), id(gpu), id(coef), settings, throughput_correction(gpu.name, job.method))
     key = (core_key, values["dataset_size"], values["epochs"])
     try:

@@ -33,7 +33,18 @@ def architecture_family(architecture: str) -> str:
 
 
 def gpu_class(gpu) -> str:
-    """The speed class of a GpuSpec (module docstring)."""
+    """The speed class of a GpuSpec (module docstring); worked out once per (architecture, segment)."""
+    key = (gpu.architecture, gpu.segment)
+    hit = _CLASS_OF.get(key)
+    if hit is None:
+        hit = _CLASS_OF[key] = _gpu_class(gpu)
+    return hit
+
+
+_CLASS_OF: dict[tuple, str] = {}
+
+
+def _gpu_class(gpu) -> str:
     family = architecture_family(gpu.architecture)
     datacenter = (gpu.segment or "datacenter").lower() == "datacenter"
     if family in ("ampere", "ada"):
