@@ -120,5 +120,5 @@ def storage_usd_per_gb_month(storage: list[StoragePrice], platform: str, held: s
     if not prices:
         return 0.0, f"no storage price known for {platform} or any platform; storage not priced"
     usd = median(prices)
-    return usd, (f"no storage price known for {platform}; using the median {usd:.4g} USD/GB-month of the "
-                    f"default storage prices of {', '.join(defaults)}")
+    return usd, (f"no storage price known for {platform}; using ${usd:.3f}/GB-month, the median of the default "
+                    f"storage prices of {', '.join(defaults)}")

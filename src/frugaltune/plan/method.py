@@ -135,7 +135,8 @@ def option_label(cand) -> str:
     """'1x A10 lambda gpu_1x_a10 us-east-1 (on-demand)': the machine, as the settings card and the trade-off
     matrix name it."""
     o = cand.offer
-    return f"{cand.num_gpus}x {o.gpu} {o.platform} {o.instance} {o.region} ({cand.pricing})"
+    region = "" if o.region in ("", "n/a") else f" {o.region}"  # a serverless offer has no region to name
+    return f"{cand.num_gpus}x {o.gpu} {o.platform} {o.instance}{region} ({cand.pricing})"
 
 
 def decide(job: Job, sit: Situation, catalog, *, estimator=None, margin: float = DEFAULT_SAFETY_MARGIN) -> MethodChoice:
