@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/catalog_scale.py
 	$(BIN)/python bench/planner_speed.py
 	$(BIN)/python bench/runner_overhead.py
+	$(BIN)/python bench/exit_time.py
 	$(BIN)/python bench/probe_accuracy.py
 
 clean:
