@@ -212,6 +212,9 @@ CASES += [
     (BVR + ["--usd-per-kwh", "0.2", "--hours-per-month", "-5"], 2, "--hours-per-month"),
     (BVR + ["--usd-per-kwh", "0.2", "--hours-per-month", "nan"], 2, "--hours-per-month"),
     (BVR + ["--usd-per-kwh", "0.2", "--hours-per-month", "10000"], 2, "--hours-per-month"),
+    (BVR + ["--usd-per-kwh", "0.2", "--hours-per-month", "1e-320"], 2, "--hours-per-month"),
+    (BVR + ["--usd-per-kwh", "0.2", "--runs-per-month", "1e-320"], 2, "--runs-per-month"),  # once: OverflowError
+    (BVR + ["--usd-per-kwh", "0.2", "--depreciation-years", "1e-320"], 2, "--depreciation-years"),  # inf $/month
     (BVR + ["--usd-per-kwh", "0.2", "--num-gpus", "0"], 2, "--num-gpus"),
     (BVR + ["--usd-per-kwh", "0.2", "--epochs", "inf"], 2, "epochs"),
     (BVR + ["--usd-per-kwh", "0.2", "--gpu", "no-such-gpu"], 2, "no-such-gpu"),

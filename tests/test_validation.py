@@ -166,3 +166,10 @@ def test_multibyte_character_cut_by_the_sniff_is_still_text(tmp_path):
     path = tmp_path / "utf8.jsonl"
     path.write_bytes(b'{"text":"' + "é".encode() * 5000 + b'"}\n')  # 9 + 2k bytes: 8192 cuts an é
     readable_file(path, "--dataset")
+
+
+def test_break_even_is_never_when_the_margin_is_too_thin_to_count():
+    from frugaltune.plan.buy_vs_rent import break_even_month
+
+    assert break_even_month(2000.0, 1e-320, 0.0) is None  # 2000 / 1e-320 months is not a number of months
+    assert break_even_month(2000.0, 100.0, 0.0) == 20

@@ -31,10 +31,10 @@ PLAN_LIMITS = {
     "purchase_usd": Limit(0, 10_000_000, lo_open=True, example=2000),
     "power_watts": Limit(0, 100_000, lo_open=True, example=450, why="no GPU draws that much"),
     "host_watts": Limit(0, 1_000_000, example=200),
-    "years": Limit(0, 50, lo_open=True, example=3),
+    "years": Limit(0.1, 50, example=3),  # depreciation over less than ~a month is not owning
     "resale_fraction": Limit(0, 0.99, example=0.3),
-    "runs_per_month": Limit(0, 100_000, lo_open=True, example=4),
-    "hours_per_month": Limit(0, 744, lo_open=True, example=40, why="a month has at most 744 hours"),
+    "runs_per_month": Limit(0.01, 100_000, example=4),  # 0.01: one run in eight years
+    "hours_per_month": Limit(0.01, 744, example=40, why="a month has at most 744 hours"),
     "gpu_memory_gb": Limit(0, 10_000, lo_open=True, example=24, why="no GPU has that much"),
 }
 FLAG_NAMES = {"years": "--depreciation-years"}

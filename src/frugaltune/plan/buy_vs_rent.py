@@ -56,9 +56,10 @@ def depreciation_usd_per_month(purchase_usd: float, years: float, resale_fractio
 
 
 def break_even_month(purchase_usd: float, rent_usd_per_month: float, energy_usd_per_month: float) -> int | None:
-    """First month whose cumulative rent covers the purchase plus cumulative energy; None if never."""
+    """First month whose cumulative rent covers the purchase plus cumulative energy; None if never (also when the
+    margin is so thin that the month count is not a finite number)."""
     margin = rent_usd_per_month - energy_usd_per_month
-    if margin <= 0:
+    if margin <= 0 or not math.isfinite(purchase_usd / margin):
         return None
     return max(1, math.ceil(purchase_usd / margin - 1e-9))
 
