@@ -119,9 +119,17 @@ def check_output_dir(run_dir: Path) -> None:
         raise ConfigError(f"output.dir {run_dir}: {parent} is a file, so the directory cannot be created.",
                           fix="give -o a path whose parents are directories.")
     import os
+    import tempfile
 
     if not os.access(parent, os.W_OK | os.X_OK):
         raise storage_error(OSError(errno.EACCES, "Permission denied"), "creating output.dir", run_dir)
+    try:  # access() says yes to places nothing can be made in (/proc): make and remove a directory to be sure
+        os.rmdir(tempfile.mkdtemp(prefix=".frugaltune-write-test-", dir=parent))
+    except OSError as err:
+        if err.errno in _DISK_FULL | _NOT_WRITABLE:
+            raise storage_error(err, "creating output.dir", run_dir) from None
+        raise StorageError(f"output.dir {run_dir} cannot be created in {parent} ({err.strerror or err}).",
+                           fix="point output.dir (-o) at a directory on an ordinary, writable disk.") from None
 
 
 def _written_by_a_run(config_yaml: Path) -> bool:
