@@ -35,6 +35,9 @@ def _data_files(d: Path) -> None:
     (d / "empty.jsonl").write_text("")
     (d / "badline.jsonl").write_text('{"text": "fine", "label": "welder"}\n{"text": broken\n')
     (d / "adir").mkdir()
+    (d / "list_row.jsonl").write_text('[1, 2, 3]\n{"text": "fine", "label": "welder"}\n')
+    (d / "unclosed.csv").write_text('text,label\n"never closed,welder\nfine,plumber\n')
+    (d / "short_row.csv").write_text("text,label\nno label here\nfine,plumber\n")
     (d / "nan_config.json").write_text('{"model_type": "llama", "hidden_size": NaN, "num_hidden_layers": 32, '
                                        '"num_attention_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}')
 
@@ -144,6 +147,7 @@ def _config_variants(d: Path) -> dict[str, object]:
         "data_binary": set_("data", "path", str(d / "binary.jsonl")),
         "data_unreadable": set_("data", "path", "/proc/self/mem"),
         "data_badline": set_("data", "path", str(d / "badline.jsonl")),
+        "data_unclosed_csv": set_("data", "path", str(d / "unclosed.csv")),
         "template_unknown_field": set_("data", "prompt_template", "Classify {foo}: {text}"),
         "template_no_text": set_("data", "prompt_template", "Pick one of {labels}"),
         "mirror_unreachable": set_("checkpoints", "mirror", str(d / "data.jsonl" / "mirror")),

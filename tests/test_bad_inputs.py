@@ -70,6 +70,9 @@ CASES: list[tuple] = [
     (ESTIMATE + ["--dataset", "{d}/missing.jsonl"], 2, "missing.jsonl"),
     (ESTIMATE + ["--dataset", "{d}/empty.jsonl"], 2, "empty.jsonl"),
     (ESTIMATE + ["--dataset", "{d}/badline.jsonl"], 2, "line 2"),
+    (ESTIMATE + ["--dataset", "{d}/list_row.jsonl"], 2, "line 1: expected an object"),  # was priced silently
+    (ESTIMATE + ["--dataset", "{d}/unclosed.csv"], 2, "never closed"),  # was priced as one long row
+    (ESTIMATE + ["--dataset", "{d}/short_row.csv"], 2, "line 2: 1 value(s)"),
     (ESTIMATE + ["--dataset", "{d}/data.jsonl", "--sample", "0"], 2, "--sample"),
     (ESTIMATE + ["--dataset", "{d}/data.jsonl", "--sample", "-3"], 2, "--sample"),
     (ESTIMATE + ["--catalog", "{d}/no-such-dir"], 2, "no-such-dir"),
@@ -244,7 +247,7 @@ TRAIN_CONFIGS = {  # fixture config name -> words of the one-line error of `trai
     "seed_negative": "training.seed", "seed_huge": "training.seed", "max_seq_len_tiny": "data.max_seq_len",
     "output_empty": "output.dir", "output_is_file": "is a file", "output_foreign": "no run wrote",
     "data_missing": "missing.jsonl", "data_dir": "adir", "data_binary": "not a text file",
-    "data_unreadable": "cannot read", "data_badline": "line 2", "template_unknown_field": "foo",
+    "data_unreadable": "cannot read", "data_badline": "line 2", "data_unclosed_csv": "never closed", "template_unknown_field": "foo",
     "template_no_text": "{text}", "mirror_unreachable": "checkpoint mirror", "unknown_key": "learning_rate",
     "wrong_type": "training.micro_batch", "not_yaml": "not valid YAML", "list_config": "mapping",
     "section_not_mapping": "training", "every_steps_zero": "checkpoints.every_steps", "keep_last_zero": "keep_last",

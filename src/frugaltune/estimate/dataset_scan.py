@@ -45,6 +45,10 @@ class Tally:
 
     def add(self, row, where) -> None:
         """Measure one row; `where` is a line number (JSONL) or a location string."""
+        if not isinstance(row, dict):  # no format trains on a bare list, number or string
+            spot = f"{self.path} line {where}" if isinstance(where, int) else where
+            raise DataError(f"{spot}: expected an object with named fields, got {type(row).__name__}.",
+                            fix="write each row as a JSON object, e.g. {\"text\": \"...\"}.")
         try:
             value = self.measure(row)
             if self.labels is not None:

@@ -129,11 +129,24 @@ def _read_csv(p: Path, delimiter: str = ",") -> Iterator[Row]:
                     raise DataError(f"{where}: {len(row[None])} more value(s) than the header's "
                                     f"{len(reader.fieldnames or [])} columns.",
                                     fix="quote values that contain the delimiter, e.g. \"a, b\".")
+                if None in row.values():
+                    raise _missing_cells(where, row, len(reader.fieldnames or []), spans=end > start)
                 yield where, row
     except UnicodeDecodeError as e:
         raise DataError(f"{p}: not UTF-8 text ({e.reason}).", fix="re-save the file as UTF-8.") from e
     except csv.Error as e:
         raise DataError(f"{p}: malformed CSV ({e}).", fix="check the quoting near that line.") from e
+
+
+def _missing_cells(where: str, row: dict, columns: int, spans: bool) -> DataError:
+    """A row with fewer values than the header; one that ran over several lines has a quote that never closed."""
+    given = sum(v is not None for v in row.values())
+    if spans:
+        return DataError(f"{where}: a quoted value runs over the following lines and the row ends with {given} of "
+                         f"{columns} values (a quote that is never closed?).",
+                         fix="close the quote on that line (a quote inside a quoted value is written twice: \"\").")
+    return DataError(f"{where}: {given} value(s) but the header has {columns} columns.",
+                     fix="add the missing values (an empty value is two delimiters in a row).")
 
 
 def _read_tsv(p: Path) -> Iterator[Row]:
