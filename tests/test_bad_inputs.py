@@ -269,6 +269,7 @@ CASES += [
     (["train", "{d}/configs/ok.yaml", "--dry-run", "--set", "training.lr=.inf"], 2, "training.lr"),
     (["train", "{d}/configs/ok.yaml", "--dry-run", "--set", "training.lr=1e30"], 2, "training.lr"),
     (["train", "{d}/configs/ok.yaml", "--dry-run", "--set", "nokey"], 2, "--set"),
+    (["train", "{d}/configs/ok.yaml", "--dry-run", "--set", "method.lora.targets=[]"], 2, "zero parameters"),
     (["train", "{d}/configs/cpu_threads_many.yaml", "--dry-run"], 0, "cpu_threads"),
     (["train", "{d}/configs/missing.yaml"], 2, "missing.yaml"),
     (["train", "{d}/adir"], 2, "is a directory"),

@@ -349,6 +349,9 @@ def cross_field_problems(cfg: RunConfig) -> list[str]:
         problems.append("model.vocab_size: only presets train their own tokenizer; remove it for a real model.")
     if cfg.model.gguf_file and cfg.model.source.endswith(".gguf"):
         problems.append("model.gguf_file: source is already a .gguf file; give the directory as source or drop gguf_file.")
+    if not method.lora.targets and method.kind != "full":
+        problems.append("method.lora.targets: names no module, so the run would train zero parameters; give e.g. "
+                        "[q_proj, v_proj] or [all-linear].")
     for target in method.lora.targets:
         if target not in LORA_TARGET_NAMES and method.kind != "full":
             problems.append(f"method.lora.targets: unknown module {target!r}.{_suggest(target, LORA_TARGET_NAMES)}")
