@@ -70,6 +70,19 @@ def test_ledger_appends_attempts_and_skips_a_torn_last_line(tmp_path):
     assert [e["attempt"] for e in ledger.read_events(tmp_path / "metrics.jsonl")] == [1, 2]
 
 
+def test_a_damaged_log_line_is_skipped_not_a_crash(tmp_path):
+    first = ledger.Ledger(tmp_path)
+    first.write("attempt_start")
+    first.close()
+    with (tmp_path / "metrics.jsonl").open("ab") as f:
+        f.write(b"\xff\xfe garbage\n5\n[1, 2]\n")  # a damaged disk: bytes that are not UTF-8, bare JSON values
+    second = ledger.Ledger(tmp_path)  # what a resumed run and `report --html` read
+    assert second.attempt == 2
+    second.write("attempt_start", durable=True)
+    second.close()
+    assert [e["attempt"] for e in ledger.read_events(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
 def test_vs_estimate_ratios():
     estimate = {"throughput": {"tokens_per_sec": 100.0}, "memory": {"peak_gb_per_gpu": 4.0},
                 "time": {"hours": 2.0, "billed_hours": 2.0}, "cost_breakdown": {"compute_cost": 10.0}}

@@ -148,16 +148,19 @@ class NullLedger(Ledger):
 
 
 def read_events(path: str | Path) -> list[dict]:
-    """Events of a metrics.jsonl; a torn last line (the process was killed mid-write) is skipped."""
+    """Events of a metrics.jsonl; a torn last line (the process was killed mid-write) is skipped, and so is a line
+    that a damaged disk turned into something other than an event (bytes that are not UTF-8, a bare value)."""
     p = Path(path)
     if not p.is_file():
         return []
     events = []
-    for line in p.read_text().splitlines():
+    for line in p.read_bytes().decode("utf-8", errors="replace").splitlines():
         try:
-            events.append(json.loads(line))
+            event = json.loads(line)
         except ValueError:
             continue
+        if isinstance(event, dict) and "event" in event and "attempt" in event:
+            events.append(event)
     return events
 
 
