@@ -104,3 +104,24 @@ def test_list_and_bad_input(tmp_path, monkeypatch, capsys):
     assert "--team '../evil'" in err and "Traceback" not in err
     assert run(["calibration", "import", "nosuchproto://bucket/x"]) == 2
     assert "not a usable storage URL" in capsys.readouterr().err
+
+
+def test_nonsense_and_damaged_rows_never_reach_an_estimate(tmp_path, monkeypatch, capsys):
+    team = tmp_path / "share"
+    team.mkdir()
+    good = {"id": "g1", "gpu": "A10", "method": "lora", "model": "m", "measured_tokens_per_sec_per_gpu": 800.0,
+            "estimated_tokens_per_sec_per_gpu": 1000.0}
+    (team / "team.jsonl").write_bytes(b'{"a": NaN}\n\xff\xfe damaged\n'
+                                      b'{"gpu": "A10", "method": "lora", "measured_tokens_per_sec_per_gpu": Infinity}\n'
+                                      + json.dumps(good).encode() + b"\n")
+    mine = _switch_user(tmp_path, monkeypatch, "carol")
+    assert run(["calibration", "import", str(team), "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["imported"] == 1 and out["skipped"] == 2 and "skipped 2 row(s)" in captured.err
+    assert [r["id"] for r in _lines(mine)] == ["g1"]
+    with open(mine, "ab") as fh:  # the user's own file damaged later: estimates still run, on the good row only
+        fh.write(b'\xff\xfe\n{"gpu": "A10", "method": "lora", "measured_tokens_per_sec_per_gpu": NaN}\n')
+    assert [r.get("id") for r in measured.load_measurements()] == ["g1"]
+    assert measured.throughput_correction("A10", "lora") == (0.8, 1)
+    assert run(["calibration", "list"]) == 0

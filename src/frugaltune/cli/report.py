@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from frugaltune.cli.commands import command
 from frugaltune.cli.options import FORMAT, Opt, argument, switch
 
@@ -122,6 +124,9 @@ def calibration_import(url: str, team: str | None, json_out: bool) -> int:
     from frugaltune.report.calibration_store import import_rows
 
     out = import_rows(url, team)
+    if out["skipped"]:
+        print(f"warning: skipped {out['skipped']} row(s) of {out['source']} that are not measurements (no method, "
+              "or a tokens/s or memory figure that is not a finite positive number).", file=sys.stderr)
     _print_store(out, json_out, f"imported {out['imported']} new measurement(s) from {out['source']} "
                                 f"({out['already_here']} already here; {out['total']} in {out['file']})")
     return 0

@@ -44,15 +44,32 @@ def _load(path: str, mtime_ns: int) -> tuple[dict, ...]:
         from frugaltune import datacache  # parsed rows cached per version of the file: no json import at start-up
 
         _READ.clear()
-        _READ[path, mtime_ns] = tuple(datacache.cached("measurements", [path], lambda: list(_read(path))))
+        rows = datacache.cached("measurements", [path], lambda: list(_read(path)))
+        _READ[path, mtime_ns] = tuple(row for row in rows if is_measurement(row))
     return _READ[path, mtime_ns]
+
+
+def _number(value: object, zero_ok: bool = False) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and \
+        value not in (float("inf"), float("-inf")) and (value > 0 or (zero_ok and value == 0))
+
+
+def is_measurement(row: object) -> bool:
+    """A row later estimates may use: a method, a finite measured tokens/s > 0, and finite (or absent) estimates and
+    peaks. Anything else (a hand-edited or damaged row, a team file's nonsense) is left out."""
+    if not isinstance(row, dict) or not isinstance(row.get("method"), str):
+        return False
+    if not _number(row.get("measured_tokens_per_sec_per_gpu")):
+        return False
+    return all(row.get(k) is None or _number(row.get(k), zero_ok=k.endswith("_gb"))
+               for k in ("estimated_tokens_per_sec_per_gpu", "measured_peak_gb", "estimated_peak_gb"))
 
 
 def _read(path: str) -> tuple[dict, ...]:
     import json  # only when there are measurements: json imports re (start-up time)
 
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:  # a damaged line is skipped, not a crash
         lines = fh.read().splitlines()
     for line in lines:
         try:

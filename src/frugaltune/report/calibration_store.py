@@ -30,7 +30,10 @@ def local_rows(path: str | None = None) -> list[dict]:
 
     if path is None or os.path.abspath(path) == os.path.abspath(measurements_path()):
         return list(load_measurements())
-    return list(_parse(open(path, encoding="utf-8").read())) if os.path.isfile(path) else []
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as fh:  # a damaged line is skipped, not a crash
+        return list(_parse(fh.read()))
 
 
 def team_file(url: str, team: str | None) -> str:
@@ -79,7 +82,7 @@ def read_team(url: str, team: str | None = None, storage_options: dict | None = 
     """The team's rows at `url` ([] when there are none yet)."""
     fs, path = _open_fs(team_file(url, team), storage_options)
     try:
-        with fs.open(path, "r", encoding="utf-8") as fh:
+        with fs.open(path, "r", encoding="utf-8", errors="replace") as fh:  # damaged lines are skipped
             return list(_parse(fh.read()))
     except FileNotFoundError:
         return []
@@ -130,7 +133,10 @@ def import_rows(url: str, team: str | None = None, storage_options: dict | None 
     if not _exists(fs, remote):  # a mistyped URL or team name imports nothing: say so instead of "0 imported"
         raise ConfigError(f"{team_file(url, team)} does not exist: there is nothing to import.",
                           fix="check the URL and --team (`frugaltune calibration export URL` writes the file).")
-    theirs = read_team(url, team, storage_options)
+    from frugaltune.estimate.measured import is_measurement
+
+    rows = read_team(url, team, storage_options)
+    theirs = [r for r in rows if is_measurement(r)]  # nonsense (NaN tokens/s, no method) never reaches estimates
     merged, added = merge(mine, theirs)
     if added:
         os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
@@ -139,4 +145,4 @@ def import_rows(url: str, team: str | None = None, storage_options: dict | None 
             fh.write("\n" if torn else "")  # a killed writer's last line stays its own line
             fh.write("".join(json.dumps(r) + "\n" for r in merged[len(mine):]))
     return {"file": local, "source": team_file(url, team), "imported": added, "already_here": len(theirs) - added,
-            "total": len(merged)}
+            "skipped": len(rows) - len(theirs), "total": len(merged)}
