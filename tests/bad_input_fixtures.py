@@ -38,6 +38,10 @@ def _data_files(d: Path) -> None:
     (d / "list_row.jsonl").write_text('[1, 2, 3]\n{"text": "fine", "label": "welder"}\n')
     (d / "unclosed.csv").write_text('text,label\n"never closed,welder\nfine,plumber\n')
     (d / "short_row.csv").write_text("text,label\nno label here\nfine,plumber\n")
+    (d / "huge_config.json").write_text('{"model_type": "llama", "hidden_size": 1000000000000, "num_hidden_layers": 32, '
+                                        '"num_attention_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}')
+    (d / "kv_config.json").write_text('{"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, '
+                                      '"num_attention_heads": 32, "num_key_value_heads": 5, "vocab_size": 32000}')
     (d / "nan_config.json").write_text('{"model_type": "llama", "hidden_size": NaN, "num_hidden_layers": 32, '
                                        '"num_attention_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}')
 

@@ -91,6 +91,8 @@ CASES: list[tuple] = [
     (["estimate", "--model", "nanmodel", "--gpu", "a10", "--catalog", "{d}/cat_nan_model"], 2, "num_layers"),
     (["estimate", "--model", "{d}/nan_config.json", "--gpu", "a10"], 2, "nan_config.json"),
     (["estimate", "--model", "{d}/binary.jsonl", "--gpu", "a10"], 2, "binary.jsonl"),
+    (["estimate", "--model", "{d}/huge_config.json", "--gpu", "a10"], 2, "'hidden_size' = 1,000,000,000,000"),
+    (["estimate", "--model", "{d}/kv_config.json", "--gpu", "a10"], 2, "not a multiple of 5"),
     (["estimate", "--gpu", "a10g", "--platform", "aws", "--pricing", "spot", "--catalog", "{d}/cat_spot_nan"], 2,
      "spot_assumptions.csv"),
     (ESTIMATE + ["--no-such-flag"], 2, "--no-such-flag"),

@@ -122,7 +122,29 @@ def arch_from_config(path: str | Path) -> ModelArch:
         source=f"config.json at {file}", data_date="unknown", notes=_notes(cfg, model_type),
         **_family_fields(cfg, model_type),
     )
+    _check_sizes(arch, file)
     return replace(arch, total_params=count_params(arch), extra={"model_type": model_type, "config_path": str(file)})
+
+
+_CONFIG_KEYS = {"num_layers": "num_hidden_layers", "num_heads": "num_attention_heads",
+                "num_kv_heads": "num_key_value_heads"}  # ModelArch field -> the config.json key a user sees
+
+
+def _check_sizes(arch: ModelArch, file: Path) -> None:
+    """Every size positive and under the catalog's physical ceilings (a 10^12 hidden size priced 4e16 hours), and
+    the attention heads a multiple of the key/value heads, as the catalog's own rows must be."""
+    from frugaltune.catalog.validate import CEILINGS
+
+    for field in ("num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads", "head_dim",
+                  "vocab_size", "num_experts", "experts_per_token"):
+        value, key = getattr(arch, field), _CONFIG_KEYS.get(field, field)
+        lo = 0 if field in ("num_experts", "experts_per_token") else 1
+        if not lo <= value <= CEILINGS[field]:
+            raise CatalogError(f"{file}: '{key}' = {value:,} is outside {lo}..{CEILINGS[field]:,} (no real model has "
+                               "that).", fix="check the config.json: is it a transformer model's config?")
+    if arch.num_heads % arch.num_kv_heads:
+        raise CatalogError(f"{file}: {arch.num_heads} attention heads are not a multiple of {arch.num_kv_heads} "
+                           "key/value heads.", fix="check num_attention_heads and num_key_value_heads.")
 
 
 def _notes(cfg: dict[str, Any], model_type: str) -> str:
