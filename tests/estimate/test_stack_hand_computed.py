@@ -77,3 +77,21 @@ def test_tensor_parallel_splits_weights_and_optimizer_states_over_its_gpus():
     assert one.memory.weights_gb == pytest.approx(6_738_415_616 * 2 / 1e9, rel=1e-9)
     assert tp.memory.weights_gb == pytest.approx(one.memory.weights_gb / 4, rel=1e-9)
     assert tp.memory.optimizer_gb == pytest.approx(one.memory.optimizer_gb / 4, rel=1e-9)
+
+
+def test_cpu_offload_moves_the_gradients_to_cpu_and_keeps_one_unit_in_flight():
+    kwargs = dict(model="llama-3.1-70b", gpu="h100", num_gpus=8, method="full", zero_stage=3, micro_batch=2,
+                  seq_len=2048)
+    resident, offload = estimate(**kwargs), estimate(**kwargs, cpu_offload=True)
+    n = 70_553_706_496  # Llama 3.1 70B: its safetensors total (catalog models.csv)
+    # on the GPU: the embedding's 16-bit gradient (128256 x 8192, larger than one layer's n / 80), nothing else
+    assert offload.memory.gradients_gb == pytest.approx(128_256 * 8_192 * 2 / 1e9, rel=1e-9)
+    assert offload.memory.optimizer_gb == 0.0
+    # the weights' shards are in CPU memory too; on the GPU two all-gathered layers (n / 80 each, 16-bit) less the
+    # eighth a GPU holds of each
+    assert offload.memory.weights_gb == pytest.approx(2 * n * 2 / 80 * 7 / 8 / 1e9, rel=1e-6)
+    assert resident.memory.weights_gb - n * 2 / 8 / 1e9 == pytest.approx(offload.memory.weights_gb, rel=1e-6)
+    # in CPU memory, per GPU: weights 2 B + gradients 2 B (+ DeepSpeed's fp32 accumulation 4 B) + AdamW 8 B + fp32
+    # master 4 B per parameter, an eighth each
+    assert offload.memory.cpu_offload_gb == pytest.approx(n * 20 / 8 / 1e9, rel=1e-6)
+    assert resident.memory.gradients_gb == pytest.approx(n * 6 / 8 / 1e9, rel=1e-6)

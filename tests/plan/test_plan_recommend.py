@@ -59,11 +59,21 @@ def test_settings_multi_gpu_full_uses_zero(cat, shipped):
 
 
 def test_settings_nothing_fits(cat, shipped):
-    # 7B full fine-tuning on one A10: no setting fits; the error says what to change
+    # 13B full fine-tuning on one A10 (24 GB): its 16-bit weights alone are 26 GB, so no setting fits; the error says
+    # what to change
     catalog = cat([offer("p1", "a10", "A10", 0.75)])
     with pytest.raises(InfeasiblePlanError, match="no settings fit") as err:
-        pick_settings(_job(shipped, method="full"), Hardware(gpu=catalog.gpu("A10")), catalog)
+        pick_settings(_job(shipped, "llama-2-13b", method="full"), Hardware(gpu=catalog.gpu("A10")), catalog)
     assert "qlora" in err.value.fix
+
+
+def test_full_7b_on_one_a10_fits_by_offloading_the_optimizer(cat, shipped):
+    # ZeRO-Offload (Ren et al. 2021: models to 13B on one 32 GB GPU): gradients, AdamW states and master weights go
+    # to CPU memory, the 13.5 GB of 16-bit weights stay
+    catalog = cat([offer("p1", "a10", "A10", 0.75)])
+    pick = pick_settings(_job(shipped, method="full"), Hardware(gpu=catalog.gpu("A10")), catalog)
+    assert pick.job.cpu_offload and pick.job.zero_stage >= 1
+    assert pick.estimate.memory.cpu_offload_gb > 6.7 * 16 > pick.estimate.memory.peak_gb_per_gpu
 
 
 def test_low_vram_picks_qlora(cat, shipped):

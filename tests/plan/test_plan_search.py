@@ -159,8 +159,9 @@ def test_impossible_job_says_what_would_work(cat, shipped):
     with pytest.raises(InfeasiblePlanError) as err:
         require_options(compare_job(job, catalog, flt), catalog, flt)
     assert "does not fit: 1" in err.value.message  # the on-demand T4 (its spot row has no price)
-    # a lighter method on the bigger node (QLoRA's 4-bit base is not sharded by ZeRO-3, so LoRA + ZeRO-3 it is)
-    assert "--method lora" in err.value.fix and "H200" in err.value.fix
+    # a lighter method on the bigger node (with ZeRO-3's gathered layers, 16-bit LoRA's band no longer fits 8 H200s:
+    # QLoRA's 4-bit base, sharded by FSDP, does)
+    assert "--method qlora" in err.value.fix and "H200" in err.value.fix and "zero 3" in err.value.fix
 
 
 def test_empty_filter_result_says_where_the_gpu_is(cat, lora7b):

@@ -67,6 +67,37 @@ def largest_gradient_bytes(job: rec.Job, precision: str) -> float:
     return biggest * mem.BYTES_PER_ELEMENT[precision]
 
 
+GATHERED_LAYERS = 2  # the layer computing and the next one, prefetched
+
+
+def gathered_weight_bytes(job: rec.Job, weights_bytes: float, tp: int) -> float:
+    """ZeRO-3 / FSDP full shard all-gathers each decoder layer's weights before its forward and its backward and
+    frees them after: with the next layer prefetched (FSDP's default BackwardPrefetch.BACKWARD_PRE, which "overlaps
+    the next all-gather with the current gradient computation" at the cost of peak memory; DeepSpeed's
+    stage3_prefetch_bucket_size), GATHERED_LAYERS layers' unsharded weights are live beside the GPU's own shard:
+    a layer's share of the sharded weights (their dtype: NF4 for QLoRA), less the part the shard already holds; a
+    model of fewer layers than that is gathered whole."""
+    kept = mem.shard_fraction("weights", job.zero_stage, job.num_gpus, tp) * tp
+    if kept >= 1.0:
+        return 0.0
+    layers = max(job.model.num_layers, 1)
+    return min(GATHERED_LAYERS, layers) / layers * weights_bytes / tp * (1.0 - kept)
+
+
+def offload_gradient_unit_bytes(job: rec.Job, precision: str) -> float:
+    """With CPU offload the gradients go to CPU memory, where the optimizer steps (PyTorch FSDP CPUOffload:
+    "offload_params=True ... offloads gradients to CPU as well, meaning that the optimizer step runs on CPU";
+    DeepSpeed ZeRO-Offload, Ren et al. 2021: gradients are reduced and copied to the CPU optimizer): the GPU holds one
+    unit's gradient while it is reduced and copied out, a decoder layer's trainable parameters (full fine-tuning:
+    or the embedding, if larger) in their own dtype."""
+    arch = job.model
+    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
+    unit = n_train / max(arch.num_layers, 1)
+    if job.method == "full":
+        unit = max(unit, arch.vocab_size * arch.hidden_size)
+    return mem.gradient_bytes(job.method, precision, int(unit))
+
+
 def lora_dropout_width(job: rec.Job) -> int:
     """Input elements per token, summed over one layer's adapted modules, that LoRA dropout copies (0 without
     dropout; each module has its own dropout, so q, k and v copy their shared input three times; down_proj's input
@@ -112,10 +143,14 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
     sharded["weights"] += mem.quant_constant_bytes(arch, job.method, job.double_quant) * unsplit
     offloaded = 0.0
     if job.cpu_offload:
-        offloaded = sharded["optimizer"] + sharded["master"] + (sharded["weights"] if job.zero_stage >= 3 else 0.0)
+        offloaded = (sharded["optimizer"] + sharded["master"] + sharded["gradients"]
+                     + (sharded["weights"] if job.zero_stage >= 3 else 0.0))
         sharded["optimizer"] = sharded["master"] = 0.0
+        sharded["gradients"] = min(sharded["gradients"], offload_gradient_unit_bytes(job, precision) / tp)
         if job.zero_stage >= 3:
             sharded["weights"] = 0.0
+    sharded["weights"] += gathered_weight_bytes(job, parts["weights"] - mem.quant_constant_bytes(
+        arch, job.method, job.double_quant), tp)  # the constants are never sharded, so never gathered
     seq = peak_seq_len(job)
     per_token = layer_bytes_per_token(job, precision, coef, stack, seq)
     kept, working = mem.activation_parts(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
