@@ -92,6 +92,35 @@ def uninterrupted(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory, uninterrupted):
+    """variant -> (run directory, mirror or None, step stopped at) of a 2-process run stopped by a SIGTERM after its
+    first checkpoint (to the launcher under fsdp, to one rank otherwise) and resumed by the same command; asserts
+    on the way that it exited 75, every rank saved and the resume matches the uninterrupted run's losses."""
+    runs: dict = {}
+
+    def get(variant: str):
+        if variant not in runs:
+            engine = "deepspeed" if variant == "deepspeed" else "fsdp"
+            base = tmp_path_factory.mktemp(f"{variant}-split")
+            split, mirror = base / "split", (base / "mirror" if variant == "fsdp" else None)
+            mirrored = ["--set", f"checkpoints.mirror={mirror}"] if mirror else []
+            proc = _start(_args(variant, split, *mirrored))
+            _stop_after_first_checkpoint(proc, split, _launcher if variant == "fsdp" else _a_worker)
+            code, err = _finish(proc)
+            assert code == 75, err
+            stopped = _assert_every_rank_saved(split, engine)
+            assert (split / "distributed" / "torchrun.sh").is_file()
+            assert (split / "distributed" / "accelerate.yaml").is_file()
+            code, err = _finish(_start(_args(variant, split, *mirrored)))  # the same command resumes
+            assert code == 0, err
+            _assert_resumed_like(split, uninterrupted(variant), stopped)
+            runs[variant] = (split, mirror, stopped)
+        return runs[variant]
+
+    return get
+
+
 def _assert_resumed_like(run_dir, straight, stopped: int) -> dict:
     assert events(run_dir, "resume")[0]["from_step"] == stopped
     want, got = step_losses(straight), step_losses(run_dir)
@@ -115,35 +144,33 @@ def _assert_every_rank_saved(run_dir, engine: str) -> int:
     return stopped
 
 
+ONE_PROCESS_MORE_STEPS = ["--set", f"training.max_steps={STEPS + 2}", "--set", "distributed.num_processes=1"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("engine", "target"), [("fsdp", "launcher"), ("deepspeed", "rank")])
-def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted, engine,
-                                                                             target):
+@pytest.mark.parametrize("engine", ["fsdp", "deepspeed"])
+def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(uninterrupted, resumed, engine):
+    # fsdp: the SIGTERM goes to the launcher; deepspeed: to one rank (see `resumed`)
     straight = uninterrupted(engine)
     s = json.loads((straight / "summary.json").read_text())
     assert s["distributed"]["engine"] == engine and s["distributed"]["world_size"] == 2
     if engine == "deepspeed":  # every DeepSpeed rank loads the weights; FSDP's rank 1 gets them from rank 0
         assert step_losses(straight)[1] == pytest.approx(step_losses(uninterrupted("fsdp"))[1], abs=1e-5)
-    split, mirror = tmp_path / "split", tmp_path / "mirror"
-    mirrored = ["--set", f"checkpoints.mirror={mirror}"] if engine == "fsdp" else []
-    proc = _start(_args(engine, split, *mirrored))
-    _stop_after_first_checkpoint(proc, split, _launcher if target == "launcher" else _a_worker)
-    code, err = _finish(proc)
-    assert code == 75, err
-    stopped = _assert_every_rank_saved(split, engine)
-    assert (split / "distributed" / "torchrun.sh").is_file() and (split / "distributed" / "accelerate.yaml").is_file()
-    code, err = _finish(_start(_args(engine, split, *mirrored)))  # the same command resumes
-    assert code == 0, err
-    _assert_resumed_like(split, straight, stopped)
+    split, _, stopped = resumed(engine)
+    assert 4 <= stopped < STEPS and events(split, "finished")[-1]["step"] == STEPS
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["fsdp", "deepspeed"])
+def test_a_resume_on_one_process_reshards(tmp_path, resumed, engine):
     # one process, more steps: FSDP's DCP checkpoint reshards (here on a new disk, from the mirror, which holds
     # every rank's shards); DeepSpeed's ZeRO-2 partitions go through its universal-checkpoint conversion
-    more = ["--set", f"training.max_steps={STEPS + 2}", "--set", "distributed.num_processes=1"]
-    run_dir = split
+    split, mirror, _ = resumed(engine)
+    run_dir, mirrored = split, []
     if engine == "fsdp":
         assert (mirror / f"step-{STEPS:06d}" / "dcp" / "__1_0.distcp").is_file()
-        run_dir = tmp_path / "new-disk"
-    code, err = _finish(_start(_args(engine, run_dir, *mirrored, *more)))
+        run_dir, mirrored = tmp_path / "new-disk", ["--set", f"checkpoints.mirror={mirror}"]
+    code, err = _finish(_start(_args(engine, run_dir, *mirrored, *ONE_PROCESS_MORE_STEPS)))
     assert code == 0, err
     resume = events(run_dir, "resume")[-1]
     assert (resume["from_step"], resume["source"]) == (STEPS, "mirror" if engine == "fsdp" else "local")
@@ -152,20 +179,10 @@ def test_sigterm_saves_on_every_rank_and_resume_matches_an_uninterrupted_run(tmp
 
 
 @pytest.mark.slow
-def test_qlora_base_is_sharded_by_fsdp_and_resumes_exactly(tmp_path, uninterrupted):
-    # FSDP-QLoRA: the 4-bit base is split over the ranks (each holds half the parameter bytes), checkpoints hold
-    # the adapter only (DCP ignores frozen parameters; the base comes from the model on resume), and the run
-    # resumes on 2 processes exactly and on 1 by resharding the adapter
-    straight = uninterrupted("qlora-fsdp")
-    split = tmp_path / "split"
-    proc = _start(_args("qlora-fsdp", split))
-    _stop_after_first_checkpoint(proc, split, _a_worker)
-    code, err = _finish(proc)
-    assert code == 75, err
-    stopped = _assert_every_rank_saved(split, "fsdp")
-    code, err = _finish(_start(_args("qlora-fsdp", split)))
-    assert code == 0, err
-    two = _assert_resumed_like(split, straight, stopped)["distributed"]
+def test_qlora_base_is_sharded_by_fsdp_and_resumes_exactly(resumed):
+    # FSDP-QLoRA: stopped by a SIGTERM to one rank and resumed on 2 processes exactly (see `resumed`); checkpoints
+    # hold the adapter only (DCP ignores frozen parameters; the base comes from the model on resume)
+    split, _, _ = resumed("qlora-fsdp")
     import torch.distributed.checkpoint as dcp
 
     saved = dcp.FileSystemReader(str(split / "checkpoints" / f"step-{STEPS:06d}" / "dcp")).read_metadata()
@@ -173,8 +190,14 @@ def test_qlora_base_is_sharded_by_fsdp_and_resumes_exactly(tmp_path, uninterrupt
     assert weights and all("lora_" in k for k in weights)
     assert (split / "final" / "adapter_model.safetensors").is_file()
 
-    more = ["--set", f"training.max_steps={STEPS + 2}", "--set", "distributed.num_processes=1"]
-    code, err = _finish(_start(_args("qlora-fsdp", split, *more)))
+
+@pytest.mark.slow
+def test_qlora_on_one_process_holds_twice_the_bytes_of_a_rank_of_two(resumed):
+    # the 4-bit base is split over the ranks: each of 2 holds half the parameter bytes one process holds; the
+    # adapter checkpoint of 2 ranks reshards onto 1
+    split, _, _ = resumed("qlora-fsdp")
+    two = json.loads((split / "summary.json").read_text())["distributed"]
+    code, err = _finish(_start(_args("qlora-fsdp", split, *ONE_PROCESS_MORE_STEPS)))
     assert code == 0, err
     assert events(split, "resume")[-1]["from_step"] == STEPS and events(split, "finished")[-1]["step"] == STEPS + 2
     one = json.loads((split / "summary.json").read_text())["distributed"]
