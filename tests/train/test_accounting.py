@@ -205,3 +205,44 @@ def test_a_run_that_stops_between_two_log_lines_counts_every_step(tmp_path, monk
     assert s2["tokens_processed"] > s["tokens_processed"]
     assert s2["tokens_processed_all_attempts"] == s2["tokens_processed"]  # nothing redone: a clean SIGTERM stop
     assert s2["train_seconds"] > s["train_seconds"] and math.isfinite(s2["tokens_per_sec"])
+
+
+def test_a_vanished_attempt_is_billed_to_its_last_heartbeat(tmp_path, monkeypatch):
+    """SIGKILL while loading: the log's last word is attempt_start, but the attempt's heartbeat says it was alive
+    90 s later; the next attempt bills those 90 s. A heartbeat of another attempt, or of one that ended with a last
+    word, changes nothing."""
+    from frugaltune.report import heartbeat
+
+    clock = Clock()
+    monkeypatch.setattr(ledger.time, "time", lambda: clock.now)
+    monkeypatch.setattr(heartbeat.time, "time", lambda: clock.now)
+    first = ledger.Ledger(tmp_path)
+    first.write("attempt_start", started=clock.now)
+    clock.tick(90)
+    heartbeat.write(tmp_path, 1)  # alive while loading ... then SIGKILL: no further event
+    first.close()
+    clock.tick(600)  # the machine came back ten minutes later
+    second = ledger.Ledger(tmp_path)
+    second.write("attempt_start", started=clock.now)
+    second.write("finished", step=0)
+    second.close()
+    s = ledger.summarize(ledger.read_events(tmp_path / "metrics.jsonl"))
+    assert s["billed_hours"] * 3600 == pytest.approx(90.0) and s["interruptions"] == 1
+    assert ledger.Ledger(tmp_path).summary()["billed_hours"] * 3600 == pytest.approx(90.0)  # no second last_seen
+
+    heartbeat.write(tmp_path / "missing", 1)  # an unwritable place is not an error
+    (tmp_path / heartbeat.HEARTBEAT).write_bytes(b"\xff garbage")
+    assert heartbeat.read(tmp_path) is None
+
+
+def test_a_run_keeps_a_heartbeat_while_it_loads_and_trains(tmp_path, monkeypatch):
+    from ft_runner_util import config_dict, events
+
+    from frugaltune.report import heartbeat
+    from frugaltune.train.config import RunConfig
+    from frugaltune.train.recipe import train
+
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_S", 0.05)
+    result = train(RunConfig.from_dict(config_dict(tmp_path, steps=2)), quiet=True)
+    beat = heartbeat.read(result.run_dir)
+    assert beat["attempt"] == 1 and beat["time"] >= events(result.run_dir, "attempt_start")[0]["time"]

@@ -56,6 +56,18 @@ class Ledger:
         self._file = self.path.open("a")
         if torn:  # the last attempt died mid-line: end that line so the next event is not glued onto it
             self._file.write("\n")
+        self._bill_to_last_heartbeat()
+
+    def _bill_to_last_heartbeat(self) -> None:
+        """A vanished last attempt (no last word) was alive until its last heartbeat: record that time for it."""
+        from frugaltune.report import heartbeat
+
+        beat, last = heartbeat.read(self.run_dir), self.tally.attempts.get(self.tally.last_attempt)
+        if beat and last and last["ended"] is None and beat["attempt"] == last["attempt"] and beat["time"] > last["end"]:
+            record = {"event": "last_seen", "attempt": last["attempt"], "time": beat["time"]}
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+            self.tally.add(record)
 
     def write(self, event: str, durable: bool = False, **fields: Any) -> dict:
         """Append one event; `durable` fsyncs it (checkpoints, interruptions: the records billing relies on)."""
@@ -169,8 +181,9 @@ def summarize(events: list[dict], *, usd_per_hour: float | None = None, extra: d
 
     tokens_per_sec = tokens processed by all attempts / their active training seconds (forward, backward,
     optimizer; not model loading, evaluation or checkpoint saves), so repeated work after a SIGKILL counts as
-    work done at the speed it was done. billed_hours = the sum of every attempt's wall time (first to last event),
-    which includes loading, saves, and work lost to interruptions; wall_hours = first start to last event,
+    work done at the speed it was done. billed_hours = the sum of every attempt's wall time (first to last event; an
+    attempt that vanished, to its last heartbeat, report/heartbeat.py), which includes loading, saves, and work lost
+    to interruptions; wall_hours = first start to last event,
     which also includes the gaps between attempts when no machine ran. cost_usd = billed_hours x usd_per_hour.
     steps_redone = steps an attempt did past the step the run next resumed from (tally.steps_redone).
     """

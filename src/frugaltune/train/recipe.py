@@ -29,6 +29,7 @@ from pathlib import Path
 
 from frugaltune.errors import CheckpointError, ConfigError, FrugalError, MirrorError
 from frugaltune.report import compare, hardware, ledger
+from frugaltune.report.heartbeat import Heartbeat
 from frugaltune.train import checkpoint as ckpt
 from frugaltune.train import faults, guards, stack_runtime
 from frugaltune.train.config import PRESET_PREFIX, RunConfig, load_config
@@ -87,6 +88,7 @@ class Recipe:
         self.attempt = _Attempt()
         self.signals = StopSignals()
         self.ledger: ledger.Ledger | None = None
+        self.heartbeat: Heartbeat | None = None
         self.mirror = None
         self.bar = None
         self.estimate: dict | None = None
@@ -108,6 +110,8 @@ class Recipe:
         self.ledger = ledger.Ledger(self.run_dir) if self.is_main else ledger.NullLedger(self.run_dir)
         self.ledger.write("attempt_start", durable=True, pid=os.getpid(), resume=self.resume,
                           host=os.uname().nodename, started=self.started_at)
+        if self.is_main:  # a SIGKILL from here on is billed up to the last heartbeat (report/heartbeat.py)
+            self.heartbeat = Heartbeat(self.run_dir, lambda: self.ledger.attempt).start()
         import torch
         from transformers import set_seed
 
@@ -706,6 +710,8 @@ class Recipe:
                 self.mirror.close(timeout=MIRROR_WAIT_ON_STOP_S, outage_grace_s=0)
             except CheckpointError as err:
                 log.warning("checkpoint mirror: %s", err.message)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         if self.ledger is not None:
             self.ledger.close()
         self.signals.__exit__(None, None, None)
