@@ -131,6 +131,8 @@ IMPACT = ["impact", "--model", "llama-2-7b", "--gpu", "t4"]
 CASES += [
     *job_flag_cases(IMPACT)[::3],
     (IMPACT + ["--vary", "colour"], 2, "colour"),
+    (IMPACT + ["--epochs", "1e-320", "--dataset-size", "1"], 2, "epochs"),  # was a ZeroDivisionError
+    (IMPACT + ["--tokens-per-sample", "1e-320"], 2, "tokens_per_sample"),
     (IMPACT + ["--num-gpus", "0"], 2, "--num-gpus"),
     (IMPACT + ["--interruptions-per-hour", "nan"], 2, "--interruptions-per-hour"),
     (IMPACT + ["--pricing", "cheap"], 2, "--pricing"),

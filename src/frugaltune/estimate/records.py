@@ -88,9 +88,10 @@ JOB_LIMITS = {
     "num_gpus": Limit(1, MAX_GPUS, integer=True, example=8, why="more GPUs than the largest training clusters"),
     "zero_stage": Limit(0, 3, integer=True, example=2),
     "dataset_size": Limit(1, MAX_SAMPLES, integer=True, example=10000, why="no fine-tuning set is that large"),
-    "tokens_per_sample": Limit(0, MAX_SEQ_LEN, lo_open=True, example=500, why="longer than any model's context"),
-    "epochs": Limit(0, MAX_EPOCHS, lo_open=True, example=3, why="a fine-tune takes a handful of epochs"),
-    "padded_tokens_per_sample": Limit(0, MAX_SEQ_LEN, lo_open=True),
+    # a sample has at least one token; less than 1/10,000 of an epoch is a typo (1e-320 epochs priced 0 hours)
+    "tokens_per_sample": Limit(1, MAX_SEQ_LEN, example=500, why="longer than any model's context"),
+    "epochs": Limit(0.0001, MAX_EPOCHS, example=3, why="a fine-tune takes a handful of epochs"),
+    "padded_tokens_per_sample": Limit(1, MAX_SEQ_LEN),
     "longest_sample_tokens": Limit(1, MAX_SEQ_LEN, integer=True),
 }
 JOB_CHOICES = {"method": METHODS, "precision": PRECISIONS, "optimizer": OPTIMIZERS}

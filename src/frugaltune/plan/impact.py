@@ -89,7 +89,8 @@ def impact_table(job: Job, hw: Hardware, catalog, *, axes: dict | None = None, e
         usd = e.cost_breakdown.total_cost
         saved = None if usd is None or base_usd is None else base_usd - usd
         pct = None if saved is None or not base_usd else 100.0 * saved / base_usd
-        rows.append(ImpactRow(s, e, base_h / wall_hours(e), saved, pct))
+        hours = wall_hours(e)
+        rows.append(ImpactRow(s, e, base_h / hours if hours > 0 else 1.0, saved, pct))
     rows[0].baseline = True
     fitting = [i for i, r in enumerate(rows) if r.estimate.memory.fits]
     best = min(fitting, key=lambda i: (total_usd(rows[i].estimate), wall_hours(rows[i].estimate)), default=None)
