@@ -156,6 +156,7 @@ CASES += [
     (RECOMMEND + ["--gpu-memory-gb", "1e9"], 2, "--gpu-memory-gb"),
     (RECOMMEND + ["--max-gpus", "0"], 2, "--max-gpus"),
     (RECOMMEND + ["--interruptions-per-hour", "-3"], 2, "--interruptions-per-hour"),
+    (RECOMMEND + ["--no-rent", "--interruptions-per-hour", "0", "--lora-r", "1929"], 0, "P10"),  # was a TypeError
 ]
 
 PLAN = ["plan", "--model", "llama-2-7b", "--gpu", "a10"]

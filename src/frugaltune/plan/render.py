@@ -155,10 +155,16 @@ def settings_sheet(rec) -> Sheet:
     spot = e.cost_breakdown.spot
     if spot:
         sheet.add(["spot", f"P10 {usd(spot.get('p10_cost_usd'))} · P50 {usd(spot.get('p50_cost_usd'))} · "
-                           f"P90 {usd(spot.get('p90_cost_usd'))} · checkpoint every "
-                           f"{spot['checkpoint_interval_min']:.0f} min (Young-Daly) · "
-                           f"{spot['expected_interruptions']:.2f} interruptions expected"])
+                           f"P90 {usd(spot.get('p90_cost_usd'))} · {_spot_cadence(spot)}"])
     return sheet
+
+
+def _spot_cadence(spot: dict) -> str:
+    """Young-Daly's checkpoint interval and the interruptions expected; with none expected there is no interval."""
+    interval, expected = spot.get("checkpoint_interval_min"), spot.get("expected_interruptions")
+    if interval is None or not expected:
+        return "no interruptions expected"
+    return f"checkpoint every {interval:.0f} min (Young-Daly) · {expected:.2f} interruptions expected"
 
 
 def render_recommendation(rec, fmt: str = "table") -> None:
