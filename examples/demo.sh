@@ -11,11 +11,11 @@ RUN=runs/trade-classifier-tiny
 CONFIG=examples/trade-classifier/tiny.yaml
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. Estimate: Llama-2-7B LoRA for the trade classifier (10k samples x 500 tokens x 3 epochs) on a Lambda A10"
+step "1. Estimate: Llama-2-7B LoRA, 10k samples x 500 tokens x 3 epochs, Lambda A10"
 "$FT" estimate --model llama-2-7b --method lora --gpu a10 --platform lambda \
     --dataset-size 10000 --tokens-per-sample 500 --epochs 3
 
-step "2. Plan: the cheapest way to run it under \$20, written as a training config, then checked by a dry run"
+step "2. Plan: the cheapest way under \$20, written as a config, checked by dry run"
 mkdir -p runs
 "$FT" plan --model llama-2-7b --dataset examples/trade-classifier/data/train.jsonl --data-format classification \
     --budget-usd 20 --epochs 3 -o runs/llama2-7b-plan.yaml
@@ -23,7 +23,7 @@ mkdir -p runs
 "$FT" train runs/llama2-7b-plan.yaml --dry-run
 echo "(on a GPU with the weights: $FT train runs/llama2-7b-plan.yaml)"
 
-step "3. Fine-tune the tiny model on CPU ($CONFIG), and pull the plug half way"
+step "3. Fine-tune the tiny model on CPU, and pull the plug half way"
 rm -rf "$RUN"
 "$FT" train "$CONFIG" &
 PID=$!
@@ -41,14 +41,15 @@ set -e
 echo ">>> training exited with code $CODE (75 = interrupted, checkpoint saved: restart to resume)"
 ls "$RUN/checkpoints"
 
-step "4. A supervisor restarts it (SkyPilot recover_on_exit_codes: [75], or this shell loop); it resumes exactly"
+step "4. A supervisor restarts it (exit code 75); it resumes exactly"
 until "$FT" train "$CONFIG"; do
     code=$?
     [ "$code" -eq 75 ] || { echo "training failed with exit code $code"; exit "$code"; }
     echo "interrupted again; restarting"
 done
 
-step "5. Report: what the run really did and cost (interruption included); a CPU run has no GPU estimate to compare"
+step "5. Report: what the run really did and cost, interruption included"
 "$FT" report "$RUN"
 "$FT" report "$RUN" --html "$RUN/report.html"
-echo "(charts: open $RUN/report.html in a browser; live metrics: tensorboard --logdir $RUN)"
+echo "(charts: open $RUN/report.html in a browser)"
+echo "(live metrics: tensorboard --logdir $RUN)"
