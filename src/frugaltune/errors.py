@@ -60,9 +60,16 @@ class MirrorError(CheckpointError):
 class DivergedError(FrugalError):
     """The loss or a gradient stopped being finite: training stopped before the bad step touched the weights, and
     the last good checkpoint is kept. Exit 65 (EX_DATAERR): lower the learning rate (or check the data), then run
-    the same command to resume from that checkpoint."""
+    the same command to resume from that checkpoint. `at_step` is the step that was not finite (the one the
+    message names) and `checkpoint` the name of the last good checkpoint (None when none was written yet)."""
 
     exit_code = 65
+
+    def __init__(self, message: str, fix: str | None = None, at_step: int | None = None,
+                 checkpoint: str | None = None):
+        super().__init__(message, fix)
+        self.at_step = at_step
+        self.checkpoint = checkpoint
 
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:

@@ -60,6 +60,9 @@ def test_a_nan_loss_stops_with_exit_65_and_keeps_the_last_good_checkpoint(tmp_pa
     assert all(bool(t.isfinite().all()) for t in weights.values())
     last = events(run_dir)[-1]
     assert last["event"] == "diverged" and "the loss is nan" in last["error"]
+    # the ledger names the step the message names, the checkpoint kept, and (as every event) the steps completed
+    assert last["diverged_at_step"] == 6 and "at step 6" in last["error"] and last["step"] == 5
+    assert last["last_good_checkpoint"] == "step-000004"
     import json
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -86,6 +89,8 @@ def test_an_infinite_gradient_with_a_finite_loss_stops_too(tmp_path, monkeypatch
     with pytest.raises(DivergedError, match="training diverged at step 3: the gradient norm is inf") as err:
         train(cfg, quiet=True)
     assert "no checkpoint was written yet" in err.value.message and "starts over" in err.value.fix
+    last = events(tmp_path / "run")[-1]
+    assert last["event"] == "diverged" and last["diverged_at_step"] == 3 and last["last_good_checkpoint"] is None
 
 
 def test_weights_that_are_not_finite_are_never_checkpointed(tmp_path, monkeypatch):
@@ -102,6 +107,8 @@ def test_weights_that_are_not_finite_are_never_checkpointed(tmp_path, monkeypatc
     with pytest.raises(DivergedError, match="diverged at step 8: the trained weights are no longer finite.*this checkpoint was not written"):
         train(cfg, quiet=True)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")] == ["step-000004"]
+    last = events(tmp_path / "run")[-1]
+    assert (last["diverged_at_step"], last["step"], last["last_good_checkpoint"]) == (8, 8, "step-000004")
 
 
 def test_a_rerun_after_lowering_the_rate_resumes_from_the_kept_checkpoint(tmp_path, monkeypatch):

@@ -12,7 +12,9 @@ Events carry `event`, `attempt` (1, 2, ... one per process start) and `time` (un
   interrupted    SIGTERM/SIGINT: saved and exiting with code 75
   finished       the last step is done
   failed         an exception ended the attempt (`error`: its one-line message; disk full, mirror lost, ...)
-  diverged       the loss or a gradient stopped being finite (`error`); the last good checkpoint is kept
+  diverged       the loss or a gradient stopped being finite (`error`); `diverged_at_step` is the step its
+                 message names, `last_good_checkpoint` the checkpoint kept (null: none yet); `step`, as in
+                 every event, counts the steps completed
   history        the totals of earlier attempts on machines that are gone (`tally`), adopted from a mirrored
                  checkpoint by a run restored on a new machine
 An attempt killed by SIGKILL simply stops writing; its billed time ends at its last event, and it counts as an

@@ -260,8 +260,10 @@ def record_failure(recipe, err: BaseException) -> BaseException:
         return err
     kind = "diverged" if isinstance(err, DivergedError) else "failed"
     message = err.message if isinstance(err, FrugalError) else f"{type(err).__name__}: {err}"
+    where = {"diverged_at_step": err.at_step, "last_good_checkpoint": err.checkpoint} if kind == "diverged" else {}
     try:
-        recipe.ledger.write(kind, durable=True, step=recipe.progress.step, error=message, **recipe.counters())
+        recipe.ledger.write(kind, durable=True, step=recipe.progress.step, error=message, **where,
+                            **recipe.counters())
         if recipe.is_main and hasattr(recipe, "total_steps"):
             recipe._write_summary()
     except Exception as also:  # noqa: BLE001 -- the disk that failed may refuse these too

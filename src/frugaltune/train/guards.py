@@ -85,4 +85,5 @@ def diverged(recipe, step: int, problem: str, what_was_done: str) -> DivergedErr
     resume = f"it resumes from {kept[-1].name}" if kept else "it starts over"
     return DivergedError(f"training diverged at step {step}: {problem}{loss}; {what_was_done}, and {checkpoint}.",
                          fix=f"lower training.lr (now {recipe.cfg.training.lr:g}) or check the data, then run the same"
-                         f" command ({resume}; --resume never starts over).")
+                         f" command ({resume}; --resume never starts over).",
+                         at_step=step, checkpoint=kept[-1].name if kept else None)
