@@ -129,17 +129,17 @@ def _cost_points(summary: dict, events: list[dict]) -> list[tuple[float, float]]
 
 def _summary_table(summary: dict) -> str:
     from frugaltune.report import compare
-    from frugaltune.report.render import ROWS, _fmt, _notes
+    from frugaltune.report.render import ROWS, _notes, format_cell
 
     est = hardware.applicable_estimate(summary)
     vs = compare.vs_estimate(summary, est)
     head = "<tr><th>figure</th><th>measured</th>" + ("<th>estimated</th><th>ratio</th>" if est else "") + "</tr>"
     rows = []
     for key, label, fmt in ROWS:
-        cells = [label, _fmt(fmt, summary.get(key))]
+        cells = [label, format_cell(fmt, summary.get(key))]
         if est:
             ratio = vs.get(key, {}).get("ratio")
-            cells += [_fmt(fmt, vs.get(key, {}).get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
+            cells += [format_cell(fmt, vs.get(key, {}).get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
         rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
     note = escape("; ".join(_notes(summary, est)) + ".")
     return f'<table class="summary">{head}{"".join(rows)}</table><p class="note">{note}</p>'

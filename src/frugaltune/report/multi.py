@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frugaltune.report.render import format_cell
+
 SIDE_BY_SIDE = (  # (label, summary key, format)
     ("status", "status", "{}"),
     ("machine", "machine", "{}"),
@@ -22,15 +24,6 @@ SIDE_BY_SIDE = (  # (label, summary key, format)
 )
 
 
-def _fmt(fmt: str, value) -> str:
-    if value is None:
-        return "-"
-    try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
-        return str(value)
-
-
 def comparison_rows(summaries: list[dict]) -> list[tuple[str, list[str]]]:
     """(label, one formatted cell per run) for each figure compared."""
     rows = []
@@ -38,7 +31,7 @@ def comparison_rows(summaries: list[dict]) -> list[tuple[str, list[str]]]:
         if key == "machine":
             cells = [(s.get("hardware") or {}).get("name") or s.get("device") or "-" for s in summaries]
         else:
-            cells = [_fmt(fmt, s.get(key)) for s in summaries]
+            cells = [format_cell(fmt, s.get(key)) for s in summaries]
         rows.append((label, cells))
     return rows
 
@@ -81,8 +74,8 @@ def render_measurements(rows: list[dict], console=None, fmt: str = "table") -> N
         measured, estimated = r.get("measured_tokens_per_sec_per_gpu"), r.get("estimated_tokens_per_sec_per_gpu")
         ratio = measured / estimated if measured and estimated else None
         sheet.add([str(r.get("date", "-")), str(r.get("gpu") or r.get("machine") or r.get("device") or "-"),
-                   str(r.get("method", "-")), str(r.get("model", "-"))[-24:], _fmt("{:,.0f}", measured),
-                   _fmt("{:,.0f}", estimated), _fmt("{:.2f}", ratio), str(r.get("source", "run"))])
+                   str(r.get("method", "-")), str(r.get("model", "-"))[-24:], format_cell("{:,.0f}", measured),
+                   format_cell("{:,.0f}", estimated), format_cell("{:.2f}", ratio), str(r.get("source", "run"))])
     _out([sheet], ["GPU rows scale later estimates for that GPU x method (median ratio); CPU rows never do."],
          console, fmt)
 

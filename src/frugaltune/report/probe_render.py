@@ -16,14 +16,11 @@ ROWS = (  # (label, section, key, format, vs_estimate key)
 )
 
 
-def _fmt(fmt: str, value) -> str:
-    return "-" if value is None else fmt.format(value)
-
-
 def render(result: dict, console=None, fmt: str = "table") -> None:
     """The probe as a table (80 columns): measured and projected | estimate | ratio, then alternatives; `fmt`
     csv/md: the same tables as files (the lines around them go to stderr)."""
     from frugaltune.report.multi import _out
+    from frugaltune.report.render import format_cell
     from frugaltune.sheet import Col, Sheet
 
     m, run, vs = result["measured"], result["run"], result.get("vs_estimate") or {}
@@ -37,11 +34,11 @@ def render(result: dict, console=None, fmt: str = "table") -> None:
         cols += [Col("estimate", "right"), Col("ratio", "right")]
     sheet = Sheet("", cols)
     for label, section, key, fmt_, vs_key in ROWS:
-        cells = [label, _fmt(fmt_, result[section].get(key))]
+        cells = [label, format_cell(fmt_, result[section].get(key))]
         if result.get("estimate"):
             pair = vs.get(vs_key) or {}
             ratio = pair.get("ratio")
-            cells += [_fmt(fmt_, pair.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
+            cells += [format_cell(fmt_, pair.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
         sheet.add(cells)
     sheets = [sheet] + _alternatives(result)
     if fmt == "table":
@@ -55,6 +52,7 @@ def _alternatives(result: dict) -> list:
     alts = result.get("alternatives") or []
     if not alts:
         return []
+    from frugaltune.report.render import format_cell
     from frugaltune.sheet import Col, Sheet
 
     sheet = Sheet("the planner's cheapest options, at the speed measured here",
@@ -63,7 +61,7 @@ def _alternatives(result: dict) -> list:
     for a in alts:
         gpu = a["gpu"] if a["num_gpus"] == 1 else f"{a['num_gpus']}x {a['gpu']}"
         sheet.add([gpu, a["platform"], f"{a['tokens_per_sec']:,.0f}", f"{a['billed_hours']:.3f}",
-                   _fmt("${:,.2f}", a["cost_usd"])])
+                   format_cell("${:,.2f}", a["cost_usd"])])
     return [sheet]
 
 

@@ -80,7 +80,7 @@ def load_report(run_dir: str | Path) -> dict:
     return ledger.finite_summary(summary)
 
 
-def _fmt(fmt: str, value) -> str:
+def format_cell(fmt: str, value) -> str:
     if value is None:
         return "-"
     try:
@@ -120,10 +120,10 @@ def report_sheet(summary: dict):
     sheet = Sheet(title, columns)
     vs = compare.vs_estimate(summary, estimate)
     for key, label, fmt in ROWS:
-        est, cells = vs.get(key, {}), [label, _fmt(fmt, summary.get(key))]
+        est, cells = vs.get(key, {}), [label, format_cell(fmt, summary.get(key))]
         if estimate:
             ratio = est.get("ratio")
-            cells += [_fmt(fmt, est.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
+            cells += [format_cell(fmt, est.get("estimated")), f"{ratio:.2f}x" if ratio is not None else ""]
         sheet.add(cells)
     return sheet, estimate
 
