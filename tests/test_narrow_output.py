@@ -107,3 +107,14 @@ def test_estimate_as_csv_is_one_row_of_figures(capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 1 and rows[0]["gpu"] == "A10" and float(rows[0]["total_usd"]) > 0
     assert rows[0]["region"] and float(rows[0]["peak_gb_per_gpu"]) > 0
+
+
+def test_narrow_compare_tells_apart_offers_of_one_platform_and_region(capsys, monkeypatch):
+    # RunPod sells the RTX 4090 in its Community and Secure Cloud at different prices, both "global": the folded
+    # 80-column row names the instance when two shown rows would otherwise read the same
+    out = _out(["compare", "--model", "llama-3.1-8b", "--method", "qlora", "--dataset-size", "5000", "--gpu",
+                "rtx 4090"], capsys, monkeypatch, 80)
+    rows = [BOX.sub(" ", line).split() for line in out.splitlines() if line.startswith("│ ") and "1x" in line]
+    assert len(rows) >= 2
+    assert "Community" in out and "Secure" in out
+    assert len({tuple(r) for r in rows}) == len(rows)

@@ -41,6 +41,7 @@ def comparison_sheet(cmp: Comparison, top: int = 20) -> Sheet:
     if any((e.cost_breakdown.spot or {}).get("spread_note") for _c, e in shown):
         sheet.caption += (" · a P90 below $ total: most runs are never interrupted, the mean also counts the few "
                           "that are")
+    same_place = Counter(_place(c) for c, _e in shown)
     for i, (cand, est) in enumerate(shown):
         o = cand.offer
         marks = ("►" if i == 0 else "") + ("$" if i == cmp.cheapest else "") + ("⚡" if i == cmp.fastest else "") + \
@@ -48,11 +49,18 @@ def comparison_sheet(cmp: Comparison, top: int = 20) -> Sheet:
         spot = est.cost_breakdown.spot or {}
         pricing = cand.pricing + (" (scarce)" if cand.pricing == "spot" and o.spot_scarce else "")
         sheet.add([f"{i + 1}", marks, o.gpu, cand.num_gpus, o.platform, o.instance, o.region, pricing,
-                   f"{marks} {cand.num_gpus}x {o.gpu}".strip(), f"{o.platform} {o.region} {pricing}",
+                   f"{marks} {cand.num_gpus}x {o.gpu}".strip(),
+                   # two offers of one platform and region (RunPod's Community and Secure Cloud) name their instance
+                   " ".join([o.platform] + ([o.instance] if same_place[_place(cand)] > 1 else []) + [o.region, pricing]),
                    f"{est.memory.peak_gb_per_gpu:.1f}", f"{est.throughput.tokens_per_sec:,.0f}",
                    f"{wall_hours(est):.2f}", usd(total_usd(est)), usd(spot.get("p90_cost_usd"))],
                   style="bold green" if i == 0 else None)
     return sheet
+
+
+def _place(cand) -> tuple:
+    """What the narrow table's machine and where columns show of an option, without its instance."""
+    return cand.offer.gpu, cand.num_gpus, cand.offer.platform, cand.offer.region, cand.pricing
 
 
 def comparison_notes(cmp: Comparison, top: int, show_rejected: bool) -> list[str]:
