@@ -176,7 +176,8 @@ def _tight_budget(sit: Situation, best: dict[str, Best | None], why: list[str]) 
         return False
     lora_usd = _usd_of(best["lora"])
     tight = lora_usd is None or lora_usd > sit.budget_usd
-    why.append(f"cheapest LoRA option: {_usd(lora_usd)} vs budget ${sit.budget_usd:,.2f}"
+    why.append(f"cheapest LoRA option at its lightest settings (micro-batch 1, checkpointing): {_usd(lora_usd)} "
+               f"vs budget ${sit.budget_usd:,.2f}"
                + (" -> tight budget" if tight else ""))
     return tight
 

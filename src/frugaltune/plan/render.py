@@ -129,7 +129,8 @@ def render_impact(imp, gpu_name: str, fmt: str = "table") -> None:
 def tradeoff_sheets(rec) -> list[Sheet]:
     """The trade-off matrix as two sheets: this job's numbers per method, and the rules-of-thumb words."""
     ch = rec.choice
-    numbers = Sheet("trade-offs: this job on each method's cheapest option", [
+    numbers = Sheet("trade-offs: this job on each method's cheapest option (► at its tuned settings, the others at "
+                    "their lightest)", [
         Col("method"), Col("peak GB", "right"), Col("$ / run", "right"), Col("hours", "right"), Col("option")])
     words = Sheet("trade-offs: rules of thumb", [Col("method"), Col("VRAM"), Col("data needed"), Col("quality"),
                                                  Col("complexity"), Col("opex"), Col("exit cost")])
