@@ -64,8 +64,8 @@ def test_output_dir_problems_are_one_line(tmp_path):
     cases = [(str(tmp_path / "a_file"), ConfigError, "is a file"),
              (str(tmp_path / "a_file" / "run"), ConfigError, "cannot be created"),
              (str(tmp_path / "project"), ConfigError, "no run wrote"),
-             ("/sys/frugaltune-run", StorageError, "not writable"),
-             ("/proc/frugaltune-run", StorageError, "cannot be created in /proc")]  # access() says writable
+             ("/sys/frugaltune-run", ConfigError, "cannot be created in /sys .it is not writable"),
+             ("/proc/frugaltune-run", ConfigError, "cannot be created in /proc")]  # access() says writable
     for out, kind, words in cases:
         cfg = RunConfig.from_dict(config_dict(tmp_path, steps=2, out="x"))
         with pytest.raises(kind, match=words):

@@ -44,8 +44,12 @@ def disk_error(err: BaseException, what: str, where: Path | str) -> StorageError
     """`err` as a StorageError when the run's disk caused it, else None. Writers do not all raise OSError on a full
     disk: torch.save raises RuntimeError("... unexpected pos ..."), safetensors "I/O error ... (os error 28)"; those
     count when their text says so or the disk really has no space left."""
+    from frugaltune.errors import FrugalError
+
     if isinstance(err, StorageError):
         return err
+    if isinstance(err, FrugalError):  # already says what went wrong (a bad output.dir on a 0-byte /sys is no full disk)
+        return None
     if isinstance(err, OSError):
         return storage_error(err, what, where) if err.errno in _DISK_FULL | _NOT_WRITABLE else None
     text = str(err)
@@ -106,7 +110,9 @@ def failed_save(err: StorageError | None, what: str, ckpt_root: Path, clean: boo
 
 def check_output_dir(run_dir: Path) -> None:
     """output.dir must be a directory we may write, and not one holding a config.yaml of the user's own that a run
-    would overwrite (`-o .` in a project). Raises ConfigError, or StorageError when it cannot be written."""
+    would overwrite (`-o .` in a project). A directory that cannot be made there (not writable, read-only, /proc)
+    is bad input the user fixes by choosing another (ConfigError, exit 2); only a full disk is a StorageError
+    (exit 74: free space and rerun), as a disk that fails a save later is."""
     from frugaltune.errors import ConfigError
 
     if run_dir.exists() and not run_dir.is_dir():
@@ -121,15 +127,17 @@ def check_output_dir(run_dir: Path) -> None:
     import os
     import tempfile
 
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise storage_error(OSError(errno.EACCES, "Permission denied"), "creating output.dir", run_dir)
+    problem = None if os.access(parent, os.W_OK | os.X_OK) else "it is not writable"
     try:  # access() says yes to places nothing can be made in (/proc): make and remove a directory to be sure
-        os.rmdir(tempfile.mkdtemp(prefix=".frugaltune-write-test-", dir=parent))
+        if problem is None:
+            os.rmdir(tempfile.mkdtemp(prefix=".frugaltune-write-test-", dir=parent))
     except OSError as err:
-        if err.errno in _DISK_FULL | _NOT_WRITABLE:
+        if err.errno in _DISK_FULL:
             raise storage_error(err, "creating output.dir", run_dir) from None
-        raise StorageError(f"output.dir {run_dir} cannot be created in {parent} ({err.strerror or err}).",
-                           fix="point output.dir (-o) at a directory on an ordinary, writable disk.") from None
+        problem = "it is not writable" if err.errno in _NOT_WRITABLE else (err.strerror or str(err))
+    if problem is not None:
+        raise ConfigError(f"output.dir {run_dir} cannot be created in {parent} ({problem}).",
+                          fix="point output.dir (-o) at a directory on an ordinary, writable disk.")
 
 
 def _written_by_a_run(config_yaml: Path) -> bool:
