@@ -118,3 +118,20 @@ def test_buy_vs_rent_command(capsys):
 def test_help_lists_the_flags(capsys, command, flags):
     code, out, _ = _run(capsys, command, "--help")
     assert code == 0 and all(f in out for f in flags)
+
+
+def test_budget_example_needs_no_repository_file(capsys, tmp_path, monkeypatch):
+    # a pip-installed user has no examples/ folder: `budget --example` prints the packaged YAML (the same project
+    # as examples/budget.yaml), it prices as written, and every budget error's fix points at it, not at a repo file
+    import yaml
+
+    code, out, _ = _run(capsys, "budget", "--example")
+    assert code == 0 and yaml.safe_load(out) == yaml.safe_load(Path(EXAMPLE).read_text())
+    monkeypatch.chdir(tmp_path)
+    Path("budget.yaml").write_text(out)
+    code, out, _ = _run(capsys, "budget", "budget.yaml", "--json")
+    assert code == 0 and json.loads(out)["months"] == 6
+    Path("typo.yaml").write_text("months: 2\nphases: [{name: x, gpu: a10, runs_per_mnth: 2}]\n")
+    for argv in (["budget"], ["budget", "typo.yaml"], ["budget", "missing.yaml"]):
+        code, _, err = _run(capsys, *argv)
+        assert code == 2 and "frugaltune budget --example > budget.yaml" in err and "examples/" not in err, argv

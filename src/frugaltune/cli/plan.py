@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from frugaltune.cli.commands import command
-from frugaltune.cli.options import CATALOG, FORMAT, HARDWARE_OPTIONS, JOB_OPTIONS, JSON, Opt, argument, check_choices
+from frugaltune.cli.options import CATALOG, FORMAT, HARDWARE_OPTIONS, JOB_OPTIONS, JSON, Opt, check_choices, switch
 from frugaltune.record import replace
 
 DATA_FORMATS = ("auto", "alpaca", "chat", "completion", "classification")  # train/config.py DataConfig.format
@@ -79,7 +79,9 @@ BUY_VS_RENT = [
     Opt("hours_per_month", float, None, "Or: hours of GPU use per month (instead of runs of the job)."),
     SPOT, RATE,
 ]
-BUDGET_OPTIONS = [argument("file", "Budget YAML: months, job, phases (see examples/budget.yaml).", "FILE"),
+BUDGET_OPTIONS = [Opt("file", str, None, "Budget YAML: months, job, phases (`--example` prints one).",
+                      positional=True, metavar="FILE"),
+                  switch("example", "Print a complete example budget YAML (every kind of phase) and exit."),
                   CATALOG, RATE, JSON, FORMAT]
 
 
@@ -181,12 +183,18 @@ def plan_command(**values) -> None:
 
 
 @command("budget", BUDGET_OPTIONS)
-def budget_command(file: str, catalog: str | None, interruptions_per_hour: float | None, json_out: bool,
-                   format: str) -> None:
+def budget_command(file: str | None, example: bool, catalog: str | None, interruptions_per_hour: float | None,
+                   json_out: bool, format: str) -> None:
     """Price months of work from a YAML of phases (experiments, training runs, re-training cadence, evaluation,
     storage): totals per month and per phase, the cheapest platform per phase, and the saving from spot and QLoRA."""
-    from frugaltune.plan import api
+    from frugaltune.plan import api, budget
 
+    if example:
+        return print(budget.example_yaml(), end="")
+    if file is None:
+        from frugaltune.cli.parse import UsageError
+
+        raise UsageError("missing argument FILE: the budget YAML to price.", fix=budget.EXAMPLE_FIX + ".")
     res = api.budget(file, catalog_dirs=[catalog] if catalog else None, interruptions_per_hour=interruptions_per_hour)
     fmt = _format({"json_out": json_out, "format": format})
     if fmt == "json":

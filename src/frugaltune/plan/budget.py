@@ -24,6 +24,8 @@ from frugaltune.errors import ConfigError, did_you_mean
 
 KINDS = ("train", "eval", "storage")
 PRICINGS = ("on-demand", "spot")
+EXAMPLE_FIX = ("`frugaltune budget --example > budget.yaml` writes a complete one (months, job, phases of every "
+               "kind) to edit")
 MAX_MONTHS = 1200  # a century of planning is a typo
 # Numeric phase keys and their ranges (checks.py); None values mean "not given".
 PHASE_LIMITS = {
@@ -117,7 +119,7 @@ def parse_budget(raw, job_keys: tuple[str, ...], origin: str = "budget") -> Budg
     """Validate a budget mapping (the YAML's content); raise one ConfigError listing every problem."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping with months, job and phases.",
-                          fix="start from examples/budget.yaml.")
+                          fix=f"{EXAMPLE_FIX}.")
     problems: list[str] = []
     _check_keys(raw, TOP_KEYS, origin, problems)
     for key, kind in (("job", dict), ("phases", list), ("catalog_dirs", list)):
@@ -133,7 +135,7 @@ def parse_budget(raw, job_keys: tuple[str, ...], origin: str = "budget") -> Budg
     months = _months(raw.get("months"), [p for p in phases if p], problems)
     if problems:
         raise ConfigError(f"{origin}: " + "; ".join(problems),
-                          fix="see examples/budget.yaml for every key (phase job keys are the estimate flag names).")
+                          fix=f"{EXAMPLE_FIX} (job keys are the `frugaltune estimate` flag names).")
     return BudgetSpec(int(months), job, tuple(phases), tuple(raw.get("catalog_dirs") or ()))
 
 
@@ -178,5 +180,12 @@ def load_budget(path, job_keys: tuple[str, ...]) -> BudgetSpec:
     """Read and validate a budget YAML file."""
     from frugaltune.datacache import cached_yaml
 
-    raw = cached_yaml(path, "budget file", fix="pass a budget YAML such as examples/budget.yaml.")
+    raw = cached_yaml(path, "budget file", fix=f"pass a budget YAML; {EXAMPLE_FIX}.")
     return parse_budget(raw, job_keys, str(path))
+
+
+def example_yaml() -> str:
+    """The example budget YAML shipped with the package (`frugaltune budget --example`): a six-month project."""
+    from importlib.resources import files
+
+    return files("frugaltune.plan").joinpath("budget_example.yaml").read_text(encoding="utf-8")
