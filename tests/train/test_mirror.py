@@ -250,6 +250,33 @@ def test_bad_urls_and_unreachable_storage(tmp_path, s3_env):
     assert "reachable" in info.value.fix
 
 
+def test_fix_text_is_worded_by_the_mirror_urls_kind(tmp_path):
+    # a local path has no network endpoint or cloud credentials: its fixes speak of directories, disks and mounts
+    from frugaltune.errors import MirrorError
+    from frugaltune.train.faults import with_timeout
+    from frugaltune.train.mirror import is_local_url
+
+    assert is_local_url("/mnt/ckpt") and is_local_url("file:///mnt/ckpt") and is_local_url("rel/dir")
+    assert not is_local_url("s3://b/run") and not is_local_url("gs://b/run")
+    for url, words in (("/proc/frugaltune-mirror", "create the directory first"),
+                       (f"file://{tmp_path}/a_file/sub", "create the directory first")):
+        (tmp_path / "a_file").write_text("")
+        with pytest.raises(CheckpointError) as info:
+            CheckpointMirror(url).check()
+        assert words in info.value.fix or "mount" in info.value.fix, (url, info.value.fix)
+        assert not any(w in info.value.fix for w in ("endpoint", "network,", "AWS", "credentials", "bucket"))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(CheckpointError) as info:
+            CheckpointMirror(str(locked / "m")).check()
+        assert "writable by this user" in info.value.fix
+    for url, said, unsaid in (("/mnt/nfs/ckpt", "mount", "endpoint"), ("s3://b/run", "endpoint", "mount")):
+        with pytest.raises(MirrorError) as info:
+            with_timeout(lambda: time.sleep(5), 0.05, "the write test", url)
+        assert said in info.value.fix and unsaid not in info.value.fix
+
+
 def test_clean_local_leftovers(tmp_path):
     from frugaltune.train.mirror import clean_local_leftovers
 

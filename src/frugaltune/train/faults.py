@@ -167,9 +167,10 @@ def with_timeout(fn, seconds: float, what: str, url: str):
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
+        from frugaltune.train.mirror import unreachable_fix
+
         raise MirrorError(f"checkpoint mirror {url}: {what} did not answer within {seconds:g} s.",
-                          fix="check that the storage is reachable from this machine (network, endpoint), or "
-                          "remove checkpoints.mirror to train with local checkpoints only.")
+                          fix=unreachable_fix(url))
     if "error" in box:
         raise box["error"]
     return box.get("value")

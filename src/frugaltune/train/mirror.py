@@ -42,18 +42,41 @@ OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 VERIFY_BYTES = 64 * 2**20
 """Files up to this size are read back after upload and their sha256 compared."""
 T = TypeVar("T")
-__all__ = ["CheckpointMirror", "clean_local_leftovers"]
+__all__ = ["CheckpointMirror", "clean_local_leftovers", "is_local_url", "unreachable_fix"]
 
 
-def _fix_for(e: BaseException) -> str:
+def is_local_url(url: str) -> bool:
+    """A path on this machine's filesystems (a bare path or file://), not an object store or network endpoint."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme in ("", "file", "local")
+
+
+def _fix_for(e: BaseException, url: str) -> str:
+    """What to do about a failed mirror operation, worded by the URL's kind (a local path has no endpoint)."""
     text = f"{type(e).__name__} {e}".lower()
-    if isinstance(e, PermissionError) or "denied" in text or "forbidden" in text or "credential" in text:
+    denied = isinstance(e, PermissionError) or "denied" in text or "forbidden" in text or "credential" in text
+    missing = isinstance(e, FileNotFoundError) or "nosuchbucket" in text or "no such bucket" in text
+    if is_local_url(url):
+        if denied:
+            return "make that directory writable by this user, or point checkpoints.mirror at a writable one."
+        if missing:
+            return "create the directory first (mkdir -p), or correct checkpoints.mirror."
+        return ("check the disk or mount holding that path (a network mount such as NFS may be down or full) and "
+                "that the path is right.")
+    if denied:
         return ("check the credentials and permissions for this URL (e.g. AWS_PROFILE or AWS_ACCESS_KEY_ID/"
                 "AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS) allow listing, reading and writing it.")
-    if isinstance(e, FileNotFoundError) or "nosuchbucket" in text or "no such bucket" in text:
+    if missing:
         return "create the bucket (or directory) first, or correct checkpoints.mirror."
     return ("check that the storage is reachable from this machine (network, endpoint: AWS_ENDPOINT_URL "
             "or storage_options client_kwargs.endpoint_url) and that the URL is right.")
+
+
+def unreachable_fix(url: str) -> str:
+    """What to do when the mirror at `url` does not answer in time."""
+    where = ("the disk or mount holding it (a network mount such as NFS may hang)" if is_local_url(url)
+             else "that the storage is reachable from this machine (network, endpoint)")
+    return f"check {where}, or remove checkpoints.mirror to train with local checkpoints only."
 
 
 class CheckpointMirror:
@@ -105,7 +128,7 @@ class CheckpointMirror:
             raise
         except Exception as e:  # s3fs/gcsfs/botocore raise many types; all mean the same to the user
             raise CheckpointError(f"checkpoint mirror {self.url}: {what} failed: {type(e).__name__}: {e}",
-                                  fix=_fix_for(e)) from e
+                                  fix=_fix_for(e, self.url)) from e
 
     def _path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
