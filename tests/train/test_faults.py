@@ -92,6 +92,31 @@ def test_sigterm_before_the_first_step_does_not_claim_a_checkpoint(tmp_path, mon
     assert ckpt.list_checkpoints(tmp_path / "run" / "checkpoints") == []
 
 
+def test_sigterm_while_loading_exits_before_any_training_or_eval(tmp_path, monkeypatch):
+    # a slow-loading stand-in gets a real SIGTERM (a spot notice) mid-load: the run exits 75 as soon as loading is
+    # done, before eval_before's evaluation and before any step, and says so; the ledger records the interruption
+    import os
+    import signal
+
+    real = Recipe._load_data_and_model
+
+    def slow_load(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the rest of a large model's loading
+        real(self)
+
+    monkeypatch.setattr(Recipe, "_load_data_and_model", slow_load)
+    monkeypatch.setattr(Recipe, "_evaluate", lambda self: pytest.fail("evaluated after the stop notice"))
+    monkeypatch.setattr(Recipe, "_train_step", lambda self: pytest.fail("trained after the stop notice"))
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(config_dict(tmp_path, steps=4, training={"eval_before": True})))
+    code, out, _ = run_cli(["train", str(config)])
+    assert code == 75 and "SIGTERM before the first step" in out
+    kinds = [e["event"] for e in events(tmp_path / "run")]
+    assert kinds[-1] == "interrupted" and "train_start" not in kinds and "eval" not in kinds and "step" not in kinds
+    assert events(tmp_path / "run")[-1]["signal"] == "SIGTERM"
+
+
 @pytest.fixture
 def fast_backoff(monkeypatch):
     import frugaltune.train.mirror_queue as mq

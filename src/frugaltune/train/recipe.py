@@ -333,6 +333,8 @@ class Recipe:
 
         self.bar = StepProgress(self.total_steps, self.progress.step, log_every=self.cfg.training.log_every,
                                 enabled=not self.quiet and self.engine.is_main)
+        if self._agree(self.signals.requested):  # a notice that came while loading: go now, before eval_before
+            return self._stop()
         self.model.train()
         metric_logging.attach(self)  # TensorBoard / MLflow / W&B and the NVML sampler listen to the ledger
         self.ledger.write("train_start", step=self.progress.step, total_steps=self.total_steps)
