@@ -291,7 +291,7 @@ def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: m
     flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, n_lora, head_trained)
     per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
     work = step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory), coef,
-                     per_token_layer)
+                     per_token_layer, n_train)
     tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
                     work=work, num_gpus=job.num_gpus, coef=coef, zero_stage=job.zero_stage, stack=stack)
     ratio, runs = throughput_correction(hw.gpu.name, job.method)

@@ -12,6 +12,11 @@ Power: a GPU sustains its boost clock only while the board can feed it. Dense te
 FLOP/s, so the reachable fraction of the datasheet peak is min(1, P / (e x peak)) (DVFS under a power cap: the
 clock falls until power fits). `e` is one fitted coefficient (calibration.power_pj_per_flop). The L4 (72 W for
 121 dense TFLOPs: 0.6 pJ per FLOP of budget) is the clearest case.
+Where `e` was measured for an architecture it is used when the fit leaves the coefficient at 0 (MEASURED_PJ_PER_FLOP):
+the Turing T4 (70 W, 65 FP16 tensor TFLOPs at its 1,590 MHz boost) sustains about 24 TFLOPs in continuous cuBLAS
+FP16 4096^3 matrix multiplies, which NVIDIA's forum moderator attributes to power capping at 70 W, "expected behavior"
+(forums.developer.nvidia.com/t/about-gpu-peak-performance/264462, 2023); that is the T4's 585 MHz base clock
+(24 / 65 = 0.37 = 585 / 1,590). So Turing's e = 70 W / 24 TFLOP/s = 2.9 pJ per FLOP (12 nm).
 """
 
 from __future__ import annotations
@@ -54,8 +59,13 @@ def _gpu_class(gpu) -> str:
     return family
 
 
+MEASURED_PJ_PER_FLOP = {"turing": 70.0 / 24.0}  # T4: 70 W sustain 24 dense FP16 TFLOP/s (module docstring)
+
+
 def power_limit_factor(gpu, pj_per_flop: float) -> float:
-    """Fraction of the 16-bit dense peak the board's power sustains: min(1, TDP / (e x peak)) (module docstring)."""
+    """Fraction of the 16-bit dense peak the board's power sustains: min(1, TDP / (e x peak)) (module docstring);
+    a fitted e of 0 falls back to the architecture's measured e, if any."""
+    pj_per_flop = pj_per_flop or MEASURED_PJ_PER_FLOP.get(gpu_class(gpu), 0.0)
     peak_tflops = gpu.bf16_tflops or gpu.fp16_tflops
     if not pj_per_flop or not gpu.tdp_watts or not peak_tflops:
         return 1.0

@@ -5,7 +5,10 @@ Time of one micro-batch = matmul/attention FLOPs / (peak dense TFLOPs x MFU ceil
                         + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
                         + a fixed per-micro-batch overhead (Python, data loading)
                         + QLoRA dequantisation traffic / HBM bandwidth                      (memory-bound part)
-                        + ZeRO-3 re-gathers, tensor-parallel collectives / link bandwidth   (communication)
+                        + ZeRO-3 re-gathers / a fraction of HBM bandwidth, tensor-parallel collectives / link
+                          bandwidth                                                          (communication)
+                        + ZeRO-3 / FSDP link traffic (all-gathers, gradient reduce-scatter) / GPU-to-GPU link
+                          bandwidth, the part not hidden behind compute (FSDP prefetches the next layer's gather)
                         + activation offload traffic over the host link not hidden behind compute
                         + the optimizer step's traffic / HBM bandwidth, once per grad_accum micro-batches.
 This is the roofline idea (Williams et al. 2009) applied per phase; MFU as defined by Chowdhery et al. 2022
@@ -49,6 +52,7 @@ class StepWork:
     optimizer_state_bytes: float
     offload_bytes: float  # activations sent to CPU and back per micro-batch (0 without offload)
     tp_bytes: float  # tensor-parallel collective traffic per GPU per micro-batch (0 without TP)
+    shard_bytes: float = 0.0  # ZeRO-3 / FSDP all-gather + reduce-scatter bytes per GPU per micro-batch
     layer_passes: int = 0  # decoder layers x passes (forward, backward, recompute) per micro-batch
     adapters_per_layer: int = 0  # LoRA-adapted modules per layer
 
@@ -134,6 +138,8 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     overhead_s += link_seconds(work.tp_bytes, float(links["gpu_link_gb_per_s"]), coef)
     offload_s = link_seconds(work.offload_bytes, float(links["host_link_gb_per_s"]), coef)
     overhead_s += max(0.0, offload_s - compute_s)  # copies run on their own stream, hidden behind compute
+    shard_s = link_seconds(work.shard_bytes, float(links["gpu_link_gb_per_s"]), coef)
+    overhead_s += max(0.0, shard_s - compute_s)  # collectives run on their own stream, hidden behind compute
     efficiency = scaling_efficiency(num_gpus // tp, coef)
     step_s = compute_s + elementwise_s + overhead_s
     per_gpu = work.tokens_per_micro_batch / tp / step_s * efficiency

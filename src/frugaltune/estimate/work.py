@@ -7,6 +7,9 @@
 - Tensor parallelism with sequence parallelism: per layer and pass, two all-gather + reduce-scatter pairs of the
   s*b*h activations (Korthikanti et al. 2022, section 4.2.2); a ring moves (tp-1)/tp of each per GPU.
 - Activation offload: what is saved goes to CPU memory and comes back once (2x the bytes not kept resident).
+- Sharded data parallelism (ZeRO-3 / FSDP FULL_SHARD): every pass that uses a layer (forward, backward, recompute)
+  all-gathers its weights, and backward reduce-scatters the trainable gradients (Rajbhandari et al. 2020, section
+  7.2.2; PyTorch FSDP, Zhao et al. 2023, section 3.2); a ring moves (n-1)/n of each collective's bytes per GPU.
 """
 
 from __future__ import annotations
@@ -44,6 +47,19 @@ def tp_traffic_bytes(job: rec.Job, stack: Stack, tokens: float, precision: str) 
     return job.model.num_layers * passes * 2.0 * (tp - 1) / tp * block
 
 
+def shard_traffic_bytes(job: rec.Job, stack: Stack, precision: str, trainable: int) -> float:
+    """Link bytes per GPU and micro-batch of ZeRO-3 / FSDP: weight all-gathers per pass + gradient reduce-scatter.
+    The NF4 constants stay unsharded (memory.quant_constant_bytes), so they are never gathered."""
+    n = job.num_gpus // max(stack.tensor_parallel, 1)
+    if job.zero_stage < 3 or n <= 1:
+        return 0.0
+    weights = (mem.weights_bytes(job.model, job.method, precision)
+               - mem.quant_constant_bytes(job.model, job.method)) / max(stack.tensor_parallel, 1)
+    passes = 3 if job.grad_ckpt else 2
+    grads = trainable * mem.BYTES_PER_ELEMENT[precision]
+    return (passes * weights + grads) * (n - 1) / n
+
+
 def offload_traffic_bytes(job: rec.Job, stack: Stack, precision: str, seq_len: int, coef: Coefficients,
                           per_token_layer: float) -> float:
     if not stack.activation_offload:
@@ -55,12 +71,13 @@ def offload_traffic_bytes(job: rec.Job, stack: Stack, precision: str, seq_len: i
 
 
 def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown, seq_len: float, per_micro: float,
-              optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float) -> StepWork:
+              optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float, trainable: int = 0) -> StepWork:
     return StepWork(
         flops_per_token=flops.per_token, linear_flops_per_token=linear_flops(flops, job.model, seq_len, job.grad_ckpt),
         tokens_per_micro_batch=per_micro, elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision),
         grad_accum=1 if stack.optimizer_in_backward else job.grad_accum, optimizer_state_bytes=optimizer_state_bytes,
         offload_bytes=offload_traffic_bytes(job, stack, precision, int(seq_len), coef, per_token_layer),
         tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision),
+        shard_bytes=shard_traffic_bytes(job, stack, precision, trainable),
         layer_passes=job.model.num_layers * (3 if job.grad_ckpt else 2),
         adapters_per_layer=0 if job.method == "full" else len(expand_targets(job.model, job.lora_targets)))
