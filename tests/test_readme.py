@@ -1,5 +1,6 @@
 """The README (and the API page) are executable: every shell and Python block runs as written, in order, in a scratch
-copy of the repository's examples, offline, on a CPU.
+copy of the repository's examples, offline, on a CPU, in an 80-column terminal (every table it prints fits, no cell
+cut to '…').
 
 A block is not run only when it says so, on the line before it:
 
@@ -22,12 +23,15 @@ from pathlib import Path
 
 import pytest
 
+from frugaltune.console import cell_width
+
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ("README.md", "docs/api.md")
 LANGS = {"bash": "shell", "sh": "shell", "shell": "shell", "console": "shell", "python": "python", "py": "python"}
 FENCE = re.compile(r"^```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*(?P<kind>skip|placeholder)\s*:?\s*(?P<why>.*?)\s*-->", re.S)
 BLOCK_TIMEOUT_S = 900
+TABLE_RULE = re.compile(r"[┃│┏┗┌└]")  # a line of a table drawn for people
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def sandbox(tmp_path_factory) -> dict:
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
            "XDG_CACHE_HOME": str(home / ".cache"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1", "COLUMNS": "100",
+           "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1", "COLUMNS": "80",
            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     env.pop("FRUGALTUNE_CATALOG_DIR", None)
     return {"root": root, "env": env}
@@ -105,3 +109,6 @@ def test_block_runs_as_written(block: Block, sandbox):
                           timeout=BLOCK_TIMEOUT_S, check=False)
     assert proc.returncode == 0, (f"{block.where} failed (exit {proc.returncode}):\n{block.body}\n--- stdout\n"
                                   f"{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+    # in an 80-column terminal, the tables people read fit and no cell is cut short
+    tables = [line for line in proc.stdout.splitlines() if TABLE_RULE.search(line)]
+    assert [line for line in tables if cell_width(line) > 80 or "…" in line] == [], block.where
