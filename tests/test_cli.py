@@ -168,7 +168,8 @@ print(code, " ".join(sorted(m for m in slow if m in sys.modules)), file=sys.stde
     (["compare", "--gpu", "a10"], []), (["recommend", "--budget-usd", "20"], []),
     (["budget", "examples/budget.yaml"], []),
     (["plan", "--model", "7B", "--gpu", "a10"], ["pathlib", "yaml"]),  # it writes a YAML file
-    (["impact", "--gpu", "t4", "--json"], []), (["catalog", "gpus"], []), (["--help"], [])])
+    (["impact", "--gpu", "t4", "--json"], []), (["afford", "--budget-usd", "50"], []), (["catalog", "gpus"], []),
+    (["--help"], [])])
 def test_warm_commands_import_nothing_slow(tmp_path, argv, allowed):
     """What each planner command imports once the data cache is warm: none of the modules that cost start-up time
     (pydantic ~90 ms, yaml ~25 ms, dataclasses ~15 ms, pathlib ~10 ms ...): bench/cli_startup.py has the times."""
