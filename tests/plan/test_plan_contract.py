@@ -124,3 +124,17 @@ def test_plans_for_your_own_gpus_dry_run_to_the_plan(model, gpu, num_gpus, datas
     assert est["memory"]["peak_gb_per_gpu"] == pytest.approx(rec.estimate.memory.peak_gb_per_gpu)
     assert dry["steps"] == est["job"]["steps_total"] == rec.estimate.job.steps_total
     assert dry["epochs"] == rec.estimate.job.epochs and est["memory"]["fits"]
+
+
+@pytest.mark.parametrize("model, method", [("qwen2.5-1.5b", "lora"), ("llama-2-7b", "qlora")])
+def test_dora_plans_write_use_dora_and_dry_run_to_the_plan(model, method, dataset, tmp_path):
+    # DoRA (--dora) is a LoRA option: the planned config asks the runner for it and its dry run estimates the same job
+    out = tmp_path / "dora.yaml"
+    rec = api.plan(
+        model, method=method, dataset=str(dataset), data_format="classification", epochs=2, output=out,
+        use_dora=True).recommendation
+    cfg = load_config(out)
+    assert rec.job.use_dora and cfg.method.lora.use_dora and cfg.method.kind == method
+    dry = dry_run(cfg)
+    assert dry["estimate"]["job"]["use_dora"] is True
+    assert not _mismatches(rec, dry)

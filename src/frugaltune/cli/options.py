@@ -81,6 +81,8 @@ JOB_OPTIONS = [
     Opt("lora_targets", str, "q_proj,k_proj,v_proj,o_proj", "Comma-separated LoRA target modules, or all-linear."),
     Opt("lora_dropout", float, None, "LoRA dropout (default: the framework's, else 0.05); above 0 each adapted "
         "module keeps a copy of its input for backward."),
+    Opt("use_dora", bool, False, "DoRA (weight-decomposed LoRA): lora/qlora adapters plus a trained magnitude per "
+        "output feature; each step also recomputes every adapted weight's norm.", flags=("--dora", "--use-dora")),
     Opt("zero_stage", int, 0, "ZeRO stage 0-3 over --num-gpus (3 = FSDP full shard)."),
     Opt("cpu_offload", bool, False, "Offload optimizer states (and params under ZeRO-3) to CPU."),
     Opt("dataset_size", int, 10_000, "Training samples."),

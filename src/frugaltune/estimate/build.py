@@ -50,12 +50,20 @@ def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None
     if isinstance(kwargs.get("lora_targets"), str):
         kwargs["lora_targets"] = tuple(t for t in kwargs["lora_targets"].replace(" ", "").split(",") if t)
     kwargs = job_numbers(kwargs)
+    check_dora(kwargs.get("use_dora"), kwargs.get("method", JOB_DEFAULTS["method"]))
     arch = catalog.model(model)
     if dataset is not None:
         stats = dataset_stats(dataset, arch, kwargs, dataset_sample, data_format)
         kwargs.update(dataset_size=stats.samples, tokens_per_sample=stats.mean_tokens,
                       padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens)
     return Job(model=arch, **kwargs)
+
+
+def check_dora(use_dora, method: str) -> None:
+    """DoRA decomposes LoRA adapters: full fine-tuning has none to decompose."""
+    if use_dora is True and method == "full":
+        raise ConfigError("--dora applies to LoRA adapters, and method full (--method full) trains no adapters.",
+                          fix="use --method lora or --method qlora with --dora, or drop --dora.")
 
 
 def dataset_stats(dataset: str | os.PathLike, arch, job_kwargs: dict, sample: int | None = None,

@@ -10,6 +10,7 @@ from datetime import date
 
 from frugaltune.checks import GPU_HOURS_WARN
 from frugaltune.errors import ConfigError
+from frugaltune.estimate import dora
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import peak
 from frugaltune.estimate import records as rec
@@ -69,7 +70,8 @@ embedding_training_params = peak.embedding_training_params
 
 
 def trainable_count(job: rec.Job) -> int:
-    return mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets) + embedding_training_params(job)
+    return (mem.trainable_params(job.model, job.method, job.lora_r, job.lora_targets, job.use_dora)
+            + embedding_training_params(job))
 
 
 def checkpoint_bytes(job: rec.Job, precision: str) -> float:
@@ -288,7 +290,9 @@ def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: m
     n_lora = 0 if job.method == "full" else n_train - embedding_training_params(job)
     head_trained = embedding_training_params(job) and job.model.vocab_size * job.model.hidden_size
     seq = min(job.seq_len, per_micro / job.micro_batch)
-    flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, n_lora, head_trained)
+    rematmul = dora.base_rematmul_params(job.model, job.lora_targets, peak.lora_dropout(job)) if peak.uses_dora(
+        job) else 0
+    flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, n_lora, head_trained, rematmul)
     per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
     work = step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory), coef,
                      per_token_layer, n_train)
@@ -328,7 +332,7 @@ def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int, stack) 
         epochs=job.epochs, num_gpus=job.num_gpus, zero_stage=job.zero_stage,
         lora_r=job.lora_r if lora else None,
         lora_targets=list(expand_targets(job.model, job.lora_targets)) if lora else None,
-        lora_dropout=peak.lora_dropout(job) if lora else None,
+        lora_dropout=peak.lora_dropout(job) if lora else None, use_dora=peak.uses_dora(job) if lora else None,
         packing=job.packing, cpu_offload=job.cpu_offload,
         global_batch_sequences=job.micro_batch * job.grad_accum * job.num_gpus, steps_total=steps,
         stack=asdict(stack),
@@ -343,4 +347,5 @@ def _memory_out(m: mem.MemoryBytes, fits: bool, gpu_memory_gb: float) -> rec.Mem
         master_weights_gb=m.master / GB, quant_workspace_gb=m.quant_workspace / GB,
         usable_gb_per_gpu=gpu_memory_gb, cpu_offload_gb=m.cpu_offload / GB, peak_allocated_gb=m.allocated / GB,
         peak_reserved_gb=m.reserved / GB, cuda_context_gb=m.context / GB, fits_band_high=fits,
+        dora_workspace_gb=m.dora_workspace / GB,
     )

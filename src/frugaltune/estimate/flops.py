@@ -38,7 +38,7 @@ def attention_forward_flops_per_token(arch: ModelArch, seq_len: int) -> float:
 
 def flops_per_token(
     arch: ModelArch, method: str, seq_len: float, grad_ckpt: bool, lora_trainable_params: int = 0,
-    extra_weight_grad_params: int = 0,
+    extra_weight_grad_params: int = 0, rematmul_params: int = 0,
 ) -> FlopsBreakdown:
     """Training FLOPs per token for `method` in {full, lora, qlora}.
 
@@ -46,6 +46,8 @@ def flops_per_token(
     lora:  fwd 2N + A, bwd 2N + 2A, + 6 r-params   (~4N; no weight grads for frozen weights)
     grad_ckpt adds one more forward of the decoder layers (2 N_layers + A).
     `extra_weight_grad_params`: frozen-method params that still get weight gradients (a trained LM head) cost 2 each.
+    `rematmul_params`: frozen weights multiplied a second time per token (DoRA with dropout, dora.py): 2 forward,
+    2 backward (input gradient only), 2 more under recomputation.
     """
     n_layers = arch.num_layers * shapes.layer_linear_params(arch, active=True)
     n_head = shapes.lm_head_params(arch)
@@ -57,4 +59,8 @@ def flops_per_token(
         backward = 2.0 * (n_layers + n_head) + 2.0 * attn + 6.0 * lora_trainable_params
         backward += 2.0 * extra_weight_grad_params
     recompute = (2.0 * n_layers + attn) if grad_ckpt else 0.0
+    if method != "full" and rematmul_params:
+        forward += 2.0 * rematmul_params
+        backward += 2.0 * rematmul_params
+        recompute += 2.0 * rematmul_params if grad_ckpt else 0.0
     return FlopsBreakdown(forward=forward, backward=backward, recompute=recompute)

@@ -45,6 +45,7 @@ class MemoryBytes:
     context: float = 0.0  # CUDA context and kernels: device memory outside PyTorch's allocator
     grads_coexist: bool = True  # False: full gradients only exist once activations are freed (peak.py)
     working: float = 0.0  # the part of `activations` live only while backward recomputes a layer (not at the loss)
+    dora_workspace: float = 0.0  # DoRA's weight-norm buffer, the part of `quant_workspace` that is DoRA's (dora.py)
 
     @property
     def dynamic(self) -> float:
@@ -78,10 +79,17 @@ class MemoryBytes:
         return self.reserved + self.context
 
 
-def trainable_params(arch: ModelArch, method: str, lora_r: int, lora_targets: tuple[str, ...]) -> int:
+def trainable_params(arch: ModelArch, method: str, lora_r: int, lora_targets: tuple[str, ...],
+                     use_dora: bool = False) -> int:
+    """Every weight (full), else the LoRA adapters (+ DoRA's magnitude vectors, dora.py)."""
     if method == "full":
         return shapes.total_params(arch)
-    return shapes.lora_params(arch, lora_r, lora_targets)
+    n = shapes.lora_params(arch, lora_r, lora_targets)
+    if use_dora:
+        from frugaltune.estimate.dora import magnitude_params
+
+        n += magnitude_params(arch, lora_targets)
+    return n
 
 
 def weights_bytes(arch: ModelArch, method: str, precision: str, double_quant: bool = True) -> float:
@@ -148,7 +156,8 @@ def norm_bytes_per_element(arch: ModelArch, precision: str, method: str, fused: 
 
 
 def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: str, dropout_width: int,
-                                     coef: Coefficients, fused: bool = False, eager_seq_len: int = 0) -> float:
+                                     coef: Coefficients, fused: bool = False, eager_seq_len: int = 0,
+                                     dora_width: int = 0) -> float:
     """Activation bytes one decoder layer keeps for backward, per token, without recomputation.
 
     Re-derivation of Korthikanti et al. 2022 ("Reducing Activation Recomputation", eq. 1, as summarised in
@@ -160,7 +169,8 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     keeps its dropout output (16-bit) and mask (1 B) on its own input, `dropout_width` elements per token summed over
     the adapted modules (lora_dropout_width; with dropout 0 peft applies nn.Identity and lora_A saves the input the
     base layer already keeps: nothing extra). Eager attention (`eager_seq_len` > 0) also keeps, per head and token, the
-    fp32 softmax output and its 16-bit cast over the key positions (transformers eager_attention_forward).
+    fp32 softmax output and its 16-bit cast over the key positions (transformers eager_attention_forward). DoRA
+    keeps `dora_width` more 16-bit elements per token (dora.saved_width: base_result and lora_result per module).
     `coef.activation_scale` is the one calibrated factor (fit on published measurements, see calibration.py).
     """
     b = BYTES_PER_ELEMENT[precision]
@@ -170,7 +180,7 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     experts = max(arch.experts_per_token, 1)
     norms = arch.norms_per_layer * h * norm_bytes_per_element(arch, precision, method, fused)
     elements = 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
-    lora_extra = dropout_width * (b + 1) if method != "full" else 0.0
+    lora_extra = dropout_width * (b + 1) + dora_width * b if method != "full" else 0.0
     eager = arch.num_heads * eager_seq_len * (4 + b) if eager_seq_len else 0.0
     return coef.activation_scale * (norms + elements * b + lora_extra + eager)
 

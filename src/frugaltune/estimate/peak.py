@@ -16,6 +16,7 @@ PyTorch CUDA caching allocator notes, "Memory management").
 
 from __future__ import annotations
 
+from frugaltune.estimate import dora
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
@@ -43,7 +44,7 @@ def variable_length(job: rec.Job) -> bool:
 def state_parts(job: rec.Job, precision: str) -> dict[str, float]:
     """Unsharded bytes of weights, gradients, optimizer states and the fp32 master copy."""
     arch, z = job.model, job.zero_stage
-    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
+    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets, job.use_dora)
     parts = {
         "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant),
         "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
@@ -91,7 +92,7 @@ def offload_gradient_unit_bytes(job: rec.Job, precision: str) -> float:
     unit's gradient while it is reduced and copied out, a decoder layer's trainable parameters (full fine-tuning:
     or the embedding, if larger) in their own dtype."""
     arch = job.model
-    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets)
+    n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets, job.use_dora)
     unit = n_train / max(arch.num_layers, 1)
     if job.method == "full":
         unit = max(unit, arch.vocab_size * arch.hidden_size)
@@ -120,11 +121,31 @@ def lora_dropout(job: rec.Job) -> float:
     return framework_job_defaults(job.framework).get("lora_dropout", mem.TOOL_LORA_DROPOUT)
 
 
+def uses_dora(job: rec.Job) -> bool:
+    """DoRA applies to adapters: ignored under full fine-tuning (build_job refuses that combination)."""
+    return job.use_dora and job.method != "full"
+
+
 def layer_bytes_per_token(job: rec.Job, precision: str, coef: Coefficients, stack: Stack, seq_len: int) -> float:
     """Saved activation bytes per token of one decoder layer for this job's stack (memory.py)."""
     eager_s = seq_len if stack.attention == "eager" else 0
+    dora_width = dora.saved_width(job.model, job.lora_targets) if uses_dora(job) else 0
     return mem.layer_activation_bytes_per_token(job.model, precision, job.method, lora_dropout_width(job), coef,
-                                                stack.fused_elementwise, eager_s)
+                                                stack.fused_elementwise, eager_s, dora_width)
+
+
+def dora_memory_bytes(job: rec.Job, precision: str, coef: Coefficients) -> tuple[float, float, float]:
+    """(workspace, kept, working) bytes DoRA adds (dora.py): one module's weight-norm buffer, and the dequantised
+    weights kept for backward when a 4-bit base is re-multiplied under dropout (every layer's without
+    checkpointing; the recomputed layers' with it)."""
+    if not uses_dora(job):
+        return 0.0, 0.0, 0.0
+    b = mem.BYTES_PER_ELEMENT[precision]
+    workspace = dora.workspace_bytes(job.model, job.lora_targets, job.method, b)
+    per_layer = dora.saved_weight_bytes(job.model, job.lora_targets, job.method, lora_dropout(job), b)
+    if job.grad_ckpt:
+        return workspace, 0.0, coef.recompute_working_layers * per_layer
+    return workspace, job.model.num_layers * per_layer, 0.0
 
 
 def grads_coexist(job: rec.Job, stack: Stack) -> bool:
@@ -156,10 +177,13 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
     kept, working = mem.activation_parts(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
                                          stack.activation_offload, tp)
     logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss_kernel, coef, tp)
-    workspace = mem.quant_workspace_bytes(arch, job.method) / tp
+    dora_workspace, dora_kept, dora_working = (x / tp for x in dora_memory_bytes(job, precision, coef))
+    kept, working = kept + dora_kept, working + dora_working
+    workspace = mem.quant_workspace_bytes(arch, job.method) / tp + dora_workspace
     breakdown = mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
                                 kept + working, logits, workspace, 0.0, offloaded,
-                                grads_coexist=grads_coexist(job, stack), working=working)
+                                grads_coexist=grads_coexist(job, stack), working=working,
+                                dora_workspace=dora_workspace)
     return with_allocator(breakdown, job, coef)
 
 

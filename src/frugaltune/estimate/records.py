@@ -38,6 +38,7 @@ class Job:
     lora_r: int = 16
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
     lora_dropout: float | None = None  # None: the framework's documented default, else frugaltune train's (0.05)
+    use_dora: bool = False  # DoRA (peft use_dora): lora/qlora adapters with a trained magnitude vector (dora.py)
     num_gpus: int = 1
     zero_stage: int = 0  # 0 = DDP / none, 1, 2, 3 (FSDP FULL_SHARD = 3)
     cpu_offload: bool = False  # ZeRO-Offload of optimizer states (and params under stage 3) to CPU RAM
@@ -95,7 +96,7 @@ JOB_LIMITS = {
     "longest_sample_tokens": Limit(1, MAX_SEQ_LEN, integer=True),
 }
 JOB_CHOICES = {"method": METHODS, "precision": PRECISIONS, "optimizer": OPTIMIZERS}
-JOB_SWITCHES = ("grad_ckpt", "cpu_offload", "packing", "double_quant", "trainable_embeddings")
+JOB_SWITCHES = ("grad_ckpt", "cpu_offload", "packing", "double_quant", "trainable_embeddings", "use_dora")
 
 
 _OPTIONAL = ("padded_tokens_per_sample", "longest_sample_tokens", "lora_dropout")
@@ -195,6 +196,7 @@ class JobOut:
     global_batch_sequences: int = 0
     steps_total: int = 0
     stack: dict = field(default_factory=dict)  # the resolved training stack (estimate/stack.py)
+    use_dora: bool | None = None  # DoRA adapters (lora/qlora; None for full fine-tuning)
 
 
 @record(eq=False)
@@ -229,6 +231,7 @@ class MemoryOut:
     cuda_context_gb: float = 0.0  # outside PyTorch's allocator; peak_gb_per_gpu = reserved + context
     fits_band_high: bool = True  # the band's high end fits too (what plan/compare require)
     units: str = "GB = 1e9 bytes"
+    dora_workspace_gb: float = 0.0  # DoRA's weight-norm buffer (estimate/dora.py), part of quant_workspace_gb
 
 
 @record(eq=False)

@@ -5,6 +5,7 @@ Time of one micro-batch = matmul/attention FLOPs / (peak dense TFLOPs x MFU ceil
                         + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
                         + a fixed per-micro-batch overhead (Python, data loading)
                         + QLoRA dequantisation traffic / HBM bandwidth                      (memory-bound part)
+                        + DoRA's weight norms per forward: FLOPs / compute + bytes / HBM bandwidth (dora.py)
                         + ZeRO-3 re-gathers / a fraction of HBM bandwidth, tensor-parallel collectives / link
                           bandwidth                                                          (communication)
                         + ZeRO-3 / FSDP link traffic (all-gathers, gradient reduce-scatter) / GPU-to-GPU link
@@ -55,6 +56,8 @@ class StepWork:
     shard_bytes: float = 0.0  # ZeRO-3 / FSDP all-gather + reduce-scatter bytes per GPU per micro-batch
     layer_passes: int = 0  # decoder layers x passes (forward, backward, recompute) per micro-batch
     adapters_per_layer: int = 0  # LoRA-adapted modules per layer
+    dora_norm_flops: float = 0.0  # DoRA weight norms per micro-batch (estimate/dora.py), independent of tokens
+    dora_norm_bytes: float = 0.0  # their HBM traffic per micro-batch
 
 
 def peak_flops(gpu: GpuSpec, precision: str) -> float:
@@ -111,6 +114,14 @@ def launch_seconds(work: StepWork, fused: bool, coef: Coefficients) -> float:
     return work.layer_passes * per_pass * (coef.fused_launch_factor if fused else 1.0)
 
 
+def dora_norm_seconds(work: StepWork, flops_per_s: float, hbm_bytes_per_s: float) -> float:
+    """DoRA's weight norms per micro-batch: their matmuls at the compute rate, their dense tensors at HBM bandwidth
+    (a memory-bound pass, like the elementwise traffic)."""
+    if not (work.dora_norm_flops or work.dora_norm_bytes):
+        return 0.0
+    return work.dora_norm_flops / flops_per_s + (work.dora_norm_bytes / hbm_bytes_per_s if hbm_bytes_per_s else 0.0)
+
+
 def scaling_efficiency(num_gpus: int, coef: Coefficients) -> float:
     return coef.scaling_per_doubling ** math.log2(num_gpus) if num_gpus > 1 else 1.0
 
@@ -127,6 +138,7 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     hbm = _bandwidth(gpu, 1.0)
     elementwise_s = work.tokens_per_micro_batch * work.elementwise_bytes_per_token * passes / tp / hbm if hbm else 0.0
     overhead_s = coef.step_overhead_s[method] + launch_seconds(work, fused, coef)
+    overhead_s += dora_norm_seconds(work, peak * ceiling, hbm)
     if method == "qlora":
         overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef) / tp
     if zero_stage >= 3:

@@ -7,6 +7,8 @@
 - Tensor parallelism with sequence parallelism: per layer and pass, two all-gather + reduce-scatter pairs of the
   s*b*h activations (Korthikanti et al. 2022, section 4.2.2); a ring moves (tp-1)/tp of each per GPU.
 - Activation offload: what is saved goes to CPU memory and comes back once (2x the bytes not kept resident).
+- DoRA (dora.py): its token-wide output tensors join the elementwise traffic; its weight norms (dense B @ A, the
+  dequantised base on a 4-bit base) are per-forward FLOPs and HBM traffic, independent of the tokens.
 - Sharded data parallelism (ZeRO-3 / FSDP FULL_SHARD): every pass that uses a layer (forward, backward, recompute)
   all-gathers its weights, and backward reduce-scatters the trainable gradients (Rajbhandari et al. 2020, section
   7.2.2; PyTorch FSDP, Zhao et al. 2023, section 3.2); a ring moves (n-1)/n of each collective's bytes per GPU.
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+from frugaltune.estimate import dora
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
@@ -70,11 +73,25 @@ def offload_traffic_bytes(job: rec.Job, stack: Stack, precision: str, seq_len: i
     return 2.0 * max(kept - resident, 0.0)
 
 
+def dora_work(job: rec.Job, precision: str) -> tuple[float, float, float]:
+    """DoRA's (elementwise bytes per token, weight-norm FLOPs, weight-norm HBM bytes) per micro-batch (dora.py): the
+    norms run in every forward and again in every recompute."""
+    if not job.use_dora or job.method == "full":
+        return 0.0, 0.0, 0.0
+    b = mem.BYTES_PER_ELEMENT[precision]
+    flops, bytes_ = dora.weight_norm_cost(job.model, job.lora_targets, job.method, job.lora_r, b)
+    passes = 2 if job.grad_ckpt else 1
+    return dora.elementwise_bytes_per_token(job.model, job.lora_targets, b), passes * flops, passes * bytes_
+
+
 def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown, seq_len: float, per_micro: float,
               optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float, trainable: int = 0) -> StepWork:
+    dora_elementwise, norm_flops, norm_bytes = dora_work(job, precision)
     return StepWork(
         flops_per_token=flops.per_token, linear_flops_per_token=linear_flops(flops, job.model, seq_len, job.grad_ckpt),
-        tokens_per_micro_batch=per_micro, elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision),
+        tokens_per_micro_batch=per_micro,
+        elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision) + dora_elementwise,
+        dora_norm_flops=norm_flops, dora_norm_bytes=norm_bytes,
         grad_accum=1 if stack.optimizer_in_backward else job.grad_accum, optimizer_state_bytes=optimizer_state_bytes,
         offload_bytes=offload_traffic_bytes(job, stack, precision, int(seq_len), coef, per_token_layer),
         tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision),

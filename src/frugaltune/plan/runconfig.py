@@ -77,6 +77,8 @@ def run_config_data(rec: Recommendation, *, model_source: str, data_path: str, o
     method = {"kind": job.method}
     if job.method != "full":
         method["lora"] = {"r": job.lora_r, "alpha": 2 * job.lora_r, "targets": _targets(job)}
+        if job.use_dora:
+            method["lora"]["use_dora"] = True
     cost = {"gpu": est.hardware.gpu, "num_gpus": job.num_gpus, "pricing": cand.pricing if cand else "on-demand",
             "platform": cand.offer.platform if cand else None, "instance": cand.offer.instance if cand else None,
             "region": cand.offer.region if cand else None}

@@ -43,6 +43,8 @@ def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float
             "pricing": cfg.cost.pricing, "num_gpus": cfg.cost.num_gpus, "precision": precision,
             "seq_len": cfg.data.max_seq_len, "micro_batch": t.micro_batch, "grad_accum": t.grad_accum,
             "grad_ckpt": t.grad_ckpt, "optimizer": t.optimizer, "lora_r": m.lora.r, "lora_targets": targets,
+            "lora_dropout": m.lora.dropout if m.kind != "full" else None,
+            "use_dora": getattr(m.lora, "use_dora", False) and m.kind != "full",
             "dataset_size": n_examples, "tokens_per_sample": tokens_per_sample,
             "padded_tokens_per_sample": padded_tokens_per_sample, "longest_sample_tokens": longest_sample_tokens,
             "epochs": epochs, "packing": cfg.data.packing, **distributed_kwargs(cfg), **offer_kwargs(cfg),

@@ -37,7 +37,7 @@ KEY_SYNONYMS = {
     "lora_dropout": "dropout", "target_modules": "targets", "lora_target_modules": "targets", "save_steps": "every_steps",
     "save_total_limit": "keep_last", "output_dir": "dir", "sequence_len": "max_seq_len", "max_length": "max_seq_len",
     "eval_steps": "eval_every", "logging_steps": "log_every", "warmup": "warmup_steps", "model_name_or_path": "source",
-    "base_model": "source", "dataset": "path", "datasets": "path", "type": "kind",
+    "base_model": "source", "peft_use_dora": "use_dora", "dora": "use_dora", "dataset": "path", "datasets": "path", "type": "kind",
 }
 
 
@@ -72,6 +72,8 @@ class LoraConfig(_Strict):
     """Dropout on the LoRA input."""
     targets: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
     """Module names to adapt (Llama naming), or ["all-linear"]."""
+    use_dora: bool = False
+    """DoRA (weight-decomposed LoRA, peft use_dora): also train a magnitude per output feature (lora and qlora)."""
 
 
 class QuantConfig(_Strict):
@@ -352,6 +354,9 @@ def cross_field_problems(cfg: RunConfig) -> list[str]:
     if not method.lora.targets and method.kind != "full":
         problems.append("method.lora.targets: names no module, so the run would train zero parameters; give e.g. "
                         "[q_proj, v_proj] or [all-linear].")
+    if method.lora.use_dora and method.kind == "full":
+        problems.append("method.lora.use_dora: DoRA applies to LoRA adapters and method.kind full trains none; set "
+                        "method.kind to lora or qlora, or use_dora to false.")
     for target in method.lora.targets:
         if target not in LORA_TARGET_NAMES and method.kind != "full":
             problems.append(f"method.lora.targets: unknown module {target!r}.{_suggest(target, LORA_TARGET_NAMES)}")

@@ -209,7 +209,7 @@ def apply_method(model, cfg: RunConfig):
     lora = cfg.method.lora
     targets = "all-linear" if lora.targets == ["all-linear"] else list(lora.targets)
     peft_cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
-                          task_type="CAUSAL_LM", bias="none")
+                          task_type="CAUSAL_LM", bias="none", use_dora=lora.use_dora)
     try:
         model = get_peft_model(model, peft_cfg)
     except ValueError as err:
