@@ -91,7 +91,7 @@ class FastMemory:
         self.layer = unit * self.tokens / tp  # one layer's saved activations at scale 1
         self.layer_input = self.tokens * arch.hidden_size * mem.BYTES_PER_ELEMENT[precision] / tp
         self.static = base.weights + base.optimizer + base.master + base.quant_workspace
-        self.grads, self.coexist = base.gradients, base.grads_coexist
+        self.grads, self.coexist, self.step = base.gradients, base.grads_coexist, base.optimizer_step
         self.variable = peak.variable_length(job)
         self.vocab_tokens = self.tokens * arch.vocab_size / tp
         self.fixed_logits = mem.logits_bytes(arch, self.tokens, stack.loss_kernel,
@@ -119,7 +119,7 @@ class FastMemory:
         kept, working = self.activations(c)
         logits = self.logits(c)
         dyn, both = kept + max(working, logits), kept + working + logits
-        allocated = self.static + (dyn + self.grads if self.coexist else max(dyn, self.grads))
+        allocated = self.static + (self.grads + max(dyn, self.step) if self.coexist else max(dyn, self.grads + self.step))
         reserved = (allocated + both - dyn + c.overhead_fraction * (allocated - self.static)
                     + (c.variable_length_fragmentation * both if self.variable else 0.0))
         return {"allocated": allocated, "reserved": reserved, "planning": reserved + c.overhead_fixed_bytes}

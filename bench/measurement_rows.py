@@ -96,11 +96,15 @@ def job_fields(r: dict) -> dict:
     else:  # a benchmark table's "length L, batch B" means B sequences of L tokens
         fields.update(tokens_per_sample=float(fields["seq_len"]), padded_tokens_per_sample=float(fields["seq_len"]))
     if r["method"] != "full":
-        targets = tuple(t for t in r["lora_targets"].split("|") if t and t != "lm_head")
+        # `lm_head` is a LoRA adapter on the output layer (bench/data/README.md: targets; torchtune
+        # apply_lora_to_output, LitGPT lora_head), unless the row says the embeddings and head are trained in full
+        # (peft modules_to_save), which the schema has no target name for
+        full_head = "trained in full" in r["notes"]
+        targets = tuple(t for t in r["lora_targets"].split("|") if t and not (full_head and t == "lm_head"))
         fields.update(lora_r=_int(r["lora_r"]) or 8, lora_targets=targets or ("q_proj", "v_proj"),
                       lora_dropout=_float(r["lora_dropout"]),
                       double_quant=r["quant"] in ("nf4-dq", "gptq-int4"),
-                      trainable_embeddings="lm_head" in r["lora_targets"].split("|"))
+                      trainable_embeddings=full_head and "lm_head" in r["lora_targets"].split("|"))
     if fields["precision"] not in ("bf16", "fp16", "fp32", "bf16-true"):
         fields["precision"] = "bf16"
     return {k: v for k, v in fields.items() if v is not None}

@@ -299,10 +299,12 @@ def test_breakdown_full_bf16_single_gpu(tiny, bare_coef):
     assert (m.weights, m.gradients, m.optimizer, m.master) == (N * 2, N * 2, N * 8, N * 4)
     act = 2 * 2_432 * 64  # 2 layers x 2,432 B x 64 tokens, no LoRA extra
     assert m.activations == act
-    # one micro-batch per step: gradients grow as backward frees activations, the peak is the larger of the two
-    assert m.peak == pytest.approx(14 * N + max(act + 40_960, 2 * N))
+    # one micro-batch per step: gradients grow as backward frees activations; the step then adds torch's foreach
+    # AdamW copy of the fp32 second moments (4 B per param): the peak is the larger of backward's and the step's
+    assert m.peak == pytest.approx(14 * N + max(act + 40_960, 2 * N + 4 * N)) == 20 * N
     accumulated = memory_breakdown(_job(tiny, method="full", grad_accum=4), "bf16", bare_coef)
-    assert accumulated.peak == pytest.approx(16 * N + act + 40_960)  # accumulated gradients live through forward
+    # accumulated gradients live through forward; backward's 352,256 B outweigh the step's 4 N = 328,960 B
+    assert accumulated.peak == pytest.approx(16 * N + max(act + 40_960, 4 * N)) == 16 * N + act + 40_960
 
 
 def test_optimizer_in_backward_keeps_one_gradient(tiny, bare_coef):
@@ -393,7 +395,49 @@ def test_trainable_embeddings_add_16bit_copy_grads_and_states(tiny, bare_coef):
     n_emb = 2 * 64 * 64  # embedding + untied head
     assert emb.weights - base.weights == n_emb * 2
     assert emb.gradients - base.gradients == n_emb * 2
-    assert emb.optimizer - base.optimizer == n_emb * 8
+    assert emb.optimizer - base.optimizer == n_emb * 4  # torch AdamW keeps its states in the param's 16-bit dtype
+
+
+def test_lm_head_target_is_one_adapter_on_the_output_layer_not_a_trained_head(tiny):
+    # r x (hidden + vocab) once per model: 8 x (64 + 64); the head itself stays frozen (no modules_to_save copy)
+    with_head = shapes.lora_params(tiny, 8, ("q", "k", "v", "o", "lm_head"))
+    assert with_head == N_LORA_QKVO_R8 + 8 * (64 + 64)
+    assert shapes.layer_targets(tiny, ("all-linear", "lm_head")) == tuple(shapes.projection_shapes(tiny))
+    assert shapes.expand_targets(tiny, ("lm_head", "all-linear"))[0] == "lm_head"
+
+
+def _adamw_job(tiny, **kw):
+    return _job(tiny, method="full", grad_accum=2, optimizer="adamw", **kw)
+
+
+def test_foreach_adamw_step_adds_a_copy_of_the_second_moments_beside_the_gradients(tiny, bare_coef):
+    # torch's multi-tensor AdamW: exp_avg_sq_sqrt = _foreach_sqrt(exp_avg_sqs), one fp32 copy per param (4 B) in
+    # mixed precision. With grad_accum 2 the gradients coexist with the activations: the peak is the larger of
+    # backward's (activations + logits) and the step's (that copy), over weights, states, master and gradients.
+    m = memory_breakdown(_adamw_job(tiny, micro_batch=1), "bf16", bare_coef)
+    assert m.optimizer_step == N * 4 == m.optimizer / 2
+    assert m.dynamic == (311_296 + 40_960) / 2 < N * 4  # one sequence of 32 tokens: the step's copy is the peak
+    assert m.allocated == pytest.approx(16 * N + N * 4)
+
+
+def test_pure_bf16_adamw_step_copy_is_16bit(tiny, bare_coef):
+    assert memory_breakdown(_adamw_job(tiny), "bf16-true", bare_coef).optimizer_step == N * 2
+
+
+@pytest.mark.parametrize("kw", [dict(optimizer="adamw8bit"), dict(framework="torchtune"), dict(cpu_offload=True),
+                                dict(optimizer_in_backward=True, grad_accum=1), dict(zero_stage=2, num_gpus=2)])
+def test_no_step_copy_for_in_place_fused_offloaded_or_zero_optimizers(tiny, bare_coef, kw):
+    # 8-bit block-wise kernels and torchtune's fused=True update in place; offload steps on the CPU; optimizer in
+    # backward steps one parameter at a time; DeepSpeed ZeRO steps its partitions with its fused Adam
+    base = {**dict(method="full", grad_accum=2, optimizer="adamw"), **kw}
+    assert memory_breakdown(_job(tiny, **base), "bf16", bare_coef).optimizer_step == 0.0
+
+
+def test_step_copy_without_coexisting_gradients_adds_to_the_gradients(tiny, bare_coef):
+    # one micro-batch per step: gradients replace activations during backward, the step comes after both
+    m = memory_breakdown(_job(tiny, method="full", grad_accum=1, optimizer="adamw"), "bf16", bare_coef)
+    assert not m.grads_coexist
+    assert m.allocated == pytest.approx(m.static + max(m.dynamic, m.gradients + m.optimizer_step))
 
 
 def test_peak_memory_without_packing_follows_the_longest_sample(tiny, bare_coef):

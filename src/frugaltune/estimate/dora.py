@@ -34,7 +34,7 @@ OUTPUT_TENSORS = 5  # token-wide tensors the DoRA forward writes per module: (m-
 def _modules(arch: ModelArch, targets, active: bool) -> list[tuple[int, int, int]]:
     """(d_in, d_out, copies) of every adapted linear of one layer (MoE experts: active or all)."""
     projections = shapes.projection_shapes(arch)
-    return [(*projections[t], shapes._experts_for(arch, t, active)) for t in shapes.expand_targets(arch, targets)]
+    return [(*projections[t], shapes._experts_for(arch, t, active)) for t in shapes.layer_targets(arch, targets)]
 
 
 def magnitude_params(arch: ModelArch, targets) -> int:

@@ -46,6 +46,7 @@ class MemoryBytes:
     grads_coexist: bool = True  # False: full gradients only exist once activations are freed (peak.py)
     working: float = 0.0  # the part of `activations` live only while backward recomputes a layer (not at the loss)
     dora_workspace: float = 0.0  # DoRA's weight-norm buffer, the part of `quant_workspace` that is DoRA's (dora.py)
+    optimizer_step: float = 0.0  # transient buffers of the optimizer step, beside the gradients (optimizer_step_bytes)
 
     @property
     def dynamic(self) -> float:
@@ -61,12 +62,14 @@ class MemoryBytes:
 
     @property
     def allocated(self) -> float:
-        """torch.cuda.max_memory_allocated: live tensors at the step's peak."""
+        """torch.cuda.max_memory_allocated: live tensors at the step's peak: backward's (activations and logits, with
+        the gradients where they coexist) or the optimizer step's (all gradients + the step's transient buffers, after
+        the activations are freed), whichever is larger."""
         static = self.static
         dynamic = self.dynamic
         if self.grads_coexist:
-            return static + dynamic + self.gradients
-        return static + max(dynamic, self.gradients)
+            return static + self.gradients + max(dynamic, self.optimizer_step)
+        return static + max(dynamic, self.gradients + self.optimizer_step)
 
     @property
     def reserved(self) -> float:
@@ -138,6 +141,22 @@ def optimizer_bytes(optimizer: str, n_trainable: int, method: str = "lora", prec
     if method == "full" and precision == "bf16-true" and optimizer in ("adamw", "sgd"):
         per_param /= 2
     return n_trainable * per_param
+
+
+def optimizer_step_bytes(optimizer: str, optimizer_state_bytes: float, fused: bool) -> float:
+    """Transient bytes of one optimizer step, live beside all gradients once backward has freed the activations.
+
+    torch.optim.AdamW's default implementation on CUDA is the multi-tensor ("foreach") one
+    (torch/optim/optimizer.py _default_to_fused_or_foreach), which for every (device, dtype) group computes
+    `exp_avg_sq_sqrt = torch._foreach_sqrt(device_exp_avg_sqs)` before `_foreach_addcdiv_` (torch/optim/adamw.py
+    _multi_tensor_adamw @002d2f0bb): a full copy of the second moments, half of AdamW's state, in the states' dtype and
+    sharded as they are. The fused kernel (`fused=True`; torchtune's configs, pytorch/torchtune
+    recipes/configs/llama3_1/8B_full.yaml @bd2a0fc7c `fused: True`), bitsandbytes' 8-bit optimizers (block-wise
+    in-place kernels) and SGD without weight decay update in place: nothing.
+    """
+    if optimizer != "adamw" or fused:
+        return 0.0
+    return optimizer_state_bytes / 2.0
 
 
 def norm_bytes_per_element(arch: ModelArch, precision: str, method: str, fused: bool) -> float:

@@ -20,7 +20,7 @@ from frugaltune.estimate import dora
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
-from frugaltune.estimate.shapes import ATTENTION_TARGETS, expand_targets, layer_linear_params, projection_shapes
+from frugaltune.estimate.shapes import ATTENTION_TARGETS, layer_linear_params, layer_targets, projection_shapes
 from frugaltune.estimate.stack import Stack, resolve_stack
 
 
@@ -53,10 +53,12 @@ def state_parts(job: rec.Job, precision: str) -> dict[str, float]:
     }
     if job.method != "full":
         parts["weights"] += n_train * mem.ADAPTER_BYTES
-        n_emb = embedding_training_params(job)  # modules_to_save: a trainable 16-bit copy + grads + AdamW states
+        # modules_to_save: a trainable copy in the loaded 16-bit dtype, its 16-bit gradients, and torch AdamW states in
+        # the parameter's dtype (torch/optim/adamw.py: zeros_like(p)), 4 B per param
+        n_emb = embedding_training_params(job)
         parts["weights"] += n_emb * 2
         parts["gradients"] += n_emb * 2
-        parts["optimizer"] += mem.optimizer_bytes(job.optimizer, n_emb)
+        parts["optimizer"] += mem.optimizer_bytes(job.optimizer, n_emb, "full", "bf16-true")  # states in its dtype
     return parts
 
 
@@ -108,7 +110,7 @@ def lora_dropout_width(job: rec.Job) -> int:
     shapes = projection_shapes(job.model)
     experts = max(job.model.experts_per_token, 1)
     return sum(shapes[t][0] * (1 if t in ATTENTION_TARGETS else experts)
-               for t in expand_targets(job.model, job.lora_targets))
+               for t in layer_targets(job.model, job.lora_targets))
 
 
 def lora_dropout(job: rec.Job) -> float:
@@ -183,8 +185,20 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
     breakdown = mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
                                 kept + working, logits, workspace, 0.0, offloaded,
                                 grads_coexist=grads_coexist(job, stack), working=working,
-                                dora_workspace=dora_workspace)
+                                dora_workspace=dora_workspace,
+                                optimizer_step=optimizer_step_transient(job, stack, sharded["optimizer"]))
     return with_allocator(breakdown, job, coef)
+
+
+def optimizer_step_transient(job: rec.Job, stack: Stack, optimizer_on_gpu: float) -> float:
+    """The optimizer step's temporaries on the GPU (memory.optimizer_step_bytes) for the states this GPU holds; none
+    when the step runs on the CPU (offload), parameter by parameter inside backward (optimizer_in_backward: one
+    parameter's buffers, negligible), or inside a ZeRO engine: DeepSpeed steps its partitions with its own fused Adam
+    when the config names the optimizer, as the frameworks' ZeRO configs do (QwenLM/Qwen finetune/ds_config_zero3.json,
+    LLaMA-Factory examples/deepspeed/ds_z3_config.json: "optimizer": {"type": "AdamW"} = DeepSpeed FusedAdam)."""
+    if job.cpu_offload or stack.optimizer_in_backward or job.zero_stage >= 1:
+        return 0.0
+    return mem.optimizer_step_bytes(job.optimizer, optimizer_on_gpu, stack.fused_optimizer)
 
 
 def with_allocator(m: mem.MemoryBytes, job: rec.Job, coef: Coefficients) -> mem.MemoryBytes:

@@ -11,6 +11,10 @@ from frugaltune.errors import ConfigError, did_you_mean
 
 ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_TARGETS = ("gate_proj", "up_proj", "down_proj")
+# A LoRA adapter on the output projection, once per model (peft target_modules=["lm_head"]; torchtune
+# apply_lora_to_output; LitGPT lora_head): r x (hidden + vocab) trainable params beside a frozen head. Not the same as
+# training the embeddings and head in full (peft modules_to_save: Job.trainable_embeddings).
+HEAD_TARGET = "lm_head"
 
 
 def projection_shapes(arch: ModelArch) -> dict[str, tuple[int, int]]:
@@ -55,7 +59,8 @@ def _memo(fn, arch: ModelArch, *args):
 
 
 def expand_targets(arch: ModelArch, targets: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Normalise LoRA target names: 'all-linear' / 'all' means every projection; aliases q,k,v,o accepted."""
+    """Normalise LoRA target names: 'all-linear' / 'all' means every projection; aliases q,k,v,o accepted; 'lm_head'
+    adapts the output layer (HEAD_TARGET)."""
     return _memo(_expand_targets, arch, targets)
 
 
@@ -64,16 +69,18 @@ def _expand_targets(arch: ModelArch, targets: tuple[str, ...] | list[str]) -> tu
     out: list[str] = []
     for raw in targets:
         name = raw.strip().lower()
-        if name in ("all-linear", "all", "all_linear"):
-            return tuple(shapes)
-        name = name if name.endswith("_proj") else f"{name}_proj"
-        if name not in shapes:
-            raise ConfigError(
-                f"unknown LoRA target '{raw}' for {arch.name}.{did_you_mean(name, shapes)}",
-                fix=f"use some of {', '.join(shapes)} or 'all-linear'",
-            )
-        if name not in out:
-            out.append(name)
+        if name in ("all-linear", "all", "all_linear"):  # peft's all-linear: every projection, not the output layer
+            names = list(shapes)
+        elif name == HEAD_TARGET:
+            names = [name]
+        else:
+            names = [name if name.endswith("_proj") else f"{name}_proj"]
+            if names[0] not in shapes:
+                raise ConfigError(
+                    f"unknown LoRA target '{raw}' for {arch.name}.{did_you_mean(names[0], shapes)}",
+                    fix=f"use some of {', '.join(shapes)}, {HEAD_TARGET} or 'all-linear'",
+                )
+        out += [n for n in names if n not in out]
     return tuple(out)
 
 
@@ -93,8 +100,14 @@ def lora_params(arch: ModelArch, r: int, targets: tuple[str, ...]) -> int:
 
 def _lora_params(arch: ModelArch, r: int, targets: tuple[str, ...]) -> int:
     shapes = projection_shapes(arch)
-    per_layer = sum(r * sum(shapes[t]) * _experts_for(arch, t, active=False) for t in expand_targets(arch, targets))
-    return arch.num_layers * per_layer
+    per_layer = sum(r * sum(shapes[t]) * _experts_for(arch, t, active=False) for t in layer_targets(arch, targets))
+    head = r * (arch.hidden_size + arch.vocab_size) if HEAD_TARGET in expand_targets(arch, targets) else 0
+    return arch.num_layers * per_layer + head
+
+
+def layer_targets(arch: ModelArch, targets: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The targets inside each decoder layer (the LM head's adapter is once per model)."""
+    return tuple(t for t in expand_targets(arch, targets) if t != HEAD_TARGET)
 
 
 def layer_linear_params(arch: ModelArch, active: bool = True) -> int:

@@ -25,6 +25,12 @@ RUNNER_IMPLEMENTS = {"loss": ("hf", "chunked", "fused"), "activation_offload": (
 # Frameworks that train transformers' own model forward (kernels may be patched into it, the forward is theirs).
 TRANSFORMERS_FORWARD = ("hf-trainer", "trl", "axolotl", "frugaltune")
 
+# Frameworks whose documented AdamW is torch's fused kernel (no multi-tensor temporaries; memory.optimizer_step_bytes):
+# torchtune's configs set `fused: True` (pytorch/torchtune recipes/configs/llama3_1/8B_full.yaml and 8B_lora.yaml
+# @bd2a0fc7c, since cca50f02e 2024-09). HF Trainer's default optim adamw_torch, LitGPT's torch.optim.AdamW and
+# accelerate's FSDP use the default multi-tensor (foreach) implementation.
+FUSED_OPTIMIZER_FRAMEWORKS = ("torchtune",)
+
 # What the stack is when neither a framework nor a flag says otherwise: Hugging Face transformers + peft as
 # frugaltune's runner uses them (SDPA attention is transformers' default since v4.36 where the model supports it).
 TOOL_STACK = {"loss": "hf", "kernels": "hf", "attention": "sdpa", "activation_offload": False,
@@ -115,6 +121,11 @@ class Stack:
         if self.loss == "hf" and self.kernels == "unsloth" and self.framework not in TRANSFORMERS_FORWARD:
             return "unsloth"
         return self.loss
+
+    @property
+    def fused_optimizer(self) -> bool:
+        """The framework's AdamW is torch's fused kernel (FUSED_OPTIMIZER_FRAMEWORKS)."""
+        return self.framework in FUSED_OPTIMIZER_FRAMEWORKS
 
     @property
     def fused_elementwise(self) -> bool:

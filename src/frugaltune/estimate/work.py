@@ -21,7 +21,7 @@ from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.estimate.flops import FlopsBreakdown, attention_forward_flops_per_token
-from frugaltune.estimate.shapes import expand_targets
+from frugaltune.estimate.shapes import layer_targets
 from frugaltune.estimate.stack import Stack
 from frugaltune.estimate.throughput import StepWork
 
@@ -97,4 +97,4 @@ def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown,
         tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision),
         shard_bytes=shard_traffic_bytes(job, stack, precision, trainable),
         layer_passes=job.model.num_layers * (3 if job.grad_ckpt else 2),
-        adapters_per_layer=0 if job.method == "full" else len(expand_targets(job.model, job.lora_targets)))
+        adapters_per_layer=0 if job.method == "full" else len(layer_targets(job.model, job.lora_targets)))
