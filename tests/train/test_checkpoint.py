@@ -94,7 +94,7 @@ def test_each_rank_resumes_its_own_random_streams(tmp_path, caplog):
 
     import torch
 
-    from frugaltune.train.recipe import Recipe
+    from frugaltune.train.recipe_resume import load_rng
 
     for rank, seed in ((0, 10), (1, 11)):  # what ranks 0 and 1 of a 2-process run saved
         torch.manual_seed(seed)
@@ -105,7 +105,7 @@ def test_each_rank_resumes_its_own_random_streams(tmp_path, caplog):
         recipe = types.SimpleNamespace(engine=types.SimpleNamespace(process_index=rank, num_processes=processes),
                                        is_main=rank == 0, torch=torch)
         torch.manual_seed(0)
-        Recipe._load_rng(recipe, tmp_path, saved_processes)
+        load_rng(recipe, tmp_path, saved_processes)
         return torch.rand(4)
 
     torch.manual_seed(11)
