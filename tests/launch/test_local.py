@@ -120,3 +120,36 @@ def test_machines_that_do_not_share_the_run_directory_are_named(tmp_path):
     why = unshared_problem(tmp_path, [(True, "a"), (True, "a"), (False, "b"), (False, "b")])
     assert why == (f"output.dir: {tmp_path} is not shared by every machine: rank(s) 2, 3 on b do not see what rank 0 "
                    "(a) writes there, so a checkpoint would be split between disks.")
+
+
+def _own_address() -> str | None:
+    """This machine's address on its default route (a UDP connect sends nothing), or None without a route."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("203.0.113.1", 9))
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+def test_which_machine_hosts_the_rendezvous_store(monkeypatch):
+    import socket
+
+    here = ["localhost", "127.0.0.1", "127.0.1.1", "::1", socket.gethostname()]
+    own = _own_address()
+    here += [own] if own and not own.startswith("127.") else []
+    for host in here:
+        assert local.is_this_machine(host), host
+    # documentation-only addresses (RFC 5737, 3849), the wildcard that names no machine, a name that never resolves
+    for host in ("203.0.113.77", "2001:db8::1", "0.0.0.0", "::", "no-such-host.invalid", ""):
+        assert not local.is_this_machine(host), host
+    real = socket.getaddrinfo
+    names = {"trainer-7.internal": "127.0.0.1", "other-box.internal": "203.0.113.8"}  # what DNS would answer
+
+    def resolve(host, *args, **kwargs):
+        return real(names.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    assert local.is_this_machine("trainer-7.internal") and not local.is_this_machine("other-box.internal")

@@ -94,16 +94,46 @@ def hold_store(endpoint: str, timeout_s: float = STORE_LINGER_S):
     from datetime import timedelta
 
     from torch.distributed import TCPStore
-    from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
 
     host, port = _host_port(endpoint)
-    if not _matches_machine_hostname(host):  # torch's own test of which machine hosts the store
+    if not is_this_machine(host):
         return None
     try:
         return TCPStore(host, port, is_master=True, multi_tenant=True, wait_for_workers=False,
                         timeout=timedelta(seconds=timeout_s))
     except (RuntimeError, ValueError, OSError):  # another machine's address, or already hosted here
         return None
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether `host` (a name or an IP address) is this machine: localhost, a loopback address, this machine's host
+    name, or a name or address a socket here can bind (an address of one of this machine's own interfaces, which
+    covers its fully qualified name and secondary network cards). The wildcard 0.0.0.0 / :: names no machine."""
+    import socket
+
+    if host in ("localhost", socket.gethostname()):
+        return True
+    try:
+        addresses = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):  # a name that does not resolve is not this machine
+        return False
+    return any(_is_local_address(family, sockaddr) for family, _type, _proto, _name, sockaddr in addresses)
+
+
+def _is_local_address(family: int, sockaddr: tuple) -> bool:
+    """A loopback address, or one a socket here can bind (binding another machine's address fails)."""
+    import ipaddress
+    import socket
+
+    ip = ipaddress.ip_address(sockaddr[0].split("%")[0])  # an IPv6 address may carry its interface: fe80::1%eth0
+    if ip.is_loopback or ip.is_unspecified:
+        return ip.is_loopback
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((sockaddr[0], 0, *sockaddr[2:]))
+    except OSError:
+        return False
+    return True
 
 
 def _all_done(store, endpoint: str, num_nodes: int) -> None:
