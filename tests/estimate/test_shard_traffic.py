@@ -55,3 +55,20 @@ def test_sharding_over_a_host_staged_link_is_slower_than_one_gpu():
     assert sharded < one / 2
     # on NVLink the same gathers hide behind compute: sharding costs A100s far less
     assert _tokens_per_s("a100-80gb", 2, 3) / _tokens_per_s("a100-80gb", 1, 0) > 2 * sharded / one
+
+
+def test_tensor_parallel_ranks_gather_and_reduce_their_own_slice():
+    # FSDP x TP 2 on 8 GPUs: each rank holds half of every matrix, so both the weight gathers and the gradient
+    # reduce-scatter move half the bytes, among 8 / 2 = 4 data-parallel ranks (3/4 of each collective)
+    job = build_job("llama-2-7b", method="full", micro_batch=1, seq_len=512, num_gpus=8, zero_stage=3,
+                    grad_ckpt=False, tensor_parallel=2)
+    expected = (2 * N7 * 2 / 2 + N7 * 2 / 2) * 3 / 4
+    assert shard_traffic_bytes(job, resolve_stack(job), "bf16", N7) == pytest.approx(expected, rel=1e-9)
+
+
+def test_rtx_3090_without_its_nvlink_bridge_stages_peer_traffic_through_the_host():
+    row = interconnect("RTX-3090")
+    assert float(row["gpu_link_gb_per_s"]) == pytest.approx(31.5 * 0.48, abs=0.2)  # host-staged share of PCIe 4.0
+    assert "NVLink bridge" in row["gpu_link"] and row["source"] and row["data_date"]
+    # the professional GA102 cards keep peer-to-peer over PCIe: no host-staged row
+    assert interconnect("RTX-A6000")["gpu"] == "default"

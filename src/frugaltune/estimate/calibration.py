@@ -41,6 +41,7 @@ class Coefficients:
     launch_s_per_adapter: float = 0.0  # extra launches of one LoRA-adapted module per layer and pass
     fused_launch_factor: float = 1.0  # fused kernels / torch.compile: fewer launches per layer
     elementwise_passes: dict = field(default_factory=lambda: {"hf": 0.0, "fused": 0.0})  # HBM passes per element
+    attention_efficiency: float = 1.0  # attention kernels' share of the matmul ceiling (throughput.compute_seconds)
     fp8_efficiency: float = 0.6  # fraction of the FP8 peak an FP8 linear reaches relative to the 16-bit ceiling
     link_efficiency: float = 0.7  # fraction of the interconnect's bandwidth collectives reach
     dequant_bandwidth_efficiency: float = 1.0  # fraction of peak HBM bandwidth the 4-bit dequantisation reaches

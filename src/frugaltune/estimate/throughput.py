@@ -1,6 +1,7 @@
 """Training tokens per second per GPU.
 
-Time of one micro-batch = matmul/attention FLOPs / (peak dense TFLOPs x MFU ceiling)      (compute-bound part)
+Time of one micro-batch = weight-matmul FLOPs / (peak dense TFLOPs x MFU ceiling)          (compute-bound part)
+                        + attention FLOPs / (the same x attention_efficiency)  (fused attention kernels reach less)
                         + elementwise traffic (norms, activations, rotary, casts) / HBM bandwidth
                         + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
                         + a fixed per-micro-batch overhead (Python, data loading)
@@ -98,13 +99,19 @@ def link_seconds(traffic_bytes: float, gb_per_s: float, coef: Coefficients) -> f
 
 
 def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, fp8: bool, coef: Coefficients) -> float:
-    """Matmul time; with FP8 linears the weight matmuls run at the FP8 peak x fp8_efficiency."""
+    """Matmul time: the weight matmuls at the ceiling (with FP8 linears at the FP8 peak x fp8_efficiency), attention's
+    score and value products at `attention_efficiency` of it. Fused attention kernels reach a smaller share of the
+    tensor-core peak than plain matrix multiplies: FlashAttention-2 forward reaches 50-73 % of the A100's peak
+    (Dao 2023, arXiv 2307.08691, abstract) and "only 35 % utilization on H100" (Shah et al. 2024, FlashAttention-3,
+    arXiv 2407.08608, abstract), while large GEMMs run at 70-80 %. Attention's share of the FLOPs grows with the
+    sequence length (flops.attention_forward_flops_per_token), so long-context runs are slower than their FLOPs say."""
     tokens = work.tokens_per_micro_batch
+    attention = work.flops_per_token - work.linear_flops_per_token
+    attention_s = tokens * attention / (peak * ceiling * coef.attention_efficiency)
     if fp8 and gpu.fp8_supported and gpu.fp8_tflops:
         fp8_rate = gpu.fp8_tflops * 1e12 * ceiling * coef.fp8_efficiency
-        rest = work.flops_per_token - work.linear_flops_per_token
-        return tokens * (work.linear_flops_per_token / fp8_rate + rest / (peak * ceiling))
-    return tokens * work.flops_per_token / (peak * ceiling)
+        return tokens * work.linear_flops_per_token / fp8_rate + attention_s
+    return tokens * work.linear_flops_per_token / (peak * ceiling) + attention_s
 
 
 def launch_seconds(work: StepWork, fused: bool, coef: Coefficients) -> float:

@@ -56,10 +56,11 @@ def shard_traffic_bytes(job: rec.Job, stack: Stack, precision: str, trainable: i
     n = job.num_gpus // max(stack.tensor_parallel, 1)
     if job.zero_stage < 3 or n <= 1:
         return 0.0
+    tp = max(stack.tensor_parallel, 1)
     weights = (mem.weights_bytes(job.model, job.method, precision)
-               - mem.quant_constant_bytes(job.model, job.method)) / max(stack.tensor_parallel, 1)
+               - mem.quant_constant_bytes(job.model, job.method)) / tp
     passes = 3 if job.grad_ckpt else 2
-    grads = trainable * mem.BYTES_PER_ELEMENT[precision]
+    grads = trainable * mem.BYTES_PER_ELEMENT[precision] / tp  # a tensor-parallel rank holds 1/tp of every matrix
     return (passes * weights + grads) * (n - 1) / n
 
 
