@@ -166,19 +166,15 @@ class Evaluator:
 
     def prepare_speed(self, coef: Coefficients) -> None:
         """The per-case step work (what a micro-batch asks of the GPU) under the fitted memory coefficients."""
-        from frugaltune.estimate.estimator import optimizer_traffic_bytes, token_counts, trainable_count
-        from frugaltune.estimate.flops import flops_per_token
+        from frugaltune.estimate.estimator import job_flops, optimizer_traffic_bytes, token_counts
         from frugaltune.estimate.work import step_work
 
         for i, (c, job, precision, stack, state, _fast) in enumerate(self.rows):
             if c.tag == "OOM" or not c.tokens_per_s:
                 continue
             _r, _t, per_micro, _s = token_counts(job)
-            n_train = trainable_count(job)
-            emb = peak.embedding_training_params(job)
             seq = min(job.seq_len, per_micro / job.micro_batch)
-            flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, 0 if job.method == "full" else
-                                    n_train - emb, emb and job.model.vocab_size * job.model.hidden_size)
+            flops = job_flops(job, seq)
             per_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
             self.work[i] = step_work(job, precision, stack, flops, seq, per_micro,
                                      optimizer_traffic_bytes(job, state), coef, per_layer, n_train)

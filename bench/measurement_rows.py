@@ -70,10 +70,15 @@ def exclusion(r: dict) -> str | None:
     return None
 
 
+# DoRA rows (bench/data/README.md): LoRA / QLoRA with peft's use_dora
+DORA_METHODS = {"dora": ("lora", True), "qdora": ("qlora", True)}
+
+
 def job_fields(r: dict) -> dict:
     """The estimator inputs a user would give for this row's stated settings."""
     grad_ckpt = {"true": True, "false": False, "offload": True}.get(r["grad_ckpt"])
-    fields = dict(method=r["method"], precision=r["precision"], seq_len=_int(r["seq_len"]),
+    method, use_dora = DORA_METHODS.get(r["method"], (r["method"], False))
+    fields = dict(method=method, use_dora=use_dora, precision=r["precision"], seq_len=_int(r["seq_len"]),
                   micro_batch=_int(r["micro_batch"]), grad_accum=_int(r["grad_accum"]) or 1,
                   num_gpus=_int(r["num_gpus"]) or 1, zero_stage=SHARDING.get(r["sharding"], 0),
                   optimizer=OPTIMIZERS.get(r["optimizer"], "adamw"), cpu_offload=_flag(r["optimizer_offload"]) or False,

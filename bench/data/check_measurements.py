@@ -35,7 +35,7 @@ COLUMNS = (
 TAGS = ("[MEASURED]", "[OOM]", "[MAX-FIT]", "[ESTIMATE]", "[DERIVED]", "[CLAIM]", "[UNCLEAR]")
 BOOL = ("true", "false", "unknown")
 CHOICES = {
-    "method": ("full", "lora", "qlora"),
+    "method": ("full", "lora", "qlora", "dora", "qdora"),
     "quant": ("none", "nf4", "nf4-dq", "fp4", "int8", "gptq-int4"),
     "precision": ("bf16", "fp16", "fp32", "bf16-true", "fp16-true"),
     "optimizer": ("adamw", "adamw8bit", "paged_adamw", "paged_adamw8bit", "adamw-fused", "adafactor", "sgd", "unknown"),
@@ -106,8 +106,10 @@ def row_problems(row: dict, gpus: set[str], plain_mlp: frozenset[str] = frozense
         problems.append(f"lora_targets {'|'.join(unknown)} not among {'|'.join(LORA_TARGETS)} (HF Llama names)")
     if row["model"].lower() in plain_mlp and "gate_proj" in row["lora_targets"].split("|"):
         problems.append(f"gate_proj target on {row['model']}, whose MLP has no gate (write up_proj|down_proj)")
-    if row["method"] == "qlora" and row["quant"] == "none":
-        problems.append("qlora row with quant none")
+    if row["method"] in ("qlora", "qdora") and row["quant"] == "none":
+        problems.append(f"{row['method']} row with quant none")
+    if row["method"] == "dora" and row["quant"] != "none":
+        problems.append("dora row with a quantised base (write qdora)")
     if row["peak_mem"] and not (row["mem_unit"] and row["mem_kind"] and row["mem_scope"]):
         problems.append("peak_mem without mem_unit, mem_kind and mem_scope")
     if row["alt_peak_mem"] and not (row["alt_mem_unit"] and row["alt_mem_kind"]):

@@ -57,7 +57,7 @@ def test_gate_proj_is_refused_on_a_model_without_a_gated_mlp():
 def test_the_checker_names_each_broken_rule():
     cm = _checker()
     cases = {
-        "method": ("dora", "method='dora' not one of"),
+        "method": ("adalora", "method='adalora' not one of"),
         "gpu": ("RTX 4090", "not a catalog GPU name"),
         "peak_mem": ("9.3GB", "is not a number"),
         "tag": ("measured", "tag 'measured'"),
@@ -73,3 +73,21 @@ def test_the_checker_names_each_broken_rule():
     assert "[OOM] row with a peak_mem" in cm.row_problems(oom, {"RTX-4090"})
     qlora = _good_row(cm) | {"method": "qlora"}
     assert "qlora row with quant none" in cm.row_problems(qlora, {"RTX-4090"})
+    assert "qdora row with quant none" in cm.row_problems(qlora | {"method": "qdora"}, {"RTX-4090"})
+    assert cm.row_problems(_good_row(cm) | {"method": "dora"}, {"RTX-4090"}) == []
+    assert "dora row with a quantised base (write qdora)" in cm.row_problems(
+        _good_row(cm) | {"method": "dora", "quant": "nf4"}, {"RTX-4090"})
+
+
+def test_dora_rows_are_scored_as_lora_with_use_dora():
+    import sys
+
+    sys.path.insert(0, str(CHECKER.parents[1]))
+    from measurement_rows import job_fields
+
+    cm = _checker()
+    dora = job_fields(_good_row(cm) | {"method": "dora", "seq_len": "512", "micro_batch": "2"})
+    assert dora["method"] == "lora" and dora["use_dora"] is True
+    qdora = job_fields(_good_row(cm) | {"method": "qdora", "quant": "nf4", "seq_len": "512", "micro_batch": "2"})
+    assert qdora["method"] == "qlora" and qdora["use_dora"] is True
+    assert job_fields(_good_row(cm) | {"seq_len": "512", "micro_batch": "2"})["use_dora"] is False

@@ -27,6 +27,9 @@ def test_magnitude_is_one_entry_per_output_feature(tiny):
 def test_saved_width_and_elementwise_bytes(tiny):
     assert dora.saved_width(tiny, QV) == 2 * (64 + 32)  # base_result + lora_result per module
     assert dora.elementwise_bytes_per_token(tiny, QV, 2) == 2 * 5 * (64 + 32) * 2
+    assert dora.saved_bytes_per_token(tiny, QV, "bf16") == (64 + 32) * (2 + 2)  # autocast: both 16-bit
+    assert dora.saved_bytes_per_token(tiny, QV, "bf16-true") == (64 + 32) * (2 + 4)  # lora_result in fp32 adapters
+    assert dora.saved_bytes_per_token(tiny, QV, "fp32") == (64 + 32) * (4 + 4)
 
 
 def test_workspace_is_the_largest_module_weight_norm_buffer(tiny):
@@ -83,6 +86,7 @@ def test_dora_is_slower_and_dropout_costs_more(tiny, catalog):
 
 
 def test_peft_magnitude_count_and_saved_tensors(tiny):
+    # a bf16 model without autocast (bf16-true) with peft's fp32 adapters: what each forward saves for backward
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     peft = pytest.importorskip("peft")
@@ -91,23 +95,24 @@ def test_peft_magnitude_count_and_saved_tensors(tiny):
     counts, saved = {}, {}
     for use_dora in (False, True):
         torch.manual_seed(0)
-        model = peft.get_peft_model(transformers.LlamaForCausalLM(config), peft.LoraConfig(
-            r=8, lora_alpha=16, target_modules=list(QV), lora_dropout=0.0, use_dora=use_dora))
+        base = transformers.LlamaForCausalLM(config).to(torch.bfloat16)
+        model = peft.get_peft_model(base, peft.LoraConfig(r=8, lora_alpha=16, target_modules=list(QV),
+                                                          lora_dropout=0.0, use_dora=use_dora))
         counts[use_dora] = model.get_nb_trainable_parameters()[0]
         module = model.base_model.model.model.layers[0].self_attn.q_proj
-        x = torch.randn(3, 7, 64, requires_grad=True)
-        widths = []
+        x = torch.randn(3, 7, 64, dtype=torch.bfloat16, requires_grad=True)
+        tensors = {}
 
-        def pack(t, widths=widths):
-            if t.dim() == 3 and t.shape[:2] == (3, 7):
-                widths.append((t.data_ptr(), t.shape[-1]))
+        def pack(t, tensors=tensors):
+            if t.dim() == 3 and t.shape[:2] == (3, 7):  # token-wide: an activation
+                tensors[t.data_ptr()] = t.numel() * t.element_size()
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            module(x).sum().backward()
-        saved[use_dora] = sum(w for _p, w in set(widths))
+            module(x).float().sum().backward()
+        saved[use_dora] = sum(tensors.values())
     assert counts[True] - counts[False] == dora.magnitude_params(tiny, QV)
-    assert saved[True] - saved[False] == dora.saved_width(tiny, ("q_proj",))
+    assert saved[True] - saved[False] == 3 * 7 * dora.saved_bytes_per_token(tiny, ("q_proj",), "bf16-true")
 
 
 def test_json_echoes_dora_and_full_is_refused(cli):

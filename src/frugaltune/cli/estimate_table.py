@@ -28,7 +28,8 @@ def render_estimate(est) -> None:
 
     j = est.to_json()
     m, t, c, hw, job = j["memory"], j["throughput"], j["cost_breakdown"], j["hardware"], j["job"]
-    title = (f"{j['model']['name']} · {job['method']} · {job['num_gpus']}x {hw['gpu']}"
+    method = job["method"] + (" + DoRA" if job.get("use_dora") else "")
+    title = (f"{j['model']['name']} · {method} · {job['num_gpus']}x {hw['gpu']}"
              f" · {hw['platform'] or 'no platform'} ({hw['pricing']})")
     table = Table(title=title, show_header=False)
     table.add_column("what", style="bold")

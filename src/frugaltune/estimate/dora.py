@@ -28,6 +28,7 @@ from frugaltune.estimate import shapes
 
 ADAPTER_BYTES = 4  # fp32 adapters and magnitude (peft autocast_adapter_dtype=True); memory.ADAPTER_BYTES
 DEQUANT_READ_BYTES = 0.5  # reading an NF4 weight element (4 bits)
+NO_AUTOCAST = ("bf16-true", "fp32")  # precisions that run without torch.autocast (memory.NO_MASTER)
 OUTPUT_TENSORS = 5  # token-wide tensors the DoRA forward writes per module: (m-1)*base, m*lora, *scale, sum, + result
 
 
@@ -46,6 +47,15 @@ def saved_width(arch: ModelArch, targets) -> int:
     """Token-wide elements per token that one layer's DoRA modules keep for backward, beyond LoRA: base_result and
     lora_result, d_out each, per adapted module (active experts)."""
     return sum(2 * d_out * n for _d_in, d_out, n in _modules(arch, targets, active=True))
+
+
+def saved_bytes_per_token(arch: ModelArch, targets, precision: str) -> float:
+    """Bytes per token one layer's DoRA modules keep for backward: base_result in the compute dtype, and lora_result
+    in the adapters' dtype when no autocast runs (bf16-true, fp32: peft's Linear.forward casts the input to lora_A's
+    dtype, layer.py @5d602fd `_cast_input_dtype`, so lora_B's output is fp32), else in the autocast dtype."""
+    b = 4 if precision == "fp32" else 2
+    lora_b = ADAPTER_BYTES if precision in NO_AUTOCAST else b
+    return saved_width(arch, targets) // 2 * (b + lora_b)
 
 
 def elementwise_bytes_per_token(arch: ModelArch, targets, bytes_per_element: int) -> float:

@@ -281,18 +281,25 @@ def _require_finite(*figures: tuple[str, float]) -> None:
                           "directory (`frugaltune catalog gpus|prices|models`).")
 
 
+def job_flops(job: rec.Job, seq: float):
+    """FLOPs per token of `job` at sequence length `seq` (flops.py): adapters, a trained LM head, DoRA's second base
+    matmul under dropout (dora.py)."""
+    n_train = trainable_count(job)
+    n_lora = 0 if job.method == "full" else n_train - embedding_training_params(job)
+    head_trained = embedding_training_params(job) and job.model.vocab_size * job.model.hidden_size
+    rematmul = dora.base_rematmul_params(job.model, job.lora_targets, peak.lora_dropout(job)) if peak.uses_dora(
+        job) else 0
+    return flops_per_token(job.model, job.method, seq, job.grad_ckpt, n_lora, head_trained, rematmul)
+
+
 def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: mem.MemoryBytes, coef: Coefficients):
     """Tokens/s with the stack's physics, scaled by the user's own measured runs of this GPU x method."""
     from frugaltune.estimate.measured import throughput_correction
 
     n_train = trainable_count(job)
     _real, _computed, per_micro, _steps = token_counts(job)
-    n_lora = 0 if job.method == "full" else n_train - embedding_training_params(job)
-    head_trained = embedding_training_params(job) and job.model.vocab_size * job.model.hidden_size
     seq = min(job.seq_len, per_micro / job.micro_batch)
-    rematmul = dora.base_rematmul_params(job.model, job.lora_targets, peak.lora_dropout(job)) if peak.uses_dora(
-        job) else 0
-    flops = flops_per_token(job.model, job.method, seq, job.grad_ckpt, n_lora, head_trained, rematmul)
+    flops = job_flops(job, seq)
     per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
     work = step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory), coef,
                      per_token_layer, n_train)

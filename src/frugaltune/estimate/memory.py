@@ -176,7 +176,7 @@ def norm_bytes_per_element(arch: ModelArch, precision: str, method: str, fused: 
 
 def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: str, dropout_width: int,
                                      coef: Coefficients, fused: bool = False, eager_seq_len: int = 0,
-                                     dora_width: int = 0) -> float:
+                                     dora_bytes: float = 0.0) -> float:
     """Activation bytes one decoder layer keeps for backward, per token, without recomputation.
 
     Re-derivation of Korthikanti et al. 2022 ("Reducing Activation Recomputation", eq. 1, as summarised in
@@ -189,7 +189,7 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     the adapted modules (lora_dropout_width; with dropout 0 peft applies nn.Identity and lora_A saves the input the
     base layer already keeps: nothing extra). Eager attention (`eager_seq_len` > 0) also keeps, per head and token, the
     fp32 softmax output and its 16-bit cast over the key positions (transformers eager_attention_forward). DoRA
-    keeps `dora_width` more 16-bit elements per token (dora.saved_width: base_result and lora_result per module).
+    keeps `dora_bytes` more per token (dora.saved_bytes_per_token: base_result and lora_result per module).
     `coef.activation_scale` is the one calibrated factor (fit on published measurements, see calibration.py).
     """
     b = BYTES_PER_ELEMENT[precision]
@@ -199,7 +199,7 @@ def layer_activation_bytes_per_token(arch: ModelArch, precision: str, method: st
     experts = max(arch.experts_per_token, 1)
     norms = arch.norms_per_layer * h * norm_bytes_per_element(arch, precision, method, fused)
     elements = 2 * h + 2 * kv + mlp_saved * arch.intermediate_size * experts
-    lora_extra = dropout_width * (b + 1) + dora_width * b if method != "full" else 0.0
+    lora_extra = dropout_width * (b + 1) + dora_bytes if method != "full" else 0.0
     eager = arch.num_heads * eager_seq_len * (4 + b) if eager_seq_len else 0.0
     return coef.activation_scale * (norms + elements * b + lora_extra + eager)
 

@@ -131,9 +131,9 @@ def uses_dora(job: rec.Job) -> bool:
 def layer_bytes_per_token(job: rec.Job, precision: str, coef: Coefficients, stack: Stack, seq_len: int) -> float:
     """Saved activation bytes per token of one decoder layer for this job's stack (memory.py)."""
     eager_s = seq_len if stack.attention == "eager" else 0
-    dora_width = dora.saved_width(job.model, job.lora_targets) if uses_dora(job) else 0
+    dora_bytes = dora.saved_bytes_per_token(job.model, job.lora_targets, precision) if uses_dora(job) else 0.0
     return mem.layer_activation_bytes_per_token(job.model, precision, job.method, lora_dropout_width(job), coef,
-                                                stack.fused_elementwise, eager_s, dora_width)
+                                                stack.fused_elementwise, eager_s, dora_bytes)
 
 
 def dora_memory_bytes(job: rec.Job, precision: str, coef: Coefficients) -> tuple[float, float, float]:
