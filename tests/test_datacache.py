@@ -89,3 +89,34 @@ def test_a_yaml_file_is_parsed_once_per_version(tmp_path, monkeypatch):
 
     with pytest.raises(ConfigError, match="appears twice"):
         datacache.cached_yaml(path, "budget file", "fix")
+
+
+def test_a_new_version_of_the_code_that_built_an_entry_rebuilds_it(tmp_path, monkeypatch):
+    """The key holds the code's version too: an edited or upgraded parser, a caller's format version or a new package
+    version never reads an entry the old code made from the same, unchanged source file."""
+    import importlib.util
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "rows.csv"
+    source.write_text("a\n1\n")
+    parser = tmp_path / "parser.py"
+
+    def load(code: str):
+        parser.write_text("CALLS = []\n\ndef build():\n    CALLS.append(1)\n" + code)
+        spec = importlib.util.spec_from_file_location("parser", parser)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    old = load("    return {'a': 1}\n")
+    assert datacache.cached("t", [str(source)], old.build) == {"a": 1}
+    assert datacache.cached("t", [str(source)], old.build) == {"a": 1} and len(old.CALLS) == 1  # served cached
+    new = load("    return {'a': 1.0, 'unit': 'usd'}  # the parser now keeps the unit\n")
+    assert datacache.cached("t", [str(source)], new.build) == {"a": 1.0, "unit": "usd"} and len(new.CALLS) == 1
+    assert datacache.cached("t", [str(source)], new.build, version=2) == {"a": 1.0, "unit": "usd"}
+    assert len(new.CALLS) == 2  # the caller raised its format version
+    monkeypatch.setattr(datacache, "__version__", "99.0")  # an upgraded package
+    datacache.cached("t", [str(source)], new.build, version=2)
+    assert len(new.CALLS) == 3
+    datacache.cached("t", [str(source)], new.build, version=2)
+    assert len(new.CALLS) == 3

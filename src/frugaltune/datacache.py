@@ -5,8 +5,10 @@ Reading a marshalled file takes well under a millisecond and imports nothing (ma
 Only plain data goes in: dicts, lists, tuples, strings, numbers, booleans and None (anything else is built each
 time, never cached).
 
-Each entry is stored with its key: the source files' paths, sizes and mtimes and the interpreter's tag, so an edited
-or upgraded package, or another Python version, never reads a stale entry. Writes are atomic (temp file + rename);
+Each entry is stored with its key: the source files' paths, sizes and mtimes, the interpreter's tag, and the version of
+the code that built it (the package version, this cache's entry format, the builder's module file and the version its
+caller states), so an edited data file, an edited or upgraded parser, or another Python version never reads a stale
+entry. Writes are atomic (temp file + rename);
 an unreadable, truncated or foreign file is rebuilt; a read-only home still works, only without the cache.
 """
 
@@ -16,6 +18,10 @@ import marshal
 import os
 import sys
 import zlib
+
+from frugaltune import __version__
+
+FORMAT_VERSION = 2  # the layout of an entry (key, value): an entry of another layout is rebuilt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,19 +34,34 @@ def cache_dir() -> str:
     return os.path.join(base, "frugaltune")
 
 
-def cache_key(sources: list[str]) -> tuple:
-    """What a cached value is valid for: each source file's absolute path, size and mtime, and the interpreter."""
-    key: list = [sys.implementation.cache_tag]
-    for source in sources:
-        st = os.stat(source)
-        key.append((os.path.abspath(source), st.st_size, st.st_mtime_ns))
-    return tuple(key)
+def _file_stamp(path: str) -> tuple:
+    st = os.stat(path)
+    return os.path.abspath(path), st.st_size, st.st_mtime_ns
 
 
-def cached(name: str, sources: list[str], build: Callable[[], object]) -> object:
-    """The value `build()` makes from the `sources` files, read from the cache when it holds a current copy."""
-    key = cache_key(sources)
-    where = zlib.crc32("\0".join(k[0] for k in key[1:]).encode())  # one file per checkout/install of the package
+def code_stamp(build: Callable[[], object], version: object = 0) -> tuple:
+    """The version of the code that builds a value: the package's version, this cache's entry format, the caller's
+    `version` (raised when what `build` makes changes) and the module file `build` is written in (its path, size and
+    mtime: editing or upgrading the parser rebuilds the values it made)."""
+    module = getattr(getattr(build, "__code__", None), "co_filename", "")
+    try:
+        stamp = _file_stamp(module)
+    except (OSError, ValueError):  # built-in, frozen or without its source: the versions alone
+        stamp = (module,)
+    return __version__, FORMAT_VERSION, version, stamp
+
+
+def cache_key(sources: list[str], build: Callable[[], object] | None = None, version: object = 0) -> tuple:
+    """What a cached value is valid for: the interpreter, the version of the code that builds it (`code_stamp`), and
+    each source file's absolute path, size and mtime."""
+    return (sys.implementation.cache_tag, code_stamp(build, version), *[_file_stamp(s) for s in sources])
+
+
+def cached(name: str, sources: list[str], build: Callable[[], object], *, version: object = 0) -> object:
+    """The value `build()` makes from the `sources` files, read from the cache when it holds a current copy.
+    `version`: raise it when what `build` makes changes in a way its module file's edit would not show."""
+    key = cache_key(sources, build, version)
+    where = zlib.crc32("\0".join(k[0] for k in key[2:]).encode())  # one file per checkout/install of the package
     path = os.path.join(cache_dir(), f"{name}-{where:08x}-{sys.implementation.cache_tag}.marshal")
     try:
         with open(path, "rb") as fh:

@@ -248,3 +248,32 @@ def test_a_cached_tokenizer_counts_every_row_exactly(tmp_path, monkeypatch):
     expected = [len(tok(r["prompt"] + r["completion"], add_special_tokens=True)["input_ids"]) for r in rows]
     assert s["counted_with"] == "tokenizer:someorg/tiny-tok" and s["format"] == "completion"
     assert s["mean_tokens"] == pytest.approx(statistics.mean(expected)) and s["longest_tokens"] == max(expected)
+
+
+def test_counts_are_made_again_when_the_local_tokenizer_changes(tmp_path, monkeypatch, tiny):
+    """The counts of a file are kept per version of the file AND of the model's tokenizer in the local Hugging Face
+    cache: one downloaded or replaced since is used at once, never the counts of the one before."""
+    from frugaltune.record import replace
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    arch = replace(tiny, hf_id="someorg/tiny-tok")
+    snapshot = tmp_path / "hf" / "hub" / "models--someorg--tiny-tok" / "snapshots" / "c0ffee"
+
+    def counter(_arch):  # stands in for the cached tokenizer: its tokenizer.json says how many tokens a character is
+        vocab = snapshot / "tokenizer.json"
+        if not vocab.is_file():
+            return None
+        per_char = int(vocab.read_text())
+        return lambda texts: [len(t) * per_char for t in texts]
+
+    monkeypatch.setattr(dataset_stats, "_tokenizer_counter", counter)
+    path = _jsonl(tmp_path, [{"text": "x" * 40}, {"text": "y" * 80}])
+    dataset_stats._MEMO.clear()
+    assert dataset_token_stats(path, arch, 4096, 1).counted_with == "chars/4"
+    snapshot.mkdir(parents=True)
+    (snapshot / "tokenizer.json").write_text("1")  # the tokenizer is downloaded
+    one = dataset_token_stats(path, arch, 4096, 1)
+    assert one.counted_with == "tokenizer:someorg/tiny-tok" and dataset_token_stats(path, arch, 4096, 1) is one
+    (snapshot / "tokenizer.json").write_text("12")  # replaced by another one
+    twelve = dataset_token_stats(path, arch, 4096, 1)
+    assert twelve.mean_tokens == pytest.approx(12 * one.mean_tokens, rel=0.05)

@@ -59,7 +59,8 @@ def padded_mean(lengths: list[int], micro_batch: int, seed: int = 0) -> float:
     return H.expected_padded(hist, micro_batch)
 
 
-_MEMO: dict[tuple, DatasetStats] = {}
+_MEMO: dict[tuple, DatasetStats] = {}  # per process, keyed on the file's version and the tokenizer's (tokenizer_stamp)
+TOKENIZER_FILES = ("tokenizer", "vocab", "merges", "special_tokens_map", "added_tokens", "config.json", "spiece")
 
 
 def dataset_token_stats(path: str | Path, arch: ModelArch, seq_len: int, micro_batch: int, *,
@@ -84,7 +85,8 @@ def dataset_token_stats(path: str | Path, arch: ModelArch, seq_len: int, micro_b
     if sample is not None and sample < 1:
         raise DataError(f"--sample {sample}: must be at least 1 row.", fix="use e.g. --sample 1000.")
     fmt = None if data_format in (None, "auto") else data_format
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, arch.hf_id, seq_len, micro_batch, sample, fmt)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, arch.hf_id, tokenizer_stamp(arch.hf_id), seq_len,
+           micro_batch, sample, fmt)
     if key not in _MEMO:
         from frugaltune.estimate.dataset_scan import scan
 
@@ -107,6 +109,24 @@ def _stats(tally, seq_len: int, micro_batch: int, how: str, detected: bool) -> D
                         truncated_rows=round(sum(c for t, c in hist.items() if t > seq_len) * tally.rows / measured),
                         seq_len=seq_len, micro_batch=micro_batch, sampled_rows=measured if sampled else None,
                         mean_tokens_error=H.mean_error(cut, tally.rows))
+
+
+def tokenizer_stamp(repo_id: str) -> tuple:
+    """What identifies the tokenizer of `repo_id` in the local Hugging Face cache: every snapshot's tokenizer and
+    config files (names, sizes, mtimes); () when there is none. A tokenizer downloaded, updated or replaced since the
+    counts were made changes it, so they are made again."""
+    if not repo_id or "/" not in repo_id:
+        return ()
+    from frugaltune.catalog.hub import hub_cache_dir
+
+    snapshots = Path(hub_cache_dir()) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    stamp = []
+    for snapshot in sorted(snapshots.iterdir()) if snapshots.is_dir() else ():
+        for f in sorted(snapshot.iterdir()):
+            if f.name.startswith(TOKENIZER_FILES) and f.is_file():
+                st = f.stat()  # a cache's files are links to its blobs: the blob's size and mtime
+                stamp.append((snapshot.name, f.name, st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
 
 
 def hf_cache_has(repo_id: str) -> bool:
