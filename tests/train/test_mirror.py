@@ -17,18 +17,21 @@ import pytest
 
 from frugaltune.errors import CheckpointError, ConfigError
 from frugaltune.train.mirror import CheckpointMirror
-from frugaltune.train.mirror_manifest import read_manifest, write_manifest
+from frugaltune.train.checkpoint import write_checkpoint
+from frugaltune.train.mirror_manifest import read_manifest
 
 
 def _checkpoint(root: Path, step: int, *, big_bytes: int = 3000) -> Path:
-    """A step directory like the runner writes: weights, optimizer state, a nested file, the manifest last."""
-    d = root / f"step-{step:06d}"
-    (d / "adapter").mkdir(parents=True)
-    (d / "adapter" / "adapter_model.safetensors").write_bytes(os.urandom(big_bytes))
-    (d / "optimizer.pt").write_bytes(os.urandom(500 + step))
-    (d / "trainer_state.json").write_text(json.dumps({"step": step}))
-    write_manifest(d, extra={"step": step})
-    return d
+    """A step directory as the runner writes it (checkpoint.py): weights, optimizer state, a nested file, the
+    manifest last."""
+
+    def files(d: Path) -> None:
+        (d / "adapter").mkdir(parents=True)
+        (d / "adapter" / "adapter_model.safetensors").write_bytes(os.urandom(big_bytes))
+        (d / "optimizer.pt").write_bytes(os.urandom(500 + step))
+        (d / "trainer_state.json").write_text(json.dumps({"step": step}))
+
+    return write_checkpoint(root, step, files).path
 
 
 def _files(d: Path) -> dict[str, bytes]:

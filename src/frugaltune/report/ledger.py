@@ -167,8 +167,13 @@ def read_events(path: str | Path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         return []
+    return parse_events(p.read_bytes())
+
+
+def parse_events(data: bytes) -> list[dict]:
+    """The events in the bytes of a metrics.jsonl (read_events' rules: torn or damaged lines are skipped)."""
     events = []
-    for line in p.read_bytes().decode("utf-8", errors="replace").splitlines():
+    for line in data.decode("utf-8", errors="replace").splitlines():
         try:
             event = json.loads(line)
         except ValueError:

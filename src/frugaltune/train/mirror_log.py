@@ -15,6 +15,7 @@ import posixpath
 from concurrent.futures import Future
 from pathlib import Path
 
+from frugaltune.report.ledger import parse_events
 from frugaltune.train.mirror_queue import Job
 
 LOG_DIR = "ledger"
@@ -62,13 +63,9 @@ def download_log(mirror) -> list[dict]:
     seen: set[str] = set()
     events = []
     for data in mirror._call("reading the run's log", read):
-        for line in data.decode("utf-8", errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
+        for event in parse_events(data):  # a torn or damaged line is skipped, as in the local log
             key = json.dumps(event, sort_keys=True)
-            if isinstance(event, dict) and "attempt" in event and key not in seen:
+            if key not in seen:
                 seen.add(key)
                 events.append(event)
     return sorted(events, key=lambda e: (e["attempt"], e.get("time", 0.0)))

@@ -1,20 +1,17 @@
 """A checkpoint's manifest: the file that lists its files with sizes and sha256, written last as its completion mark.
 
-Format written by `write_manifest` (and the one `read_manifest` prefers):
-    {"format": "frugaltune-checkpoint", "version": 1,
+The runner writes it (train/checkpoint.py: `build_manifest`):
+    {"format": 1, "step": 120, "created_unix": ...,
      "files": {"adapter_model.safetensors": {"size": 123, "sha256": "ab..."}, "sub/dir/file.pt": {...}}, ...}
 `read_manifest` also accepts "files" as a list of {"path" | "name", "size" | "bytes" | "size_bytes", "sha256"}
-so a checkpoint writer may use either shape and add its own top-level keys (step, time, ...).
+and any other top-level keys, so a checkpoint another writer made is read too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from frugaltune.errors import CheckpointError
 
@@ -39,39 +36,6 @@ def step_sort_key(name: str) -> tuple[int, str]:
     """Order step directories by their number (step-000120 -> 120), then by name; others sort first."""
     m = re.search(r"(\d+)$", name)
     return (int(m.group(1)) if m else -1, name)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a local file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_manifest(step_dir: str | Path, *, name: str = MANIFEST_NAME, extra: dict | None = None) -> dict:
-    """List every file under `step_dir` (sizes, sha256) into its manifest, atomically (temp, fsync, os.replace).
-
-    Write it after every other file of the checkpoint is complete: its presence marks the checkpoint complete.
-
-    Returns:
-        The manifest written.
-    """
-    root = Path(step_dir)
-    files = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and rel != name and not p.name.startswith(f".{name}."):
-            files[rel] = {"size": p.stat().st_size, "sha256": sha256_file(p)}
-    manifest = {"format": "frugaltune-checkpoint", "version": 1, **(extra or {}), "files": files}
-    tmp = root / f".{name}.tmp"
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / name)
-    return manifest
 
 
 def read_manifest(data: bytes, where: str, *, name: str = MANIFEST_NAME) -> list[FileEntry]:
