@@ -166,7 +166,7 @@ class Evaluator:
 
     def prepare_speed(self, coef: Coefficients) -> None:
         """The per-case step work (what a micro-batch asks of the GPU) under the fitted memory coefficients."""
-        from frugaltune.estimate.estimator import job_flops, optimizer_traffic_bytes, token_counts
+        from frugaltune.estimate.estimator import job_flops, optimizer_traffic_bytes, token_counts, trainable_count
         from frugaltune.estimate.work import step_work
 
         for i, (c, job, precision, stack, state, _fast) in enumerate(self.rows):
@@ -177,7 +177,8 @@ class Evaluator:
             flops = job_flops(job, seq)
             per_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
             self.work[i] = step_work(job, precision, stack, flops, seq, per_micro,
-                                     optimizer_traffic_bytes(job, state), coef, per_layer, n_train)
+                                     optimizer_traffic_bytes(job, state), coef, per_layer,
+                                     trainable_count(job))
 
     def speed_errors(self, coef: Coefficients) -> dict:
         groups = {}
