@@ -123,3 +123,19 @@ def test_json_echoes_dora_and_full_is_refused(cli):
     bad = cli("estimate", "--method", "full", "--dora")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--dora" in bad.stderr and "--method lora" in bad.stderr
+
+
+def test_dropout_warning_names_the_cost_and_the_fix(catalog):
+    from frugaltune.estimate.estimator import estimate
+    from frugaltune.estimate.records import Hardware
+
+    hw = Hardware(gpu=catalog.gpu("a100-80gb"))
+    job = Job(model=catalog.model("llama-2-7b"), method="qlora", use_dora=True, lora_dropout=0.1, grad_ckpt=False,
+              lora_targets=("all-linear",))
+    warning = next(w for w in estimate(job, hw).warnings if w.startswith("DoRA"))
+    # all-linear without recomputation: the second matmul (2 forward + 2 backward per weight) ~ the base's 4 per weight
+    assert "+9" in warning and "keeps dequantised weights" in warning and "--lora-dropout 0" in warning
+    gb = job.model.num_layers * sum(i * o for i, o in peak.projection_shapes(job.model).values()) * 2 / 1e9
+    assert f"+{gb:.1f} GB" in warning
+    assert not [w for w in estimate(job.with_(lora_dropout=0.0), hw).warnings if w.startswith("DoRA")]
+    assert not [w for w in estimate(job.with_(use_dora=False), hw).warnings if w.startswith("DoRA")]

@@ -257,6 +257,7 @@ def _compute_core(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> _Core:
     warnings += stack_warnings(stack, job, hw.gpu)
     memory = peak.memory_breakdown(job, precision, coef, stack)
     tp = _throughput(job, hw, precision, stack, memory, coef)
+    warnings += peak.dora_warnings(job, precision, coef, tp.flops_per_token, stack.tensor_parallel)
     fits = memory.peak <= hw.gpu.memory_gb * GB
     return _Core(stack, precision, memory, tp, fits, tuple(warnings), trainable_count(job),
                  checkpoint_bytes(job, precision))

@@ -128,6 +128,19 @@ def uses_dora(job: rec.Job) -> bool:
     return job.use_dora and job.method != "full"
 
 
+def dora_warnings(job: rec.Job, precision: str, coef: Coefficients, flops_per_token: float, tp: int) -> list[str]:
+    """DoRA with LoRA dropout: what the second base matmul costs (dora.py) and the setting that avoids it."""
+    dropout = lora_dropout(job) if uses_dora(job) else 0.0
+    if not dropout:
+        return []
+    rematmul = dora.base_rematmul_params(job.model, job.lora_targets, dropout) * (6 if job.grad_ckpt else 4)
+    share = rematmul / max(flops_per_token - rematmul, 1.0)
+    _ws, kept, working = dora_memory_bytes(job, precision, coef)
+    held = f" and keeps dequantised weights for backward (+{(kept + working) / tp / 1e9:.1f} GB)" if kept + working else ""
+    return [f"DoRA with LoRA dropout {dropout:g} multiplies each adapted weight a second time (+{share:.0%} FLOPs)"
+            f"{held}: --lora-dropout 0 lets peft reuse the base layer's output"]
+
+
 def layer_bytes_per_token(job: rec.Job, precision: str, coef: Coefficients, stack: Stack, seq_len: int) -> float:
     """Saved activation bytes per token of one decoder layer for this job's stack (memory.py)."""
     eager_s = seq_len if stack.attention == "eager" else 0

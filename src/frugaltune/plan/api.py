@@ -163,12 +163,13 @@ def recommend(model: str = "llama-2-7b", *, gpu: str | None = None, num_gpus: in
     Returns:
         A Recommendation (`.to_json()` is `frugaltune recommend --json`).
     """
-    from frugaltune.estimate.build import build_job
+    from frugaltune.estimate.build import build_job, check_dora
     from frugaltune.estimate.spot import spot_overrides
     from frugaltune.plan.method import Situation
     from frugaltune.plan.recommend import recommend as run_recommend
 
     _check_situation(domain_shift, method)
+    check_dora(job_kwargs.get("use_dora"), method)
     check_numbers(num_gpus=num_gpus, budget_usd=budget_usd, max_gpus=max_gpus, target_batch=target_batch,
                   safety_margin=safety_margin, interruptions_per_hour=interruptions_per_hour)
     catalog = _catalog(catalog_dirs)

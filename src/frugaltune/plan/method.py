@@ -158,6 +158,9 @@ def decide(job: Job, sit: Situation, catalog, *, estimator=None, margin: float =
                    + (" -> low VRAM" if low_vram else ""))
     tight = _tight_budget(sit, best, why)
     method = _branch(sit, best, low_vram, tight, why)
+    if method == "full" and job.use_dora and not sit.method:
+        why.append("DoRA (--dora) trains adapters, which full fine-tuning has none of -> LoRA on every linear layer")
+        method = "lora"
     if sit.method and sit.method != method:
         why.append(f"--method {sit.method} as you asked (the flow above would pick {method})")
         method = sit.method
