@@ -11,6 +11,9 @@ Time of one micro-batch = weight-matmul FLOPs / (peak dense TFLOPs x MFU ceiling
                           bandwidth                                                          (communication)
                         + ZeRO-3 / FSDP link traffic (all-gathers, gradient reduce-scatter) / GPU-to-GPU link
                           bandwidth, the part not hidden behind compute (FSDP prefetches the next layer's gather)
+                        + DDP / ZeRO-1/2 gradient all-reduce per optimizer step, the part not hidden behind compute;
+                          across nodes both collectives are bound by the slower of the GPU link and the node's
+                          network adapters (collective_seconds)
                         + activation offload traffic over the host link not hidden behind compute
                         + the optimizer step's traffic / HBM bandwidth, once per grad_accum micro-batches.
 This is the roofline idea (Williams et al. 2009) applied per phase; MFU as defined by Chowdhery et al. 2022
@@ -55,6 +58,7 @@ class StepWork:
     offload_bytes: float  # activations sent to CPU and back per micro-batch (0 without offload)
     tp_bytes: float  # tensor-parallel collective traffic per GPU per micro-batch (0 without TP)
     shard_bytes: float = 0.0  # ZeRO-3 / FSDP all-gather + reduce-scatter bytes per GPU per micro-batch
+    grad_sync_bytes: float = 0.0  # DDP / ZeRO-1/2 gradient all-reduce bytes per GPU per optimizer step
     layer_passes: int = 0  # decoder layers x passes (forward, backward, recompute) per micro-batch
     adapters_per_layer: int = 0  # LoRA-adapted modules per layer
     dora_norm_flops: float = 0.0  # DoRA weight norms per micro-batch (estimate/dora.py), independent of tokens
@@ -96,6 +100,26 @@ def optimizer_step_seconds(state_bytes: float, gpu: GpuSpec, coef: Coefficients)
 def link_seconds(traffic_bytes: float, gb_per_s: float, coef: Coefficients) -> float:
     """Collective traffic over a link at `link_efficiency` of its per-direction bandwidth."""
     return traffic_bytes / (gb_per_s * 1e9 * coef.link_efficiency) if traffic_bytes and gb_per_s else 0.0
+
+
+def collective_seconds(ring_bytes: float, num_gpus: int, tp: int, links: dict, coef: Coefficients) -> float:
+    """A data-parallel ring collective that moves `ring_bytes` per GPU: the slowest link it crosses sets its time.
+    Within a node every GPU sends and receives `ring_bytes` over its GPU-to-GPU link. Once the job spans nodes
+    (more GPUs than `node_gpus`), each node must also take in (nodes - 1) / nodes of the collective's payload through
+    its network adapters (`node_link_gb_per_s` per node and direction: DGX H100/H200/B200 8 x 400 Gb/s, DGX A100
+    8 x 200 Gb/s), shared by the node's tensor-parallel ranks, whose data-parallel groups run side by side. NCCL's
+    rings cross each node boundary once per ring, one ring per adapter, so that bound holds for rings and trees."""
+    if not ring_bytes:
+        return 0.0
+    intra_s = link_seconds(ring_bytes, float(links["gpu_link_gb_per_s"]), coef)
+    node_gpus, node_gb_per_s = int(links.get("node_gpus") or 0), float(links.get("node_link_gb_per_s") or 0.0)
+    n = num_gpus // tp
+    if not node_gpus or not node_gb_per_s or num_gpus <= node_gpus or n <= 1:
+        return intra_s
+    nodes = math.ceil(num_gpus / node_gpus)
+    payload = ring_bytes * n / (n - 1)
+    share_gb_per_s = node_gb_per_s * min(n / nodes, node_gpus) / node_gpus  # this group's ranks per node
+    return max(intra_s, link_seconds(payload * (nodes - 1) / nodes, share_gb_per_s, coef))
 
 
 def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, fp8: bool, coef: Coefficients) -> float:
@@ -157,8 +181,10 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     overhead_s += link_seconds(work.tp_bytes, float(links["gpu_link_gb_per_s"]), coef)
     offload_s = link_seconds(work.offload_bytes, float(links["host_link_gb_per_s"]), coef)
     overhead_s += max(0.0, offload_s - compute_s)  # copies run on their own stream, hidden behind compute
-    shard_s = link_seconds(work.shard_bytes, float(links["gpu_link_gb_per_s"]), coef)
+    shard_s = collective_seconds(work.shard_bytes, num_gpus, tp, links, coef)
     overhead_s += max(0.0, shard_s - compute_s)  # collectives run on their own stream, hidden behind compute
+    sync_s = collective_seconds(work.grad_sync_bytes, num_gpus, tp, links, coef)
+    overhead_s += max(0.0, sync_s - compute_s) / max(work.grad_accum, 1)  # bucketed, overlapped with backward
     efficiency = scaling_efficiency(num_gpus // tp, coef)
     step_s = compute_s + elementwise_s + overhead_s
     per_gpu = work.tokens_per_micro_batch / tp / step_s * efficiency

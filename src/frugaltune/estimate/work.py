@@ -9,6 +9,7 @@
 - Activation offload: what is saved goes to CPU memory and comes back once (2x the bytes not kept resident).
 - DoRA (dora.py): its token-wide output tensors join the elementwise traffic; its weight norms (dense B @ A, the
   dequantised base on a 4-bit base) are per-forward FLOPs and HBM traffic, independent of the tokens.
+- Plain data parallelism (DDP, ZeRO-1/2): one gradient all-reduce per optimizer step (grad_sync_bytes).
 - Sharded data parallelism (ZeRO-3 / FSDP FULL_SHARD): every pass that uses a layer (forward, backward, recompute)
   all-gathers its weights, and backward reduce-scatters the trainable gradients (Rajbhandari et al. 2020, section
   7.2.2; PyTorch FSDP, Zhao et al. 2023, section 3.2); a ring moves (n-1)/n of each collective's bytes per GPU.
@@ -64,6 +65,18 @@ def shard_traffic_bytes(job: rec.Job, stack: Stack, precision: str, trainable: i
     return (passes * weights + grads) * (n - 1) / n
 
 
+def grad_sync_bytes(job: rec.Job, stack: Stack, precision: str, trainable: int) -> float:
+    """Link bytes per GPU and optimizer step of data-parallel gradient synchronisation without full sharding: DDP
+    all-reduces every gradient once per optimizer step (no_sync while accumulating; PyTorch DDP, Li et al. 2020,
+    sections 3.2.3-3.2.4), ZeRO-1/2 reduce-scatters them and all-gathers the updated 16-bit parameters, the same
+    volume (Rajbhandari et al. 2020, section 7.1). A ring all-reduce moves 2 (n-1)/n of the payload per GPU."""
+    n = job.num_gpus // max(stack.tensor_parallel, 1)
+    if job.zero_stage >= 3 or n <= 1:
+        return 0.0
+    payload = mem.gradient_bytes(job.method, precision, trainable) / max(stack.tensor_parallel, 1)
+    return 2.0 * payload * (n - 1) / n
+
+
 def offload_traffic_bytes(job: rec.Job, stack: Stack, precision: str, seq_len: int, coef: Coefficients,
                           per_token_layer: float) -> float:
     if not stack.activation_offload:
@@ -97,5 +110,6 @@ def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown,
         offload_bytes=offload_traffic_bytes(job, stack, precision, int(seq_len), coef, per_token_layer),
         tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision),
         shard_bytes=shard_traffic_bytes(job, stack, precision, trainable),
+        grad_sync_bytes=grad_sync_bytes(job, stack, precision, trainable),
         layer_passes=job.model.num_layers * (3 if job.grad_ckpt else 2),
         adapters_per_layer=0 if job.method == "full" else len(layer_targets(job.model, job.lora_targets)))
