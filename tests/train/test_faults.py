@@ -117,6 +117,43 @@ def test_sigterm_while_loading_exits_before_any_training_or_eval(tmp_path, monke
     assert events(tmp_path / "run")[-1]["signal"] == "SIGTERM"
 
 
+def test_sigterm_while_a_large_model_loads_exits_75_at_once_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    # a spot notice (30 s - 2 min) must not wait for a large model to finish loading: the load is abandoned at once,
+    # nothing is written over the newest checkpoint, and the exit is 75 (restartable) whether one exists or not
+    import os
+    import signal
+    import threading
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(config_dict(tmp_path, steps=4)))
+    loaded = []
+
+    def slow_load(self):
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()  # the notice comes mid-load
+        time.sleep(60)  # the rest of a large model's loading
+        loaded.append(self)
+
+    def stopped_during_load() -> tuple[int, str, float]:
+        with monkeypatch.context() as patch:
+            patch.setattr(Recipe, "_load_data_and_model", slow_load)
+            started = time.monotonic()
+            code, out, _ = run_cli(["train", str(config)])
+            return code, out, time.monotonic() - started
+
+    code, out, seconds = stopped_during_load()
+    assert code == 75 and seconds < 30 and not loaded
+    assert "SIGTERM before the first step, while loading the model: nothing to save" in out
+    assert events(tmp_path / "run")[-1]["event"] == "interrupted"
+    assert run_cli(["train", str(config), "--max-steps", "2"])[0] == 0  # a run that saved step 2
+    saved = ckpt.complete_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    before = {p.name: p.stat().st_mtime_ns for p in saved.iterdir()}
+    code, out, seconds = stopped_during_load()
+    assert code == 75 and seconds < 30 and not loaded and f"checkpoint {saved.name} is kept" in out
+    assert {p.name: p.stat().st_mtime_ns for p in saved.iterdir()} == before
+    assert run_cli(["train", str(config)])[0] == 0  # the next run resumes from it and finishes
+    assert [e["from_step"] for e in events(tmp_path / "run", "resume")] == [2]
+
+
 @pytest.fixture
 def fast_backoff(monkeypatch):
     import frugaltune.train.mirror_queue as mq
@@ -199,3 +236,23 @@ def test_mirror_restore_adopts_the_log_from_the_mirror(tmp_path, monkeypatch):
     resumed = train(cfg, quiet=True)
     assert resumed.summary["attempts"] == 2 and resumed.summary["steps"] == 8
     assert [e["step"] for e in events(resumed.run_dir, "step")] == list(range(1, 9))
+
+
+def test_a_stop_signal_raises_only_inside_interruptible_work():
+    import os
+    import signal
+
+    from frugaltune.train.signals import Interrupted, StopSignals
+
+    with StopSignals() as stop:
+        with stop.interruptible(enabled=False):  # a multi-process run: the ranks stop together at a step boundary
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested
+        with pytest.raises(Interrupted), stop.interruptible():  # it came before: raised on entry
+            pytest.fail("entered after the signal")
+    with StopSignals() as stop:
+        with pytest.raises(Interrupted, match="SIGINT"), stop.interruptible():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(30)
+        os.kill(os.getpid(), signal.SIGTERM)  # outside: a flag for the next step boundary, no exception
+        assert stop.signal_name == "SIGINT"

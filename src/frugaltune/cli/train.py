@@ -24,7 +24,8 @@ Exit codes:
   74  the run's disk failed (full, read-only): the previous checkpoint is
       intact; free space, then run the same command to resume.
   75  interrupted by SIGTERM/SIGINT (e.g. a spot reclaim notice): a checkpoint
-      was saved at the next step boundary; run the same command again to
+      was saved at the next step boundary (while the model loads: it stops
+      at once, nothing to save yet); run the same command again to
       continue. Supervisors: SkyPilot `recover_on_exit_codes: [75]`, or
       `until frugaltune train run.yaml; do [ $? -eq 75 ] || exit 1; done`.
 A SIGKILL loses at most the work since the last checkpoint.

@@ -36,7 +36,7 @@ from frugaltune.train import faults, recipe_resume, recipe_save, recipe_setup, r
 from frugaltune.train.config import RunConfig, load_config
 from frugaltune.train.data_auto import resolve_data_format
 from frugaltune.train.loss import supports_logits_to_keep
-from frugaltune.train.signals import EXIT_INTERRUPTED, StopSignals
+from frugaltune.train.signals import EXIT_INTERRUPTED, Interrupted, StopSignals
 from frugaltune.train.state import TrainProgress
 
 log = logging.getLogger("frugaltune.train")
@@ -78,8 +78,10 @@ class Recipe:
     directory, data, model, optimizer), recipe_resume, recipe_step (a step, its log line, evaluations, when to save),
     recipe_save (checkpoints, final/), recipe_summary (the estimate and summary.json)."""
 
-    def __init__(self, cfg: RunConfig, *, resume: str = "auto", quiet: bool = False, started_at: float | None = None):
+    def __init__(self, cfg: RunConfig, *, resume: str = "auto", quiet: bool = False, started_at: float | None = None,
+                 stop_while_loading: bool = False):
         self.cfg = cfg
+        self.stop_while_loading = stop_while_loading  # one process: a stop signal abandons loading (_stopped_loading)
         self.started_at = started_at or time.time()  # the CLI passes its process start: imports are billed too
         self.is_main = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch: rank 0 keeps the books
         self.resume = resume
@@ -128,7 +130,8 @@ class Recipe:
         self.engine.check_shared_dir(self.run_dir)
         self.hardware = hardware.detect(torch, self.engine.device, self.engine.num_processes)
         set_seed(self.cfg.training.seed)
-        self._load_data_and_model()
+        with self.signals.interruptible(self.stop_while_loading and self.engine.num_processes == 1):
+            self._load_data_and_model()  # reads only: a stop signal here abandons it at once (Interrupted)
         self.model, self.optimizer = self.engine.prepare(self.model, partial(recipe_setup.build_optimizer, self))
         self.engine.note_params(self.model)
         self.scheduler = recipe_setup.build_scheduler(self)
@@ -241,6 +244,17 @@ class Recipe:
         self.ledger.write("interrupted", durable=True, step=step, signal=name, **self.counters())
         return self._result("interrupted", EXIT_INTERRUPTED)
 
+    def _stopped_loading(self) -> RunResult:
+        """A stop signal while the model loaded (Interrupted): nothing trained, nothing to save; exit 75 at once."""
+        self.signals.deaf_after_exit = True
+        name, newest = self.signals.signal_name, ckpt.complete_checkpoints(self.ckpt_root)
+        kept = f"checkpoint {newest[-1].name} is kept" if newest else "nothing to save, the next run starts over"
+        self._echo(f"{name} before the first step, while loading the model: {kept}; exiting with code "
+                   f"{EXIT_INTERRUPTED} (run the same command again)")
+        self.ledger.write("interrupted", durable=True, step=self.progress.step, signal=name, **self.counters())
+        return RunResult("interrupted", EXIT_INTERRUPTED, self.run_dir, self.progress.step,
+                         checkpoint=newest[-1] if newest else None)
+
     def _finish(self) -> RunResult:
         done_before = recipe_summary.finished_before(self)
         if done_before:
@@ -316,10 +330,12 @@ def train(config: RunConfig | str | Path, *, resume: str = "auto", output_dir: s
     else:
         cfg = load_config(config, overrides)
     cfg = resolve_data_format(cfg)  # data.format: auto -> the format the data's columns say
-    recipe = Recipe(cfg, resume=resume, quiet=quiet, started_at=started_at)
+    recipe = Recipe(cfg, resume=resume, quiet=quiet, started_at=started_at, stop_while_loading=True)
     try:
         recipe.setup()
         return recipe.train()
+    except Interrupted:  # a spot notice while the model loaded: go now, not after loading
+        return recipe._stopped_loading()
     except BaseException as err:
         error = faults.record_failure(recipe, err)  # the ledger and summary.json say why; a full disk -> exit 74
         if error is err:

@@ -3,19 +3,27 @@ and the process exits with EXIT_INTERRUPTED so a supervisor restarts it (SkyPilo
 or `until frugaltune train run.yaml; [ $? -ne 75 ] && break; done`).
 
 A second Ctrl-C while the save is pending raises KeyboardInterrupt at once; the half-written staging directory
-is ignored by the next run (see checkpoint.py).
+is ignored by the next run (see checkpoint.py). Inside `StopSignals.interruptible()` (a one-process run loading its
+model: work that only reads, with nothing to save) a signal raises `Interrupted` at once instead: a spot notice gives
+30 s to 2 min, less than a large model takes to load.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 EXIT_INTERRUPTED = 75
 """os.EX_TEMPFAIL: 'try again later'. Interrupted, checkpoint saved, restart to continue."""
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
+
+
+class Interrupted(BaseException):  # like KeyboardInterrupt: library code's `except Exception` does not swallow it
+    """A stop signal inside `StopSignals.interruptible()`: the work in progress is abandoned at once."""
 
 
 class StopSignals:
@@ -25,6 +33,7 @@ class StopSignals:
         self.signum: int | None = None
         self.deaf_after_exit = False  # keep ignoring SIGTERM after exit: set by a real signal, or a peer's stop
         self._previous: dict[int, object] = {}
+        self._raise = False  # inside interruptible(): a signal raises Interrupted
 
     @property
     def requested(self) -> bool:
@@ -44,6 +53,24 @@ class StopSignals:
             raise KeyboardInterrupt  # second Ctrl-C: the user does not want to wait for the save
         self.deaf_after_exit = True
         self.request(signum)
+        if self._raise:
+            self._raise = False  # once: the stop that follows is not interrupted again
+            raise Interrupted(self.signal_name)
+
+    @contextmanager
+    def interruptible(self, enabled: bool = True) -> Iterator[None]:
+        """While active (and `enabled`), a stop signal raises Interrupted instead of waiting for the next step
+        boundary; one that came before raises it on entry. Only for work that writes nothing a stop must finish."""
+        if not enabled:
+            yield
+            return
+        if self.requested:
+            raise Interrupted(self.signal_name)
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
 
     def __enter__(self) -> StopSignals:  # noqa: PYI034
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
