@@ -44,7 +44,7 @@ from frugaltune.record import asdict, replace  # noqa: E402
 
 # (path, low, high): path is "field" or "field.key" for dict fields; low 0 adds 0 to the grid.
 MEMORY_PARAMS = [("activation_scale", 0.5, 1.5), ("logits_bytes_per_element", 4.0, 16.0),
-                 ("chunked_bytes_per_logit", 0.0, 6.0), ("overhead_fixed_bytes", 0.3e9, 0.8e9),
+                 ("overhead_fixed_bytes", 0.3e9, 0.8e9),
                  ("overhead_fraction", 0.0, 1.0), ("variable_length_fragmentation", 0.0, 3.0),
                  ("recompute_working_layers", 0.5, 4.0)]
 SPEED_PARAMS = [("attention_efficiency", 0.2, 1.0), ("method_mfu.full", 0.2, 0.9), ("method_mfu.lora", 0.2, 0.9), ("method_mfu.qlora", 0.2, 0.9),
@@ -94,11 +94,11 @@ class FastMemory:
         self.grads, self.coexist, self.step = base.gradients, base.grads_coexist, base.optimizer_step
         self.variable = peak.variable_length(job)
         self.vocab_tokens = self.tokens * arch.vocab_size / tp
+        kept = stack.chunked_kept_bytes_per_logit
         self.fixed_logits = mem.logits_bytes(arch, self.tokens, stack.loss_kernel,
-                                             Coefficients(logits_bytes_per_element=0.0, chunked_bytes_per_logit=0.0),
-                                             tp)
+                                             Coefficients(logits_bytes_per_element=0.0), tp, kept)
         self.per_lbpe = (mem.logits_bytes(arch, self.tokens, stack.loss_kernel, Coefficients(
-            logits_bytes_per_element=1.0, chunked_bytes_per_logit=0.0), tp) - self.fixed_logits)
+            logits_bytes_per_element=1.0), tp, kept) - self.fixed_logits)
 
     def activations(self, c: Coefficients) -> tuple[float, float]:
         """(kept, working) as memory.activation_parts."""
@@ -112,8 +112,7 @@ class FastMemory:
         return L * self.layer_input, c.recompute_working_layers * s * layer
 
     def logits(self, c: Coefficients) -> float:
-        chunked = self.vocab_tokens * c.chunked_bytes_per_logit if self.stack.loss_kernel == "chunked" else 0.0
-        return self.fixed_logits + self.per_lbpe * c.logits_bytes_per_element + chunked
+        return self.fixed_logits + self.per_lbpe * c.logits_bytes_per_element
 
     def bytes(self, c: Coefficients) -> dict:
         kept, working = self.activations(c)
@@ -145,7 +144,7 @@ class Evaluator:
             state = peak.memory_breakdown(job, precision, Coefficients(), stack)
             self.rows.append((c, job, precision, stack, state, FastMemory(job, precision, stack)))
         for trial in (Coefficients(), Coefficients(activation_scale=0.8, recompute_working_layers=1.3,
-                                                   logits_bytes_per_element=6.0, chunked_bytes_per_logit=1.0,
+                                                   logits_bytes_per_element=6.0,
                                                    overhead_fraction=0.1, variable_length_fragmentation=0.5)):
             for row in self.rows:
                 row[5].check(trial)  # the closed form is the estimator's formula

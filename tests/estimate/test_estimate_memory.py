@@ -213,12 +213,14 @@ def test_loss_implementations_on_a_128k_vocabulary(catalog):
     """Llama 3.1 8B (V = 128,256, h = 4,096), micro-batch 2 x 2,048 tokens = 4,096 tokens, default coefficients."""
     arch = catalog.model("llama-3.1-8b")
     assert (arch.vocab_size, arch.hidden_size) == (128_256, 4_096)
-    coef = Coefficients()  # hf 10 B per logit, chunked keeps 2 B per logit
+    coef = Coefficients()  # hf 10 B per logit
     hf = mem.logits_bytes(arch, 4096, "hf", coef)
     assert hf == 4096 * 128_256 * 10 == 5_253_365_760  # 5.25 GB of logits
-    # chunked: 2 B per logit kept for backward + one of 8 chunks' hf working set (512 tokens x V x 10 B)
-    chunked = mem.logits_bytes(arch, 4096, "chunked", coef)
-    assert chunked == 4096 * 128_256 * 2 + 512 * 128_256 * 10 == 1_050_673_152 + 656_670_720
+    # chunked: what the framework keeps per logit for backward (torchtune's and LitGPT's 4 B) + one of 8 chunks' hf
+    # working set (512 tokens x V x 10 B); recomputed chunks (TRL, frugaltune) keep nothing
+    chunked = mem.logits_bytes(arch, 4096, "chunked", coef, chunked_kept=4.0)
+    assert chunked == 4096 * 128_256 * 4 + 512 * 128_256 * 10 == 2_101_346_304 + 656_670_720
+    assert mem.logits_bytes(arch, 4096, "chunked", coef) == 656_670_720
     # fused: Liger's chunk = 2**ceil(log2(ceil(4096 / ceil(128256 / 4096)))) = 2**ceil(log2(128)) = 128 tokens
     # of logits (x 10 B), plus the fp32 gradient of the hidden states (4096 x 4096 x 4 B)
     assert mem.liger_chunk_tokens(4096, arch) == 128
@@ -458,3 +460,15 @@ def test_llama2_7b_weights_and_lora_count(catalog):
     # 32 layers x 4 modules x r 16 x (4096 + 4096): MHA, so k and v are as wide as q
     assert shapes.lora_params(arch, 16, ("q_proj", "k_proj", "v_proj", "o_proj")) == 32 * 4 * 16 * 8192 == 16_777_216
     assert mem.weights_bytes(arch, "full", "bf16") / 1e9 == pytest.approx(13.4768, abs=1e-4)
+
+
+@pytest.mark.parametrize("framework, kept", [("torchtune", 4.0), ("litgpt", 4.0), ("trl", 0.0), (None, 0.0)])
+def test_chunked_loss_keeps_what_the_framework_saves_per_logit(tiny, framework, kept):
+    # torchtune: each chunk's fp32 log-softmax; LitGPT: its bf16 chunk logits + bf16 log-softmax; TRL's chunked_nll
+    # and frugaltune's runner recompute each chunk in backward
+    from frugaltune.estimate.stack import resolve_stack
+
+    stack = resolve_stack(_job(tiny, framework=framework, loss="chunked"))
+    assert stack.chunked_kept_bytes_per_logit == kept
+    m = memory_breakdown(_job(tiny, framework=framework, loss="chunked"), "bf16", Coefficients())
+    assert m.logits == 64 * 64 * kept + 64 / 8 * 64 * 10  # 2 x 32 tokens x V=64, + one of 8 chunks at 10 B

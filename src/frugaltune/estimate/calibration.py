@@ -28,7 +28,6 @@ class Coefficients:
     gather_bandwidth_efficiency: float = 0.2  # ZeRO-3 parameter all-gather throughput as a fraction of HBM bandwidth
     recompute_working_layers: float = 2.0  # the recomputed layer's activations + their gradients
     logits_bytes_per_element: float = 10.0  # hf loss: bf16 logits (2) + fp32 upcast (4) + fp32 CE gradient (4)
-    chunked_bytes_per_logit: float = 2.0  # chunked loss: what backward keeps per logit (16-bit logits / log-probs)
     offload_resident_layers: float = 2.0  # activation offload: layers' worth in flight on the GPU (prefetch)
     overhead_fixed_bytes: float = 0.5e9  # CUDA context + kernels outside the allocator (fit within 0.3-0.8 GB)
     overhead_fraction: float = 0.05  # allocator slack: reserved - allocated as a fraction of what a step allocates

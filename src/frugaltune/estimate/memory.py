@@ -245,15 +245,17 @@ def liger_chunk_tokens(tokens: float, arch: ModelArch) -> float:
     return min(float(2 ** math.ceil(math.log2(per))), tokens)
 
 
-def logits_bytes(arch: ModelArch, tokens: float, loss: str, coef: Coefficients, tp: int = 1) -> float:
+def logits_bytes(arch: ModelArch, tokens: float, loss: str, coef: Coefficients, tp: int = 1,
+                 chunked_kept: float = 0.0) -> float:
     """Memory of the logits b*s*V at the loss, by loss implementation (vocabulary split over `tp` GPUs).
 
     - hf (transformers *ForCausalLM + F.cross_entropy): the 16-bit LM-head output, its fp32 upcast, the fp32
       log-softmax kept for backward and the fp32 gradient: `coef.logits_bytes_per_element` per logit (calibrated).
     - chunked (torchtune LinearCrossEntropyLoss / CEWithChunkedOutputLoss, LitGPT chunked_cross_entropy, TRL
-      chunked_nll): logits are materialised and upcast one chunk at a time (8 chunks: torchtune's default); what
-      backward keeps per logit is `coef.chunked_bytes_per_logit` (16-bit logits or log-probs, 0 where each chunk is
-      recomputed as in TRL) plus one chunk's hf working set.
+      chunked_nll, frugaltune's runner): logits are materialised and upcast one chunk at a time (8 chunks: torchtune's
+      default); what backward keeps of every chunk, `chunked_kept` bytes per logit, is the framework's
+      (stack.CHUNKED_KEPT_BYTES_PER_LOGIT: 4 for torchtune and LitGPT, 0 where each chunk is recomputed), plus one
+      chunk's hf working set.
     - fused (Liger LigerFusedLinearCrossEntropyLoss, Unsloth, Apple Cut Cross-Entropy): never the full logits; the
       gradient is computed chunk by chunk in the forward pass, one chunk ~ the hidden states (liger_chunk_tokens),
       and the hidden-state gradient (fp32) is kept for backward.
@@ -266,7 +268,7 @@ def logits_bytes(arch: ModelArch, tokens: float, loss: str, coef: Coefficients, 
         return chunk * vocab * coef.logits_bytes_per_element + tokens * arch.hidden_size * 4.0
     if loss == "chunked":
         chunk = tokens / CHUNKED_LOSS_CHUNKS
-        return tokens * vocab * coef.chunked_bytes_per_logit + chunk * vocab * coef.logits_bytes_per_element
+        return tokens * vocab * chunked_kept + chunk * vocab * coef.logits_bytes_per_element
     return tokens * vocab * coef.logits_bytes_per_element
 
 

@@ -191,7 +191,8 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
     per_token = layer_bytes_per_token(job, precision, coef, stack, seq)
     kept, working = mem.activation_parts(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
                                          stack.activation_offload, tp)
-    logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss_kernel, coef, tp)
+    logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss_kernel, coef, tp,
+                              stack.chunked_kept_bytes_per_logit)
     dora_workspace, dora_kept, dora_working = (x / tp for x in dora_memory_bytes(job, precision, coef))
     kept, working = kept + dora_kept, working + dora_working
     workspace = mem.quant_workspace_bytes(arch, job.method) / tp + dora_workspace

@@ -31,6 +31,20 @@ TRANSFORMERS_FORWARD = ("hf-trainer", "trl", "axolotl", "frugaltune")
 # accelerate's FSDP use the default multi-tensor (foreach) implementation.
 FUSED_OPTIMIZER_FRAMEWORKS = ("torchtune",)
 
+# What backward keeps per logit (bytes) with a chunked cross-entropy: the tensors autograd saves for every chunk until
+# backward reaches it. Frameworks not listed (TRL's chunked_nll, frugaltune's runner, train/stack_runtime.py) run each
+# chunk under activation checkpointing and recompute it in backward: 0.
+CHUNKED_KEPT_BYTES_PER_LOGIT = {
+    # LinearCrossEntropyLoss.compute_cross_entropy: F.cross_entropy(logits.float(), ...) per chunk saves each chunk's
+    # fp32 log-softmax (4 B); the chunk's 16-bit logits and their fp32 copy are not saved, and the recipes `del logits`
+    # before backward (pytorch/torchtune torchtune/modules/loss/cross_entropy_loss.py @bd2a0fc7c)
+    "torchtune": 4.0,
+    # finetune/lora.py: `logits = model(input_ids, lm_head_chunk_size=128)` stays referenced through
+    # fabric.backward (16-bit chunks, 2 B), and chunked_cross_entropy's F.cross_entropy on each bf16 chunk saves its
+    # bf16 log-softmax (2 B) (Lightning-AI/litgpt litgpt/finetune/lora.py and litgpt/utils.py @00af8b0d)
+    "litgpt": 4.0,
+}
+
 # What the stack is when neither a framework nor a flag says otherwise: Hugging Face transformers + peft as
 # frugaltune's runner uses them (SDPA attention is transformers' default since v4.36 where the model supports it).
 TOOL_STACK = {"loss": "hf", "kernels": "hf", "attention": "sdpa", "activation_offload": False,
@@ -121,6 +135,17 @@ class Stack:
         if self.loss == "hf" and self.kernels == "unsloth" and self.framework not in TRANSFORMERS_FORWARD:
             return "unsloth"
         return self.loss
+
+    @property
+    def chunked_kept_bytes_per_logit(self) -> float:
+        """Bytes per logit a chunked loss keeps for backward (CHUNKED_KEPT_BYTES_PER_LOGIT; 0: recomputed). torchtune
+        compiles the loss with the model (`compile: True`: apply_compile_strategy): AOTAutograd's min-cut partitioner
+        never recomputes a matmul but recomputes pointwise ops and reductions, so each chunk saves its 16-bit logits
+        (2 B) instead of the fp32 log-softmax (pytorch/pytorch torch/_functorch/partitioners.py @c28ba8e58
+        solve_min_cut: should_ban_recomputation bans compute-intensive ops and small reductions, not pointwise ones)."""
+        if self.framework == "torchtune" and self.compile:
+            return 2.0
+        return CHUNKED_KEPT_BYTES_PER_LOGIT.get(self.framework, 0.0)
 
     @property
     def fused_optimizer(self) -> bool:
