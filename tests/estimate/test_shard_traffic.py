@@ -72,3 +72,11 @@ def test_rtx_3090_without_its_nvlink_bridge_stages_peer_traffic_through_the_host
     assert "NVLink bridge" in row["gpu_link"] and row["source"] and row["data_date"]
     # the professional GA102 cards keep peer-to-peer over PCIe: no host-staged row
     assert interconnect("RTX-A6000")["gpu"] == "default"
+
+
+@pytest.mark.parametrize("gpu", ["RTX-3090", "RTX-4080", "RTX-4090", "RTX-5090"])
+def test_geforce_peers_exchange_data_through_host_memory(gpu):
+    # no GPU peer-to-peer on GeForce cards: about 48 % of the card's own PCIe link per direction
+    row = interconnect(gpu)
+    assert "via host memory" in row["gpu_link"]
+    assert float(row["gpu_link_gb_per_s"]) == pytest.approx(0.48 * float(row["host_link_gb_per_s"]), rel=0.02)
