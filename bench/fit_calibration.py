@@ -47,7 +47,7 @@ MEMORY_PARAMS = [("activation_scale", 0.5, 1.5), ("logits_bytes_per_element", 4.
                  ("overhead_fixed_bytes", 0.3e9, 0.8e9),
                  ("overhead_fraction", 0.0, 1.0), ("variable_length_fragmentation", 0.0, 3.0),
                  ("recompute_working_layers", 0.5, 4.0)]
-SPEED_PARAMS = [("attention_efficiency", 0.2, 1.0), ("method_mfu.full", 0.2, 0.9), ("method_mfu.lora", 0.2, 0.9), ("method_mfu.qlora", 0.2, 0.9),
+SPEED_PARAMS = [("attention_efficiency", 0.2, 1.0), ("staged_link_efficiency", 0.05, 1.0), ("method_mfu.full", 0.2, 0.9), ("method_mfu.lora", 0.2, 0.9), ("method_mfu.qlora", 0.2, 0.9),
                 ("step_overhead_s.full", 0.0, 0.4), ("step_overhead_s.lora", 0.0, 0.4),
                 ("step_overhead_s.qlora", 0.0, 0.4), ("elementwise_passes.hf", 0.0, 40.0),
                 ("elementwise_passes.fused", 0.0, 40.0), ("dequant_bandwidth_efficiency", 0.02, 1.0),

@@ -78,5 +78,22 @@ def test_rtx_3090_without_its_nvlink_bridge_stages_peer_traffic_through_the_host
 def test_geforce_peers_exchange_data_through_host_memory(gpu):
     # no GPU peer-to-peer on GeForce cards: about 48 % of the card's own PCIe link per direction
     row = interconnect(gpu)
-    assert "via host memory" in row["gpu_link"]
+    assert "via host memory" in row["gpu_link"] and row["peer_path"] == "host-staged"
     assert float(row["gpu_link_gb_per_s"]) == pytest.approx(0.48 * float(row["host_link_gb_per_s"]), rel=0.02)
+
+
+def test_host_staged_peer_traffic_runs_at_its_own_efficiency():
+    from frugaltune.estimate.calibration import Coefficients
+    from frugaltune.estimate.throughput import peer_seconds
+
+    coef = Coefficients(link_efficiency=0.7, staged_link_efficiency=0.25)
+    # RTX 4090: 15 GB/s host-staged path at 25 %: 3 GB take 3e9 / (15e9 x 0.25) = 0.8 s
+    assert interconnect("RTX-4090")["peer_path"] == "host-staged"
+    assert peer_seconds(3e9, interconnect("RTX-4090"), coef) == pytest.approx(0.8)
+    # A100 SXM: direct NVLink 3 at 300 GB/s x 0.7
+    assert interconnect("A100-80GB")["peer_path"] == "direct"
+    assert peer_seconds(3e9, interconnect("A100-80GB"), coef) == pytest.approx(3e9 / (300e9 * 0.7))
+    # the shipped fit sets the staged efficiency from the measured GeForce multi-GPU rows: a real number in (0, 1]
+    from frugaltune.estimate.calibration import load_coefficients
+
+    assert 0.0 < load_coefficients().staged_link_efficiency <= 1.0

@@ -43,6 +43,7 @@ class Coefficients:
     attention_efficiency: float = 1.0  # attention kernels' share of the matmul ceiling (throughput.compute_seconds)
     fp8_efficiency: float = 0.6  # fraction of the FP8 peak an FP8 linear reaches relative to the 16-bit ceiling
     link_efficiency: float = 0.7  # fraction of the interconnect's bandwidth collectives reach
+    staged_link_efficiency: float = 0.7  # the same for peer traffic staged through host memory (no peer-to-peer)
     dequant_bandwidth_efficiency: float = 1.0  # fraction of peak HBM bandwidth the 4-bit dequantisation reaches
     optimizer_bandwidth_efficiency: float = 0.7
     scaling_per_doubling: float = 0.95  # multi-GPU efficiency factor per doubling of the GPU count

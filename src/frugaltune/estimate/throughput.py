@@ -97,9 +97,18 @@ def optimizer_step_seconds(state_bytes: float, gpu: GpuSpec, coef: Coefficients)
     return 2.0 * state_bytes / bandwidth if bandwidth > 0 else 0.0
 
 
-def link_seconds(traffic_bytes: float, gb_per_s: float, coef: Coefficients) -> float:
-    """Collective traffic over a link at `link_efficiency` of its per-direction bandwidth."""
-    return traffic_bytes / (gb_per_s * 1e9 * coef.link_efficiency) if traffic_bytes and gb_per_s else 0.0
+def link_seconds(traffic_bytes: float, gb_per_s: float, coef: Coefficients, staged: bool = False) -> float:
+    """Collective traffic over a link at `link_efficiency` of its per-direction bandwidth; a peer path staged through
+    host memory (GeForce cards: no GPU peer-to-peer) at `staged_link_efficiency` of its own (NCCL's shared-memory
+    transport copies every chunk into a host buffer and out again, paced by CPU proxy threads)."""
+    efficiency = coef.staged_link_efficiency if staged else coef.link_efficiency
+    return traffic_bytes / (gb_per_s * 1e9 * efficiency) if traffic_bytes and gb_per_s else 0.0
+
+
+def peer_seconds(traffic_bytes: float, links: dict, coef: Coefficients) -> float:
+    """GPU-to-GPU traffic over the peer link of `links` (an interconnect.csv row)."""
+    staged = links.get("peer_path") == "host-staged"
+    return link_seconds(traffic_bytes, float(links["gpu_link_gb_per_s"]), coef, staged)
 
 
 def collective_seconds(ring_bytes: float, num_gpus: int, tp: int, links: dict, coef: Coefficients) -> float:
@@ -111,7 +120,7 @@ def collective_seconds(ring_bytes: float, num_gpus: int, tp: int, links: dict, c
     rings cross each node boundary once per ring, one ring per adapter, so that bound holds for rings and trees."""
     if not ring_bytes:
         return 0.0
-    intra_s = link_seconds(ring_bytes, float(links["gpu_link_gb_per_s"]), coef)
+    intra_s = peer_seconds(ring_bytes, links, coef)
     node_gpus, node_gb_per_s = int(links.get("node_gpus") or 0), float(links.get("node_link_gb_per_s") or 0.0)
     n = num_gpus // tp
     if not node_gpus or not node_gb_per_s or num_gpus <= node_gpus or n <= 1:
@@ -178,7 +187,7 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     from frugaltune.estimate.datafile import interconnect
 
     links = interconnect(gpu.name)
-    overhead_s += link_seconds(work.tp_bytes, float(links["gpu_link_gb_per_s"]), coef)
+    overhead_s += peer_seconds(work.tp_bytes, links, coef)
     offload_s = link_seconds(work.offload_bytes, float(links["host_link_gb_per_s"]), coef)
     overhead_s += max(0.0, offload_s - compute_s)  # copies run on their own stream, hidden behind compute
     shard_s = collective_seconds(work.shard_bytes, num_gpus, tp, links, coef)
