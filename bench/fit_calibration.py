@@ -303,23 +303,44 @@ def bands_from(loso: list[dict]) -> dict:
     return out
 
 
-def nested_coverage(loso: list[dict], factor: float, metric: str) -> float:
+def nested_coverage(loso: list[dict], factor: float, metric: str, widen: float = BORROW_WIDEN,
+                    borrowed: bool = False) -> float:
     """Mean over projects (each weighs the same) of the share of that project's LOSO residuals inside bands built
     from the OTHER projects' residuals, widened by `factor`: what the measurements of a new project would see. A
-    memory band's low end stops at the exact static states, as in the product (estimate/bands.py)."""
+    memory band's low end stops at the exact static states, as in the product (estimate/bands.py). `borrowed`: each
+    row's own group is taken out of the table, so it borrows the wider group's band widened by `widen`, as a job of
+    a group without residuals does."""
     name = "memory" if metric == "memory" else "tokens_per_s"
     shares = []
     for fam in sorted({family(x["source"]) for x in loso}):
         rows = [x for x in loso if family(x["source"]) == fam and x["metric"] == metric]
         if not rows:
             continue
-        bands = {**bands_from([x for x in loso if family(x["source"]) != fam]), "width_factor": {name: factor}}
+        bands = {**bands_from([x for x in loso if family(x["source"]) != fam]), "width_factor": {name: factor},
+                 "borrow_widen": {name: widen}}
         inside = 0
         for x in rows:
-            q = quantiles(bands, name, x["method"], x["cls"])
+            table = {**bands, name: {k: v for k, v in bands[name].items() if k != own_group(x)}} if borrowed else bands
+            q = quantiles(table, name, x["method"], x["cls"])
             inside += q is not None and max(q[0], x["r_floor"]) <= x["r"] <= q[1]
         shares.append(inside / len(rows))
     return sum(shares) / len(shares) if shares else 0.0
+
+
+def own_group(x: dict) -> str:
+    """The most specific band group of a residual (band_groups)."""
+    return f"{x['method']}|{x['cls']}" if x["metric"] == "tokens/s" else f"{x['method']}|*"
+
+
+def borrow_widen(loso: list[dict], metric: str, factor: float) -> float:
+    """The widening (1.0 .. 3.0) a borrowed band needs: the smallest at which bands that must borrow (each row's own
+    group left out) cover a new project's measurements as well as the own groups' bands do (nested
+    leave-one-project-out), instead of a picked constant."""
+    own = nested_coverage(loso, factor, metric)
+    for widen in [1.0 + 0.1 * i for i in range(21)]:
+        if nested_coverage(loso, factor, metric, widen, borrowed=True) >= own:
+            return round(widen, 2)
+    return 3.0
 
 
 def width_factor(loso: list[dict], metric: str, target: float = 0.8) -> float:
@@ -355,9 +376,12 @@ def main() -> None:
     loso = leave_one_source_out(fit_cases, args.sweeps)
     bands = bands_from(loso)
     bands["width_factor"] = {"memory": width_factor(loso, "memory"), "tokens_per_s": width_factor(loso, "tokens/s")}
+    bands["borrow_widen"] = {name: borrow_widen(loso, metric, bands["width_factor"][name])
+                             for metric, name in (("memory", "memory"), ("tokens/s", "tokens_per_s"))}
     for metric, name in (("memory", "memory"), ("tokens/s", "tokens_per_s")):
         share = nested_coverage(loso, bands["width_factor"][name], metric)
-        print(f"{metric}: width factor {bands['width_factor'][name]}, nested leave-one-project-out coverage {share:.0%}")
+        print(f"{metric}: width factor {bands['width_factor'][name]}, nested leave-one-project-out coverage {share:.0%}"
+              f", borrowed bands widened {bands['borrow_widen'][name]}")
     bands["fit"] = {"date": date.today().isoformat(), "script": "bench/fit_calibration.py",
                     "residuals": "ln(measured / estimated), leave-one-source-out", "rows": len(loso)}
     if not args.dry_run:

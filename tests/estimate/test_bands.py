@@ -46,6 +46,15 @@ def test_the_memory_band_never_drops_below_the_exact_static_states(catalog):
     assert m.peak_gb_range[1] == pytest.approx(m.peak_gb_per_gpu * math.exp(-1.4 + 1.6 * 1.5))
 
 
+def test_borrow_widening_may_differ_per_metric():
+    # the fit derives one widening per metric (bench/fit_calibration.py borrow_widen); a scalar still applies to both
+    per_metric = {**BANDS, "borrow_widen": {"memory": 1.0, "tokens_per_s": 2.0}}
+    lo, hi, basis = quantiles(per_metric, "memory", "full", "hopper")  # no full rows: all methods' band, not widened
+    assert basis == "all" and (lo, hi) == pytest.approx((0.0 - 0.2 * 2.0, 0.0 + 0.2 * 2.0))
+    lo, hi, basis = quantiles(per_metric, "tokens_per_s", "lora", "ada-consumer")  # borrows lora|*, x 1.0 x 2.0
+    assert basis == "method" and (lo, hi) == pytest.approx((-0.4, 0.4))
+
+
 def test_shipped_bands_keep_every_low_end_at_or_above_the_states_and_are_not_absurd():
     for kwargs in ({"method": "full", "num_gpus": 8, "zero_stage": 3, "cpu_offload": True, "model": "llama-2-70b",
                     "gpu": "h100"},

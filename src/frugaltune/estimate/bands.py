@@ -7,9 +7,10 @@ training stack, not the GPU), tokens/s per method x GPU class. Each project weig
 of 1): the miss on a new source is that source's own offset plus its rows' spread, whatever its size, so a project
 with hundreds of rows does not narrow the band and one split over several pages does not count twice. A group
 needs rows from `min_sources` projects; with fewer it borrows the method's (then all methods') quantiles, widened
-by `borrow_widen`. Every band is widened around its centre by `width_factor`, the smallest factor at which bands
-built without a project cover 80 % of that project's measurements, averaged over projects (nested
-leave-one-project-out).
+by `borrow_widen` (per metric: the smallest widening at which borrowed bands cover a new project's measurements as
+well as the own groups' bands do, nested leave-one-project-out). Every band is widened around its centre by
+`width_factor`, the smallest factor at which bands built without a project cover 80 % of that project's
+measurements, averaged over projects (nested leave-one-project-out).
 
 A band is estimate x [exp(q10), exp(q90)]. For memory its low end never drops below the weights, optimizer states,
 master weights and quantisation workspace on the GPU (`static_gb`): those are computed exactly from the model's
@@ -52,7 +53,8 @@ def quantiles(bands: dict, metric: str, method: str, cls: str) -> tuple[float, f
     table = bands.get(metric) or {}
     width = bands.get("width_factor") or 1.0
     base = float(width.get(metric, 1.0) if isinstance(width, dict) else width)
-    widen = float(bands.get("borrow_widen", 1.5))
+    widen = bands.get("borrow_widen", 1.5)
+    widen = float(widen.get(metric, 1.5) if isinstance(widen, dict) else widen)
     by_method = (bands.get("group_by") or {}).get(metric) == "method"
     for key, factor, basis in ((f"{method}|{cls}", base, "method x class"),
                                (f"{method}|*", base if by_method else base * widen, "method"),
