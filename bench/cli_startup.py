@@ -6,6 +6,7 @@ afford, catalog, calibration, schema) and every `--help` <= 10x. All run from th
 printed. `--profile` then shows where `estimate --json`'s time goes (or `--profile-command NAME`'s): stage costs,
 `python -X importtime` (slowest imports, self and cumulative) and cProfile of the whole command in-process.
 Run: nice .venv/bin/python bench/cli_startup.py [--runs 15] [--only estimate,plan] [--profile] [--strict]
+     [--against OLD_CHECKOUT/src] (each command on both versions of the code, interleaved: before -> after)
 """
 
 from __future__ import annotations
@@ -60,11 +61,11 @@ ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
        "XDG_CONFIG_HOME": os.path.join(tempfile.gettempdir(), "frugaltune-bench-empty-config")}
 
 
-def timed_run(cmd: list[str]) -> tuple[float, float]:
+def timed_run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds user + sys) of one run of `cmd`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, check=False)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or ENV, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -72,17 +73,23 @@ def timed_run(cmd: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(runs: int, commands: list, warmup: int = 2) -> dict[str, list[tuple[float, float]]]:
-    cmds = {"python -c pass": [str(PYTHON), "-c", "pass"]}
-    cmds.update({label: [str(FRUGALTUNE), *argv] for label, argv, _ in commands})
+def measure(runs: int, commands: list, warmup: int = 2, against: str = "") -> dict[str, list[tuple[float, float]]]:
+    """Timed runs of every command, interleaved; with `against` (a checkout's src/ directory) each command is also
+    run on that code (its label prefixed "before: "), in the same rounds."""
+    cmds = {"python -c pass": ([str(PYTHON), "-c", "pass"], ENV)}
+    before_env = {**ENV, "PYTHONPATH": against} if against else None
+    for label, argv, _ in commands:
+        if against:
+            cmds["before: " + label] = ([str(FRUGALTUNE), *argv], before_env)
+        cmds[label] = ([str(FRUGALTUNE), *argv], ENV)
     for _ in range(warmup):
-        for cmd in cmds.values():
-            timed_run(cmd)
+        for cmd, env in cmds.values():
+            timed_run(cmd, env)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
     order = list(cmds)
     for i in range(runs):
         for name in order if i % 2 == 0 else order[::-1]:
-            times[name].append(timed_run(cmds[name]))
+            times[name].append(timed_run(*cmds[name]))
     return times
 
 
@@ -96,6 +103,10 @@ def report(times: dict[str, list[tuple[float, float]]], commands: list) -> int:
     print(f"{'python -c pass':32s} {base_wall * 1e3:8.1f} {base_cpu * 1e3:7.1f} {1:7.2f} {1:6.2f}")
     over = 0
     for label, _, target in commands:
+        if "before: " + label in medians:
+            wall, cpu = medians["before: " + label]
+            print(f"{'  before: ' + label:32s} {wall * 1e3:8.1f} {cpu * 1e3:7.1f} {wall / base_wall:7.2f} "
+                  f"{cpu / base_cpu:6.2f}")
         wall, cpu = medians[label]
         ratio = wall / base_wall
         over += ratio > target
@@ -213,13 +224,16 @@ def main() -> int:
     parser.add_argument("--profile-command", default="estimate --json", help="the label of the command to profile")
     parser.add_argument("--top", type=int, default=20, help="rows per profile table")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a command is over its target")
+    parser.add_argument("--against", default="", help="also time every command on another checkout's code (its "
+                        "src/ directory, e.g. from `git archive main`), interleaved: before -> after in one run")
     args = parser.parse_args()
     if not FRUGALTUNE.exists():
         raise SystemExit(f"{FRUGALTUNE} not found: run `pip install -e .` in this venv first")
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     commands = [c for c in COMMANDS if not wanted or any(c[0].startswith(w) for w in wanted)]
     print(f"{FRUGALTUNE} COMMAND  vs  {PYTHON} -c pass")
-    over = report(measure(args.runs, commands), commands)
+    over = report(measure(args.runs, commands, against=os.path.abspath(args.against) if args.against else ""),
+                  commands)
     if args.profile:
         [profiled] = [argv for label, argv, _ in COMMANDS if label == args.profile_command]
         if profiled == ARGS:

@@ -117,18 +117,9 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     """
     job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
     coef = coef or load_coefficients()
-    ph = physics(job, hw.gpu, coef)
+    ph, priced, warnings = _priced(job, hw, catalog, today, coef, advice)
     stack, precision, memory, tp, fits = ph.stack, ph.precision, ph.memory, ph.tp, ph.fits
-    real_tokens, steps, hours, warnings = ph.real_tokens, ph.steps, ph.hours, list(ph.warnings)
-    if not fits and advice:
-        from frugaltune.estimate.advice import does_not_fit_warning
-
-        warnings.append(does_not_fit_warning(job, hw, memory.peak, coef))
-    from frugaltune.estimate.pricing import price_job
-
-    priced = price_job(job, hw, hours, ph.checkpoint_bytes, real_tokens, catalog, today, warnings)
-    _require_finite(("peak memory", memory.peak), ("tokens/s", tp.tokens_per_sec), ("hours", hours),
-                    ("total cost", priced.cost.total_cost or 0.0))
+    real_tokens, steps = ph.real_tokens, ph.steps
     result = rec.Estimate(
         model=rec.ModelOut(job.model.name, total_params(job.model), ph.trainable),
         job=_job_out(job, precision, real_tokens, steps, stack),
@@ -144,6 +135,33 @@ def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None
     from frugaltune.estimate.bands import apply_bands
 
     return apply_bands(result, job, hw, coef)
+
+
+def _priced(job: rec.Job, hw: rec.Hardware, catalog, today: date | None, coef: Coefficients, advice: bool):
+    """(physics, pricing, warnings) of `job` (on hw.num_gpus GPUs) on `hw`: every number of its estimate."""
+    ph = physics(job, hw.gpu, coef)
+    warnings = list(ph.warnings)
+    if not ph.fits and advice:
+        from frugaltune.estimate.advice import does_not_fit_warning
+
+        warnings.append(does_not_fit_warning(job, hw, ph.memory.peak, coef))
+    from frugaltune.estimate.pricing import price_job
+
+    priced = price_job(job, hw, ph.hours, ph.checkpoint_bytes, ph.real_tokens, catalog, today, warnings)
+    _require_finite(("peak memory", ph.memory.peak), ("tokens/s", ph.tp.tokens_per_sec), ("hours", ph.hours),
+                    ("total cost", priced.cost.total_cost or 0.0))
+    return ph, priced, warnings
+
+
+def cost_and_hours(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,
+                   coef: Coefficients | None = None) -> tuple[float | None, float]:
+    """(total dollars, expected wall hours) of `job` on `hw`: what `estimate(job, hw)` reports as
+    `cost_breakdown.total_cost` and as the spot expectation's `expected_hours` (else `time.hours`), without building
+    the estimate (a planner searching for the largest job a budget buys prices many sizes and keeps one)."""
+    job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
+    _ph, priced, _warnings = _priced(job, hw, catalog, today, coef or load_coefficients(), advice=False)
+    spot_hours = (priced.cost.spot or {}).get("expected_hours")
+    return priced.cost.total_cost, float(priced.time.hours if spot_hours is None else spot_hours)
 
 
 @record(frozen=True)
@@ -180,6 +198,7 @@ class _Core:
 
 _PHYSICS: dict[tuple, Physics] = {}
 _CORES: dict[tuple, _Core] = {}
+_GPU_FREE: dict[tuple, tuple] = {}  # (stack, precision, memory) per job x precision x coefficients: _gpu_free
 _KEPT: dict[int, object] = {}  # the model, GPU and coefficient objects keyed by id(): kept alive, so no id is reused
 PHYSICS_MEMO_SIZE = 4096
 _SIZE_FIELDS = ("model", "dataset_size", "epochs")
@@ -216,9 +235,7 @@ def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
         return _sized(_compute_core(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef), job)
     if hit is None:
         if len(_PHYSICS) >= PHYSICS_MEMO_SIZE:
-            _PHYSICS.clear()
-            _CORES.clear()
-            _KEPT.clear()
+            _forget_all()
         _KEPT.update({id(job.model): job.model, id(gpu): gpu, id(coef): coef})
         core = _CORES.get(core_key)
         if core is None:
@@ -227,35 +244,58 @@ def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
     return hit
 
 
-def memory_fits(job: rec.Job, gpu, coef: Coefficients | None = None) -> tuple[bool, bool, float]:
+def memory_fits(job: rec.Job, gpu, coef: Coefficients | None = None) -> tuple[bool, bool, float | None]:
     """(peak fits, the 80 % band's high end fits too, hours) of `job` on `gpu`: what `estimate(job, hw)` says in
     `memory.fits`, `memory.fits_band_high` and `time.hours`, without pricing or building the estimate (a planner
-    probes ZeRO stages and GPU counts this way)."""
+    probes ZeRO stages and GPU counts this way); hours only when both fit (the speed is not worked out otherwise)."""
     from frugaltune.estimate.bands import band_high_fits
 
     coef = coef or load_coefficients()
-    ph = physics(job, gpu, coef)
-    m = ph.memory
+    _stack, _precision, m = _gpu_free(job, effective_precision(job.precision, gpu, []), coef)
+    fits = m.peak <= gpu.memory_gb * GB
     high = band_high_fits(job.method, gpu, m.weights / GB, (m.optimizer + m.master) / GB, m.peak / GB)
-    return ph.fits, ph.fits if high is None else high, ph.hours
+    band_fits = fits if high is None else high
+    return fits, band_fits, physics(job, gpu, coef).hours if fits and band_fits else None
 
 
-def _compute_physics(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> Physics:
-    return _sized(_compute_core(job, hw, coef), job)
+def _gpu_free(job: rec.Job, effective: str, coef: Coefficients) -> tuple:
+    """(stack, precision, memory) of `job` run in `effective` precision, validated: none of it depends on the GPU
+    but through that precision (peak.memory_breakdown takes no GPU), so it is computed once per (job, precision,
+    coefficients), keyed on every field of the job (model and coefficients by identity, kept alive in _KEPT)."""
+    key = (id(job.model), id(coef), _settings_of(job.__dict__), job.dataset_size, job.epochs, effective)
+    try:
+        hit = _GPU_FREE.get(key)
+    except TypeError:  # a setting given as a list (a YAML config's targets): computed without the memo
+        return _compute_gpu_free(job, effective, coef)
+    if hit is None:
+        if len(_GPU_FREE) >= PHYSICS_MEMO_SIZE:
+            _forget_all()
+        _KEPT.update({id(job.model): job.model, id(coef): coef})
+        hit = _GPU_FREE[key] = _compute_gpu_free(job, effective, coef)
+    return hit
+
+
+def _compute_gpu_free(job: rec.Job, effective: str, coef: Coefficients) -> tuple:
+    validate_job(job)
+    validate_stack(job)
+    stack = resolve_stack(job)
+    precision = sharded_precision(job, effective, stack)
+    return stack, precision, peak.memory_breakdown(job, precision, coef, stack)
+
+
+def _forget_all() -> None:  # every memo at once: no id() in a key outlives the object _KEPT holds
+    for memo in (_PHYSICS, _CORES, _GPU_FREE, _KEPT):
+        memo.clear()
 
 
 def _compute_core(job: rec.Job, hw: rec.Hardware, coef: Coefficients) -> _Core:
-    validate_job(job)
-    validate_stack(job)
     warnings: list[str] = []
-    stack = resolve_stack(job)
     effective = effective_precision(job.precision, hw.gpu, warnings)
-    precision = sharded_precision(job, effective, stack)
+    stack, precision, memory = _gpu_free(job, effective, coef)  # validates the job first
     if precision != effective:
         warnings.append("bf16-true under ZeRO/FSDP through accelerate trains fp32 master weights (accelerate upcasts "
                         "trainable 16-bit parameters): estimated as bf16 mixed precision")
     warnings += stack_warnings(stack, job, hw.gpu)
-    memory = peak.memory_breakdown(job, precision, coef, stack)
     tp = _throughput(job, hw, precision, stack, memory, coef)
     warnings += peak.dora_warnings(job, precision, coef, tp.flops_per_token, stack.tensor_parallel)
     fits = memory.peak <= hw.gpu.memory_gb * GB

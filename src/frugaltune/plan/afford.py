@@ -10,11 +10,13 @@ the `compare` ranking's cheapest few for a reference job; per month, a job must 
 
 from __future__ import annotations
 
+import math
+
 from frugaltune.record import field, record
 
 from frugaltune.estimate.cost import HOURS_PER_MONTH
 from frugaltune.estimate.records import Estimate, Hardware, Job
-from frugaltune.plan.search import Candidate, Filters, compare_job, total_usd, wall_hours
+from frugaltune.plan.search import Candidate, Filters, _default_estimator, compare_job, total_usd, wall_hours
 
 # One model per size class, 0.5B to 70B (catalog names); `models=` replaces them.
 DEFAULT_MODELS = ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-3b", "llama-3.1-8b", "qwen2.5-14b", "qwen2.5-32b",
@@ -63,8 +65,6 @@ class Affordability:
 def afford(models: list, budget_usd: float, catalog, flt: Filters, *, per: str = "run", base: Job | None = None,
            estimator=None) -> Affordability:
     """Every model (ModelArch) x method in METHODS: the tokens `budget_usd` buys (see the module docstring)."""
-    from frugaltune.plan.search import _default_estimator
-
     estimator = estimator or _default_estimator
     rows = []
     for arch in models:
@@ -79,23 +79,25 @@ def afford(models: list, budget_usd: float, catalog, flt: Filters, *, per: str =
 
 
 def _best_row(job: Job, budget_usd: float, per: str, catalog, flt: Filters, estimator) -> Affordable:
-    cmp = compare_job(job, catalog, flt, estimator=estimator, top=OFFERS_TRIED, distinct=_offer_key)
+    cmp = compare_job(job, catalog, flt, estimator=estimator, top=OFFERS_TRIED, distinct=_offer_key,
+                      rejected_estimates=False)  # only the ranked options are read
     name, params = job.model.name, _params(job)
     if not cmp.ranked:
         return Affordable(name, params, job.method, 0, None, None, "does not fit any GPU allowed")
-    best = None
+    best = None  # (tokens, candidate, job, hardware): the first offer that buys the most tokens
     for cand, est in _distinct(cmp.ranked)[:OFFERS_TRIED]:
         hw = Hardware(gpu=catalog.gpu(cand.offer.gpu), num_gpus=cand.num_gpus, offer=cand.offer, pricing=cand.pricing)
         fitted = job.with_(num_gpus=cand.num_gpus, zero_stage=est.job.zero_stage, precision=est.job.precision)
-        tokens, final = _tokens_for(fitted, hw, budget_usd, per, catalog, estimator)
-        if tokens > 0 and (best is None or tokens > best.tokens):
-            best = Affordable(name, params, job.method, tokens, cand, final)
+        tokens = _tokens_for(fitted, hw, budget_usd, per, catalog, estimator, beat=best[0] if best else 0)
+        if tokens > 0 and (best is None or tokens > best[0]):
+            best = (tokens, cand, fitted, hw)
     if best is None:
         cheapest = min(total_usd(e) for _c, e in cmp.ranked)
         return Affordable(name, params, job.method, 0, None, None,
                           f"even a short run costs more than the budget (the fixed costs alone; {REFERENCE_TOKENS:,} "
                           f"tokens cost ${cheapest:,.2f})")
-    return best
+    tokens, cand, fitted, hw = best
+    return Affordable(name, params, job.method, tokens, cand, estimator(_sized(fitted, tokens), hw, catalog))
 
 
 def _offer_key(cand: Candidate) -> tuple:
@@ -112,26 +114,37 @@ def _distinct(ranked: list) -> list:
     return out
 
 
-def _tokens_for(job: Job, hw: Hardware, budget_usd: float, per: str, catalog, estimator) -> tuple[int, Estimate]:
-    """The most tokens `budget_usd` buys on `hw` (0 when even the smallest job costs more), and that estimate."""
-    def run(tokens: float) -> Estimate:
-        return estimator(job.with_(dataset_size=max(1, int(tokens / TOKENS_PER_SAMPLE))), hw, catalog)
+def _tokens_for(job: Job, hw: Hardware, budget_usd: float, per: str, catalog, estimator, beat: int = 0) -> int:
+    """The most tokens `budget_usd` buys on `hw`; 0 when even the smallest job costs more, or when it cannot buy
+    more than `beat` tokens (the tokens only shrink from the first guess on: no need to check them)."""
+    def cost(tokens: float) -> tuple[float, float]:  # (total dollars, wall hours) of the job of `tokens` tokens
+        if estimator is _default_estimator:
+            usd, hours = cost_and_hours(_sized(job, tokens), hw, catalog)
+            return math.inf if usd is None else float(usd), hours
+        est = estimator(_sized(job, tokens), hw, catalog)
+        return total_usd(est), wall_hours(est)
 
     t1, t2 = REFERENCE_TOKENS / 10, REFERENCE_TOKENS * 10
-    e1, e2 = run(t1), run(t2)
-    marginal = (total_usd(e2) - total_usd(e1)) / (t2 - t1)
-    fixed = total_usd(e1) - marginal * t1
+    (usd1, _hours1), (usd2, hours2) = cost(t1), cost(t2)
+    marginal = (usd2 - usd1) / (t2 - t1)
+    fixed = usd1 - marginal * t1
     if marginal <= 0 or fixed >= budget_usd:
-        return 0, e1
+        return 0
     tokens = (budget_usd - fixed) / marginal
     if per == "month":  # one machine, one month of wall time
-        tokens = min(tokens, t2 * HOURS_PER_MONTH / max(wall_hours(e2), 1e-9))
+        tokens = min(tokens, t2 * HOURS_PER_MONTH / max(hours2, 1e-9))
+    if _round_down(tokens) <= beat:
+        return 0
     for _ in range(4):  # non-linear costs (spot interruptions): scale back until within budget
-        est = run(tokens)
-        if total_usd(est) <= budget_usd * 1.0001 and (per == "run" or wall_hours(est) <= HOURS_PER_MONTH):
-            return (0, est) if _round_down(tokens) == 0 else (_round_down(tokens), run(_round_down(tokens)))
-        tokens *= min(budget_usd / total_usd(est), HOURS_PER_MONTH / wall_hours(est) if per == "month" else 1) * 0.98
-    return 0, est
+        usd, hours = cost(tokens)
+        if usd <= budget_usd * 1.0001 and (per == "run" or hours <= HOURS_PER_MONTH):
+            return _round_down(tokens)
+        tokens *= min(budget_usd / usd, HOURS_PER_MONTH / hours if per == "month" else 1) * 0.98
+    return 0
+
+
+def _sized(job: Job, tokens: float) -> Job:
+    return job.with_(dataset_size=max(1, int(tokens / TOKENS_PER_SAMPLE)))
 
 
 def _round_down(tokens: float) -> int:
@@ -141,6 +154,12 @@ def _round_down(tokens: float) -> int:
         scale = 10 ** (len(str(samples)) - 2)
         samples = samples // scale * scale
     return int(samples * TOKENS_PER_SAMPLE)
+
+
+def cost_and_hours(job: Job, hw: Hardware, catalog) -> tuple[float | None, float]:
+    from frugaltune.estimate.estimator import cost_and_hours as priced
+
+    return priced(job, hw, catalog=catalog)
 
 
 def _params(job: Job) -> int:

@@ -150,11 +150,11 @@ class _Fit:
 
 
 def score(cands: list[Candidate], job: Job, catalog, *, strict_precision: bool, auto_zero: bool,
-          estimator, top: int | None = None, distinct=None, flt: Filters | None = None
-          ) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
+          estimator, top: int | None = None, distinct=None, flt: Filters | None = None,
+          rejected_estimates: bool = True) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
     """Estimate every candidate (with `top`: those that can reach the top, prune.py); reject the ones that cannot
     run the job (memory, precision, spot feasibility)."""
-    fits = _fits(cands, job, catalog, strict_precision, auto_zero, estimator)
+    fits = _fits(cands, job, catalog, strict_precision, auto_zero, estimator, rejected_estimates)
 
     def score_one(cand: Candidate, fit: _Fit, ok: list, rejected: list) -> None:
         _score_one(cand, fit, catalog, estimator, ok, rejected)
@@ -170,12 +170,12 @@ def score(cands: list[Candidate], job: Job, catalog, *, strict_precision: bool, 
 
 
 def _fits(cands: list[Candidate], job: Job, catalog, strict_precision: bool, auto_zero: bool,
-          estimator) -> dict[tuple[str, int], _Fit]:
+          estimator, rejected_estimates: bool = True) -> dict[tuple[str, int], _Fit]:
     fits: dict[tuple[str, int], _Fit] = {}
     for cand in cands:
         key = (cand.offer.gpu, cand.num_gpus)
         if key not in fits:
-            fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator)
+            fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator, rejected_estimates)
     return fits
 
 
@@ -198,7 +198,8 @@ def _hardware(cand: Candidate, catalog) -> Hardware:
     return Hardware(gpu=catalog.gpu(cand.offer.gpu), num_gpus=cand.num_gpus, offer=cand.offer, pricing=cand.pricing)
 
 
-def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: bool, estimator) -> _Fit:
+def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: bool, estimator,
+         rejected_estimates: bool = True) -> _Fit:
     gpu = catalog.gpu(cand.offer.gpu)
     job = job.with_(num_gpus=cand.num_gpus)
     if job.precision in ("bf16", "bf16-true") and not gpu.bf16_supported:
@@ -221,6 +222,8 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
             return _Fit(tried, hours=hours)
     if tried is None:
         return _Fit(None, f"no engine runs it: {why_not}")
+    if not rejected_estimates:  # the caller reads only the options that run: no estimate for this one
+        return _Fit(None, f"does not fit: the peak or its 80 % band exceeds the {gpu.memory_gb:.1f} GB of {gpu.name}")
     return _does_not_fit(_rejected_estimate(tried, hw, catalog, estimator), gpu)
 
 
@@ -302,7 +305,8 @@ def prefer_simple(scored: list) -> list:
 
 
 def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "cost", strict_precision: bool = False,
-                auto_zero: bool = True, estimator=None, top: int | None = None, distinct=None) -> Comparison:
+                auto_zero: bool = True, estimator=None, top: int | None = None, distinct=None,
+                rejected_estimates: bool = True) -> Comparison:
     """Enumerate -> filter -> score -> rank one job over the catalog's offers. Never raises for 'nothing works':
     an empty `ranked` with every reason in `rejected` is a valid answer (see `require_options`).
 
@@ -319,13 +323,16 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
             options, in the same order and with the same numbers as without `top`; `fastest`, `pareto` and
             `rejected` cover only the options estimated. Ignored with sort "time" or a custom estimator.
         distinct: what makes two options distinct for `top` (a function of a Candidate); default: every candidate.
+        rejected_estimates: False for callers that never read `rejected`: an option that does not fit in memory is
+            rejected without the estimate (dollars, hours, peak) that would explain it. `ranked` is unchanged.
     """
     estimator = estimator or _default_estimator
     flt = flt or Filters()
     offers = catalog.offers_of_gpus(flt.gpus)
     cands, rejected = enumerate_candidates(list(offers), flt)  # with --gpu, only those GPUs' offers are read
     scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
-                        estimator=estimator, top=top if sort == "cost" else None, distinct=distinct, flt=flt)
+                        estimator=estimator, top=top if sort == "cost" else None, distinct=distinct, flt=flt,
+                        rejected_estimates=rejected_estimates)
     kept, rej2 = apply_limits(scored, flt)
     ranked = rank(kept, sort)
     front = pareto_front([(total_usd(e), wall_hours(e)) for _c, e in ranked])
