@@ -110,3 +110,13 @@ def test_a_comparison_without_rejected_estimates_ranks_the_same():
     assert [(c, e.to_json()) for c, e in lean.ranked] == [(c, e.to_json()) for c, e in full.ranked]
     assert len(lean.rejected) == len(full.rejected) and any(r.estimate for r in full.rejected)
     assert all(r.estimate is None for r in lean.rejected if r.reason.startswith("does not fit"))
+
+
+def test_measurements_are_read_once_per_search_and_again_after_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(measured.ENV_FILE, str(tmp_path / "m.jsonl"))
+    with measured.frozen():
+        assert measured.throughput_correction("A10", "lora") == (1.0, 0)
+        measured.record_measurement(gpu="A10", method="lora", model="m", measured_tokens_per_sec_per_gpu=800.0,
+                                    estimated_tokens_per_sec_per_gpu=1000.0)
+        assert measured.throughput_correction("A10", "lora") == (1.0, 0)  # the search sees the file as it began
+    assert measured.throughput_correction("A10", "lora") == (0.8, 1)  # the next one sees the new run

@@ -4,7 +4,8 @@
 `measurements.jsonl` in the user's frugaltune config dir ($FRUGALTUNE_MEASUREMENTS overrides the path). An estimate
 for the same GPU x method then scales its tokens/s by the median measured/estimated ratio of those runs (bounded to
 [0.25, 4] so one broken run cannot wreck it) and reports `source: calibrated` with the number of runs.
-Stdlib only; the file is read once per process.
+Stdlib only; the file is read once per version of it (its path and mtime), and checked once per planner search
+(`frozen`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,25 @@ def _read(path: str) -> tuple[dict, ...]:
     return tuple(rows)
 
 
+_FROZEN: list = []  # the rows read when a `frozen()` scope began, innermost last
+
+
+class frozen:
+    """`with frozen():` the measurements are read once for everything inside: a planner's thousand estimates see
+    the file as it was when its search began (instead of checking it again for each); a run recorded meanwhile
+    counts from the next search on."""
+
+    def __enter__(self) -> "frozen":
+        _FROZEN.append(load_measurements())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _FROZEN.pop()
+
+
 def load_measurements() -> tuple[dict, ...]:
+    if _FROZEN:
+        return _FROZEN[-1]
     path = measurements_path()
     try:
         st = os.stat(path)

@@ -16,7 +16,8 @@ from frugaltune.record import field, record
 
 from frugaltune.estimate.cost import HOURS_PER_MONTH
 from frugaltune.estimate.records import Estimate, Hardware, Job
-from frugaltune.plan.search import Candidate, Filters, _default_estimator, compare_job, total_usd, wall_hours
+from frugaltune.plan.search import (Candidate, Filters, _default_estimator, compare_job, enumerate_candidates,
+                                    total_usd, wall_hours)
 
 # One model per size class, 0.5B to 70B (catalog names); `models=` replaces them.
 DEFAULT_MODELS = ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-3b", "llama-3.1-8b", "qwen2.5-14b", "qwen2.5-32b",
@@ -65,22 +66,26 @@ class Affordability:
 def afford(models: list, budget_usd: float, catalog, flt: Filters, *, per: str = "run", base: Job | None = None,
            estimator=None) -> Affordability:
     """Every model (ModelArch) x method in METHODS: the tokens `budget_usd` buys (see the module docstring)."""
+    from frugaltune.estimate.measured import frozen
+
     estimator = estimator or _default_estimator
+    offers = enumerate_candidates(list(catalog.offers_of_gpus(flt.gpus)), flt)  # the same for every search
     rows = []
-    for arch in models:
-        for method in METHODS:
-            job = (base or Job(model=arch)).with_(model=arch, method=method, tokens_per_sample=TOKENS_PER_SAMPLE,
-                                                  dataset_size=int(REFERENCE_TOKENS / TOKENS_PER_SAMPLE), epochs=1)
-            rows.append(_best_row(job, budget_usd, per, catalog, flt, estimator))
+    with frozen():  # the user's measured runs are read once for the 21 searches
+        for arch in models:
+            for method in METHODS:
+                job = (base or Job(model=arch)).with_(model=arch, method=method, tokens_per_sample=TOKENS_PER_SAMPLE,
+                                                      dataset_size=int(REFERENCE_TOKENS / TOKENS_PER_SAMPLE), epochs=1)
+                rows.append(_best_row(job, budget_usd, per, catalog, flt, estimator, offers))
     notes = [f"tokens are trained tokens (samples x tokens per sample x epochs) at sequence length "
              f"{(base or Job(model=models[0])).seq_len} with packing; one run" if per == "run" else
              f"tokens a month, within the month's {HOURS_PER_MONTH:.0f} hours"]
     return Affordability(budget_usd, per, rows, notes)
 
 
-def _best_row(job: Job, budget_usd: float, per: str, catalog, flt: Filters, estimator) -> Affordable:
+def _best_row(job: Job, budget_usd: float, per: str, catalog, flt: Filters, estimator, offers) -> Affordable:
     cmp = compare_job(job, catalog, flt, estimator=estimator, top=OFFERS_TRIED, distinct=_offer_key,
-                      rejected_estimates=False)  # only the ranked options are read
+                      rejected_estimates=False, candidates=offers)  # only the ranked options are read
     name, params = job.model.name, _params(job)
     if not cmp.ranked:
         return Affordable(name, params, job.method, 0, None, None, "does not fit any GPU allowed")

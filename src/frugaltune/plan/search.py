@@ -306,7 +306,7 @@ def prefer_simple(scored: list) -> list:
 
 def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "cost", strict_precision: bool = False,
                 auto_zero: bool = True, estimator=None, top: int | None = None, distinct=None,
-                rejected_estimates: bool = True) -> Comparison:
+                rejected_estimates: bool = True, candidates: tuple | None = None) -> Comparison:
     """Enumerate -> filter -> score -> rank one job over the catalog's offers. Never raises for 'nothing works':
     an empty `ranked` with every reason in `rejected` is a valid answer (see `require_options`).
 
@@ -325,11 +325,14 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
         distinct: what makes two options distinct for `top` (a function of a Candidate); default: every candidate.
         rejected_estimates: False for callers that never read `rejected`: an option that does not fit in memory is
             rejected without the estimate (dollars, hours, peak) that would explain it. `ranked` is unchanged.
+        candidates: `enumerate_candidates(catalog.offers_of_gpus(flt.gpus), flt)`, for a caller comparing many
+            jobs under the same filters (it is enumerated here otherwise).
     """
     estimator = estimator or _default_estimator
     flt = flt or Filters()
-    offers = catalog.offers_of_gpus(flt.gpus)
-    cands, rejected = enumerate_candidates(list(offers), flt)  # with --gpu, only those GPUs' offers are read
+    if candidates is None:  # with --gpu, only those GPUs' offers are read
+        candidates = enumerate_candidates(list(catalog.offers_of_gpus(flt.gpus)), flt)
+    cands, rejected = list(candidates[0]), list(candidates[1])
     scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
                         estimator=estimator, top=top if sort == "cost" else None, distinct=distinct, flt=flt,
                         rejected_estimates=rejected_estimates)
