@@ -472,3 +472,19 @@ def test_chunked_loss_keeps_what_the_framework_saves_per_logit(tiny, framework, 
     assert stack.chunked_kept_bytes_per_logit == kept
     m = memory_breakdown(_job(tiny, framework=framework, loss="chunked"), "bf16", Coefficients())
     assert m.logits == 64 * 64 * kept + 64 / 8 * 64 * 10  # 2 x 32 tokens x V=64, + one of 8 chunks at 10 B
+
+
+def test_litgpt_keeps_its_own_head_beside_a_tied_embedding(tiny, bare_coef):
+    # LitGPT's GPT has no weight tying: a tied checkpoint's embedding is copied into lm_head, a second V x h matrix
+    # (64 x 64 here): 16-bit for LoRA, 4-bit NF4 (+ double-quantised constants) under QLoRA, trained in full FT
+    tied = tiny.__class__(**{**tiny.__dict__, "tie_word_embeddings": True})
+    extra = 64 * 64
+    for method, per_param in (("lora", 2.0), ("qlora", 4.127 / 8)):
+        hf = memory_breakdown(_job(tied, method=method), "bf16", bare_coef)
+        lit = memory_breakdown(_job(tied, method=method, framework="litgpt"), "bf16", bare_coef)
+        assert lit.weights - hf.weights == pytest.approx(extra * per_param)
+    full_hf = memory_breakdown(_job(tied, method="full"), "bf16-true", bare_coef)
+    full_lit = memory_breakdown(_job(tied, method="full", framework="litgpt"), "bf16-true", bare_coef)
+    assert full_lit.gradients - full_hf.gradients == extra * 2 and full_lit.optimizer - full_hf.optimizer == extra * 4
+    untied = memory_breakdown(_job(tiny, method="lora", framework="litgpt"), "bf16", bare_coef)
+    assert untied.weights == memory_breakdown(_job(tiny, method="lora"), "bf16", bare_coef).weights

@@ -41,12 +41,30 @@ def variable_length(job: rec.Job) -> bool:
     return not job.packing and (job.padded_tokens_per_sample is None or job.padded_tokens_per_sample < job.seq_len)
 
 
+def untied_head_params(job: rec.Job) -> int:
+    """A second V x h matrix where the framework keeps its own LM head beside a tied embedding: LitGPT's GPT has
+    `lm_head = nn.Linear(...)` and no weight tying (litgpt/model.py), and its checkpoint converter copies a tied
+    model's embedding into it (litgpt/scripts/convert_hf_checkpoint.py @00af8b0d: `if "lm_head.weight" not in
+    state_dict: state_dict["lm_head.weight"] = state_dict["transformer.wte.weight"]`)."""
+    arch = job.model
+    return arch.vocab_size * arch.hidden_size if job.framework == "litgpt" and arch.tie_word_embeddings else 0
+
+
+def head_copy_bytes(job: rec.Job, precision: str) -> float:
+    """The untied head copy's bytes: 4-bit under QLoRA (Lightning's BitsandbytesPrecision replaces every
+    torch.nn.Linear with its bitsandbytes class, the head's too), else the weights' dtype."""
+    bits = mem.NF4_BITS_PER_PARAM[job.double_quant] if job.method == "qlora" else 8 * mem.BYTES_PER_ELEMENT[precision]
+    return untied_head_params(job) * bits / 8
+
+
 def state_parts(job: rec.Job, precision: str) -> dict[str, float]:
     """Unsharded bytes of weights, gradients, optimizer states and the fp32 master copy."""
     arch, z = job.model, job.zero_stage
     n_train = mem.trainable_params(arch, job.method, job.lora_r, job.lora_targets, job.use_dora)
+    if job.method == "full":
+        n_train += untied_head_params(job)
     parts = {
-        "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant),
+        "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant) + head_copy_bytes(job, precision),
         "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
         "optimizer": mem.optimizer_bytes(job.optimizer, n_train, job.method, precision),
         "master": mem.master_bytes(job.method, precision, n_train),
