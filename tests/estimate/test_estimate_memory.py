@@ -488,3 +488,13 @@ def test_litgpt_keeps_its_own_head_beside_a_tied_embedding(tiny, bare_coef):
     assert full_lit.gradients - full_hf.gradients == extra * 2 and full_lit.optimizer - full_hf.optimizer == extra * 4
     untied = memory_breakdown(_job(tiny, method="lora", framework="litgpt"), "bf16", bare_coef)
     assert untied.weights == memory_breakdown(_job(tiny, method="lora"), "bf16", bare_coef).weights
+
+
+def test_estimate_json_reports_the_optimizer_step_copy():
+    from frugaltune.estimate.build import estimate
+
+    m = estimate(model="llama-2-7b", gpu="a100-80gb", method="full", optimizer="adamw").to_json()["memory"]
+    # mixed precision: fp32 second moments, 4 B per parameter, half of AdamW's 8 B
+    assert m["optimizer_step_gb"] == pytest.approx(m["optimizer_gb"] * 8 / 12 / 2, rel=1e-6)
+    lora = estimate(model="llama-2-7b", gpu="a100-80gb", method="lora", optimizer="adamw8bit").to_json()["memory"]
+    assert lora["optimizer_step_gb"] == 0.0

@@ -395,5 +395,5 @@ def _memory_out(m: mem.MemoryBytes, fits: bool, gpu_memory_gb: float) -> rec.Mem
         master_weights_gb=m.master / GB, quant_workspace_gb=m.quant_workspace / GB,
         usable_gb_per_gpu=gpu_memory_gb, cpu_offload_gb=m.cpu_offload / GB, peak_allocated_gb=m.allocated / GB,
         peak_reserved_gb=m.reserved / GB, cuda_context_gb=m.context / GB, fits_band_high=fits,
-        dora_workspace_gb=m.dora_workspace / GB,
+        dora_workspace_gb=m.dora_workspace / GB, optimizer_step_gb=m.optimizer_step / GB,
     )

@@ -232,6 +232,7 @@ class MemoryOut:
     fits_band_high: bool = True  # the band's high end fits too (what plan/compare require)
     units: str = "GB = 1e9 bytes"
     dora_workspace_gb: float = 0.0  # DoRA's weight-norm buffer (estimate/dora.py), part of quant_workspace_gb
+    optimizer_step_gb: float = 0.0  # the optimizer step's transient buffers beside all gradients (memory.py)
 
 
 @record(eq=False)
