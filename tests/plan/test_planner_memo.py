@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from frugaltune.estimate import estimator as E
-from frugaltune.estimate import measured
+from frugaltune.estimate import measured, probe
 from frugaltune.estimate.build import build_hardware, build_job, get_catalog
 from frugaltune.plan.search import Filters, compare_job, wall_hours
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "planner_equality.py"
-MEMOS = ("_PHYSICS", "_CORES", "_GPU_FREE")
+MEMOS = ("_PHYSICS", "_CORES", "_GPU_FREE", "_STEPS")
 TODAY = date(2026, 12, 2)
 
 
@@ -82,7 +82,7 @@ def test_memory_probe_agrees_with_the_estimate(model, method, gpus):
                 job = build_job(model, catalog, method=method).with_(num_gpus=n, zero_stage=stage)
                 hw = build_hardware(gpu, None, "on-demand", n, catalog)
                 est = E.estimate(job, hw, catalog=catalog, today=TODAY)
-                fits, band_fits, hours = E.memory_fits(job, hw.gpu)
+                fits, band_fits, hours = probe.memory_fits(job, hw.gpu)
                 assert (fits, band_fits) == (est.memory.fits, est.memory.fits_band_high), (gpu, n, stage)
                 assert hours == (est.time.hours if fits and band_fits else None)
 
@@ -97,7 +97,7 @@ def test_price_only_estimate_agrees_with_the_estimate():
         for size in (1, 2_000, 200_000, 20_000_000):
             sized = job.with_(dataset_size=size)
             est = E.estimate(sized, hw, catalog=catalog, today=TODAY)
-            assert E.cost_and_hours(sized, hw, catalog=catalog, today=TODAY) == \
+            assert probe.cost_and_hours(sized, hw, catalog=catalog, today=TODAY) == \
                 (est.cost_breakdown.total_cost, wall_hours(est)), (gpu, pricing, size)
 
 

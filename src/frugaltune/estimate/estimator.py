@@ -153,17 +153,6 @@ def _priced(job: rec.Job, hw: rec.Hardware, catalog, today: date | None, coef: C
     return ph, priced, warnings
 
 
-def cost_and_hours(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,
-                   coef: Coefficients | None = None) -> tuple[float | None, float]:
-    """(total dollars, expected wall hours) of `job` on `hw`: what `estimate(job, hw)` reports as
-    `cost_breakdown.total_cost` and as the spot expectation's `expected_hours` (else `time.hours`), without building
-    the estimate (a planner searching for the largest job a budget buys prices many sizes and keeps one)."""
-    job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
-    _ph, priced, _warnings = _priced(job, hw, catalog, today, coef or load_coefficients(), advice=False)
-    spot_hours = (priced.cost.spot or {}).get("expected_hours")
-    return priced.cost.total_cost, float(priced.time.hours if spot_hours is None else spot_hours)
-
-
 @record(frozen=True)
 class Physics:
     """What an estimate needs that depends on the job and the GPU, not on the offer that prices it (`warnings`
@@ -199,6 +188,7 @@ class _Core:
 _PHYSICS: dict[tuple, Physics] = {}
 _CORES: dict[tuple, _Core] = {}
 _GPU_FREE: dict[tuple, tuple] = {}  # (stack, precision, memory) per job x precision x coefficients: _gpu_free
+_STEPS: dict[tuple, tuple] = {}  # (FLOPs, step work) per job x precision x coefficients: _step
 _KEPT: dict[int, object] = {}  # the model, GPU and coefficient objects keyed by id(): kept alive, so no id is reused
 PHYSICS_MEMO_SIZE = 4096
 _SIZE_FIELDS = ("model", "dataset_size", "epochs")
@@ -236,42 +226,35 @@ def physics(job: rec.Job, gpu, coef: Coefficients) -> Physics:
     if hit is None:
         if len(_PHYSICS) >= PHYSICS_MEMO_SIZE:
             _forget_all()
-        _KEPT.update({id(job.model): job.model, id(gpu): gpu, id(coef): coef})
         core = _CORES.get(core_key)
         if core is None:
             core = _CORES[core_key] = _compute_core(job, rec.Hardware(gpu=gpu, num_gpus=job.num_gpus), coef)
+        _KEPT.update({id(job.model): job.model, id(gpu): gpu, id(coef): coef})  # after: a nested memo may empty it
         hit = _PHYSICS[key] = _sized(core, job)
     return hit
-
-
-def memory_fits(job: rec.Job, gpu, coef: Coefficients | None = None) -> tuple[bool, bool, float | None]:
-    """(peak fits, the 80 % band's high end fits too, hours) of `job` on `gpu`: what `estimate(job, hw)` says in
-    `memory.fits`, `memory.fits_band_high` and `time.hours`, without pricing or building the estimate (a planner
-    probes ZeRO stages and GPU counts this way); hours only when both fit (the speed is not worked out otherwise)."""
-    from frugaltune.estimate.bands import band_high_fits
-
-    coef = coef or load_coefficients()
-    _stack, _precision, m = _gpu_free(job, effective_precision(job.precision, gpu, []), coef)
-    fits = m.peak <= gpu.memory_gb * GB
-    high = band_high_fits(job.method, gpu, m.weights / GB, (m.optimizer + m.master) / GB, m.peak / GB)
-    band_fits = fits if high is None else high
-    return fits, band_fits, physics(job, gpu, coef).hours if fits and band_fits else None
 
 
 def _gpu_free(job: rec.Job, effective: str, coef: Coefficients) -> tuple:
     """(stack, precision, memory) of `job` run in `effective` precision, validated: none of it depends on the GPU
     but through that precision (peak.memory_breakdown takes no GPU), so it is computed once per (job, precision,
-    coefficients), keyed on every field of the job (model and coefficients by identity, kept alive in _KEPT)."""
-    key = (id(job.model), id(coef), _settings_of(job.__dict__), job.dataset_size, job.epochs, effective)
+    coefficients)."""
+    return _memo(_GPU_FREE, job, coef, effective, lambda: _compute_gpu_free(job, effective, coef))
+
+
+def _memo(memo: dict, job: rec.Job, coef: Coefficients, extra, compute):
+    """compute(), once per (every field of `job`, `coef`, `extra`): the model and coefficients by identity, kept
+    alive in _KEPT (so no id is reused while its key is remembered); all memos are emptied together when full."""
+    key = (id(job.model), id(coef), _settings_of(job.__dict__), job.dataset_size, job.epochs, extra)
     try:
-        hit = _GPU_FREE.get(key)
+        hit = memo.get(key)
     except TypeError:  # a setting given as a list (a YAML config's targets): computed without the memo
-        return _compute_gpu_free(job, effective, coef)
+        return compute()
     if hit is None:
-        if len(_GPU_FREE) >= PHYSICS_MEMO_SIZE:
+        hit = compute()
+        if len(memo) >= PHYSICS_MEMO_SIZE:
             _forget_all()
         _KEPT.update({id(job.model): job.model, id(coef): coef})
-        hit = _GPU_FREE[key] = _compute_gpu_free(job, effective, coef)
+        memo[key] = hit
     return hit
 
 
@@ -284,7 +267,7 @@ def _compute_gpu_free(job: rec.Job, effective: str, coef: Coefficients) -> tuple
 
 
 def _forget_all() -> None:  # every memo at once: no id() in a key outlives the object _KEPT holds
-    for memo in (_PHYSICS, _CORES, _GPU_FREE, _KEPT):
+    for memo in (_PHYSICS, _CORES, _GPU_FREE, _STEPS, _KEPT):
         memo.clear()
 
 
@@ -337,13 +320,7 @@ def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: m
     """Tokens/s with the stack's physics, scaled by the user's own measured runs of this GPU x method."""
     from frugaltune.estimate.measured import throughput_correction
 
-    n_train = trainable_count(job)
-    _real, _computed, per_micro, _steps = token_counts(job)
-    seq = min(job.seq_len, per_micro / job.micro_batch)
-    flops = job_flops(job, seq)
-    per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
-    work = step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory), coef,
-                     per_token_layer, n_train)
+    flops, work = _step(job, precision, stack, memory, coef)
     tp = throughput(arch=job.model, gpu=hw.gpu, method=job.method, precision=precision, grad_ckpt=job.grad_ckpt,
                     work=work, num_gpus=job.num_gpus, coef=coef, zero_stage=job.zero_stage, stack=stack)
     ratio, runs = throughput_correction(hw.gpu.name, job.method)
@@ -352,6 +329,21 @@ def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: m
                      tokens_per_sec=tp.tokens_per_sec * ratio, mfu=tp.mfu * ratio, source="calibrated")
     return _Speed(flops.per_token, tp.mfu, tp.tokens_per_sec_per_gpu, tp.tokens_per_sec, tp.source, tp.peak_flops,
                   tp.scaling_efficiency, runs)
+
+
+def _step(job: rec.Job, precision: str, stack, memory: mem.MemoryBytes, coef: Coefficients) -> tuple:
+    """(FLOPs, work) of one micro-batch: nothing of the GPU's (work.step_work takes none), so computed once per (job,
+    precision, coefficients), which stack and memory follow from (_gpu_free)."""
+    def compute() -> tuple:
+        n_train = trainable_count(job)
+        _real, _computed, per_micro, _steps = token_counts(job)
+        seq = min(job.seq_len, per_micro / job.micro_batch)
+        flops = job_flops(job, seq)
+        per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
+        return flops, step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory),
+                                coef, per_token_layer, n_train)
+
+    return _memo(_STEPS, job, coef, precision, compute)
 
 
 @record(frozen=True)

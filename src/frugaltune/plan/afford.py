@@ -162,7 +162,7 @@ def _round_down(tokens: float) -> int:
 
 
 def cost_and_hours(job: Job, hw: Hardware, catalog) -> tuple[float | None, float]:
-    from frugaltune.estimate.estimator import cost_and_hours as priced
+    from frugaltune.estimate.probe import cost_and_hours as priced
 
     return priced(job, hw, catalog=catalog)
 

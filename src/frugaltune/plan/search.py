@@ -231,7 +231,7 @@ def _probe(job: Job, hw: Hardware, catalog, estimator) -> tuple[bool, float | No
     """(the peak and its 80 % band fit, fault-free hours or None): the frugaltune estimator's memory alone, or a
     whole estimate from any other estimator."""
     if estimator is _default_estimator:
-        from frugaltune.estimate.estimator import memory_fits
+        from frugaltune.estimate.probe import memory_fits
 
         fits, band_fits, hours = memory_fits(job, hw.gpu)
         return fits and band_fits, hours
