@@ -120,3 +120,16 @@ def test_measurements_are_read_once_per_search_and_again_after_it(tmp_path, monk
                                     estimated_tokens_per_sec_per_gpu=1000.0)
         assert measured.throughput_correction("A10", "lora") == (1.0, 0)  # the search sees the file as it began
     assert measured.throughput_correction("A10", "lora") == (0.8, 1)  # the next one sees the new run
+
+
+def test_spot_assumption_dirs_are_an_enclosing_blocks_else_the_users(tmp_path, monkeypatch):
+    from frugaltune.estimate import spot
+
+    mine = tmp_path / "frugaltune" / "catalog"
+    mine.mkdir(parents=True)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert spot.assumption_dirs() == (str(mine),)
+    with spot.spot_overrides(extra_dirs=("/team/catalog",)):
+        assert spot.assumption_dirs() == ("/team/catalog",)  # a caller's block is kept, not replaced
+    with spot.spot_overrides(extra_dirs=()):
+        assert spot.assumption_dirs() == ()  # none, said explicitly: not looked up again per option

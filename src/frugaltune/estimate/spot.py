@@ -334,11 +334,19 @@ def _with_context(rate: float | None, seed: int | None, n_trials: int | None,
         raise ValueError("interruptions_per_hour must be >= 0")
     seed = seed if seed is not None else ctx.get("seed", 0)
     n_trials = n_trials if n_trials is not None else ctx.get("n_trials", DEFAULT_TRIALS)
-    extra_dirs = extra_dirs if extra_dirs is not None else ctx.get("extra_dirs") or _user_dirs()
-    return rate, seed, n_trials, tuple(extra_dirs)
+    extra_dirs = extra_dirs if extra_dirs is not None else ctx.get("extra_dirs")
+    return rate, seed, n_trials, tuple(user_dirs() if extra_dirs is None else extra_dirs)
 
 
-def _user_dirs() -> tuple[str, ...]:
+def assumption_dirs() -> tuple[str, ...]:
+    """Where spot_outcome() reads assumptions from when not told: an enclosing spot_overrides() block's directories,
+    else the user catalog directories as they are now (a planner pricing hundreds of spot options looks them up
+    once: `with spot_overrides(extra_dirs=assumption_dirs()):`)."""
+    extra_dirs = (_OVERRIDES.get() or {}).get("extra_dirs")
+    return user_dirs() if extra_dirs is None else tuple(extra_dirs)
+
+
+def user_dirs() -> tuple[str, ...]:
     try:
         from frugaltune.catalog.overrides import user_catalog_dirs
 

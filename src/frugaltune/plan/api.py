@@ -259,7 +259,7 @@ def afford(budget_usd: float, *, per: str = "run", model: str | Sequence[str] | 
     """
     from frugaltune.errors import ConfigError
     from frugaltune.estimate.build import build_job
-    from frugaltune.estimate.spot import spot_overrides
+    from frugaltune.estimate.spot import assumption_dirs, spot_overrides
     from frugaltune.plan.afford import DEFAULT_MODELS
     from frugaltune.plan.afford import afford as run_afford
 
@@ -273,7 +273,8 @@ def afford(budget_usd: float, *, per: str = "run", model: str | Sequence[str] | 
     base = build_job(names[0], catalog, **job_kwargs)
     models = [catalog.model(n) for n in names]
     flt = filters(catalog, gpu=gpu, platform=platform, max_gpus=max_gpus, spot=spot)
-    with spot_overrides(interruptions_per_hour=interruptions_per_hour, n_trials=0):
+    with spot_overrides(interruptions_per_hour=interruptions_per_hour, n_trials=0,
+                        extra_dirs=assumption_dirs()):  # looked up once for every spot option
         return run_afford(models, budget_usd, catalog, flt, per=per, base=base)
 
 
