@@ -70,10 +70,10 @@ def price_job(job: rec.Job, hw: rec.Hardware, hours: float, ckpt_bytes: float, r
 
     offer = hw.offer
     setup = setup_time(total_params(job.model), offer.platform if offer else None, offer.kind if offer else None)
-    time_out = rec.TimeOut(hours, None, setup.hours, setup.to_json())
     if offer is None:
         out = rec.HardwareOut(hw.gpu.name, hw.gpu.memory_gb, None, hw.pricing)
-        return Priced(out, None, rec.CostOut(None, None, None, None), time_out)
+        return Priced(out, None, rec.CostOut(None, None, None, None), rec.TimeOut(hours, None, setup.hours,
+                                                                                 setup.to_json()))
     usd, pricing = _unit_price(hw, warnings)
     from frugaltune.catalog.staleness import stale_price_warning
 

@@ -172,10 +172,14 @@ def score(cands: list[Candidate], job: Job, catalog, *, strict_precision: bool, 
 def _fits(cands: list[Candidate], job: Job, catalog, strict_precision: bool, auto_zero: bool,
           estimator, rejected_estimates: bool = True) -> dict[tuple[str, int], _Fit]:
     fits: dict[tuple[str, int], _Fit] = {}
+    specs: dict = {}  # GPU name -> GpuSpec, resolved once per name
     for cand in cands:
         key = (cand.offer.gpu, cand.num_gpus)
         if key not in fits:
-            fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator, rejected_estimates)
+            if key[0] not in specs:
+                specs[key[0]] = catalog.gpu(key[0])
+            fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator, rejected_estimates,
+                             specs[key[0]])
     return fits
 
 
@@ -199,8 +203,8 @@ def _hardware(cand: Candidate, catalog) -> Hardware:
 
 
 def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: bool, estimator,
-         rejected_estimates: bool = True) -> _Fit:
-    gpu = catalog.gpu(cand.offer.gpu)
+         rejected_estimates: bool = True, gpu=None) -> _Fit:
+    gpu = gpu or catalog.gpu(cand.offer.gpu)
     job = job.with_(num_gpus=cand.num_gpus)
     if job.precision in ("bf16", "bf16-true") and not gpu.bf16_supported:
         if strict_precision:
