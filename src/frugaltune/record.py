@@ -123,6 +123,11 @@ def _check_default_order(cls: type, declared: dict[str, Field]) -> None:
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls = type(self)
     declared = cls.__record_fields__
+    if args and not kwargs and len(args) == len(declared) and not cls.__record_defaults__:
+        self.__dict__.update(zip(declared, args))  # every field in order: none missing or unknown, none defaulted
+        if cls.__record_post_init__:
+            self.__post_init__()
+        return
     if args:
         kwargs = _with_positional(cls, args, kwargs)
     values = {**cls.__record_defaults__, **kwargs}

@@ -12,11 +12,16 @@ from frugaltune.estimate.records import Job
 
 
 def _support():
-    try:
-        from frugaltune.train.engines import support
-    except ImportError:  # a build without the engine table: nothing to ask, every combination passes
-        return None
-    return support if hasattr(support, "plan_section") else None
+    if not _SUPPORT:  # looked up once per process: a planner asks thousands of times
+        try:
+            from frugaltune.train.engines import support
+        except ImportError:  # a build without the engine table: nothing to ask, every combination passes
+            support = None
+        _SUPPORT.append(support if hasattr(support, "plan_section") else None)
+    return _SUPPORT[0]
+
+
+_SUPPORT: list = []
 
 
 def engine_problem(job: Job) -> str | None:
