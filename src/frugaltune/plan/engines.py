@@ -26,24 +26,14 @@ _SUPPORT: list = []
 
 def engine_problem(job: Job) -> str | None:
     """Why no engine runs `job`'s combination (one sentence), or None when one does."""
-    support = _support()
-    if support is None:
-        return None
-    try:
-        support.plan_section(job.num_gpus, job.zero_stage, job.cpu_offload, job.optimizer, job.method)
-    except ValueError as err:
-        return str(err)
-    return None
+    return _section(job)[1]
 
 
 def as_run(job: Job) -> Job:
     """`job` as the engine runs it: the ZeRO stage of its `distributed:` section (an offload priced at stage 0 runs
     as DeepSpeed ZeRO-Offload at stage 2, for one), so what is estimated is what runs. Unchanged when no engine
     table is there or no engine runs it (`engine_problem` says why)."""
-    try:
-        section = distributed_section(job)
-    except ValueError:
-        return job
+    section = _section(job)[0]
     if section is None:
         return job
     stage = section.get("zero_stage", 0)  # ddp sections carry none: stage 0
@@ -60,3 +50,23 @@ def distributed_section(job: Job) -> dict | None:
     if support is None:
         return None
     return support.plan_section(job.num_gpus, job.zero_stage, job.cpu_offload, job.optimizer, job.method)
+
+
+def _section(job: Job) -> tuple[dict | None, str | None]:
+    """(the `distributed:` section, None) or (None, why no engine runs it), looked up once per combination of the
+    table's inputs (a planner asks for every ZeRO stage of every GPU count). Read-only: `distributed_section`
+    gives a caller its own copy."""
+    key = (job.num_gpus, job.zero_stage, job.cpu_offload, job.optimizer, job.method)  # plan_section's arguments
+    hit = _SECTIONS.get(key)
+    if hit is None:
+        try:
+            hit = (distributed_section(job), None)
+        except ValueError as err:
+            hit = (None, str(err))
+        if len(_SECTIONS) >= 1024:
+            _SECTIONS.clear()
+        _SECTIONS[key] = hit
+    return hit
+
+
+_SECTIONS: dict[tuple, tuple] = {}
