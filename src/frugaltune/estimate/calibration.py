@@ -51,14 +51,16 @@ class Coefficients:
 
     def mfu_for(self, gpu, method: str) -> tuple[float, str]:
         """MFU ceiling = method ceiling (measured on the A100 class) x the GPU class's factor x its power limit;
-        'default' when the class has no measurements of its own (its factor is then borrowed: 1)."""
-        from frugaltune.estimate.gpu_class import gpu_class, power_limit_factor
+        'default' when the class has no measurements of its own: it then borrows the factor of the other market
+        segment of its architecture (gpu_class.sibling_class: same SM and tensor-core design, the board's memory
+        and power differences are in the datasheet peak, bandwidth and TDP), else the A100 class's 1."""
+        from frugaltune.estimate.gpu_class import gpu_class, power_limit_factor, sibling_class
 
         cls = gpu_class(gpu)
         base = float(self.method_mfu[method]) * power_limit_factor(gpu, self.power_pj_per_flop)
         if cls in self.class_factor:
             return base * float(self.class_factor[cls]), "calibrated"
-        return base, "default"
+        return base * float(self.class_factor.get(sibling_class(cls), 1.0)), "default"
 
 
 _LOADED: dict[str, Coefficients] = {}  # per process (a plain dict: functools costs start-up time)

@@ -5,7 +5,8 @@ sets the memory (HBM vs GDDR), clocks and power budget. Classes: volta, turing, 
 A10G, A40, A800), ampere-consumer (GeForce RTX 30xx and the RTX A-series workstation cards), ada-datacenter (L4,
 L40, L40S), ada-consumer (GeForce RTX 40xx, RTX 6000 Ada), hopper, blackwell, blackwell-consumer, cdna3.
 The calibration fits one MFU factor per class that has published measurements (estimator_calibration.json); a class
-without any borrows the A100 class's ceiling and says so (`throughput.source: default`, a wider band).
+without any borrows the factor of its architecture's other market segment (sibling_class), else the A100
+class's, and says so (`throughput.source: default`, a wider band).
 
 Power: a GPU sustains its boost clock only while the board can feed it. Dense tensor math at full clock needs about
 `e` picojoules per FLOP (the chip's energy per operation); a board limited to P watts sustains at most P / e
@@ -57,6 +58,16 @@ def _gpu_class(gpu) -> str:
     if family == "blackwell" and not datacenter:
         return "blackwell-consumer"
     return family
+
+
+_SIBLINGS = {"ampere-datacenter": "ampere-consumer", "ampere-consumer": "ampere-datacenter",
+             "ada-datacenter": "ada-consumer", "ada-consumer": "ada-datacenter",
+             "blackwell": "blackwell-consumer", "blackwell-consumer": "blackwell"}
+
+
+def sibling_class(cls: str) -> str | None:
+    """The other market segment of the same architecture (datacenter <-> consumer/workstation), if any."""
+    return _SIBLINGS.get(cls)
 
 
 MEASURED_PJ_PER_FLOP = {"turing": 70.0 / 24.0}  # T4: 70 W sustain 24 dense FP16 TFLOP/s (module docstring)
