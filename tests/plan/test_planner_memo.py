@@ -133,3 +133,20 @@ def test_spot_assumption_dirs_are_an_enclosing_blocks_else_the_users(tmp_path, m
         assert spot.assumption_dirs() == ("/team/catalog",)  # a caller's block is kept, not replaced
     with spot.spot_overrides(extra_dirs=()):
         assert spot.assumption_dirs() == ()  # none, said explicitly: not looked up again per option
+
+
+@pytest.mark.parametrize("method,pricings", [("full", ("on-demand", "spot")), ("qlora", ("spot",))])
+def test_a_lean_comparison_ranks_the_same_options_with_the_same_numbers(method, pricings):
+    catalog = get_catalog()
+    job = build_job("llama-3.1-8b", catalog, method=method)
+    flt = Filters(max_gpus=8, pricings=pricings)
+    full = compare_job(job, catalog, flt, top=4)
+    lean = compare_job(job, catalog, flt, top=4, lean=True)
+
+    def facts(cmp):
+        return [(c, e.job.precision, e.job.zero_stage, e.job.cpu_offload, e.cost_breakdown.total_cost,
+                 e.cost_breakdown.spot, vars(e.time), wall_hours(e)) for c, e in cmp.ranked]
+
+    assert len(full.ranked) >= 4 and facts(lean) == facts(full)
+    assert (lean.cheapest, lean.fastest, lean.pareto, lean.notes) == (full.cheapest, full.fastest, full.pareto,
+                                                                      full.notes)

@@ -1,5 +1,5 @@
 """What a planner asks of the estimator without a whole estimate: whether a job fits a GPU (and then its hours), and
-the dollars and wall hours of a job on an offer. Each answer is the one `estimate(job, hw)` gives
+the dollars and wall hours of a job on an offer, and what a ranking of offers reads of an estimate. Each answer is the one `estimate(job, hw)` gives
 (tests/plan/test_planner_memo.py), from the same memoized physics (estimator.py)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from frugaltune.estimate import estimator as E
 from frugaltune.estimate.bands import band_high_fits
 from frugaltune.estimate.calibration import Coefficients, load_coefficients
 from frugaltune.estimate.records import Hardware, Job
+from frugaltune.record import record
 
 GB = E.GB
 
@@ -36,3 +37,30 @@ def cost_and_hours(job: Job, hw: Hardware, *, catalog=None, today: date | None =
     _ph, priced, _warnings = E._priced(job, hw, catalog, today, coef or load_coefficients(), advice=False)
     spot_hours = (priced.cost.spot or {}).get("expected_hours")
     return priced.cost.total_cost, float(priced.time.hours if spot_hours is None else spot_hours)
+
+
+@record(frozen=True)
+class RankedJob:
+    """The job as estimated (`Estimate.job`'s fields a ranking reads)."""
+
+    precision: str
+    zero_stage: int
+    cpu_offload: bool
+
+
+@record(frozen=True)
+class Ranked:
+    """What a planner ranks an option by (search.rank, prune.py, afford): the fields of the Estimate it stands for
+    that they read, `cost_breakdown` and `time` being the estimate's own."""
+
+    job: RankedJob
+    cost_breakdown: object  # records.CostOut
+    time: object  # records.TimeOut
+
+
+def ranked_estimate(job: Job, hw: Hardware, *, catalog=None, today: date | None = None,
+                    coef: Coefficients | None = None) -> Ranked:
+    """`estimate(job, hw)` as a ranking reads it (Ranked), without building the whole estimate."""
+    job = job.with_(num_gpus=hw.num_gpus) if job.num_gpus != hw.num_gpus else job
+    ph, priced, _warnings = E._priced(job, hw, catalog, today, coef or load_coefficients(), advice=False)
+    return Ranked(RankedJob(ph.precision, job.zero_stage, job.cpu_offload), priced.cost, priced.time)

@@ -85,7 +85,7 @@ def afford(models: list, budget_usd: float, catalog, flt: Filters, *, per: str =
 
 def _best_row(job: Job, budget_usd: float, per: str, catalog, flt: Filters, estimator, offers) -> Affordable:
     cmp = compare_job(job, catalog, flt, estimator=estimator, top=OFFERS_TRIED, distinct=_offer_key,
-                      rejected_estimates=False, candidates=offers)  # only the ranked options are read
+                      lean=True, candidates=offers)  # only the ranked options' dollars, hours and jobs are read
     name, params = job.model.name, _params(job)
     if not cmp.ranked:
         return Affordable(name, params, job.method, 0, None, None, "does not fit any GPU allowed")

@@ -151,13 +151,14 @@ class _Fit:
 
 def score(cands: list[Candidate], job: Job, catalog, *, strict_precision: bool, auto_zero: bool,
           estimator, top: int | None = None, distinct=None, flt: Filters | None = None,
-          rejected_estimates: bool = True) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
+          rejected_estimates: bool = True, lean: bool = False
+          ) -> tuple[list[tuple[Candidate, Estimate]], list[Rejection]]:
     """Estimate every candidate (with `top`: those that can reach the top, prune.py); reject the ones that cannot
     run the job (memory, precision, spot feasibility)."""
     fits = _fits(cands, job, catalog, strict_precision, auto_zero, estimator, rejected_estimates)
 
     def score_one(cand: Candidate, fit: _Fit, ok: list, rejected: list) -> None:
-        _score_one(cand, fit, catalog, estimator, ok, rejected)
+        _score_one(cand, fit, catalog, estimator, ok, rejected, lean)
 
     if top and all(f.job is None or f.hours is not None for f in fits.values()):
         from frugaltune.plan.prune import score_top
@@ -183,17 +184,22 @@ def _fits(cands: list[Candidate], job: Job, catalog, strict_precision: bool, aut
     return fits
 
 
-def _score_one(cand: Candidate, fit: _Fit, catalog, estimator, ok: list, rejected: list) -> None:
+def _score_one(cand: Candidate, fit: _Fit, catalog, estimator, ok: list, rejected: list, lean: bool = False) -> None:
     if fit.job is None:
         rejected.append(Rejection(cand, fit.reason, fit.estimate))
         return
-    est = estimator(fit.job, _hardware(cand, catalog), catalog)
-    spot = est.cost_breakdown.spot
+    if lean and estimator is _default_estimator:
+        from frugaltune.estimate.probe import ranked_estimate
+
+        est = ranked_estimate(fit.job, _hardware(cand, catalog), catalog=catalog)
+    else:
+        est = estimator(fit.job, _hardware(cand, catalog), catalog)
+    spot, kept = est.cost_breakdown.spot, None if lean else est  # a rejection keeps only a whole estimate
     if spot is not None and spot.get("feasible") is False:
         rejected.append(Rejection(cand, "spot: checkpoints too slow for the assumed interruption rate "
-                                        f"({spot.get('rate')}/h); the job would not finish", est))
+                                        f"({spot.get('rate')}/h); the job would not finish", kept))
     elif est.cost_breakdown.total_cost is None:
-        rejected.append(Rejection(cand, f"no {cand.pricing} price", est))
+        rejected.append(Rejection(cand, f"no {cand.pricing} price", kept))
     else:
         ok.append((cand, est))
 
@@ -310,7 +316,7 @@ def prefer_simple(scored: list) -> list:
 
 def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "cost", strict_precision: bool = False,
                 auto_zero: bool = True, estimator=None, top: int | None = None, distinct=None,
-                rejected_estimates: bool = True, candidates: tuple | None = None) -> Comparison:
+                rejected_estimates: bool = True, candidates: tuple | None = None, lean: bool = False) -> Comparison:
     """Enumerate -> filter -> score -> rank one job over the catalog's offers. Never raises for 'nothing works':
     an empty `ranked` with every reason in `rejected` is a valid answer (see `require_options`).
 
@@ -331,6 +337,9 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
             rejected without the estimate (dollars, hours, peak) that would explain it. `ranked` is unchanged.
         candidates: `enumerate_candidates(catalog.offers_of_gpus(flt.gpus), flt)`, for a caller comparing many
             jobs under the same filters (it is enumerated here otherwise).
+        lean: for callers that read only each ranked option's dollars, hours and job (precision, ZeRO stage,
+            offload): options are priced without building whole estimates (estimate/probe.py `ranked_estimate`),
+            and rejections keep none. The ranking is the same.
     """
     estimator = estimator or _default_estimator
     flt = flt or Filters()
@@ -339,7 +348,7 @@ def compare_job(job: Job, catalog, flt: Filters | None = None, *, sort: str = "c
     cands, rejected = list(candidates[0]), list(candidates[1])
     scored, rej = score(cands, job, catalog, strict_precision=strict_precision, auto_zero=auto_zero,
                         estimator=estimator, top=top if sort == "cost" else None, distinct=distinct, flt=flt,
-                        rejected_estimates=rejected_estimates)
+                        rejected_estimates=rejected_estimates and not lean, lean=lean)
     kept, rej2 = apply_limits(scored, flt)
     ranked = rank(kept, sort)
     front = pareto_front([(total_usd(e), wall_hours(e)) for _c, e in ranked])
