@@ -219,7 +219,9 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
     stages = [job.zero_stage]
     if auto_zero and cand.num_gpus > 1:
         stages += [s for s in (1, 2, 3) if s > job.zero_stage]
-    hw = Hardware(gpu=gpu, num_gpus=cand.num_gpus, offer=None, pricing=cand.pricing)
+    def hardware() -> Hardware:  # only an estimator needs one (not the frugaltune memory probe)
+        return Hardware(gpu=gpu, num_gpus=cand.num_gpus, offer=None, pricing=cand.pricing)
+
     tried, why_not = None, None
     for stage in stages:
         trial = job.with_(zero_stage=stage)
@@ -227,25 +229,25 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
         if why_not:
             continue
         tried = as_run(trial)
-        fits, hours = _probe(tried, hw, catalog, estimator)
+        fits, hours = _probe(tried, gpu, hardware, catalog, estimator)
         if fits:  # the 80 % band's high end fits too
             return _Fit(tried, hours=hours)
     if tried is None:
         return _Fit(None, f"no engine runs it: {why_not}")
     if not rejected_estimates:  # the caller reads only the options that run: no estimate for this one
         return _Fit(None, f"does not fit: the peak or its 80 % band exceeds the {gpu.memory_gb:.1f} GB of {gpu.name}")
-    return _does_not_fit(_rejected_estimate(tried, hw, catalog, estimator), gpu)
+    return _does_not_fit(_rejected_estimate(tried, hardware(), catalog, estimator), gpu)
 
 
-def _probe(job: Job, hw: Hardware, catalog, estimator) -> tuple[bool, float | None]:
+def _probe(job: Job, gpu, hardware, catalog, estimator) -> tuple[bool, float | None]:
     """(the peak and its 80 % band fit, fault-free hours or None): the frugaltune estimator's memory alone, or a
-    whole estimate from any other estimator."""
+    whole estimate from any other estimator (on `hardware()`)."""
     if estimator is _default_estimator:
         from frugaltune.estimate.probe import memory_fits
 
-        fits, band_fits, hours = memory_fits(job, hw.gpu)
+        fits, band_fits, hours = memory_fits(job, gpu)
         return fits and band_fits, hours
-    est = estimator(job, hw, catalog)
+    est = estimator(job, hardware(), catalog)
     return est.memory.fits and est.memory.fits_band_high, None
 
 
