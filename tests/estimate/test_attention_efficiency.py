@@ -1,6 +1,7 @@
 """Attention's score and value products run at `attention_efficiency` of the matmul ceiling (FlashAttention-2 reaches
 a smaller share of the tensor-core peak than large matrix multiplies): hand arithmetic on throughput.compute_seconds
-and its effect on long sequences."""
+and its effect on long sequences; and the weight matmuls' floor, the HBM reads of every weight per pass, which bounds
+small micro-batches."""
 
 from __future__ import annotations
 
@@ -38,3 +39,23 @@ def test_fp8_speeds_the_weight_matmuls_but_not_attention():
     fp8_rate = gpu.fp8_tflops * 1e12 * ceiling * 0.8
     expected = 1000 * 45e9 / fp8_rate + 1000 * 15e9 / (peak * ceiling * 0.5)
     assert compute_seconds(work, gpu, peak, ceiling, True, coef) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_small_micro_batch_waits_on_the_weights_hbm_reads():
+    from frugaltune.estimate.build import build_job
+    from frugaltune.record import replace
+    from frugaltune.estimate.work import weight_read_bytes
+
+    # Llama 2 7B: 32 layers x (4 x 4096^2 + 3 x 4096 x 11008) = 6,476,005,376 linear weights + a 32,000 x 4096 head;
+    # forward and backward each read all of them once (no recompute), 2 bytes each
+    job = build_job("llama-2-7b", method="lora", micro_batch=1, seq_len=64, grad_ckpt=False)
+    assert weight_read_bytes(job, "bf16") == (2 * 6_476_005_376 + 2 * 131_072_000) * 2
+    gpu = load_catalog().gpu("A100-80GB")
+    peak, ceiling = 312e12, 0.5
+    reads = weight_read_bytes(job, "bf16")
+    # 64 tokens x 4 x 6.6e9 FLOPs take ~11 ms at 156 TFLOP/s; reading 26.4 GB at 2,039 GB/s takes ~13 ms
+    small = replace(_work(flops=4 * 6.6e9, linear=4 * 6.6e9, tokens=64.0), weight_read_bytes=reads)
+    assert compute_seconds(small, gpu, peak, ceiling, False, Coefficients()) == pytest.approx(reads / 2039e9)
+    # 4,096 tokens: compute-bound, the reads hide under the matmuls
+    big = replace(_work(flops=4 * 6.6e9, linear=4 * 6.6e9, tokens=4096.0), weight_read_bytes=reads)
+    assert compute_seconds(big, gpu, peak, ceiling, False, Coefficients()) == pytest.approx(4096 * 4 * 6.6e9 / 156e12)

@@ -2,6 +2,7 @@
 
 Time of one micro-batch = weight-matmul FLOPs / (peak dense TFLOPs x MFU ceiling)          (compute-bound part)
                         + attention FLOPs / (the same x attention_efficiency)  (fused attention kernels reach less)
+                          (never less than the weights' HBM reads per pass: small micro-batches are memory-bound)
                         + elementwise traffic (norms, activations, rotary, casts) / HBM bandwidth
                         + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
                         + a fixed per-micro-batch overhead (Python, data loading)
@@ -59,6 +60,7 @@ class StepWork:
     tp_bytes: float  # tensor-parallel collective traffic per GPU per micro-batch (0 without TP)
     shard_bytes: float = 0.0  # ZeRO-3 / FSDP all-gather + reduce-scatter bytes per GPU per micro-batch
     grad_sync_bytes: float = 0.0  # DDP / ZeRO-1/2 gradient all-reduce bytes per GPU per optimizer step
+    weight_read_bytes: float = 0.0  # 16-bit weights the matmuls read from HBM per micro-batch (all passes)
     layer_passes: int = 0  # decoder layers x passes (forward, backward, recompute) per micro-batch
     adapters_per_layer: int = 0  # LoRA-adapted modules per layer
     dora_norm_flops: float = 0.0  # DoRA weight norms per micro-batch (estimate/dora.py), independent of tokens
@@ -142,9 +144,18 @@ def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, f
     attention = work.flops_per_token - work.linear_flops_per_token
     attention_s = tokens * attention / (peak * ceiling * coef.attention_efficiency)
     if fp8 and gpu.fp8_supported and gpu.fp8_tflops:
-        fp8_rate = gpu.fp8_tflops * 1e12 * ceiling * coef.fp8_efficiency
-        return tokens * work.linear_flops_per_token / fp8_rate + attention_s
-    return tokens * work.linear_flops_per_token / (peak * ceiling) + attention_s
+        rate = gpu.fp8_tflops * 1e12 * ceiling * coef.fp8_efficiency
+    else:
+        rate = peak * ceiling
+    return max(tokens * work.linear_flops_per_token / rate, weight_read_seconds(work, gpu)) + attention_s
+
+
+def weight_read_seconds(work: StepWork, gpu: GpuSpec) -> float:
+    """The weight matmuls cannot run faster than HBM delivers their weights: every pass reads each 16-bit weight once,
+    so a micro-batch of few tokens is memory-bound (roofline, Williams et al. 2009: below about peak FLOP/s / HBM
+    bytes/s tokens per micro-batch, e.g. 153 on an A100, 295 on an H100, the GEMMs wait on memory)."""
+    bandwidth = _bandwidth(gpu, 1.0)
+    return work.weight_read_bytes / bandwidth if bandwidth > 0 else 0.0
 
 
 def launch_seconds(work: StepWork, fused: bool, coef: Coefficients) -> float:

@@ -22,7 +22,7 @@ from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.estimate.flops import FlopsBreakdown, attention_forward_flops_per_token
-from frugaltune.estimate.shapes import layer_targets
+from frugaltune.estimate.shapes import layer_linear_params, layer_targets, lm_head_params
 from frugaltune.estimate.stack import Stack
 from frugaltune.estimate.throughput import StepWork
 
@@ -63,6 +63,16 @@ def shard_traffic_bytes(job: rec.Job, stack: Stack, precision: str, trainable: i
     passes = 3 if job.grad_ckpt else 2
     grads = trainable * mem.BYTES_PER_ELEMENT[precision] / tp  # a tensor-parallel rank holds 1/tp of every matrix
     return (passes * weights + grads) * (n - 1) / n
+
+
+def weight_read_bytes(job: rec.Job, precision: str) -> float:
+    """16-bit weights the matmuls read per micro-batch: every decoder layer's linears once per pass (forward,
+    backward, recompute), the LM head in forward and backward (not recomputed); 4-bit bases are read as the
+    dequantised 16-bit copy the matmul uses (the dequantisation itself is throughput.dequant_seconds)."""
+    arch = job.model
+    passes = 3 if job.grad_ckpt else 2
+    per_element = 4 if precision == "fp32" else 2
+    return (passes * arch.num_layers * layer_linear_params(arch, active=True) + 2 * lm_head_params(arch)) * per_element
 
 
 def grad_sync_bytes(job: rec.Job, stack: Stack, precision: str, trainable: int) -> float:
@@ -111,5 +121,6 @@ def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown,
         tp_bytes=tp_traffic_bytes(job, stack, per_micro, precision),
         shard_bytes=shard_traffic_bytes(job, stack, precision, trainable),
         grad_sync_bytes=grad_sync_bytes(job, stack, precision, trainable),
+        weight_read_bytes=weight_read_bytes(job, precision),
         layer_passes=job.model.num_layers * (3 if job.grad_ckpt else 2),
         adapters_per_layer=0 if job.method == "full" else len(layer_targets(job.model, job.lora_targets)))
