@@ -381,7 +381,7 @@ def main() -> None:
     bands["borrow_widen"] = {name: borrow_widen(loso, metric, bands["width_factor"][name])
                              for metric, name in (("memory", "memory"), ("tokens/s", "tokens_per_s"))}
     for metric, name in (("memory", "memory"), ("tokens/s", "tokens_per_s")):
-        share = nested_coverage(loso, bands["width_factor"][name], metric)
+        share = nested_coverage(loso, bands["width_factor"][name], metric, bands["borrow_widen"][name])
         print(f"{metric}: width factor {bands['width_factor'][name]}, nested leave-one-project-out coverage {share:.0%}"
               f", borrowed bands widened {bands['borrow_widen'][name]}")
     bands["fit"] = {"date": date.today().isoformat(), "script": "bench/fit_calibration.py",
