@@ -94,9 +94,22 @@ def _memory_range_gb(static: float, peak_gb: float, q: tuple[float, float, str] 
 def band_high_fits(method: str, gpu, weights_gb: float, optimizer_gb: float, peak_gb: float) -> bool | None:
     """Whether the high end of the memory band fits `gpu` (as `apply_bands` sets `memory.fits_band_high`); None
     when there is no band."""
-    band = _memory_range_gb(weights_gb + optimizer_gb, peak_gb, quantiles(load_bands(), "memory", method,
-                                                                         gpu_class(gpu)))
+    band = _memory_range_gb(weights_gb + optimizer_gb, peak_gb, _memory_quantiles(load_bands(), method, gpu_class(gpu)))
     return None if band is None else band[1] <= gpu.memory_gb
+
+
+def _memory_quantiles(bands: dict, method: str, cls: str) -> tuple[float, float, str] | None:
+    """quantiles(bands, "memory", method, cls), once per table x method x GPU class (a planner asks per probe)."""
+    key = (id(bands), method, cls)
+    hit = _MEMORY_Q.get(key)
+    if hit is None or hit[0] is not bands:  # the table is kept in the value: its id is never reused meanwhile
+        if len(_MEMORY_Q) >= 256:
+            _MEMORY_Q.clear()
+        hit = _MEMORY_Q[key] = (bands, quantiles(bands, "memory", method, cls))
+    return hit[1]
+
+
+_MEMORY_Q: dict[tuple, tuple] = {}
 
 
 def apply_bands(result: rec.Estimate, job: rec.Job, hw: rec.Hardware, coef=None, bands: dict | None = None

@@ -1,6 +1,6 @@
-"""What a planner asks of the estimator without a whole estimate: whether a job fits a GPU (and then its hours), and
-the dollars and wall hours of a job on an offer, and what a ranking of offers reads of an estimate. Each answer is the one `estimate(job, hw)` gives
-(tests/plan/test_planner_memo.py), from the same memoized physics (estimator.py)."""
+"""What a planner asks of the estimator without a whole estimate: whether a job fits a GPU (and then its hours),
+the dollars and wall hours of a job on an offer, and what a ranking of offers reads of an estimate. Each answer is
+the one `estimate(job, hw)` gives (tests/plan/test_planner_memo.py), from the same memoized physics (estimator.py)."""
 
 from __future__ import annotations
 
