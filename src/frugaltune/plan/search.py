@@ -174,13 +174,14 @@ def _fits(cands: list[Candidate], job: Job, catalog, strict_precision: bool, aut
           estimator, rejected_estimates: bool = True) -> dict[tuple[str, int], _Fit]:
     fits: dict[tuple[str, int], _Fit] = {}
     specs: dict = {}  # GPU name -> GpuSpec, resolved once per name
+    derived: dict = {}  # the jobs derived for a GPU count, precision, ZeRO stage: shared by every GPU
     for cand in cands:
         key = (cand.offer.gpu, cand.num_gpus)
         if key not in fits:
             if key[0] not in specs:
                 specs[key[0]] = catalog.gpu(key[0])
             fits[key] = _fit(cand, job, catalog, strict_precision, auto_zero, estimator, rejected_estimates,
-                             specs[key[0]])
+                             specs[key[0]], derived)
     return fits
 
 
@@ -209,13 +210,14 @@ def _hardware(cand: Candidate, catalog) -> Hardware:
 
 
 def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: bool, estimator,
-         rejected_estimates: bool = True, gpu=None) -> _Fit:
+         rejected_estimates: bool = True, gpu=None, derived: dict | None = None) -> _Fit:
     gpu = gpu or catalog.gpu(cand.offer.gpu)
-    job = job.with_(num_gpus=cand.num_gpus)
+    derived = {} if derived is None else derived
+    job = _derive(derived, job, "num_gpus", cand.num_gpus)
     if job.precision in ("bf16", "bf16-true") and not gpu.bf16_supported:
         if strict_precision:
             return _Fit(None, f"no bf16 on {gpu.name} (it has fp16: use --precision fp16 to include it)")
-        job = job.with_(precision="fp16")
+        job = _derive(derived, job, "precision", "fp16")
     stages = [job.zero_stage]
     if auto_zero and cand.num_gpus > 1:
         stages += [s for s in (1, 2, 3) if s > job.zero_stage]
@@ -224,7 +226,7 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
 
     tried, why_not = None, None
     for stage in stages:
-        trial = job.with_(zero_stage=stage)
+        trial = _derive(derived, job, "zero_stage", stage)
         why_not = engine_problem(trial)
         if why_not:
             continue
@@ -237,6 +239,15 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
     if not rejected_estimates:  # the caller reads only the options that run: no estimate for this one
         return _Fit(None, f"does not fit: the peak or its 80 % band exceeds the {gpu.memory_gb:.1f} GB of {gpu.name}")
     return _does_not_fit(_rejected_estimate(tried, hardware(), catalog, estimator), gpu)
+
+
+def _derive(derived: dict, job: Job, name: str, value) -> Job:
+    """job.with_(name=value), once per (job, change) within one comparison (`derived` keeps the jobs alive)."""
+    key = (id(job), name, value)
+    hit = derived.get(key)
+    if hit is None:
+        hit = derived[key] = job.with_(**{name: value})
+    return hit
 
 
 def _probe(job: Job, gpu, hardware, catalog, estimator) -> tuple[bool, float | None]:
