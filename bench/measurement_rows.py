@@ -70,6 +70,16 @@ def exclusion(r: dict) -> str | None:
     return None
 
 
+# What a row's framework does with a setting the row leaves `unknown`, for frameworks the estimator has no
+# `--framework` for (those in estimate/stack.py FRAMEWORK_DEFAULTS already fill their own documented defaults).
+# Applied to every row of that framework that leaves the setting unknown, never to one source.
+LOADER_FRAMEWORK_DEFAULTS = {
+    # Megatron-Core TransformerConfig.recompute_granularity = None: "If None, no recompute is performed and all
+    # activations are saved" (NVIDIA/Megatron-LM megatron/core/transformer/transformer_config.py @002526d81;
+    # Megatron-LM's --recompute-granularity defaults to None too). Megatron-Bridge and NeMo 2 build that config.
+    "megatron": {"grad_ckpt": False},
+}
+
 # DoRA rows (bench/data/README.md): LoRA / QLoRA with peft's use_dora
 DORA_METHODS = {"dora": ("lora", True), "qdora": ("qlora", True)}
 
@@ -88,6 +98,8 @@ def job_fields(r: dict) -> dict:
                   activation_offload=True if r["grad_ckpt"] == "offload" else _flag(r["activation_offload"]),
                   optimizer_in_backward=_flag(r["optimizer_in_backward"]), compile=_flag(r["compile"]),
                   fp8=_flag(r["fp8"]))
+    if grad_ckpt is None:
+        grad_ckpt = LOADER_FRAMEWORK_DEFAULTS.get(r["framework"], {}).get("grad_ckpt")
     if grad_ckpt is not None:
         fields["grad_ckpt"] = grad_ckpt
     packing = _flag(r["packing"])

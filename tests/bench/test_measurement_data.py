@@ -91,3 +91,22 @@ def test_dora_rows_are_scored_as_lora_with_use_dora():
     qdora = job_fields(_good_row(cm) | {"method": "qdora", "quant": "nf4", "seq_len": "512", "micro_batch": "2"})
     assert qdora["method"] == "qlora" and qdora["use_dora"] is True
     assert job_fields(_good_row(cm) | {"seq_len": "512", "micro_batch": "2"})["use_dora"] is False
+
+
+def test_an_unstated_setting_takes_the_frameworks_documented_default():
+    import sys
+
+    sys.path.insert(0, str(CHECKER.parents[1]))
+    from measurement_rows import job_fields
+
+    from frugaltune.estimate.stack import framework_job_defaults
+
+    cm = _checker()
+    row = _good_row(cm) | {"seq_len": "4096", "micro_batch": "1", "grad_ckpt": "unknown"}
+    # Megatron-Core: recompute_granularity defaults to None (no recompute), for every Megatron row that leaves it out
+    assert job_fields(row | {"framework": "megatron"})["grad_ckpt"] is False
+    assert job_fields(row | {"framework": "megatron", "grad_ckpt": "true"})["grad_ckpt"] is True
+    # a framework the estimator models fills its own documented default later (torchtune: activation checkpointing on)
+    assert "grad_ckpt" not in job_fields(row)
+    assert framework_job_defaults("torchtune")["grad_ckpt"] is True
+    assert "grad_ckpt" not in job_fields(row | {"framework": "custom"})
