@@ -101,7 +101,10 @@ STACK_OPTIONS = [
     Opt("loss", str, None, "Loss: hf (full logits), chunked (logits one chunk at a time), fused (fused linear "
         "cross-entropy, no full logits).", LOSSES),
     Opt("kernels", str, None, "Fused kernels: hf (none), liger, unsloth.", KERNELS),
-    Opt("attention", str, None, "Attention: eager (keeps the s x s softmax), sdpa, flash.", ATTENTIONS),
+    Opt("attention", str, None, "Attention: eager (keeps the s x s softmax), sdpa (PyTorch's flash "
+        "kernel, causal), sdpa-masked (SDPA given a padding mask: the memory-efficient kernel over the whole s x s), "
+        "flash; unset, sdpa means sdpa-masked where the framework pads micro-batches of several sequences.",
+        ATTENTIONS),
     Opt("activation_offload", bool, None, "Offload saved activations to CPU memory."),
     Opt("optimizer_in_backward", bool, None, "Run the optimizer step inside backward (no full gradient buffer)."),
     Opt("compile", bool, None, "torch.compile the model."),

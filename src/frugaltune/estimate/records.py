@@ -54,7 +54,7 @@ class Job:
     framework: str | None = None  # hf-trainer | trl | torchtune | axolotl | llama-factory | unsloth | litgpt | ...
     loss: str | None = None  # hf | chunked | fused
     kernels: str | None = None  # hf | liger | unsloth
-    attention: str | None = None  # eager | sdpa | flash
+    attention: str | None = None  # eager | sdpa | sdpa-masked | flash
     activation_offload: bool | None = None
     optimizer_in_backward: bool | None = None
     compile: bool | None = None

@@ -14,16 +14,25 @@ from frugaltune.record import record
 
 LOSSES = ("hf", "chunked", "fused")
 KERNELS = ("hf", "liger", "unsloth")
-ATTENTIONS = ("eager", "sdpa", "flash")
+# sdpa: PyTorch scaled_dot_product_attention with is_causal and no mask (its flash backend); sdpa-masked: SDPA given
+# an explicit attention mask (padded batches under transformers), which PyTorch runs on its memory-efficient backend
+# (estimate/throughput.py attention_kernel_slowdown). Left unset, "sdpa" resolves to one or the other by the batching
+# (padded_batches).
+ATTENTIONS = ("eager", "sdpa", "sdpa-masked", "flash")
 FRAMEWORKS = ("hf-trainer", "trl", "torchtune", "axolotl", "llama-factory", "unsloth", "litgpt", "frugaltune")
 STACK_FIELDS = ("loss", "kernels", "attention", "activation_offload", "optimizer_in_backward", "compile", "fp8")
 # The frugaltune runner applies these itself (train/stack_runtime.py); the others are planning inputs.
 RUNNER_IMPLEMENTS = {"loss": ("hf", "chunked", "fused"), "activation_offload": (False, True),
                      "optimizer_in_backward": (False, True), "compile": (False, True), "kernels": ("hf",),
-                     "attention": ("sdpa", "eager"), "fp8": (False,)}
+                     "attention": ("sdpa", "sdpa-masked", "eager"), "fp8": (False,)}
 
 # Frameworks that train transformers' own model forward (kernels may be patched into it, the forward is theirs).
 TRANSFORMERS_FORWARD = ("hf-trainer", "trl", "axolotl", "frugaltune")
+
+# Frameworks whose collator right-pads an unpacked micro-batch to its longest sample and passes the padding
+# attention_mask to transformers' model (DataCollatorForSeq2Seq / DataCollatorWithPadding; frugaltune
+# train/data.py collate). None is frugaltune's own runner, which pads packed rows too (padded_batches).
+PADDING_FRAMEWORKS = (None, "hf-trainer", "trl", "axolotl", "llama-factory", "frugaltune")
 
 # Frameworks whose documented AdamW is torch's fused kernel (no multi-tensor temporaries; memory.optimizer_step_bytes):
 # torchtune's configs set `fused: True` (pytorch/torchtune recipes/configs/llama3_1/8B_full.yaml and 8B_lora.yaml
@@ -190,7 +199,26 @@ def resolve_stack(job) -> Stack:
     if job.kernels == "unsloth" and job.grad_ckpt:
         defaults["activation_offload"] = True  # Unsloth's checkpointing offloads the checkpoints (see FRAMEWORKS)
     values = {name: getattr(job, name) if getattr(job, name) is not None else defaults[name] for name in STACK_FIELDS}
+    if job.attention is None and values["attention"] == "sdpa" and padded_batches(job):
+        values["attention"] = "sdpa-masked"
     return Stack(framework=job.framework, tensor_parallel=max(int(job.tensor_parallel or 1), 1), **values)
+
+
+def padded_batches(job) -> bool:
+    """Whether the job's micro-batches carry padding that transformers must mask, so SDPA gets an explicit mask.
+
+    transformers drops the mask and calls SDPA with is_causal=True only when the 2-D attention_mask has no zero
+    (AttentionMaskConverter._ignore_causal_mask_sdpa: `torch.all(attention_mask == 1)`, transformers
+    modeling_attn_mask_utils.py v4.49.0; integrations/sdpa_attention.py: is_causal = causal_mask is None); with any
+    padding it builds a 4-D causal-plus-padding mask, which PyTorch's flash backend refuses (sdp_utils.cpp
+    can_use_flash_attention: check_for_attn_mask, pytorch/pytorch aten/src/ATen/native/transformers/cuda @001f694a),
+    so the memory-efficient backend runs. A micro-batch of one sequence has no padding. Unpacked samples of
+    different lengths are padded to the longest; frameworks' packing fills fixed-length rows, except frugaltune's own
+    runner, whose packed rows hold whole examples (train/data.py pack_examples) and are padded to the longest row of
+    the micro-batch like unpacked ones (collate)."""
+    if job.micro_batch <= 1 or job.framework not in PADDING_FRAMEWORKS:
+        return False
+    return not job.packing or job.framework in (None, "frugaltune")
 
 
 # Frameworks whose sharded training goes through accelerate (FSDP / DeepSpeed): with mixed precision on, accelerate

@@ -2,6 +2,8 @@
 
 Time of one micro-batch = weight-matmul FLOPs / (peak dense TFLOPs x MFU ceiling)          (compute-bound part)
                         + attention FLOPs / (the same x attention_efficiency)  (fused attention kernels reach less)
+                          x the backend's slowdown against causal flash attention (attention_kernel_slowdown:
+                          SDPA with a mask and eager attention compute the whole score matrix, more slowly)
                           (never less than the weights' HBM reads per pass: small micro-batches are memory-bound)
                         + elementwise traffic (norms, activations, rotary, casts) / HBM bandwidth
                         + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
@@ -65,6 +67,60 @@ class StepWork:
     adapters_per_layer: int = 0  # LoRA-adapted modules per layer
     dora_norm_flops: float = 0.0  # DoRA weight norms per micro-batch (estimate/dora.py), independent of tokens
     dora_norm_bytes: float = 0.0  # their HBM traffic per micro-batch
+    attention_slowdown: float = 1.0  # attention time against causal flash attention (attention_kernel_slowdown)
+
+
+# Speed of an attention backend per FLOP of the score matrix it computes, relative to FlashAttention-2 on a causal
+# mask per FLOP of the causal half (what flops.py counts and `attention_efficiency` times). From FlashAttention-2's
+# published fwd+bwd benchmark, head dimension 128, sequence 1k-8k (Dao 2023, arXiv 2307.08691, figures 4 and 7;
+# Dao-AILab/flash-attention assets/flash2_a100_fwd_bwd_benchmark.png and flash2_h100_fwd_bwd_benchmark.png @0251105a):
+# FlashAttention-2 causal reaches 133 / 155 / 173 / 182 TFLOPs/s at 1k / 2k / 4k / 8k on an A100 (221 / 265 / 294 /
+# 308 on an H100).
+# - sdpa-masked: PyTorch's memory-efficient backend is xformers' CUTLASS kernel; with an arbitrary mask it computes
+#   the whole score matrix, at xformers' speed without a causal mask: 91 / 95 / 96 / 97 TFLOPs/s on the A100, i.e.
+#   0.684 / 0.613 / 0.555 / 0.533 of FlashAttention-2 causal; median 0.584. The figure has no H100 xformers bars; the
+#   kernel has no Hopper-specific path, so the A100 ratio is used for every GPU.
+# - eager: the figures' "Pytorch" standard attention (matmul, softmax, matmul through HBM) without a causal mask:
+#   67 / 76 / 79 / 86 on the A100 (0.504 / 0.490 / 0.457 / 0.473), 120 / 145 / 160 / 167 on the H100 (0.543 / 0.547 /
+#   0.544 / 0.542); median of the eight 0.523. transformers' eager attention also adds the 4-D mask and runs softmax
+#   in fp32 (eager_attention_forward), so this is its best case.
+# - the memory-efficient kernel on a causal mask (is_causal, no mask: it skips the blocks above the diagonal): xformers
+#   with a causal mask, 72 / 82 / 87 / 91 on the A100 (0.541 / 0.529 / 0.503 / 0.500); median 0.516. SDPA runs it in
+#   fp32, where the flash backend is not allowed (sdp_utils.cpp check_dtypes_flash_attention: fp16 / bf16 only).
+ATTENTION_SPEED_VS_FLASH = {"sdpa-masked": 0.584, "eager": 0.523}
+MEM_EFFICIENT_CAUSAL_SPEED_VS_FLASH = 0.516
+
+
+def attention_kernel_slowdown(attention: str, arch: ModelArch, seq_len: float, precision: str = "bf16") -> float:
+    """Attention time of `attention` over causal flash attention's for the same sequence (1.0 for flash and sdpa).
+
+    Flash kernels skip the masked half of a causal score matrix and the positions outside a sliding window
+    (flops.attention_forward_flops_per_token counts 2 * s_eff * d_attn per token and layer). A kernel given an explicit
+    mask (sdpa-masked: PyTorch's memory-efficient backend, sdp_utils.cpp; eager: two matmuls and a softmax) computes
+    every one of the s x s scores, 4 * s * d_attn per token and layer: 2 s / s_eff times the work, at
+    ATTENTION_SPEED_VS_FLASH of the speed. In fp32 SDPA without a mask runs the memory-efficient kernel on the causal
+    half (MEM_EFFICIENT_CAUSAL_SPEED_VS_FLASH); its fp32 tensor-core rate is fp32_attention_rate."""
+    if precision == "fp32" and attention == "sdpa":
+        return 1.0 / MEM_EFFICIENT_CAUSAL_SPEED_VS_FLASH
+    speed = ATTENTION_SPEED_VS_FLASH.get(attention)
+    if not speed:
+        return 1.0
+    window = getattr(arch, "sliding_window", None) or arch.extra.get("sliding_window") or seq_len
+    s_eff = max(min(seq_len, window), 1.0)
+    return 2.0 * seq_len / s_eff / speed
+
+
+def fp32_attention_rate(gpu: GpuSpec, precision: str, attention: str) -> float:
+    """SDPA's fp32 matmul rate over the fp32 peak the other matmuls run at. PyTorch's memory-efficient kernel runs its
+    fp32 GEMMs on tensor cores from sm80 on, as 3xTF32 (OpMultiplyAddFastF32: three TF32 products per fp32 product,
+    pytorch/pytorch aten/src/ATen/native/transformers/cuda/mem_eff_attention/gemm_kernel_utils.h DefaultGemmType
+    <ArchTag, float>), so a third of the TF32 tensor peak, while plain fp32 matmuls run without TF32 (PyTorch's default
+    allow_tf32=False): 156 / 3 / 19.5 = 2.67x on an A100, 494.7 / 3 / 66.9 = 2.46x on an H100, but 0.33x on a GeForce
+    RTX 4090 (82.6 / 3 / 82.6: its fp32 and TF32 peaks are equal). 1.0 for 16-bit, eager, flash, or GPUs without
+    TF32 (before sm80 the kernel's fp32 GEMMs are SIMT)."""
+    if precision != "fp32" or attention not in ("sdpa", "sdpa-masked") or not (gpu.tf32_tflops and gpu.fp32_tflops):
+        return 1.0
+    return gpu.tf32_tflops / 3.0 / gpu.fp32_tflops
 
 
 def peak_flops(gpu: GpuSpec, precision: str) -> float:
@@ -133,7 +189,8 @@ def collective_seconds(ring_bytes: float, num_gpus: int, tp: int, links: dict, c
     return max(intra_s, link_seconds(payload * (nodes - 1) / nodes, share_gb_per_s, coef))
 
 
-def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, fp8: bool, coef: Coefficients) -> float:
+def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, fp8: bool, coef: Coefficients,
+                    attention_rate: float = 1.0) -> float:
     """Matmul time: the weight matmuls at the ceiling (with FP8 linears at the FP8 peak x fp8_efficiency), attention's
     score and value products at `attention_efficiency` of it. Fused attention kernels reach a smaller share of the
     tensor-core peak than plain matrix multiplies: FlashAttention-2 forward reaches 50-73 % of the A100's peak
@@ -142,7 +199,8 @@ def compute_seconds(work: StepWork, gpu: GpuSpec, peak: float, ceiling: float, f
     sequence length (flops.attention_forward_flops_per_token), so long-context runs are slower than their FLOPs say."""
     tokens = work.tokens_per_micro_batch
     attention = work.flops_per_token - work.linear_flops_per_token
-    attention_s = tokens * attention / (peak * ceiling * coef.attention_efficiency)
+    attention_s = tokens * attention * work.attention_slowdown / (peak * ceiling * coef.attention_efficiency
+                                                                  * attention_rate)
     if fp8 and gpu.fp8_supported and gpu.fp8_tflops:
         rate = gpu.fp8_tflops * 1e12 * ceiling * coef.fp8_efficiency
     else:
@@ -184,7 +242,8 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     fused = bool(stack and stack.fused_elementwise)
     peak = peak_flops(gpu, precision)
     ceiling, source = coef.mfu_for(gpu, method)
-    compute_s = compute_seconds(work, gpu, peak, ceiling, bool(stack and stack.fp8), coef) / tp
+    rate = fp32_attention_rate(gpu, precision, stack.attention) if stack else 1.0
+    compute_s = compute_seconds(work, gpu, peak, ceiling, bool(stack and stack.fp8), coef, rate) / tp
     passes = float(coef.elementwise_passes["fused" if fused else "hf"])
     hbm = _bandwidth(gpu, 1.0)
     elementwise_s = work.tokens_per_micro_batch * work.elementwise_bytes_per_token * passes / tp / hbm if hbm else 0.0

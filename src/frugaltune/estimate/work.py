@@ -4,6 +4,8 @@
 - Elementwise traffic: one pass over each layer's norm, attention and MLP tensors (the unfused count of
   memory.layer_activation_bytes_per_token without LoRA dropout); the calibrated number of passes differs between
   unfused PyTorch and fused kernels (Liger, Unsloth, Inductor).
+- Attention backend: SDPA with an explicit mask and eager attention compute the whole score matrix, more slowly than
+  causal flash attention (throughput.attention_kernel_slowdown).
 - Tensor parallelism with sequence parallelism: per layer and pass, two all-gather + reduce-scatter pairs of the
   s*b*h activations (Korthikanti et al. 2022, section 4.2.2); a ring moves (tp-1)/tp of each per GPU.
 - Activation offload: what is saved goes to CPU memory and comes back once (2x the bytes not kept resident).
@@ -24,7 +26,7 @@ from frugaltune.estimate.calibration import Coefficients
 from frugaltune.estimate.flops import FlopsBreakdown, attention_forward_flops_per_token
 from frugaltune.estimate.shapes import layer_linear_params, layer_targets, lm_head_params
 from frugaltune.estimate.stack import Stack
-from frugaltune.estimate.throughput import StepWork
+from frugaltune.estimate.throughput import StepWork, attention_kernel_slowdown
 
 
 def elementwise_bytes_per_token(arch, precision: str) -> float:
@@ -112,6 +114,7 @@ def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown,
               optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float, trainable: int = 0) -> StepWork:
     dora_elementwise, norm_flops, norm_bytes = dora_work(job, precision)
     return StepWork(
+        attention_slowdown=attention_kernel_slowdown(stack.attention, job.model, seq_len, precision),
         flops_per_token=flops.per_token, linear_flops_per_token=linear_flops(flops, job.model, seq_len, job.grad_ckpt),
         tokens_per_micro_batch=per_micro,
         elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision) + dora_elementwise,
