@@ -29,7 +29,7 @@ MEM_KIND = {"allocated": "allocated", "active": "allocated", "reserved": "reserv
             "unknown": "planning", "": "planning"}
 SHARDING = {"none": 0, "ddp": 0, "zero1": 1, "zero2": 2, "zero3": 3, "fsdp": 3}
 KERNELS = {"hf": "hf", "liger": "liger", "unsloth": "unsloth", "te": "liger"}  # Transformer Engine: fused kernels
-ATTENTION = {"eager": "eager", "sdpa": "sdpa", "flash": "flash", "te": "flash"}
+ATTENTION = {"eager": "eager", "sdpa": "sdpa", "sdpa-masked": "sdpa-masked", "flash": "flash", "te": "flash"}
 MEMORY_ONLY_GPU = "H200"
 OPTIMIZERS = {"adamw": "adamw", "adamw8bit": "adamw8bit", "paged_adamw8bit": "paged_adamw8bit",
               "paged_adamw": "adamw", "sgd": "sgd"}
@@ -94,7 +94,7 @@ def job_fields(r: dict) -> dict:
                   optimizer=OPTIMIZERS.get(r["optimizer"], "adamw"), cpu_offload=_flag(r["optimizer_offload"]) or False,
                   tensor_parallel=_int(r["tensor_parallel"]) or 1, framework=_framework(r["framework"]),
                   loss=r["loss"] if r["loss"] in ("hf", "chunked", "fused") else None,
-                  kernels=KERNELS.get(r["kernels"]), attention=ATTENTION.get(r["attention"]),
+                  kernels=KERNELS.get(r["kernels"]), attention=_attention(r),
                   activation_offload=True if r["grad_ckpt"] == "offload" else _flag(r["activation_offload"]),
                   optimizer_in_backward=_flag(r["optimizer_in_backward"]), compile=_flag(r["compile"]),
                   fp8=_flag(r["fp8"]))
@@ -125,6 +125,17 @@ def job_fields(r: dict) -> dict:
     if fields["precision"] not in ("bf16", "fp16", "fp32", "bf16-true"):
         fields["precision"] = "bf16"
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _attention(r: dict) -> str | None:
+    """The row's attention as an estimator input. `sdpa` under a framework that pads micro-batches and hands the
+    padding mask to transformers (estimate/stack.py PADDING_FRAMEWORKS) is left to the estimator, which resolves it
+    from the row's batch and packing (stack.padded_batches: a padded batch gives SDPA an explicit mask); a row whose
+    own code is known to pass a mask says `sdpa-masked` (bench/data/README.md)."""
+    attention = ATTENTION.get(r["attention"])
+    if attention == "sdpa" and _framework(r["framework"]) in ("hf-trainer", "trl", "axolotl", "llama-factory"):
+        return None
+    return attention
 
 
 def _framework(name: str) -> str | None:

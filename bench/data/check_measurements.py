@@ -48,7 +48,7 @@ CHOICES = {
                   "torchtitan", "megatron", "deepspeed", "custom", "unknown"),
     "loss": ("hf", "chunked", "fused", "unknown"),
     "kernels": ("hf", "liger", "unsloth", "te", "unknown"),
-    "attention": ("eager", "sdpa", "flash", "te", "unknown"),
+    "attention": ("eager", "sdpa", "sdpa-masked", "flash", "te", "unknown"),
     "activation_offload": BOOL,
     "compile": BOOL,
     "fp8": BOOL,

@@ -110,3 +110,29 @@ def test_an_unstated_setting_takes_the_frameworks_documented_default():
     assert "grad_ckpt" not in job_fields(row)
     assert framework_job_defaults("torchtune")["grad_ckpt"] is True
     assert "grad_ckpt" not in job_fields(row | {"framework": "custom"})
+
+
+def test_a_rows_sdpa_becomes_the_kernel_its_batches_run():
+    import sys
+
+    sys.path.insert(0, str(CHECKER.parents[1]))
+    from measurement_rows import job_fields
+
+    cm = _checker()
+    row = _good_row(cm) | {"seq_len": "1024", "micro_batch": "4", "attention": "sdpa"}
+    # a source whose own code passes a padding mask says so
+    assert job_fields(row | {"attention": "sdpa-masked"})["attention"] == "sdpa-masked"
+    # SDPA under a framework that pads micro-batches: left to the estimator, which resolves it from batch and packing
+    assert "attention" not in job_fields(row | {"framework": "llama-factory"})
+    assert "attention" not in job_fields(row | {"framework": "hf-trainer"})
+    # a framework with its own causal SDPA, or a custom one: as stated
+    assert job_fields(row | {"framework": "torchtune"})["attention"] == "sdpa"
+    assert job_fields(row | {"framework": "custom"})["attention"] == "sdpa"
+
+
+def test_universal_llm_trainer_rows_run_masked_sdpa():
+    import csv
+
+    rows = list(csv.DictReader(open(CHECKER.parent / "measurements_heldout.csv", encoding="utf-8")))
+    ult = [r for r in rows if r["source"].startswith("universal-llm-trainer")]
+    assert ult and {r["attention"] for r in ult} == {"sdpa-masked"}
