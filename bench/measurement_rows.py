@@ -28,7 +28,7 @@ UNIT_TO_GB = {"GB": 1.0, "GiB": 1.073741824, "MB": 1e-3, "MiB": 1.048576e-3, "by
 MEM_KIND = {"allocated": "allocated", "active": "allocated", "reserved": "reserved", "nvidia-smi": "planning",
             "unknown": "planning", "": "planning"}
 SHARDING = {"none": 0, "ddp": 0, "zero1": 1, "zero2": 2, "zero3": 3, "fsdp": 3}
-KERNELS = {"hf": "hf", "liger": "liger", "unsloth": "unsloth", "te": "liger"}  # Transformer Engine: fused kernels
+KERNELS = {"hf": "hf", "liger": "liger", "unsloth": "unsloth", "te": "te"}
 ATTENTION = {"eager": "eager", "sdpa": "sdpa", "sdpa-masked": "sdpa-masked", "flash": "flash", "te": "flash"}
 MEMORY_ONLY_GPU = "H200"
 OPTIMIZERS = {"adamw": "adamw", "adamw8bit": "adamw8bit", "paged_adamw8bit": "paged_adamw8bit",
@@ -71,14 +71,9 @@ def exclusion(r: dict) -> str | None:
 
 
 # What a row's framework does with a setting the row leaves `unknown`, for frameworks the estimator has no
-# `--framework` for (those in estimate/stack.py FRAMEWORK_DEFAULTS already fill their own documented defaults).
-# Applied to every row of that framework that leaves the setting unknown, never to one source.
-LOADER_FRAMEWORK_DEFAULTS = {
-    # Megatron-Core TransformerConfig.recompute_granularity = None: "If None, no recompute is performed and all
-    # activations are saved" (NVIDIA/Megatron-LM megatron/core/transformer/transformer_config.py @002526d81;
-    # Megatron-LM's --recompute-granularity defaults to None too). Megatron-Bridge and NeMo 2 build that config.
-    "megatron": {"grad_ckpt": False},
-}
+# `--framework` for (those in estimate/stack.py FRAMEWORK_DEFAULTS, Megatron-Core's included, fill their own
+# documented defaults). Applied to every row of that framework that leaves the setting unknown, never to one source.
+LOADER_FRAMEWORK_DEFAULTS: dict[str, dict] = {}
 
 # DoRA rows (bench/data/README.md): LoRA / QLoRA with peft's use_dora
 DORA_METHODS = {"dora": ("lora", True), "qdora": ("qlora", True)}
@@ -90,7 +85,7 @@ def job_fields(r: dict) -> dict:
     method, use_dora = DORA_METHODS.get(r["method"], (r["method"], False))
     fields = dict(method=method, use_dora=use_dora, precision=r["precision"], seq_len=_int(r["seq_len"]),
                   micro_batch=_int(r["micro_batch"]), grad_accum=_int(r["grad_accum"]) or 1,
-                  num_gpus=_int(r["num_gpus"]) or 1, zero_stage=SHARDING.get(r["sharding"], 0),
+                  num_gpus=_int(r["num_gpus"]) or 1, zero_stage=SHARDING.get(r["sharding"]),
                   optimizer=OPTIMIZERS.get(r["optimizer"], "adamw"), cpu_offload=_flag(r["optimizer_offload"]) or False,
                   tensor_parallel=_int(r["tensor_parallel"]) or 1, framework=_framework(r["framework"]),
                   loss=r["loss"] if r["loss"] in ("hf", "chunked", "fused") else None,

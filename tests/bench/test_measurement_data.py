@@ -102,14 +102,23 @@ def test_an_unstated_setting_takes_the_frameworks_documented_default():
     from frugaltune.estimate.stack import framework_job_defaults
 
     cm = _checker()
-    row = _good_row(cm) | {"seq_len": "4096", "micro_batch": "1", "grad_ckpt": "unknown"}
-    # Megatron-Core: recompute_granularity defaults to None (no recompute), for every Megatron row that leaves it out
-    assert job_fields(row | {"framework": "megatron"})["grad_ckpt"] is False
-    assert job_fields(row | {"framework": "megatron", "grad_ckpt": "true"})["grad_ckpt"] is True
-    # a framework the estimator models fills its own documented default later (torchtune: activation checkpointing on)
-    assert "grad_ckpt" not in job_fields(row)
+    row = _good_row(cm) | {"seq_len": "4096", "micro_batch": "1", "grad_ckpt": "unknown", "sharding": "unknown"}
+    # a framework the estimator models fills its own documented defaults later (_case merges
+    # framework_job_defaults): torchtune checkpoints activations; Megatron-Core's recompute_granularity defaults to
+    # None (no recompute) and its distributed optimizer shards the optimizer states (ZeRO-1) over several GPUs
+    assert "grad_ckpt" not in job_fields(row) and "zero_stage" not in job_fields(row)
     assert framework_job_defaults("torchtune")["grad_ckpt"] is True
+    megatron = job_fields(row | {"framework": "megatron", "num_gpus": "8"})
+    assert megatron["framework"] == "megatron" and "grad_ckpt" not in megatron and "zero_stage" not in megatron
+    assert framework_job_defaults("megatron", "full", 8)["grad_ckpt"] is False
+    assert framework_job_defaults("megatron", "full", 8)["zero_stage"] == 1
+    assert "zero_stage" not in framework_job_defaults("megatron", "full", 1)
+    # a setting the row states wins over the default
+    assert job_fields(row | {"framework": "megatron", "grad_ckpt": "true"})["grad_ckpt"] is True
+    assert job_fields(row | {"framework": "megatron", "sharding": "ddp"})["zero_stage"] == 0
+    # a framework the estimator has no --framework for: nothing filled
     assert "grad_ckpt" not in job_fields(row | {"framework": "custom"})
+    assert framework_job_defaults(None) == {}
 
 
 def test_a_rows_sdpa_becomes_the_kernel_its_batches_run():

@@ -83,7 +83,8 @@ JOB_OPTIONS = [
         "module keeps a copy of its input for backward."),
     Opt("use_dora", bool, False, "DoRA (weight-decomposed LoRA): lora/qlora adapters plus a trained magnitude per "
         "output feature; each step also recomputes every adapted weight's norm.", flags=("--dora", "--use-dora")),
-    Opt("zero_stage", int, 0, "ZeRO stage 0-3 over --num-gpus (3 = FSDP full shard)."),
+    Opt("zero_stage", int, None, "ZeRO stage 0-3 over --num-gpus (3 = FSDP full shard; default: the framework's, "
+        "else 0)."),
     Opt("cpu_offload", bool, False, "Offload optimizer states (and params under ZeRO-3) to CPU."),
     Opt("dataset_size", int, 10_000, "Training samples."),
     Opt("tokens_per_sample", float, 500.0, "Mean tokens per sample."),
@@ -100,7 +101,7 @@ STACK_OPTIONS = [
         "each flag you give overrides them.", FRAMEWORKS),
     Opt("loss", str, None, "Loss: hf (full logits), chunked (logits one chunk at a time), fused (fused linear "
         "cross-entropy, no full logits).", LOSSES),
-    Opt("kernels", str, None, "Fused kernels: hf (none), liger, unsloth.", KERNELS),
+    Opt("kernels", str, None, "Fused kernels: hf (none), liger, unsloth, te (Transformer Engine).", KERNELS),
     Opt("attention", str, None, "Attention: eager (keeps the s x s softmax), sdpa (PyTorch's flash "
         "kernel, causal), sdpa-masked (SDPA given a padding mask: the memory-efficient kernel over the whole s x s), "
         "flash; unset, sdpa means sdpa-masked where the framework pads micro-batches of several sequences.",

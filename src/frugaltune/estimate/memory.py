@@ -114,14 +114,20 @@ def quant_constant_bytes(arch: ModelArch, method: str, double_quant: bool = True
     return shapes.quantizable_params(arch) * (NF4_BITS_PER_PARAM[double_quant] - 4.0) / 8
 
 
-def gradient_bytes(method: str, precision: str, n_trainable: int, zero_stage: int = 0) -> float:
+def gradient_bytes(method: str, precision: str, n_trainable: int, zero_stage: int = 0,
+                   fp32_buffer: bool = False) -> float:
     """Gradients live in the trained parameters' dtype (16-bit model weights for full, fp32 adapters for LoRA).
 
     Under ZeRO with 16-bit mixed precision, DeepSpeed also accumulates gradients in an fp32 partition for the
     optimizer (BF16_Optimizer / fp32 `grad_accum_dtype`, DeepSpeed docs "bf16 training"): +4 B per param.
+    `fp32_buffer` (Megatron-Core, stack.FP32_GRAD_BUFFER_FRAMEWORKS): the weight gradients are accumulated straight
+    into one fp32 buffer that is also reduced in fp32, and no 16-bit gradient is kept: 4 B per param, whatever the
+    ZeRO stage (the distributed optimizer shards states and main params, not that buffer).
     """
     if method != "full":
         return n_trainable * ADAPTER_BYTES
+    if fp32_buffer and precision not in NO_MASTER:
+        return n_trainable * 4.0
     grads = n_trainable * BYTES_PER_ELEMENT[precision]
     if zero_stage >= 1 and precision not in NO_MASTER:
         grads += n_trainable * 4.0

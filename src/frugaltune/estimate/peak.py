@@ -57,6 +57,13 @@ def head_copy_bytes(job: rec.Job, precision: str) -> float:
     return untied_head_params(job) * bits / 8
 
 
+def fp32_grad_buffer(job: rec.Job) -> bool:
+    """The job's framework keeps its gradients in one fp32 buffer (stack.FP32_GRAD_BUFFER_FRAMEWORKS)."""
+    from frugaltune.estimate.stack import FP32_GRAD_BUFFER_FRAMEWORKS
+
+    return job.framework in FP32_GRAD_BUFFER_FRAMEWORKS
+
+
 def state_parts(job: rec.Job, precision: str) -> dict[str, float]:
     """Unsharded bytes of weights, gradients, optimizer states and the fp32 master copy."""
     arch, z = job.model, job.zero_stage
@@ -65,7 +72,7 @@ def state_parts(job: rec.Job, precision: str) -> dict[str, float]:
         n_train += untied_head_params(job)
     parts = {
         "weights": mem.weights_bytes(arch, job.method, precision, job.double_quant) + head_copy_bytes(job, precision),
-        "gradients": mem.gradient_bytes(job.method, precision, n_train, z),
+        "gradients": mem.gradient_bytes(job.method, precision, n_train, z, fp32_grad_buffer(job)),
         "optimizer": mem.optimizer_bytes(job.optimizer, n_train, job.method, precision),
         "master": mem.master_bytes(job.method, precision, n_train),
     }

@@ -13,13 +13,14 @@ from __future__ import annotations
 from frugaltune.record import record
 
 LOSSES = ("hf", "chunked", "fused")
-KERNELS = ("hf", "liger", "unsloth")
+KERNELS = ("hf", "liger", "unsloth", "te")
 # sdpa: PyTorch scaled_dot_product_attention with is_causal and no mask (its flash backend); sdpa-masked: SDPA given
 # an explicit attention mask (padded batches under transformers), which PyTorch runs on its memory-efficient backend
 # (estimate/throughput.py attention_kernel_slowdown). Left unset, "sdpa" resolves to one or the other by the batching
 # (padded_batches).
 ATTENTIONS = ("eager", "sdpa", "sdpa-masked", "flash")
-FRAMEWORKS = ("hf-trainer", "trl", "torchtune", "axolotl", "llama-factory", "unsloth", "litgpt", "frugaltune")
+FRAMEWORKS = ("hf-trainer", "trl", "torchtune", "axolotl", "llama-factory", "unsloth", "litgpt", "megatron",
+              "frugaltune")
 STACK_FIELDS = ("loss", "kernels", "attention", "activation_offload", "optimizer_in_backward", "compile", "fp8")
 # The frugaltune runner applies these itself (train/stack_runtime.py); the others are planning inputs.
 RUNNER_IMPLEMENTS = {"loss": ("hf", "chunked", "fused"), "activation_offload": (False, True),
@@ -37,8 +38,24 @@ PADDING_FRAMEWORKS = (None, "hf-trainer", "trl", "axolotl", "llama-factory", "fr
 # Frameworks whose documented AdamW is torch's fused kernel (no multi-tensor temporaries; memory.optimizer_step_bytes):
 # torchtune's configs set `fused: True` (pytorch/torchtune recipes/configs/llama3_1/8B_full.yaml and 8B_lora.yaml
 # @bd2a0fc7c, since cca50f02e 2024-09). HF Trainer's default optim adamw_torch, LitGPT's torch.optim.AdamW and
-# accelerate's FSDP use the default multi-tensor (foreach) implementation.
-FUSED_OPTIMIZER_FRAMEWORKS = ("torchtune",)
+# accelerate's FSDP use the default multi-tensor (foreach) implementation. Megatron-Core's Adam is Transformer Engine's
+# (or Apex's) FusedAdam (NVIDIA/Megatron-LM megatron/core/optimizer/__init__.py @d98e8a64).
+FUSED_OPTIMIZER_FRAMEWORKS = ("torchtune", "megatron")
+
+# Frameworks whose training loop keeps the GPU's queue full from one micro-batch to the next (throughput.host_seconds):
+# Megatron-Core runs every micro-batch of a step inside forward_backward_func, the token count and losses stay on the
+# GPU (NVIDIA/Megatron-LM megatron/core/pipeline_parallel/schedules.py forward_backward_no_pipelining @d98e8a64:
+# total_num_tokens is a CUDA tensor), and batches come from DataLoader worker processes (Megatron-LM --num-workers 2,
+# megatron/training/arguments.py; NVIDIA-NeMo/Megatron-Bridge src/megatron/bridge/recipes/common.py @067f987df:
+# num_workers 2, recipes/llama/h100/llama3.py: 8), so no per-micro-batch host work is exposed beyond the layers'
+# kernel launches. (Its loss function's NaN check reads one scalar per micro-batch: the host then only queues the
+# backward, whose kernels it launches ahead of the GPU.)
+HOST_OVERLAPPED_FRAMEWORKS = ("megatron",)
+
+# Frameworks that accumulate weight gradients straight into one fp32 buffer, reduced in fp32, with no 16-bit gradient
+# kept (memory.gradient_bytes): Megatron-Core with gradient_accumulation_fusion and grad_reduce_in_fp32, both on in
+# NVIDIA-NeMo/Megatron-Bridge @067f987df (src/megatron/bridge/models/gpt_provider.py; recipes/common.py).
+FP32_GRAD_BUFFER_FRAMEWORKS = ("megatron",)
 
 # What backward keeps per logit (bytes) with a chunked cross-entropy: the tensors autograd saves for every chunk until
 # backward reaches it. Frameworks not listed (TRL's chunked_nll, frugaltune's runner, train/stack_runtime.py) run each
@@ -110,6 +127,19 @@ FRAMEWORK_DEFAULTS = {
         "Lightning-AI/litgpt config_hub/finetune/*/lora.yaml @2685705: precision bf16-true, lora_dropout 0.05; "
         "litgpt/finetune/lora.py: "
         "lm_head_chunk_size=128 with chunked_cross_entropy, no activation checkpointing"),
+    # Megatron-Core as Megatron-LM, Megatron-Bridge and NeMo 2 run it: Transformer Engine layers (fused norm + linear,
+    # fused RoPE, fused SwiGLU, fused softmax, wgrad accumulated into the fp32 grad buffer), TE / cuDNN fused attention,
+    # a fused vocab-parallel cross-entropy over the full logits, overlapped gradient reduce-scatter and parameter
+    # all-gather with the distributed optimizer, bf16 with fp32 main params, no recompute, DataLoader workers.
+    "megatron": FrameworkDefaults(
+        {"loss": "hf", "kernels": "te", "attention": "flash", "compile": False, "activation_offload": False},
+        {"grad_ckpt": False, "precision": "bf16", "lora_dropout": 0.0},
+        "NVIDIA/Megatron-LM megatron/core/transformer/transformer_config.py @002526d81: recompute_granularity None "
+        "(no recompute), attention_backend auto (TE flash / cuDNN fused attention); NVIDIA-NeMo/Megatron-Bridge "
+        "@067f987df src/megatron/bridge/models/gpt_provider.py: masked_softmax_fusion, cross_entropy_loss_fusion "
+        "and gradient_accumulation_fusion on; models/llama/llama_bridge.py: bias_activation_fusion and "
+        "apply_rope_fusion on; recipes/common.py: mixed_precision bf16_mixed, use_distributed_optimizer, "
+        "overlap_grad_reduce and overlap_param_gather on, DataLoader num_workers 2; peft/lora.py: dropout 0.0"),
     "frugaltune": FrameworkDefaults(
         dict(TOOL_STACK), {"grad_ckpt": False, "packing": False, "lora_dropout": 0.05},
         "frugaltune train defaults (train/config.py): grad_ckpt false, packing false, lora dropout 0.05, loss on "
@@ -162,9 +192,14 @@ class Stack:
         return self.framework in FUSED_OPTIMIZER_FRAMEWORKS
 
     @property
+    def host_overlapped(self) -> bool:
+        """The training loop exposes no per-micro-batch host time (HOST_OVERLAPPED_FRAMEWORKS)."""
+        return self.framework in HOST_OVERLAPPED_FRAMEWORKS
+
+    @property
     def fused_elementwise(self) -> bool:
-        """Norms and the gated MLP run as fused kernels that save fewer tensors for backward (Liger, Unsloth, or
-        torch.compile's Inductor fusing them)."""
+        """Norms and the gated MLP run as fused kernels that save fewer tensors for backward (Liger, Unsloth,
+        Transformer Engine's LayerNormLinear and fused SwiGLU, or torch.compile's Inductor fusing them)."""
         return self.kernels != "hf" or self.compile
 
 
@@ -175,6 +210,10 @@ def framework_job_defaults(framework: str | None, method: str | None = None, num
     out = dict(FRAMEWORK_DEFAULTS[framework].job)
     if framework == "torchtune" and method == "full" and num_gpus == 1:
         out["optimizer"] = "paged_adamw8bit"  # 8B_full_single_device.yaml: bitsandbytes PagedAdamW8bit
+    if framework == "megatron" and num_gpus > 1:
+        # the distributed optimizer shards fp32 main params and Adam states over data-parallel ranks (ZeRO-1):
+        # NVIDIA-NeMo/Megatron-Bridge src/megatron/bridge/recipes/common.py @067f987df use_distributed_optimizer=True
+        out["zero_stage"] = 1
     return out
 
 
@@ -265,6 +304,8 @@ def stack_warnings(stack: Stack, job, gpu) -> list[str]:
                    "frameworks replicate them; estimated as an even split")
     planning = [f"{name} {_show(getattr(stack, name))}" for name, allowed in RUNNER_IMPLEMENTS.items()
                 if getattr(stack, name) not in allowed]
+    if stack.host_overlapped:  # its training loop (throughput.host_seconds) is not frugaltune train's
+        planning.insert(0, f"framework {stack.framework}")
     if stack.tensor_parallel > 1:
         planning.append(f"tensor-parallel {stack.tensor_parallel}")
     if planning:

@@ -7,7 +7,8 @@ Time of one micro-batch = weight-matmul FLOPs / (peak dense TFLOPs x MFU ceiling
                           (never less than the weights' HBM reads per pass: small micro-batches are memory-bound)
                         + elementwise traffic (norms, activations, rotary, casts) / HBM bandwidth
                         + kernel-launch latency per layer and pass (+ per LoRA adapter)     (latency-bound part)
-                        + a fixed per-micro-batch overhead (Python, data loading)
+                        + a fixed per-micro-batch host overhead (Python, data loading; none for Megatron-Core's
+                          loop, which keeps the GPU fed between micro-batches: host_seconds)
                         + QLoRA dequantisation traffic / HBM bandwidth                      (memory-bound part)
                         + DoRA's weight norms per forward: FLOPs / compute + bytes / HBM bandwidth (dora.py)
                         + ZeRO-3 re-gathers / a fraction of HBM bandwidth, tensor-parallel collectives / link
@@ -216,6 +217,16 @@ def weight_read_seconds(work: StepWork, gpu: GpuSpec) -> float:
     return work.weight_read_bytes / bandwidth if bandwidth > 0 else 0.0
 
 
+def host_seconds(method: str, stack, coef: Coefficients) -> float:
+    """Host time per micro-batch during which the GPU waits: `step_overhead_s`, fit on the eager PyTorch loops of the
+    fit rows (HF Trainer, accelerate, DeepSpeed, torchtune, ...: Python between micro-batches, batches collated in the
+    training process by default). None where the loop keeps the GPU's queue full between micro-batches
+    (Stack.host_overlapped: Megatron-Core); its per-layer kernel launches are still `launch_seconds`."""
+    if stack is not None and stack.host_overlapped:
+        return 0.0
+    return float(coef.step_overhead_s[method])
+
+
 def launch_seconds(work: StepWork, fused: bool, coef: Coefficients) -> float:
     """Kernel-launch latency, which does not shrink with the model: every layer launches its kernels once per pass,
     each LoRA-adapted module adds its own (dropout, A, B, add); fused kernels launch fewer."""
@@ -247,7 +258,7 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     passes = float(coef.elementwise_passes["fused" if fused else "hf"])
     hbm = _bandwidth(gpu, 1.0)
     elementwise_s = work.tokens_per_micro_batch * work.elementwise_bytes_per_token * passes / tp / hbm if hbm else 0.0
-    overhead_s = coef.step_overhead_s[method] + launch_seconds(work, fused, coef)
+    overhead_s = host_seconds(method, stack, coef) + launch_seconds(work, fused, coef)
     overhead_s += dora_norm_seconds(work, peak * ceiling, hbm)
     if method == "qlora":
         overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef) / tp

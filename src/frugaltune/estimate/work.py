@@ -25,7 +25,7 @@ from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.estimate.flops import FlopsBreakdown, attention_forward_flops_per_token
 from frugaltune.estimate.shapes import layer_linear_params, layer_targets, lm_head_params
-from frugaltune.estimate.stack import Stack
+from frugaltune.estimate.stack import FP32_GRAD_BUFFER_FRAMEWORKS, Stack
 from frugaltune.estimate.throughput import StepWork, attention_kernel_slowdown
 
 
@@ -85,7 +85,8 @@ def grad_sync_bytes(job: rec.Job, stack: Stack, precision: str, trainable: int) 
     n = job.num_gpus // max(stack.tensor_parallel, 1)
     if job.zero_stage >= 3 or n <= 1:
         return 0.0
-    payload = mem.gradient_bytes(job.method, precision, trainable) / max(stack.tensor_parallel, 1)
+    fp32_buffer = stack.framework in FP32_GRAD_BUFFER_FRAMEWORKS  # reduced in fp32 (memory.gradient_bytes)
+    payload = mem.gradient_bytes(job.method, precision, trainable, 0, fp32_buffer) / max(stack.tensor_parallel, 1)
     return 2.0 * payload * (n - 1) / n
 
 
