@@ -56,6 +56,14 @@ def test_usage_errors_are_one_line_naming_the_flag(argv, message):
     assert info.value.exit_code == 2 and info.value.message.startswith(message)
 
 
+@pytest.mark.parametrize("raw, fix", [("qlorra", "use --method qlora"), ("ful", "use --method full"),
+                                      ("zzz", "use --method full")])
+def test_a_wrong_choice_is_fixed_with_the_closest_one(raw, fix):
+    with pytest.raises(Exception) as info:
+        parse(["x", "--method", raw], OPTIONS, prog="frugaltune x")
+    assert info.value.fix == fix
+
+
 def test_help_anywhere_wins():
     with pytest.raises(HelpRequested):
         parse(["--steps", "bad", "-h"], OPTIONS)

@@ -72,16 +72,18 @@ class DivergedError(FrugalError):
         self.checkpoint = checkpoint
 
 
-def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
-    """Return ' Did you mean: a, b?' for the closest `choices` to `word`, or '' when none is close."""
+def closest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The `choices` closest to `word` (case-insensitive), best first; [] when none is close."""
     import difflib
 
-    choices = list(choices)
     lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)
-    if not close:
-        return ""
-    return " Did you mean: " + ", ".join(lowered[c] for c in close) + "?"
+    return [lowered[c] for c in difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)]
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ' Did you mean: a, b?' for the closest `choices` to `word`, or '' when none is close."""
+    close = closest(word, choices, n)
+    return " Did you mean: " + ", ".join(close) + "?" if close else ""
 
 
 def yaml_syntax_error(path: object, err: Exception) -> ConfigError:

@@ -131,7 +131,8 @@ def check_choices(kwargs: dict, options: list[Opt]) -> None:
 
 
 def not_a_choice(o: Opt, value: str):
-    from frugaltune.errors import ConfigError, did_you_mean
+    from frugaltune.errors import ConfigError, closest, did_you_mean
 
+    suggestion = (closest(value, o.choices, 1) or [o.choices[0]])[0]
     return ConfigError(f"{o.flag} {value!r} is not one of {', '.join(o.choices)}.{did_you_mean(value, o.choices)}",
-                       fix=f"use {o.flag} {o.choices[0]}")
+                       fix=f"use {o.flag} {suggestion}")
