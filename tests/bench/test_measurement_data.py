@@ -145,3 +145,37 @@ def test_universal_llm_trainer_rows_run_masked_sdpa():
     rows = list(csv.DictReader(open(CHECKER.parent / "measurements_heldout.csv", encoding="utf-8")))
     ult = [r for r in rows if r["source"].startswith("universal-llm-trainer")]
     assert ult and {r["attention"] for r in ult} == {"sdpa-masked"}
+
+
+def test_fms_fused_ops_rows_are_unsloth_kernels_without_unsloth_offload():
+    """fms-acceleration's fused-ops-and-kernels plugin runs Unsloth-derived kernels (RMSNorm, RoPE, fused LoRA on a
+    quantized base) under transformers' forward; its *-liger configs take only the loss from Liger. Such rows are
+    kernels unsloth with loss fused, and state activation_offload false: the plugin has no offloaded checkpointing, so
+    Unsloth's own default must not apply to them."""
+    import csv
+    import sys
+
+    sys.path.insert(0, str(CHECKER.parents[1]))
+    from measurement_rows import load_rows
+
+    from frugaltune.catalog.load import load_catalog
+    from frugaltune.estimate.stack import resolve_stack
+
+    rows = list(csv.DictReader(open(CHECKER.parent / "measurements_fit.csv", encoding="utf-8")))
+    fms = [r for r in rows if r["source"] == "fms-acceleration benchmark refs"]
+    config = {r["row_id"]: r["quote"].split("framework_config=")[1].split(",")[0] for r in fms}
+    foak = [r for r in fms if "foak" in config[r["row_id"]]]
+    liger = [r for r in foak if config[r["row_id"]].endswith("-liger")]
+    assert len(liger) == 89 and len(foak) > len(liger)
+    assert {r["kernels"] for r in foak} == {"unsloth"}
+    assert {r["loss"] for r in liger} == {"fused"}
+    assert {r["loss"] for r in foak if r not in liger} == {"hf"}
+    assert {r["kernels"] for r in fms if r not in foak} == {"hf"}
+
+    liger_ids = {r["row_id"] for r in liger}
+    cases = [c for c in load_rows(load_catalog(), "fit") if c.row["row_id"] in liger_ids and not c.skip]
+    assert len(cases) == len(liger)
+    for case in cases:
+        stack = resolve_stack(case.job)
+        assert stack.kernels == "unsloth" and stack.loss_kernel == "fused" and stack.framework == "hf-trainer"
+        assert stack.activation_offload is False and stack.fused_elementwise
