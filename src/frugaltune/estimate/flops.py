@@ -28,12 +28,16 @@ class FlopsBreakdown:
         return self.forward + self.backward + self.recompute
 
 
+def attended_positions(arch: ModelArch, seq_len: float) -> float:
+    """Positions one token's causal attention reads: the sequence, or the sliding window when shorter."""
+    window = getattr(arch, "sliding_window", None) or arch.extra.get("sliding_window") or seq_len
+    return min(seq_len, window)
+
+
 def attention_forward_flops_per_token(arch: ModelArch, seq_len: int) -> float:
     """Causal attention scores + weighted sum, one token, all layers (forward only)."""
     d_attn = arch.num_heads * arch.head_dim
-    window = getattr(arch, "sliding_window", None) or arch.extra.get("sliding_window") or seq_len
-    s_eff = min(seq_len, window)
-    return 2.0 * s_eff * d_attn * arch.num_layers
+    return 2.0 * attended_positions(arch, seq_len) * d_attn * arch.num_layers
 
 
 def flops_per_token(

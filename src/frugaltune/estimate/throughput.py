@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 
 from frugaltune.catalog.types import GpuSpec, ModelArch
-from frugaltune.estimate import shapes
+from frugaltune.estimate import flops, shapes
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.record import record
 
@@ -106,8 +106,7 @@ def attention_kernel_slowdown(attention: str, arch: ModelArch, seq_len: float, p
     speed = ATTENTION_SPEED_VS_FLASH.get(attention)
     if not speed:
         return 1.0
-    window = getattr(arch, "sliding_window", None) or arch.extra.get("sliding_window") or seq_len
-    s_eff = max(min(seq_len, window), 1.0)
+    s_eff = max(flops.attended_positions(arch, seq_len), 1.0)
     return 2.0 * seq_len / s_eff / speed
 
 
