@@ -80,9 +80,13 @@ def test_the_slowdown_multiplies_attention_time_only():
     (dict(framework="trl", packing=False, micro_batch=2), "sdpa-masked"),
     (dict(framework="hf-trainer", packing=False, micro_batch=1), "sdpa"),  # one sequence: nothing to pad
     (dict(framework="hf-trainer", packing=True, micro_batch=4), "sdpa"),  # fixed-length packed rows
-    (dict(packing=True, micro_batch=4), "sdpa-masked"),  # frugaltune's runner pads its packed rows
+    # frugaltune's runner keeps packed documents apart: under SDPA a block-diagonal mask, even for one row
+    (dict(packing=True, micro_batch=4), "sdpa-masked"),
     (dict(framework="frugaltune", packing=True, micro_batch=2), "sdpa-masked"),
-    (dict(packing=True, micro_batch=1), "sdpa"),
+    (dict(packing=True, micro_batch=1), "sdpa-masked"),
+    (dict(framework="frugaltune", packing=True, micro_batch=1), "sdpa-masked"),
+    (dict(framework="frugaltune", packing=False, micro_batch=1), "sdpa"),  # one unpacked sequence: no mask
+    (dict(framework="frugaltune", packing=True, micro_batch=4, attention="flash"), "flash"),  # varlen, no mask
     (dict(framework="torchtune", packing=False, micro_batch=4), "sdpa"),  # its own causal SDPA, no padding mask
     (dict(framework="litgpt", packing=False, micro_batch=4), "sdpa"),
     (dict(framework="hf-trainer", packing=False, micro_batch=4, attention="sdpa"), "sdpa"),  # as the user said
@@ -107,3 +111,21 @@ def test_estimate_json_echoes_the_resolved_attention(cli):
     # the same FLOPs, more time: the masked kernel's extra work is in its speed, not in the model's FLOPs
     assert masked["throughput"]["flops_per_token"] == causal["throughput"]["flops_per_token"]
     assert masked["throughput"]["tokens_per_sec_per_gpu"] < causal["throughput"]["tokens_per_sec_per_gpu"]
+
+
+def test_the_runner_runs_flash_attention_itself():
+    from frugaltune.estimate.stack import stack_warnings
+    from frugaltune.report.compare import job_kwargs
+    from frugaltune.train.config import RunConfig
+
+    job = build_job("llama-2-7b", method="lora", seq_len=512, framework="frugaltune", packing=True, micro_batch=4,
+                    attention="flash")
+    gpu = load_catalog().gpu("A100-80GB")
+    assert not any("planning input" in w for w in stack_warnings(resolve_stack(job), job, gpu))
+    # a run's own estimate takes model.attention: flash for flash_attention_2/3, the batching's resolution for auto
+    cfg = RunConfig.from_dict({"model": {"attention": "flash_attention_2"}, "data": {"packing": True}})
+    kwargs = job_kwargs(cfg, model_ref="llama-2-7b", n_examples=100, tokens_per_sample=100.0,
+                        padded_tokens_per_sample=100.0)
+    assert kwargs["attention"] == "flash" and kwargs["framework"] == "frugaltune"
+    assert "attention" not in job_kwargs(RunConfig.from_dict({}), model_ref="llama-2-7b", n_examples=100,
+                                         tokens_per_sample=100.0, padded_tokens_per_sample=100.0)

@@ -302,6 +302,7 @@ def test_packing_preserves_tokens_and_labels():
     assert all(len(r["input_ids"]) == len(r["labels"]) <= 10 for r in rows)
     # rows in order: 5 | 7+3 | 9 | 4 | 20 split as 10, 10 | 2+6
     assert [len(r["input_ids"]) for r in rows] == [5, 10, 9, 4, 10, 10, 8]
+    assert [r["lengths"] for r in rows] == [[5], [7, 3], [9], [4], [10], [10], [2, 6]]  # the 20 split: 10 + 10
     starts, pos = set(), 0
     for ex in examples:
         starts.add(pos)
@@ -327,7 +328,8 @@ def _contains(row: list[int], part: list[int]) -> bool:
 
 def test_packing_inserts_eos_when_missing():
     rows = pack_examples([{"input_ids": [5, 6], "labels": [5, 6]}, {"input_ids": [7], "labels": [7]}], 8, eos_id=2)
-    assert rows == [{"input_ids": [5, 6, 2, 7, 2], "labels": [5, 6, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]}]
+    assert rows == [{"input_ids": [5, 6, 2, 7, 2], "labels": [5, 6, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX],
+                     "lengths": [3, 2]}]
 
 
 def test_split_is_deterministic_and_disjoint():

@@ -15,9 +15,11 @@ from frugaltune.record import record
 LOSSES = ("hf", "chunked", "fused")
 KERNELS = ("hf", "liger", "unsloth", "te")
 # sdpa: PyTorch scaled_dot_product_attention with is_causal and no mask (its flash backend); sdpa-masked: SDPA given
-# an explicit attention mask (padded batches under transformers), which PyTorch runs on its memory-efficient backend
-# (estimate/throughput.py attention_kernel_slowdown). Left unset, "sdpa" resolves to one or the other by the batching
-# (padded_batches).
+# an explicit attention mask (padded batches, or packed documents kept apart by a block-diagonal mask, under
+# transformers), which PyTorch runs on its memory-efficient backend (estimate/throughput.py attention_kernel_slowdown).
+# Left unset, "sdpa" resolves to one or the other by the batching (padded_batches). flash: FlashAttention's causal
+# kernel, varlen over packed documents where the batch is padding-free (frugaltune train with model.attention
+# flash_attention_2/3).
 ATTENTIONS = ("eager", "sdpa", "sdpa-masked", "flash")
 FRAMEWORKS = ("hf-trainer", "trl", "torchtune", "axolotl", "llama-factory", "unsloth", "litgpt", "megatron",
               "frugaltune")
@@ -25,14 +27,15 @@ STACK_FIELDS = ("loss", "kernels", "attention", "activation_offload", "optimizer
 # The frugaltune runner applies these itself (train/stack_runtime.py); the others are planning inputs.
 RUNNER_IMPLEMENTS = {"loss": ("hf", "chunked", "fused"), "activation_offload": (False, True),
                      "optimizer_in_backward": (False, True), "compile": (False, True), "kernels": ("hf",),
-                     "attention": ("sdpa", "sdpa-masked", "eager"), "fp8": (False,)}
+                     "attention": ("sdpa", "sdpa-masked", "eager", "flash"), "fp8": (False,)}
 
 # Frameworks that train transformers' own model forward (kernels may be patched into it, the forward is theirs).
 TRANSFORMERS_FORWARD = ("hf-trainer", "trl", "axolotl", "frugaltune")
 
 # Frameworks whose collator right-pads an unpacked micro-batch to its longest sample and passes the padding
 # attention_mask to transformers' model (DataCollatorForSeq2Seq / DataCollatorWithPadding; frugaltune
-# train/data.py collate). None is frugaltune's own runner, which pads packed rows too (padded_batches).
+# train/data.py collate). None is frugaltune's own runner, whose packed rows keep their documents apart with a
+# block-diagonal mask under SDPA (padded_batches).
 PADDING_FRAMEWORKS = (None, "hf-trainer", "trl", "axolotl", "llama-factory", "frugaltune")
 
 # Frameworks whose documented AdamW is torch's fused kernel (no multi-tensor temporaries; memory.optimizer_step_bytes):
@@ -244,7 +247,7 @@ def resolve_stack(job) -> Stack:
 
 
 def padded_batches(job) -> bool:
-    """Whether the job's micro-batches carry padding that transformers must mask, so SDPA gets an explicit mask.
+    """Whether transformers must give SDPA an explicit mask for the job's micro-batches (padding, or packed documents).
 
     transformers drops the mask and calls SDPA with is_causal=True only when the 2-D attention_mask has no zero
     (AttentionMaskConverter._ignore_causal_mask_sdpa: `torch.all(attention_mask == 1)`, transformers
@@ -252,12 +255,17 @@ def padded_batches(job) -> bool:
     padding it builds a 4-D causal-plus-padding mask, which PyTorch's flash backend refuses (sdp_utils.cpp
     can_use_flash_attention: check_for_attn_mask, pytorch/pytorch aten/src/ATen/native/transformers/cuda @001f694a),
     so the memory-efficient backend runs. A micro-batch of one sequence has no padding. Unpacked samples of
-    different lengths are padded to the longest; frameworks' packing fills fixed-length rows, except frugaltune's own
-    runner, whose packed rows hold whole examples (train/data.py pack_examples) and are padded to the longest row of
-    the micro-batch like unpacked ones (collate)."""
-    if job.micro_batch <= 1 or job.framework not in PADDING_FRAMEWORKS:
+    different lengths are padded to the longest; frameworks' packing fills fixed-length rows where documents attend
+    to each other (no mask), except frugaltune's own runner: its packed rows keep each document to itself through
+    position_ids that restart at every document, and transformers turns those into a block-diagonal causal mask
+    for SDPA, whatever the micro-batch size (masking_utils.py find_packed_sequence_indices, transformers 5.24.0;
+    train/packing.py). Under flash attention the same position_ids select the varlen kernel (no mask): an explicit
+    --attention flash is kept as given."""
+    if job.framework not in PADDING_FRAMEWORKS:
         return False
-    return not job.packing or job.framework in (None, "frugaltune")
+    if job.packing and job.framework in (None, "frugaltune"):
+        return True
+    return job.micro_batch > 1 and not job.packing
 
 
 # Frameworks whose sharded training goes through accelerate (FSDP / DeepSpeed): with mixed precision on, accelerate

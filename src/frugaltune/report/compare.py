@@ -48,7 +48,7 @@ def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float
             "dataset_size": n_examples, "tokens_per_sample": tokens_per_sample,
             "padded_tokens_per_sample": padded_tokens_per_sample, "longest_sample_tokens": longest_sample_tokens,
             "epochs": epochs, "packing": cfg.data.packing, **distributed_kwargs(cfg), **offer_kwargs(cfg),
-            **stack_kwargs(t)}
+            **stack_kwargs(t), **attention_kwargs(cfg)}
 
 
 def stack_kwargs(training) -> dict[str, Any]:
@@ -57,6 +57,17 @@ def stack_kwargs(training) -> dict[str, Any]:
             "activation_offload": getattr(training, "activation_offload", False),
             "optimizer_in_backward": getattr(training, "optimizer_in_backward", False),
             "compile": getattr(training, "compile", False)}
+
+
+# model.attention -> the estimator's --attention; sdpa and auto are left to the estimator, which resolves them by the
+# batching (estimate/stack.py padded_batches)
+RUNNER_ATTENTION = {"eager": "eager", "flash_attention_2": "flash", "flash_attention_3": "flash"}
+
+
+def attention_kwargs(cfg) -> dict[str, Any]:
+    """The estimator's attention for the config's model.attention, where it names one the estimator must not guess."""
+    attention = RUNNER_ATTENTION.get(getattr(getattr(cfg, "model", None), "attention", "auto"))
+    return {"attention": attention} if attention else {}
 
 
 def distributed_kwargs(cfg) -> dict[str, Any]:

@@ -61,6 +61,10 @@ class ModelConfig(_Strict):
     """Presets only: size of the locally trained BPE tokenizer (default 512)."""
     trust_remote_code: bool = False
     """Allow model code from the Hub repo to run (off by default)."""
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3"] = "auto"
+    """Attention implementation (transformers' attn_implementation); `auto` = transformers' default (sdpa where the
+    model has it). flash_attention_2/3 need the flash-attn package and a CUDA GPU, and with `data.packing` attend each
+    packed document on its own without any pad token."""
 
 
 class LoraConfig(_Strict):
@@ -141,7 +145,9 @@ class DataConfig(_Strict):
     max_seq_len: int = Field(default=512, ge=8, le=MAX_SEQ_LEN)
     """Longer examples are truncated."""
     packing: bool = False
-    """Concatenate examples into `max_seq_len` blocks (no padding)."""
+    """Put whole examples side by side in rows of up to `max_seq_len` tokens. Each example attends only to itself
+    (position_ids restart at every example; no attention_mask); with flash attention a micro-batch is one row with no
+    pad tokens. Models that cannot read examples from position_ids keep padded rows, where examples see each other."""
 
     def load_records_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `frugaltune.train.data.load_records` for this section (path aside)."""

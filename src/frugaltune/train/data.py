@@ -36,7 +36,7 @@ from frugaltune.train.data_tokens import (
 
 __all__ = [
     "CLASSIFICATION_PROMPT", "IGNORE_INDEX", "Examples", "accuracy", "build_examples", "classification_prompt",
-    "collate", "find_labels", "load_records", "pack_examples", "score_labels", "train_eval_split",
+    "collate", "collate_packed", "find_labels", "load_records", "pack_examples", "score_labels", "train_eval_split",
 ]
 
 log = logging.getLogger(__name__)
@@ -246,37 +246,41 @@ def pack_examples(examples: Sequence[dict], seq_len: int, *, eos_id: int | None 
     inserted (label -100) after any example that does not.
 
     Loss across documents: the first token of every example after the first in a row gets label -100, so no
-    loss term predicts one document from another. Attention is not masked per document (the standard
-    "packing" of GPT pretraining and HF group_texts): a later example can attend to an earlier one in its row.
+    loss term predicts one document from another. Attention across documents: each row lists its documents'
+    lengths (`lengths`; a chunk of a long example counts as a document), from which `collate_packed` restarts
+    position_ids at 0 at every document, so transformers attends within each document only.
 
     Returns:
-        Rows {"input_ids", "labels"}; their concatenated input_ids equal the examples' concatenated input_ids
-        (plus any inserted EOS), and their labels equal the examples' labels except at those boundaries.
+        Rows {"input_ids", "labels", "lengths"}; their concatenated input_ids equal the examples' concatenated
+        input_ids (plus any inserted EOS), their labels equal the examples' labels except at those boundaries,
+        and sum(lengths) == len(input_ids).
     """
     if seq_len < 2:
         raise ConfigError(f"packing seq_len={seq_len} is too small.", fix="set data.max_seq_len to at least 8.")
     rows: list[dict] = []
     ids: list[int] = []
     lab: list[int] = []
+    lengths: list[int] = []
     for ex in examples:
         e_ids, e_lab = list(ex["input_ids"]), list(ex["labels"])
         if eos_id is not None and (not e_ids or e_ids[-1] != eos_id):
             e_ids, e_lab = e_ids + [eos_id], e_lab + [IGNORE_INDEX]
         if len(e_ids) > seq_len:  # on rows of its own; its last chunk may share a row with what follows
             if ids:
-                rows.append({"input_ids": ids, "labels": lab})
+                rows.append({"input_ids": ids, "labels": lab, "lengths": lengths})
             chunks = [(e_ids[s:s + seq_len], e_lab[s:s + seq_len]) for s in range(0, len(e_ids), seq_len)]
-            rows += [{"input_ids": i, "labels": la} for i, la in chunks[:-1]]
+            rows += [{"input_ids": i, "labels": la, "lengths": [len(i)]} for i, la in chunks[:-1]]
             ids, lab = chunks[-1]
+            lengths = [len(ids)]
             continue
         if ids and len(ids) + len(e_ids) > seq_len:
-            rows.append({"input_ids": ids, "labels": lab})
-            ids, lab = [], []
+            rows.append({"input_ids": ids, "labels": lab, "lengths": lengths})
+            ids, lab, lengths = [], [], []
         if ids and e_lab:
             e_lab[0] = IGNORE_INDEX
-        ids, lab = ids + e_ids, lab + e_lab
+        ids, lab, lengths = ids + e_ids, lab + e_lab, lengths + [len(e_ids)]
     if ids:
-        rows.append({"input_ids": ids, "labels": lab})
+        rows.append({"input_ids": ids, "labels": lab, "lengths": lengths})
     return rows
 
 
@@ -324,3 +328,62 @@ def collate(examples: Sequence[dict], pad_id: int, *, pad_to_multiple_of: int | 
         labels[row, :n] = torch.tensor(ex["labels"], dtype=torch.long)
         mask[row, :n] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+PACKED_LAYOUTS = ("flat", "rows")
+
+
+def collate_packed(rows: Sequence[dict], pad_id: int, *, layout: str = "flat") -> dict:
+    """Packed rows into a padding-free batch: position_ids restart at 0 at every document, no attention_mask.
+
+    transformers reads the restarts as document boundaries when no attention_mask is given: flash_attention_2/3
+    run the varlen kernel on each document (modeling_flash_attention_utils.py `_is_packed_sequence`,
+    `prepare_fa_kwargs_from_position_ids`: a document starts where position_ids equal their minimum, 0), and sdpa,
+    eager and flex build a block-diagonal causal mask (masking_utils.py `_preprocess_mask_arguments` ->
+    `find_packed_sequence_indices`: a new document wherever consecutive positions do not step by 1; transformers
+    5.24.0). Either way no token attends to another document.
+
+    Args:
+        rows: from `pack_examples` (each with `lengths`; a row without them is one document).
+        pad_id: filler of the "rows" layout.
+        layout: "flat": the micro-batch as one row [1, total tokens], as transformers' DataCollatorWithFlattening and
+            TRL's padding_free do: no pad token; the first label of every row after the first is -100 (no loss term
+            predicts one row from the previous one). "rows": [rows, longest row], each row's tail filled with
+            pad_id, label -100, and positions counting from 0 again, so the filler is a document of its own that no
+            real token attends to (for attention that materialises a mask: a flat micro-batch's mask would cover
+            (rows x seq)^2 positions instead of rows x seq^2).
+
+    Deterministic: the output depends only on the rows and their order, so a resumed run replays the same batches.
+
+    Returns:
+        {"input_ids", "labels", "position_ids"}: int64 tensors of the layout's shape.
+    """
+    import torch
+
+    if not rows:
+        raise ValueError("collate_packed needs at least one row")
+    if layout not in PACKED_LAYOUTS:
+        raise ValueError(f"layout {layout!r}: expected one of {PACKED_LAYOUTS}")
+    positions = [_positions(r) for r in rows]
+    if layout == "flat":
+        ids = [t for r in rows for t in r["input_ids"]]
+        labels = [t for i, r in enumerate(rows) for t in ([IGNORE_INDEX] + list(r["labels"][1:]) if i and r["labels"]
+                                                          else r["labels"])]
+        flat = [p for pos in positions for p in pos]
+        return {name: torch.tensor([values], dtype=torch.long)
+                for name, values in (("input_ids", ids), ("labels", labels), ("position_ids", flat))}
+    width = max(len(r["input_ids"]) for r in rows)
+    out = {"input_ids": [], "labels": [], "position_ids": []}
+    for r, pos in zip(rows, positions):
+        fill = width - len(r["input_ids"])
+        out["input_ids"].append(list(r["input_ids"]) + [int(pad_id)] * fill)
+        out["labels"].append(list(r["labels"]) + [IGNORE_INDEX] * fill)
+        out["position_ids"].append(pos + list(range(fill)))
+    return {name: torch.tensor(values, dtype=torch.long) for name, values in out.items()}
+
+
+def _positions(row: dict) -> list[int]:
+    lengths = row.get("lengths") or [len(row["input_ids"])]
+    if sum(lengths) != len(row["input_ids"]):
+        raise ValueError(f"row lengths {lengths} do not add up to its {len(row['input_ids'])} tokens")
+    return [p for n in lengths for p in range(n)]

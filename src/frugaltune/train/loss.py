@@ -30,12 +30,24 @@ def supports_logits_to_keep(model: Any) -> bool:
         return False
 
 
+def model_inputs(batch: dict) -> dict:
+    """The forward's inputs of a batch: input_ids with attention_mask (padded) or position_ids (packed, no padding).
+    Packed without padding, no KV cache either: transformers reads documents from position_ids only when there is
+    neither an attention_mask nor a cache (masking_utils.py _preprocess_mask_arguments, transformers 5.24.0), and a
+    model whose config keeps use_cache on would make one."""
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+    if "position_ids" in inputs:
+        inputs["use_cache"] = False
+    return inputs
+
+
 def summed_loss(model: Any, batch: dict, *, sparse_logits: bool) -> Any:
-    """Cross-entropy summed over the trained tokens of `batch` (input_ids, attention_mask, labels on one device).
+    """Cross-entropy summed over the trained tokens of `batch` (input_ids, labels, and attention_mask or
+    position_ids, on one device).
 
     Args:
         model: a causal LM (possibly peft- or DDP-wrapped).
-        batch: right-padded tensors; labels -100 where no loss is taken.
+        batch: from data.collate or data.collate_packed; labels -100 where no loss is taken.
         sparse_logits: project only the trained positions (needs `supports_logits_to_keep`).
     """
     import torch
@@ -43,9 +55,9 @@ def summed_loss(model: Any, batch: dict, *, sparse_logits: bool) -> Any:
 
     labels = batch["labels"]
     if not sparse_logits:
-        return model(**batch, num_items_in_batch=1).loss  # reduction "sum" (divided by 1)
+        return model(**model_inputs(batch), labels=labels, num_items_in_batch=1).loss  # reduction "sum" (divided by 1)
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:].ne(IGNORE_INDEX)  # position p predicts token p + 1
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep)
+    out = model(**model_inputs(batch), logits_to_keep=keep)
     logits = out.logits.reshape(-1, out.logits.shape[-1]).float()
     return F.cross_entropy(logits, labels[:, 1:][keep[:, :-1]], reduction="sum")

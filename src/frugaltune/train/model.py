@@ -150,11 +150,19 @@ def load_base_model(cfg: RunConfig, src: ModelSource, compute_dtype: str, *, qua
         kwargs["dtype"] = torch.float32 if full_mixed else getattr(torch, DTYPES[dtype])
     if device_map:
         kwargs["device_map"] = {"": device_map}
+    if cfg.model.attention != "auto":
+        kwargs["attn_implementation"] = cfg.model.attention
     try:
         model = _on_meta(src, kwargs) if on_meta else AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
     except OSError as err:
         raise ConfigError(f"model.source: cannot load {src.label} ({err}).".replace("\n", " "),
                           fix="Check the path / Hub id, or download the model first.") from err
+    except (ImportError, ValueError) as err:
+        if "attn_implementation" not in kwargs:
+            raise
+        raise ConfigError(f"model.attention={cfg.model.attention}: {err}".replace("\n", " "),
+                          fix="Install what it needs (flash-attn: pip install flash-attn, on a CUDA GPU) or set "
+                              "model.attention: auto.") from err
     model.config.use_cache = False
     return model
 
@@ -166,7 +174,8 @@ def _on_meta(src: ModelSource, kwargs: dict):
 
     config = AutoConfig.from_pretrained(src.path, **_common_kwargs(src))
     with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config, dtype=kwargs["dtype"])
+        extra = {"attn_implementation": kwargs["attn_implementation"]} if "attn_implementation" in kwargs else {}
+        return AutoModelForCausalLM.from_config(config, dtype=kwargs["dtype"], **extra)
 
 
 def _common_kwargs(src: ModelSource) -> dict:

@@ -50,12 +50,28 @@ def load_data_and_model(r) -> None:
     r.tokenizer = M.load_tokenizer(r.source)
     _tokenise(r, D, train_records, eval_records)
     model = M.load_base_model(r.cfg, r.source, r.compute_dtype, **r.engine.load_options())
+    r.layout = _batch_layout(r, model)
     r.model = stack_runtime.maybe_compile(M.apply_method(model, r.cfg), r.cfg.training)
     r._echo(M.trainable_line(r.model))
     r.trainable_params, r.total_params = M.param_counts(r.model)
     t = r.cfg.training
     r.plan = BatchPlan(len(r.train_set), t.micro_batch, t.seed, r.engine.num_processes, r.engine.process_index)
     r.total_steps = total_steps(r.plan, t.grad_accum, t.epochs, t.max_steps)
+
+
+def _batch_layout(r, model) -> str:
+    """How micro-batches are built: "padded" (collate) unpacked, else the packed layout the model can take."""
+    if not r.cfg.data.packing:
+        return "padded"
+    from frugaltune.train import packing
+
+    layout, why = packing.layout(model)
+    if layout == "padded":
+        log.warning("packing: %s, so packed rows stay padded with an attention_mask and examples in a row attend to "
+                    "each other.", why)
+    else:
+        log.info("packing without padding (%s): %s.", layout, why)
+    return layout
 
 
 def _tokenise(r, D, train_records: list[dict], eval_records: list[dict]) -> None:

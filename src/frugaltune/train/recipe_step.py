@@ -9,19 +9,26 @@ import time
 from frugaltune.train import faults, guards, stack_runtime
 
 
-def micro_batch(r, g: int) -> dict:
-    from frugaltune.train.data import collate
+def micro_batch(r, g: int) -> tuple[dict, int]:
+    """Micro-batch number `g` as tensors in the run's layout (padded, or packed without padding: data.collate_packed)
+    and its count of real tokens (pad tokens not counted)."""
+    from frugaltune.train.data import collate, collate_packed
 
-    return collate([r.train_set[i] for i in r.plan.indices(g)], r.tokenizer.pad_token_id)
+    rows = [r.train_set[i] for i in r.plan.indices(g)]
+    tokens = sum(len(row["input_ids"]) for row in rows)
+    layout = getattr(r, "layout", "padded")
+    if layout == "padded":
+        return collate(rows, r.tokenizer.pad_token_id), tokens
+    return collate_packed(rows, r.tokenizer.pad_token_id, layout=layout), tokens
 
 
 def train_step(r) -> None:
     """Forward and backward over the step's grad_accum micro-batches, then the optimizer and scheduler step."""
     t0 = time.perf_counter()
     ga, eng = r.cfg.training.grad_accum, r.engine
-    batches = [micro_batch(r, r.progress.micro_batches + i) for i in range(ga)]
+    batches, counts = zip(*(micro_batch(r, r.progress.micro_batches + i) for i in range(ga)))
     n_trained = sum(int(b["labels"][:, 1:].ne(-100).sum()) for b in batches)
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    tokens = sum(counts)
     n_trained, tokens = sum_over_ranks(r, n_trained, tokens)  # the step's totals over all ranks
     n_global = max(1, n_trained)
     loss_sum = 0.0

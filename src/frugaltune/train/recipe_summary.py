@@ -44,11 +44,13 @@ def data_fingerprint(train_set: list[dict]) -> str:
 
 
 def _padded_tokens_per_sample(r) -> float:
-    """Mean padded length per sequence under this run's batching (the estimator's compute per sample)."""
+    """Mean padded length per sequence under this run's batching (the estimator's compute per sample); a flat
+    packed micro-batch (data.collate_packed) has no padding."""
     mb, order, total = r.cfg.training.micro_batch, r.plan.order(0), 0
+    flat = getattr(r, "layout", "padded") == "flat"
     for start in range(0, len(order), mb):
-        chunk = order[start:start + mb]
-        total += max(len(r.train_set[i]["input_ids"]) for i in chunk) * len(chunk)
+        chunk = [len(r.train_set[i]["input_ids"]) for i in order[start:start + mb]]
+        total += sum(chunk) if flat else max(chunk) * len(chunk)
     return total / len(order)
 
 

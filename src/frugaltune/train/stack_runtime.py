@@ -69,9 +69,11 @@ def _unwrap(model: Any) -> Any:
 
 def hidden_and_head(model: Any, batch: dict) -> tuple[Any, Any]:
     """The last hidden states (before the LM head) and the LM head module."""
+    from frugaltune.train.loss import model_inputs
+
     lm = _unwrap(model)
     decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
-    out = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    out = decoder(**model_inputs(batch))
     return out.last_hidden_state, lm.get_output_embeddings()
 
 
