@@ -37,6 +37,13 @@ def test_plan_config_data_is_what_runconfig_makes_of_it(kwargs):
     assert planned.config == validated
 
 
+def test_a_plan_with_flash_attention_writes_the_runners_flash_attention():
+    flash = api.plan(model="7B", gpu="a10", attention="flash")
+    assert flash.config_data["model"]["attention"] == "flash_attention_2"
+    assert RunConfig.from_dict(flash.config_data).model.attention == "flash_attention_2"
+    assert api.plan(model="7B", gpu="a10").config_data["model"]["attention"] == "auto"
+
+
 PROBE = """
 import sys
 from frugaltune.cli.app import run

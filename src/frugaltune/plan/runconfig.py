@@ -44,11 +44,18 @@ def _targets(job) -> list[str]:
 
 
 def _runner_stack(stack: dict) -> dict:
-    """The planned stack options the runner applies itself (train/stack_runtime.py); the others (kernels,
-    attention, FP8, tensor parallelism) stay planning inputs and are not written."""
+    """The planned stack options the runner applies itself (train/stack_runtime.py); the others (kernels, FP8,
+    tensor parallelism) stay planning inputs and are not written (attention: _runner_attention)."""
     out = {"loss": stack.get("loss", "hf")} if stack.get("loss", "hf") != "hf" else {}
     out.update({k: True for k in ("activation_offload", "optimizer_in_backward", "compile") if stack.get(k)})
     return out
+
+
+def _runner_attention(stack: dict) -> dict:
+    """Flash attention, where the plan estimated it, as the runner's model.attention (flash_attention_2: the varlen
+    kernel that also keeps packed examples apart); sdpa, sdpa-masked and eager are the runner's default batching
+    under transformers' default attention and are not written."""
+    return {"attention": "flash_attention_2"} if stack.get("attention") == "flash" else {}
 
 
 def _checkpoint_minutes(rec: Recommendation) -> float:
@@ -88,7 +95,7 @@ def run_config_data(rec: Recommendation, *, model_source: str, data_path: str, o
         cost["usd_per_hour"] = round(est.hardware.usd_per_gpu_hour * billed_gpus(job.num_gpus, cand.offer), 6)
     raw = {
         "name": name,
-        "model": {"source": model_source},
+        "model": {"source": model_source, **_runner_attention(est.job.stack)},
         "method": method,
         "data": {"path": data_path, "format": data_format, "max_seq_len": job.seq_len, "packing": job.packing,
                  "eval_fraction": eval_fraction},
