@@ -18,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 # NVIDIA's NeMo recipes, estimated ~35-45 % low, and a plain PyTorch loop at 8k tokens, estimated 2-4x high): measured
 # 29.1 % on 119 rows (20.4 % on the 68 rows before the last two sources), so the bar moved 20 -> 30 % to keep main
 # green; the issue's target stays 20 %, and the bar goes back down when the estimator earns it.
-BARS = {"memory": 18.0, "tokens/s": 30.0}
+# 2026-12-02 (latest): 21.0 % on 160 held-out rows (bench/README.md), so the bar comes back down 30 -> 25 % to catch a
+# regression; the issue's target stays 20 %.
+BARS = {"memory": 18.0, "tokens/s": 25.0}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,9 @@ def test_held_out_median_error_within_the_bar(held_out, metric):
 # rows that leave checkpointing unstated take Megatron-Core's default (no recompute; bench/data/README.md), so the fit
 # rows' leave-one-source-out misses shrank and the fit's nested rule narrowed the tokens/s width factor 1.7 -> 1.4;
 # held-out coverage 77 -> 69 % (median error unchanged at 23.5 %), so the floor moved 0.72 -> 0.66.
-HELD_OUT_COVERAGE = {"memory": 0.65, "tokens/s": 0.66}
+# 2026-12-02 (latest): the width factor and the borrowed-band widening are now chosen together (bench/README.md, "Bands
+# that hold together"): held-out coverage memory 75 %, tokens/s 79 %, so the floors move up to 0.70 / 0.72.
+HELD_OUT_COVERAGE = {"memory": 0.70, "tokens/s": 0.72}
 MAX_MEDIAN_SPAN = {"memory": 2.0, "tokens/s": 4.0}
 
 
