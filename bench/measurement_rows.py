@@ -7,8 +7,9 @@ flag); what the row leaves `unknown` is left to the framework's documented defau
 - Memory: converted to GB; `allocated`/`active` rows are compared with the estimate's allocated peak, `reserved`
   with its reserved peak, `nvidia-smi`/`unknown` with the planning value (reserved + CUDA context). `total` / GPUs.
 - Tokens/s: sources that count real tokens of unpacked data are compared with the estimate scaled to real tokens.
+- Quantised bases: bitsandbytes `nf4`, `nf4-dq` and `fp4` are all the 4-bit QLoRA base (exclusion(): same bytes and kernels).
 - Not scored (reason kept): no model shape, GPU not in the catalog, pipeline or context parallelism, quantisations
-  the estimator has no model for (int8, fp4), missing batch or length, [ESTIMATE]/[MAX-FIT]/[CLAIM]/... tags.
+  the estimator has no model for (int8), missing batch or length, [ESTIMATE]/[MAX-FIT]/[CLAIM]/... tags.
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def exclusion(r: dict) -> str | None:
         return f"[{tag}] not ground truth"
     if (_int(r["pipeline_parallel"]) or 1) > 1 or (_int(r["context_parallel"]) or 1) > 1:
         return "pipeline/context parallelism (not modelled)"
-    if r["quant"] in ("int8", "fp4"):
-        return f"{r['quant']} base weights (not modelled)"
+    # bitsandbytes' fp4 and nf4 differ only in the 16-value code a 4-bit index is looked up in: quantize_4bit stores
+    # both as packed 4-bit indices with one absmax per 64-weight block (bitsandbytes/functional.py quantize_4bit,
+    # quant_type only picks the code), and dequantisation is the same kernel with a table lookup either way
+    # (csrc/kernels.cu kDequantizeBlockwise, cases FP4 / NF4: dDequantizeFP4Tree vs dDequantizeNF4;
+    # bitsandbytes-foundation/bitsandbytes @95f9af30). Same bytes, same kernels: an fp4 row is a QLoRA row without
+    # double quantisation (BitsAndBytesConfig's default bnb_4bit_use_double_quant is False; the schema has no fp4-dq).
+    if r["quant"] == "int8":
+        return "int8 base weights (not modelled)"
     if not r["gpu"] and tag == "OOM":
         return "OOM on an unstated GPU"
     if _int(r["micro_batch"]) is None or _int(r["seq_len"]) is None:

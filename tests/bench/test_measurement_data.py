@@ -93,6 +93,22 @@ def test_dora_rows_are_scored_as_lora_with_use_dora():
     assert job_fields(_good_row(cm) | {"seq_len": "512", "micro_batch": "2"})["use_dora"] is False
 
 
+def test_bitsandbytes_fp4_rows_are_scored_as_qlora_without_double_quant():
+    import sys
+
+    sys.path.insert(0, str(CHECKER.parents[1]))
+    from measurement_rows import exclusion, job_fields
+
+    cm = _checker()
+    base = _good_row(cm) | {"method": "qlora", "seq_len": "512", "micro_batch": "2"}
+    fp4, nf4_dq = base | {"quant": "fp4"}, base | {"quant": "nf4-dq"}
+    assert exclusion(fp4) is None
+    assert job_fields(fp4)["method"] == "qlora" and job_fields(fp4)["double_quant"] is False
+    assert job_fields(nf4_dq)["double_quant"] is True
+    # LLM.int8 is a different kernel (outlier decomposition), still refused with its reason
+    assert exclusion(base | {"quant": "int8"}) == "int8 base weights (not modelled)"
+
+
 def test_an_unstated_setting_takes_the_frameworks_documented_default():
     import sys
 
