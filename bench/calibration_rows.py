@@ -141,7 +141,9 @@ def _job_fields(r: dict) -> dict:
         # the README's example scripts: LoraConfig(r=8, lora_alpha=32, lora_dropout=0.1)
         f.update(lora_r=8, lora_targets=("q_proj", "v_proj"), precision="fp32", lora_dropout=0.1)
     elif src.startswith("Mosaic") or src.startswith("torchtitan"):
-        f.update(zero_stage=3, attention="flash")
+        # pre-training throughput over full sequences: every sample fills its row (as measurement_rows reads a
+        # benchmark's "length L"), so no shorter documents are attended one by one
+        f.update(zero_stage=3, attention="flash", tokens_per_sample=float(_seq_len(r)))
         tp = re.search(r"\btp (\d+)", text)
         if tp:
             f["tensor_parallel"] = int(tp.group(1))

@@ -165,19 +165,12 @@ class Evaluator:
 
     def prepare_speed(self, coef: Coefficients) -> None:
         """The per-case step work (what a micro-batch asks of the GPU) under the fitted memory coefficients."""
-        from frugaltune.estimate.estimator import job_flops, optimizer_traffic_bytes, token_counts, trainable_count
-        from frugaltune.estimate.work import step_work
+        from frugaltune.estimate.estimator import micro_batch_work
 
         for i, (c, job, precision, stack, state, _fast) in enumerate(self.rows):
             if c.tag == "OOM" or not c.tokens_per_s:
                 continue
-            _r, _t, per_micro, _s = token_counts(job)
-            seq = min(job.seq_len, per_micro / job.micro_batch)
-            flops = job_flops(job, seq)
-            per_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
-            self.work[i] = step_work(job, precision, stack, flops, seq, per_micro,
-                                     optimizer_traffic_bytes(job, state), coef, per_layer,
-                                     trainable_count(job))
+            self.work[i] = micro_batch_work(job, precision, stack, state, coef)[1]  # the estimator's own step
 
     def speed_errors(self, coef: Coefficients) -> dict:
         groups = {}

@@ -114,6 +114,11 @@ def job_fields(r: dict) -> dict:
         fields.update(tokens_per_sample=float(fields["seq_len"]), padded_tokens_per_sample=None)
     else:  # a benchmark table's "length L, batch B" means B sequences of L tokens
         fields.update(tokens_per_sample=float(fields["seq_len"]), padded_tokens_per_sample=float(fields["seq_len"]))
+    if packing and fields["framework"] is None and fields["seq_len"]:
+        # The estimator reads no framework as frugaltune's own runner, whose packed documents flash attention attends
+        # one by one (estimate/stack.py VARLEN_PACKING_FRAMEWORKS); a framework it does not know (custom loops, XTuner,
+        # NeMo AutoModel, ...) may let them attend across the row, so its packed rows keep attention over the whole row
+        fields["attended_tokens_per_sample"] = float(fields["seq_len"])
     if r["method"] != "full":
         # `lm_head` is a LoRA adapter on the output layer (bench/data/README.md: targets; torchtune
         # apply_lora_to_output, LitGPT lora_head), unless the row says the embeddings and head are trained in full

@@ -64,9 +64,12 @@ def test_megatron_loop_has_no_per_micro_batch_host_time_by_hand(catalog):
 def test_megatron_estimate_differs_from_the_same_stack_by_exactly_the_host_time():
     # the same LoRA job (its fp32 adapter gradients whatever the framework), kernels and data parallelism with and
     # without Megatron-Core's loop: the step times differ by the shipped step_overhead_s of LoRA, nothing else
+    # (documents fill the 4,096-token rows: the runner's padding-free packing would otherwise attend shorter documents
+    # one by one, which Megatron's pre-training packing does not, test_packed_attention.py)
     c = load_coefficients()
     common = dict(model="llama-3-8b", gpu="h100", num_gpus=8, method="lora", micro_batch=1, seq_len=4096,
-                  packing=True, precision="bf16", grad_ckpt=False, zero_stage=0, grad_accum=4, lora_dropout=0.0)
+                  packing=True, precision="bf16", grad_ckpt=False, zero_stage=0, grad_accum=4, lora_dropout=0.0,
+                  tokens_per_sample=4096)
     mega = estimate(**common, framework="megatron").throughput
     plain = estimate(**common, kernels="te", attention="flash", loss="hf").throughput
     step = {name: 4096 * t.scaling_efficiency / t.tokens_per_sec_per_gpu for name, t in

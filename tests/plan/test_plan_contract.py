@@ -138,3 +138,28 @@ def test_dora_plans_write_use_dora_and_dry_run_to_the_plan(model, method, datase
     dry = dry_run(cfg)
     assert dry["estimate"]["job"]["use_dora"] is True
     assert not _mismatches(rec, dry)
+
+
+def test_packed_flash_plans_dry_run_to_the_plans_attention_and_speed(dataset, tmp_path):
+    # packing under flash attention: the runner attends each example alone (varlen), so plan and dry run both charge
+    # attention at the examples' E[L^2] / E[L] (counted from the same file), not the packed row, and agree on speed
+    out = tmp_path / "packed-flash.yaml"
+    rec = api.plan("qwen2.5-1.5b", method="lora", dataset=str(dataset), data_format="classification", epochs=2,
+                   output=out, packing=True, attention="flash").recommendation
+    cfg = load_config(out)
+    assert cfg.data.packing and cfg.model.attention == "flash_attention_2"
+    dry = dry_run(cfg)
+    assert not _mismatches(rec, dry)
+    attended = rec.job.attended_tokens_per_sample
+    assert attended and rec.job.tokens_per_sample <= attended < rec.job.seq_len
+    assert dry["estimate_job"]["attended_tokens_per_sample"] == pytest.approx(attended)
+    est = dry["estimate"]
+    assert est["throughput"]["flops_per_token"] == pytest.approx(rec.estimate.throughput.flops_per_token)
+    assert est["throughput"]["tokens_per_sec"] == pytest.approx(rec.estimate.throughput.tokens_per_sec)
+    from frugaltune.estimate.build import get_catalog
+    from frugaltune.estimate.estimator import estimate
+    from frugaltune.estimate.records import Hardware
+
+    hw = Hardware(gpu=get_catalog().gpu(rec.estimate.hardware.gpu), num_gpus=rec.job.num_gpus)
+    whole_row = estimate(rec.job.with_(attention="sdpa-masked"), hw)  # the same job, its rows' block mask computed
+    assert whole_row.throughput.flops_per_token > rec.estimate.throughput.flops_per_token

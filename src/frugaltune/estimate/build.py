@@ -55,7 +55,8 @@ def build_job(model: str, catalog=None, dataset: str | os.PathLike | None = None
     if dataset is not None:
         stats = dataset_stats(dataset, arch, kwargs, dataset_sample, data_format)
         kwargs.update(dataset_size=stats.samples, tokens_per_sample=stats.mean_tokens,
-                      padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens)
+                      padded_tokens_per_sample=stats.mean_padded_tokens, longest_sample_tokens=stats.max_tokens,
+                      attended_tokens_per_sample=stats.attended_tokens or None)
     return Job(model=arch, **kwargs)
 
 

@@ -37,6 +37,13 @@ def mean_and_var(hist: dict[int, int]) -> tuple[float, float]:
     return mean, var
 
 
+def attended_length(hist: dict[int, int]) -> float:
+    """E[L^2] / E[L] of the lengths: the sequence length whose causal attention costs, per token, what the rows
+    attended one by one cost (flops.packed_attention_length has the derivation)."""
+    tokens = sum(t * c for t, c in hist.items())
+    return sum(t * t * c for t, c in hist.items()) / tokens if tokens else 0.0
+
+
 def expected_padded(hist: dict[int, int], micro_batch: int) -> float:
     """Mean tokens per row once rows are shuffled into micro-batches and each is padded to its longest row, as a
     padding collator does: the expected maximum of `micro_batch` rows drawn without replacement,

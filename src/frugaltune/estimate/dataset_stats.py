@@ -37,6 +37,7 @@ class DatasetStats:
     micro_batch: int = 1
     sampled_rows: int | None = None  # rows measured when sampling (None: every row)
     mean_tokens_error: float = 0.0  # 95 % half-width of mean_tokens from sampling (0: every row measured)
+    attended_tokens: float = 0.0  # E[L^2] / E[L] after truncation: packed rows attended one by one (dataset_hist)
 
     @property
     def padding_pct(self) -> float:
@@ -53,10 +54,19 @@ class DatasetStats:
 
 def padded_mean(lengths: list[int], micro_batch: int, seed: int = 0) -> float:
     """Mean tokens per row when shuffled rows are padded to the longest of their micro-batch (expected value)."""
+    return H.expected_padded(_hist(lengths), micro_batch)
+
+
+def attended_mean(lengths: list[int]) -> float:
+    """E[L^2] / E[L] of the rows' lengths (dataset_hist.attended_length)."""
+    return H.attended_length(_hist(lengths))
+
+
+def _hist(lengths: list[int]) -> dict[int, int]:
     hist: dict[int, int] = {}
     for n in lengths:
         hist[n] = hist.get(n, 0) + 1
-    return H.expected_padded(hist, micro_batch)
+    return hist
 
 
 _MEMO: dict[tuple, DatasetStats] = {}  # per process, keyed on the file's version and the tokenizer's (tokenizer_stamp)
@@ -108,7 +118,7 @@ def _stats(tally, seq_len: int, micro_batch: int, how: str, detected: bool) -> D
                         format_detected=detected, p95_tokens=H.quantile(hist, 0.95), longest_tokens=max(hist),
                         truncated_rows=round(sum(c for t, c in hist.items() if t > seq_len) * tally.rows / measured),
                         seq_len=seq_len, micro_batch=micro_batch, sampled_rows=measured if sampled else None,
-                        mean_tokens_error=H.mean_error(cut, tally.rows))
+                        mean_tokens_error=H.mean_error(cut, tally.rows), attended_tokens=H.attended_length(cut))
 
 
 def tokenizer_stamp(repo_id: str) -> tuple:

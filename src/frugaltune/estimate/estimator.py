@@ -15,10 +15,11 @@ from frugaltune.estimate import memory as mem
 from frugaltune.estimate import peak
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients, load_coefficients
-from frugaltune.estimate.flops import flops_per_token
+from frugaltune.estimate.flops import flops_per_token, packed_attention_length
 from frugaltune.estimate.gpu_class import gpu_class
 from frugaltune.estimate.shapes import expand_targets, total_params
-from frugaltune.estimate.stack import resolve_stack, sharded_precision, stack_problems, stack_warnings
+from frugaltune.estimate.stack import (documents_attend_alone, resolve_stack, sharded_precision, stack_problems,
+                                      stack_warnings)
 from frugaltune.estimate.steps import optimizer_steps, sequences_per_epoch
 from frugaltune.estimate.throughput import throughput
 from frugaltune.estimate.work import step_work
@@ -334,16 +335,29 @@ def _throughput(job: rec.Job, hw: rec.Hardware, precision: str, stack, memory: m
 def _step(job: rec.Job, precision: str, stack, memory: mem.MemoryBytes, coef: Coefficients) -> tuple:
     """(FLOPs, work) of one micro-batch: nothing of the GPU's (work.step_work takes none), so computed once per (job,
     precision, coefficients), which stack and memory follow from (_gpu_free)."""
-    def compute() -> tuple:
-        n_train = trainable_count(job)
-        _real, _computed, per_micro, _steps = token_counts(job)
-        seq = min(job.seq_len, per_micro / job.micro_batch)
-        flops = job_flops(job, seq)
-        per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
-        return flops, step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory),
-                                coef, per_token_layer, n_train)
+    return _memo(_STEPS, job, coef, precision, lambda: micro_batch_work(job, precision, stack, memory, coef))
 
-    return _memo(_STEPS, job, coef, precision, compute)
+
+def attention_length(job: rec.Job, stack, seq: float) -> float:
+    """The sequence length attention is charged at: the micro-batch's row length, except for packed documents a varlen
+    flash kernel attends one by one (stack.documents_attend_alone), charged at their own lengths
+    (flops.packed_attention_length: E[L^2] / E[L] where the dataset's lengths are known, else the mean)."""
+    if not documents_attend_alone(job, stack):
+        return seq
+    return packed_attention_length(seq, min(job.tokens_per_sample, seq), job.attended_tokens_per_sample)
+
+
+def micro_batch_work(job: rec.Job, precision: str, stack, memory: mem.MemoryBytes, coef: Coefficients) -> tuple:
+    """(FLOPs, work) of one micro-batch (the estimator's and the calibration fit's): tokens and memory at the row
+    length, attention's FLOPs and kernel time at attention_length."""
+    n_train = trainable_count(job)
+    _real, _computed, per_micro, _steps = token_counts(job)
+    seq = min(job.seq_len, per_micro / job.micro_batch)
+    attended = attention_length(job, stack, seq)
+    flops = job_flops(job, attended)
+    per_token_layer = peak.layer_bytes_per_token(job, precision, coef, stack, int(seq))
+    return flops, step_work(job, precision, stack, flops, seq, per_micro, optimizer_traffic_bytes(job, memory),
+                            coef, per_token_layer, n_train, attention_seq=attended)
 
 
 @record(frozen=True)

@@ -48,6 +48,9 @@ class Job:
     packing: bool = True
     padded_tokens_per_sample: float | None = None  # mean tokens incl. padding, when known (from --dataset)
     longest_sample_tokens: int | None = None  # longest sample, when known (from --dataset): peak memory unpacked
+    # E[L^2] / E[L] of the samples' lengths L, when known (from --dataset): the length whose causal attention costs
+    # what packed documents attended one by one cost (flops.packed_attention_length); None: tokens_per_sample
+    attended_tokens_per_sample: float | None = None
     double_quant: bool = True  # QLoRA: double-quantised NF4 constants
     trainable_embeddings: bool = False  # LoRA: also train embeddings + LM head (peft modules_to_save)
     # The training stack (estimate/stack.py). None = the framework's documented default, else the tool's.
@@ -94,12 +97,13 @@ JOB_LIMITS = {
     "epochs": Limit(0.0001, MAX_EPOCHS, example=3, why="a fine-tune takes a handful of epochs"),
     "padded_tokens_per_sample": Limit(1, MAX_SEQ_LEN),
     "longest_sample_tokens": Limit(1, MAX_SEQ_LEN, integer=True),
+    "attended_tokens_per_sample": Limit(1, MAX_SEQ_LEN),
 }
 JOB_CHOICES = {"method": METHODS, "precision": PRECISIONS, "optimizer": OPTIMIZERS}
 JOB_SWITCHES = ("grad_ckpt", "cpu_offload", "packing", "double_quant", "trainable_embeddings", "use_dora")
 
 
-_OPTIONAL = ("padded_tokens_per_sample", "longest_sample_tokens", "lora_dropout")
+_OPTIONAL = ("padded_tokens_per_sample", "longest_sample_tokens", "attended_tokens_per_sample", "lora_dropout")
 
 
 def _changes_valid(job: Job, changes: dict) -> bool:

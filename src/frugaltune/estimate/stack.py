@@ -38,6 +38,21 @@ TRANSFORMERS_FORWARD = ("hf-trainer", "trl", "axolotl", "frugaltune")
 # block-diagonal mask under SDPA (padded_batches).
 PADDING_FRAMEWORKS = (None, "hf-trainer", "trl", "axolotl", "llama-factory", "frugaltune")
 
+# Frameworks whose packing keeps every document to itself under flash attention, padding-free: the varlen kernel reads
+# each document's bounds (cu_seqlens) and attends it alone, so a packed token costs the attention of its document, not
+# of the packed row (flops.packed_attention_length). None and frugaltune: frugaltune's runner flattens packed
+# micro-batches into one row with position_ids restarting per document under flash_attention_2/3 (train/packing.py
+# layout "flat"). trl: SFTConfig packing_strategy "bfd" by default, which turns padding_free on, "only supported with
+# FlashAttention 2 or 3" (huggingface/trl trl/trainer/sft_config.py @016013e88). axolotl: sample_packing with flash
+# attention concatenates the samples and passes their cu_seqlens (axolotl-ai-cloud/axolotl docs/multipack.qmd
+# @088d177b). Not listed, so packed rows under flash attend over the whole row: LLaMA-Factory's `packing` (neat_packing,
+# "sequence packing without cross-attention", is off by default: hiyouga/LLaMA-Factory
+# src/llamafactory/hparams/data_args.py @ff6d4d1), Megatron-Core (its pre-training data attends across documents unless
+# --reset-attention-mask; packed SFT runs the THD varlen path, which the estimator cannot tell from the flags), and
+# the others, whose packing the estimator cannot tell apart. Under SDPA with a block mask
+# (sdpa-masked) the kernel computes the whole row's score matrix whatever the documents.
+VARLEN_PACKING_FRAMEWORKS = (None, "frugaltune", "trl", "axolotl")
+
 # Frameworks whose documented AdamW is torch's fused kernel (no multi-tensor temporaries; memory.optimizer_step_bytes):
 # torchtune's configs set `fused: True` (pytorch/torchtune recipes/configs/llama3_1/8B_full.yaml and 8B_lora.yaml
 # @bd2a0fc7c, since cca50f02e 2024-09). HF Trainer's default optim adamw_torch, LitGPT's torch.optim.AdamW and
@@ -266,6 +281,12 @@ def padded_batches(job) -> bool:
     if job.packing and job.framework in (None, "frugaltune"):
         return True
     return job.micro_batch > 1 and not job.packing
+
+
+def documents_attend_alone(job, stack: Stack) -> bool:
+    """Whether the job's packed documents are attended one by one by a varlen flash kernel
+    (VARLEN_PACKING_FRAMEWORKS): packing, flash attention, and a framework whose packing is padding-free."""
+    return bool(job.packing) and stack.attention == "flash" and job.framework in VARLEN_PACKING_FRAMEWORKS
 
 
 # Frameworks whose sharded training goes through accelerate (FSDP / DeepSpeed): with mixed precision on, accelerate

@@ -112,11 +112,17 @@ def dora_work(job: rec.Job, precision: str) -> tuple[float, float, float]:
 
 
 def step_work(job: rec.Job, precision: str, stack: Stack, flops: FlopsBreakdown, seq_len: float, per_micro: float,
-              optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float, trainable: int = 0) -> StepWork:
+              optimizer_state_bytes: float, coef: Coefficients, per_token_layer: float, trainable: int = 0,
+              attention_seq: float | None = None) -> StepWork:
+    """`seq_len`: the micro-batch's row length (activations, offload); `attention_seq`: the length attention is
+    charged at (`flops` counts it; estimator.attention_length: packed documents a varlen kernel attends alone), default
+    the row length."""
     dora_elementwise, norm_flops, norm_bytes = dora_work(job, precision)
+    attention_seq = seq_len if attention_seq is None else attention_seq
     return StepWork(
-        attention_slowdown=attention_kernel_slowdown(stack.attention, job.model, seq_len, precision),
-        flops_per_token=flops.per_token, linear_flops_per_token=linear_flops(flops, job.model, seq_len, job.grad_ckpt),
+        attention_slowdown=attention_kernel_slowdown(stack.attention, job.model, attention_seq, precision),
+        flops_per_token=flops.per_token,
+        linear_flops_per_token=linear_flops(flops, job.model, attention_seq, job.grad_ckpt),
         tokens_per_micro_batch=per_micro,
         elementwise_bytes_per_token=elementwise_bytes_per_token(job.model, precision) + dora_elementwise,
         dora_norm_flops=norm_flops, dora_norm_bytes=norm_bytes,

@@ -22,7 +22,8 @@ COMPARED = {
 
 def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float, padded_tokens_per_sample: float,
                steps: int | None = None, world_size: int | None = None,
-               longest_sample_tokens: int | None = None) -> dict[str, Any]:
+               longest_sample_tokens: int | None = None,
+               attended_tokens_per_sample: float | None = None) -> dict[str, Any]:
     """The estimator's inputs for this run: the same model, method, batch, engine and the rows it trains on.
 
     The inverse of `frugaltune plan`'s config writer (plan/runconfig.py): a planned config maps back to the job
@@ -47,6 +48,7 @@ def job_kwargs(cfg, *, model_ref: str, n_examples: int, tokens_per_sample: float
             "use_dora": getattr(m.lora, "use_dora", False) and m.kind != "full",
             "dataset_size": n_examples, "tokens_per_sample": tokens_per_sample,
             "padded_tokens_per_sample": padded_tokens_per_sample, "longest_sample_tokens": longest_sample_tokens,
+            "attended_tokens_per_sample": attended_tokens_per_sample,
             "epochs": epochs, "packing": cfg.data.packing, **distributed_kwargs(cfg), **offer_kwargs(cfg),
             **stack_kwargs(t), **attention_kwargs(cfg)}
 

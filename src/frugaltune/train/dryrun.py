@@ -74,7 +74,8 @@ def dry_run(cfg: RunConfig, here: bool = True) -> dict:
     stats = _token_stats(cfg, [ref, config_dir], records)
     kwargs = compare.job_kwargs(cfg, model_ref=ref, n_examples=n_train, tokens_per_sample=stats["mean_tokens"],
                                 padded_tokens_per_sample=stats["mean_padded_tokens"], steps=t.max_steps,
-                                longest_sample_tokens=stats["max_tokens"])
+                                longest_sample_tokens=stats["max_tokens"],
+                                attended_tokens_per_sample=stats.get("attended_tokens") or None)
     estimate, note = compare.estimate_for_run(kwargs, fallback_model=config_dir)
     per_epoch = sequences_per_epoch(n_train, stats["mean_tokens"], d.max_seq_len, d.packing)
     steps = t.max_steps or optimizer_steps(per_epoch, t.micro_batch, t.grad_accum, cfg.cost.num_gpus, kwargs["epochs"])
@@ -120,6 +121,7 @@ def _token_stats(cfg: RunConfig, model_refs: list[str | None], records: list[dic
                for r in records]
     return {"samples": len(lengths), "mean_tokens": sum(lengths) / len(lengths), "max_tokens": max(lengths),
             "mean_padded_tokens": S.padded_mean(lengths, cfg.training.micro_batch),
+            "attended_tokens": S.attended_mean(lengths),
             "counted_with": f"chars/{S.CHARS_PER_TOKEN:g}"}
 
 

@@ -15,12 +15,15 @@ def estimate(r) -> None:
     if not r.is_main:
         return
     ex = r.train_set
-    n_tokens = sum(len(e["input_ids"]) for e in ex)
+    lengths = [len(e["input_ids"]) for e in ex]
+    n_tokens = sum(lengths)
+    attended = sum(n * n for n in lengths) / n_tokens if n_tokens else None  # E[L^2] / E[L] (dataset_hist)
     padded = _padded_tokens_per_sample(r)
     ref = r.source.path if r.source.kind == "hub" else _config_dir(r)
     kwargs = compare.job_kwargs(r.cfg, model_ref=ref, n_examples=len(ex), tokens_per_sample=n_tokens / len(ex),
                                 padded_tokens_per_sample=padded, steps=r.total_steps,
-                                world_size=r.engine.num_processes)
+                                world_size=r.engine.num_processes,
+                                attended_tokens_per_sample=attended)
     r.estimate_job = kwargs
     kwargs["gpu"], not_applicable = hardware.estimate_gpu(r.cfg.cost.gpu, r.hardware)
     if kwargs["gpu"] != r.cfg.cost.gpu and kwargs["gpu"] is not None:
