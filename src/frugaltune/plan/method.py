@@ -108,6 +108,15 @@ def _options(job: Job, sit: Situation, catalog, estimator) -> dict[str, Comparis
     return out
 
 
+def more_options(job: Job, sit: Situation, catalog, estimator, method: str, top: int) -> Comparison:
+    """The comparison of `_options` for one method, holding the `top` first distinct options (recommend reaches past
+    the first TOP_HARDWARE when none of them has settings that fit within the margin)."""
+    flt = Filters(gpus=(sit.gpu,) if sit.gpu else (), max_gpus=sit.max_gpus, pricings=sit.pricings,
+                  platforms=sit.platforms)
+    light = job.with_(method=method, grad_ckpt=True, micro_batch=1)
+    return compare_job(light, catalog, flt, estimator=estimator, top=top, distinct=hardware_key)
+
+
 def _owned_estimates(job: Job, sit: Situation, catalog, estimator) -> dict[str, Estimate]:
     """Each method at its lightest settings on the user's own machine (see `_fits_locally`)."""
     if not sit.owned:

@@ -39,10 +39,10 @@ class Recommendation:
                 "estimate": self.estimate.to_json(), "notes": self.notes, "schema_version": 1}
 
 
-def _hardware_options(choice: MethodChoice) -> list[Candidate]:
+def _hardware_options(choice: MethodChoice, cmp=None, skip: int = 0) -> list[Candidate]:
     """The TOP_HARDWARE best distinct (GPU, count, platform, pricing) options for the chosen method, in the
-    comparison's order (cheapest first, the simplest first among the about-as-cheap)."""
-    cmp = choice.options.get(choice.method)
+    comparison's order (cheapest first, the simplest first among the about-as-cheap), after the first `skip`."""
+    cmp = cmp if cmp is not None else choice.options.get(choice.method)
     if cmp is None or not cmp.ranked:
         return []
     seen, out = set(), []
@@ -51,7 +51,24 @@ def _hardware_options(choice: MethodChoice) -> list[Candidate]:
         if key not in seen:
             seen.add(key)
             out.append(cand)
-    return out[:TOP_HARDWARE]
+    return out[skip:skip + TOP_HARDWARE]
+
+
+# When none of the TOP_HARDWARE cheapest options has settings that fit within the margin (the comparison ranks them
+# at their lightest settings, without it), recommend tries the next ones, up to this many in all.
+MAX_HARDWARE_TRIED = 4 * TOP_HARDWARE
+
+
+def _tuned(job: Job, options: list[Candidate], catalog, tune: dict) -> list[tuple[Candidate, Settings]]:
+    """(option, settings) for each option that has settings that fit within the margin (pick_settings)."""
+    out = []
+    for cand in options:
+        hw = Hardware(gpu=catalog.gpu(cand.offer.gpu), num_gpus=cand.num_gpus, offer=cand.offer, pricing=cand.pricing)
+        try:
+            out.append((cand, pick_settings(job, hw, catalog, **tune)))
+        except InfeasiblePlanError:
+            continue
+    return out
 
 
 def recommend(job: Job, sit: Situation, catalog, *, target_global_batch: int = DEFAULT_GLOBAL_BATCH,
@@ -69,13 +86,17 @@ def recommend(job: Job, sit: Situation, catalog, *, target_global_batch: int = D
     tune = {"target_global_batch": target_global_batch, "safety_margin": safety_margin, "estimator": estimator}
     if sit.owned:
         return _on_own_machine(job, sit, choice, catalog, tune)
-    results = []
-    for cand in _hardware_options(choice):
-        hw = Hardware(gpu=catalog.gpu(cand.offer.gpu), num_gpus=cand.num_gpus, offer=cand.offer, pricing=cand.pricing)
-        try:
-            results.append((cand, pick_settings(job, hw, catalog, **tune)))
-        except InfeasiblePlanError:
-            continue
+    results = _tuned(job, _hardware_options(choice), catalog, tune)
+    tried = TOP_HARDWARE
+    while not results and tried < MAX_HARDWARE_TRIED:
+        from frugaltune.plan.method import more_options
+
+        wider = more_options(job, sit, catalog, estimator, choice.method, tried + TOP_HARDWARE)
+        options = _hardware_options(choice, wider, skip=tried)
+        if not options:
+            break
+        results = _tuned(job, options, catalog, tune)
+        tried += TOP_HARDWARE
     if not results:
         raise InfeasiblePlanError(f"no hardware option runs {choice.method} fine-tuning of {job.model.name} "
                                   f"within a {safety_margin:.0%} memory margin.",
