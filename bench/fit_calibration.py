@@ -78,18 +78,41 @@ def put(coef: Coefficients, path: str, value: float) -> Coefficients:
 class FastMemory:
     """One case's peak memory as a closed form of the memory coefficients (estimate/peak.py's formulas with every
     coefficient-free term computed once), so a fit can try thousands of coefficient sets. `check()` proves it
-    equals peak.memory_breakdown."""
+    equals peak.memory_breakdown. With pipeline parallelism, the worse of the first and last stage (as peak.py)."""
 
     def __init__(self, job, precision: str, stack):
-        base = peak.memory_breakdown(job, precision, Coefficients(activation_scale=1.0, recompute_working_layers=0.0,
-                                                                 offload_resident_layers=0.0), stack)
         self.job, self.precision, self.stack = job, precision, stack
-        tp, arch = stack.tensor_parallel, job.model
+        wheres = ("whole",) if stack.pipeline_parallel <= 1 else ("first", "last")
+        self.stages = [_FastStage(job, precision, stack, where) for where in wheres]
+
+    def bytes(self, c: Coefficients) -> dict:
+        return max((stage.bytes(c) for stage in self.stages), key=lambda b: b["planning"])
+
+    def check(self, c: Coefficients) -> None:
+        m = peak.memory_breakdown(self.job, self.precision, c, self.stack)
+        got = self.bytes(c)
+        for kind, want in (("allocated", m.allocated), ("reserved", m.reserved), ("planning", m.peak)):
+            assert abs(got[kind] - want) <= 1e-6 * want, (kind, got[kind], want, self.job)
+
+
+class _FastStage:
+    """FastMemory of one GPU: the whole model's share, or one pipeline stage's (peak._stage_breakdown)."""
+
+    def __init__(self, job, precision: str, stack, where: str):
+        from frugaltune.estimate import pipeline
+
+        base = peak._stage_breakdown(job, precision, Coefficients(activation_scale=1.0, recompute_working_layers=0.0,
+                                                                  offload_resident_layers=0.0), stack, where)
+        self.job, self.precision, self.stack = job, precision, stack
+        tp, arch, pp = stack.tensor_parallel, job.model, stack.pipeline_parallel
         seq = peak.peak_seq_len(job)
-        self.tokens = seq * job.micro_batch
+        self.tokens = seq / stack.context_parallel * job.micro_batch
         unit = peak.layer_bytes_per_token(job, precision, Coefficients(activation_scale=1.0), stack, seq)
         self.layer = unit * self.tokens / tp  # one layer's saved activations at scale 1
         self.layer_input = self.tokens * arch.hidden_size * mem.BYTES_PER_ELEMENT[precision] / tp
+        micro_batches = 1 if stack.optimizer_in_backward else job.grad_accum
+        self.kept_scale = {"whole": 1.0, "last": 1.0 / pp}.get(where) or pipeline.first_stage_layers_in_flight(
+            arch.num_layers, pp, stack.virtual_pipeline, micro_batches) / arch.num_layers
         self.static = base.weights + base.optimizer + base.master + base.quant_workspace
         self.grads, self.coexist, self.step = base.gradients, base.grads_coexist, base.optimizer_step
         self.variable = peak.variable_length(job)
@@ -99,9 +122,15 @@ class FastMemory:
                                              Coefficients(logits_bytes_per_element=0.0), tp, kept)
         self.per_lbpe = (mem.logits_bytes(arch, self.tokens, stack.loss_kernel, Coefficients(
             logits_bytes_per_element=1.0), tp, kept) - self.fixed_logits)
+        if where == "first":  # the first stage computes no logits
+            self.fixed_logits = self.per_lbpe = 0.0
 
     def activations(self, c: Coefficients) -> tuple[float, float]:
         """(kept, working) as memory.activation_parts."""
+        kept, working = self._activations(c)
+        return kept * self.kept_scale, working
+
+    def _activations(self, c: Coefficients) -> tuple[float, float]:
         L, layer, s = self.job.model.num_layers, self.layer, c.activation_scale
         if self.stack.activation_offload:
             if self.job.grad_ckpt:
@@ -122,12 +151,6 @@ class FastMemory:
         reserved = (allocated + both - dyn + c.overhead_fraction * (allocated - self.static)
                     + (c.variable_length_fragmentation * both if self.variable else 0.0))
         return {"allocated": allocated, "reserved": reserved, "planning": reserved + c.overhead_fixed_bytes}
-
-    def check(self, c: Coefficients) -> None:
-        m = peak.memory_breakdown(self.job, self.precision, c, self.stack)
-        got = self.bytes(c)
-        for kind, want in (("allocated", m.allocated), ("reserved", m.reserved), ("planning", m.peak)):
-            assert abs(got[kind] - want) <= 1e-6 * want, (kind, got[kind], want, self.job)
 
 
 class Evaluator:

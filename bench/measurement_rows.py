@@ -8,13 +8,18 @@ flag); what the row leaves `unknown` is left to the framework's documented defau
   with its reserved peak, `nvidia-smi`/`unknown` with the planning value (reserved + CUDA context). `total` / GPUs.
 - Tokens/s: sources that count real tokens of unpacked data are compared with the estimate scaled to real tokens.
 - Quantised bases: bitsandbytes `nf4`, `nf4-dq` and `fp4` are all the 4-bit QLoRA base (exclusion(): same bytes and kernels).
-- Not scored (reason kept): no model shape, GPU not in the catalog, pipeline or context parallelism, quantisations
-  the estimator has no model for (int8), missing batch or length, [ESTIMATE]/[MAX-FIT]/[CLAIM]/... tags.
+- Pipeline and context parallelism: the degrees from their columns; the model chunks per stage (interleaved 1F1B)
+  from a note's "VP n" (1 when none is stated); a note's "LBS n" (NeMo AutoModel's local batch: one pipeline
+  schedule, its GA runs that many schedules per optimizer step) makes LBS / micro_batch the micro-batches per
+  pipeline flush (estimate/pipeline.py: the bubble), else grad_accum is (Megatron-Core: one flush per step).
+- Not scored (reason kept): no model shape, GPU not in the catalog, quantisations the estimator has no model for
+  (int8), missing batch or length, [ESTIMATE]/[MAX-FIT]/[CLAIM]/... tags.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from calibration_rows import Case, load_extra_models
@@ -58,8 +63,6 @@ def exclusion(r: dict) -> str | None:
     tag = r["tag"].strip("[]").split()[0] if r["tag"] else ""
     if tag not in ("MEASURED", "OOM"):
         return f"[{tag}] not ground truth"
-    if (_int(r["pipeline_parallel"]) or 1) > 1 or (_int(r["context_parallel"]) or 1) > 1:
-        return "pipeline/context parallelism (not modelled)"
     # bitsandbytes' fp4 and nf4 differ only in the 16-value code a 4-bit index is looked up in: quantize_4bit stores
     # both as packed 4-bit indices with one absmax per 64-weight block (bitsandbytes/functional.py quantize_4bit,
     # quant_type only picks the code), and dequantisation is the same kernel with a table lookup either way
@@ -100,6 +103,7 @@ def job_fields(r: dict) -> dict:
                   activation_offload=True if r["grad_ckpt"] == "offload" else _flag(r["activation_offload"]),
                   optimizer_in_backward=_flag(r["optimizer_in_backward"]), compile=_flag(r["compile"]),
                   fp8=_flag(r["fp8"]))
+    fields.update(_parallel_fields(r, fields))
     if grad_ckpt is None:
         grad_ckpt = LOADER_FRAMEWORK_DEFAULTS.get(r["framework"], {}).get("grad_ckpt")
     if grad_ckpt is not None:
@@ -132,6 +136,21 @@ def job_fields(r: dict) -> dict:
     if fields["precision"] not in ("bf16", "fp16", "fp32", "bf16-true"):
         fields["precision"] = "bf16"
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _parallel_fields(r: dict, fields: dict) -> dict:
+    """Pipeline / context-parallel inputs of a row (module docstring): degrees from their columns, the virtual
+    pipeline size from the notes' "VP n", and for a pipeline schedule that runs one local batch ("LBS n") per flush,
+    LBS / micro_batch micro-batches per flush."""
+    pp, cp = _int(r["pipeline_parallel"]) or 1, _int(r["context_parallel"]) or 1
+    out = {"pipeline_parallel": pp, "context_parallel": cp}
+    if pp > 1:
+        vp = re.search(r"\bVP (\d+)", r["notes"])
+        out["virtual_pipeline"] = int(vp.group(1)) if vp else 1
+        lbs = re.search(r"\bLBS (\d+)", r["notes"])
+        if lbs and fields.get("micro_batch"):
+            out["grad_accum"] = max(int(lbs.group(1)) // fields["micro_batch"], 1)
+    return out
 
 
 def _attention(r: dict) -> str | None:

@@ -53,7 +53,8 @@ def test_estimate_json_echoes_the_resolved_stack(cli):
     # --kernels liger brings Liger's fused linear cross-entropy over torchtune's default chunked loss
     assert out["job"]["stack"] == {"framework": "torchtune", "loss": "fused", "kernels": "liger",
                                    "attention": "sdpa", "activation_offload": False, "optimizer_in_backward": False,
-                                   "compile": True, "fp8": False, "tensor_parallel": 1}
+                                   "compile": True, "fp8": False, "tensor_parallel": 1,
+                                   "pipeline_parallel": 1, "virtual_pipeline": 1, "context_parallel": 1}
     assert out["job"]["precision"] == "bf16-true"  # torchtune's dtype: bf16
     m = out["memory"]
     assert m["units"] == "GB = 1e9 bytes"

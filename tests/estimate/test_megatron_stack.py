@@ -96,7 +96,8 @@ def test_estimate_json_names_megatron_as_a_planning_input(cli):
     out = json.loads(proc.stdout)
     assert out["job"]["stack"] == {"framework": "megatron", "loss": "hf", "kernels": "te", "attention": "flash",
                                    "activation_offload": False, "optimizer_in_backward": False, "compile": False,
-                                   "fp8": False, "tensor_parallel": 1}
+                                   "fp8": False, "tensor_parallel": 1, "pipeline_parallel": 1,
+                                   "virtual_pipeline": 1, "context_parallel": 1}
     assert (out["job"]["zero_stage"], out["job"]["precision"], out["job"]["grad_ckpt"]) == (1, "bf16", False)
     # flash attention is no planning input: frugaltune train runs it (model.attention flash_attention_2/3)
     assert any(w.startswith("planning input(s) framework megatron, kernels te:")
@@ -134,3 +135,28 @@ def test_megatron_keeps_one_fp32_gradient_buffer_and_steps_with_fused_adam():
     single_hf = estimate(**common, framework="hf-trainer").memory
     assert single_mega.optimizer_step_gb == 0.0
     assert single_hf.optimizer_step_gb == pytest.approx(n * 4 / 1e9, rel=1e-12)
+
+
+def test_megatron_hides_tensor_parallel_traffic_behind_the_gemms(catalog):
+    """Megatron-Bridge's recipes overlap TP collectives with the GEMMs (stack.TP_OVERLAP_FRAMEWORKS): the link time
+    shows only where it outlasts the compute; an eager stack pays all of it."""
+    h100 = catalog.gpu("h100")  # 989.4 dense bf16 TFLOP/s; NVLink 450 GB/s per direction
+    coef = Coefficients(method_mfu={"full": 0.5, "lora": 0.5, "qlora": 0.5},
+                        class_factor={"ampere-datacenter": 1.0, "hopper": 1.0},
+                        step_overhead_s={"full": 0.0, "lora": 0.0, "qlora": 0.0}, launch_s_per_layer_pass=0.0,
+                        elementwise_passes={"hf": 0.0, "fused": 0.0}, link_efficiency=0.5)
+    kwargs = dict(arch=catalog.model("llama-3.1-8b"), gpu=h100, method="full", precision="bf16", grad_ckpt=False,
+                  num_gpus=2, coef=coef)
+    compute_s = 4096 * 6e9 / (989.4e12 * 0.5) / 2  # 0.024840 s per GPU of the TP-2 group
+    for tp_bytes in (4.5e9, 45e9):  # 0.02 s and 0.2 s at 225 GB/s
+        work = StepWork(flops_per_token=6e9, linear_flops_per_token=6e9, tokens_per_micro_batch=4096,
+                        elementwise_bytes_per_token=0.0, grad_accum=1, optimizer_state_bytes=0.0,
+                        offload_bytes=0.0, tp_bytes=tp_bytes)
+        link_s = tp_bytes / 225e9
+        stacks = {name: Stack(framework=name, loss="hf", kernels="te", attention="flash", activation_offload=False,
+                              optimizer_in_backward=False, compile=False, fp8=False, tensor_parallel=2)
+                  for name in ("megatron", "torchtune")}
+        megatron = throughput(work=work, stack=stacks["megatron"], **kwargs).tokens_per_sec_per_gpu
+        eager = throughput(work=work, stack=stacks["torchtune"], **kwargs).tokens_per_sec_per_gpu
+        assert megatron == pytest.approx(4096 / 2 / (compute_s + max(0.0, link_s - compute_s)), rel=1e-9)
+        assert eager == pytest.approx(4096 / 2 / (compute_s + link_s), rel=1e-9)

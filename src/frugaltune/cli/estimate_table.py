@@ -17,7 +17,9 @@ def _band(pair, fmt: str, unit: str = "") -> str:
 def _stack(stack: dict) -> str:
     on = [name.replace("_", "-") for name in ("activation_offload", "optimizer_in_backward", "compile", "fp8")
           if stack.get(name)]
-    tp = f", tp {stack['tensor_parallel']}" if stack.get("tensor_parallel", 1) > 1 else ""
+    tp = "".join(f", {short} {stack[name]}" for name, short in (("tensor_parallel", "tp"), ("pipeline_parallel", "pp"),
+                                                                ("virtual_pipeline", "vp"), ("context_parallel", "cp"))
+                 if stack.get(name, 1) > 1)
     return (f"{stack.get('framework') or 'default'}: loss {stack['loss']}, kernels {stack['kernels']}, "
             f"{stack['attention']}" + "".join(", " + x for x in on) + tp)
 

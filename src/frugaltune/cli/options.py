@@ -112,6 +112,12 @@ STACK_OPTIONS = [
     Opt("fp8", bool, None, "FP8 linears (Hopper, Ada, Blackwell)."),
     Opt("tensor_parallel", int, 1, "Tensor-parallel degree: weights and activations split over this many of "
         "--num-gpus.", min=1),
+    Opt("pipeline_parallel", int, 1, "Pipeline-parallel stages: the layers split over this many groups of GPUs "
+        "(1F1B schedule; --grad-accum micro-batches per pipeline flush set the bubble).", min=1),
+    Opt("virtual_pipeline", int, 1, "Model chunks per pipeline stage (interleaved 1F1B): a smaller bubble, more "
+        "stage-to-stage traffic.", min=1),
+    Opt("context_parallel", int, 1, "Context-parallel degree: each sequence split over this many GPUs (ring "
+        "attention exchanges keys and values).", min=1),
 ]
 JOB_OPTIONS = JOB_OPTIONS + STACK_OPTIONS
 DATA_FORMAT = Opt("data_format", str, None, "The dataset's format (default: detected from its columns: messages, "

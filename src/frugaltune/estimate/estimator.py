@@ -95,8 +95,15 @@ def token_counts(job: rec.Job) -> tuple[int, float, float, int]:
         padded = min(job.padded_tokens_per_sample or per_sample, job.seq_len)
         computed, per_micro = job.dataset_size * padded * job.epochs, padded * job.micro_batch
     sequences = sequences_per_epoch(job.dataset_size, per_sample, job.seq_len, job.packing)
-    steps = optimizer_steps(sequences, job.micro_batch, job.grad_accum, job.num_gpus, job.epochs)
+    steps = optimizer_steps(sequences, job.micro_batch, job.grad_accum, data_parallel_size(job), job.epochs)
     return round(real_total), computed, per_micro, steps
+
+
+def data_parallel_size(job: rec.Job) -> int:
+    """Model replicas that each take their own micro-batches: num_gpus / (tp x pp x cp) (Megatron-Core
+    parallel_state; tensor-, pipeline- and context-parallel ranks share a micro-batch)."""
+    model_parallel = max(job.tensor_parallel, 1) * max(job.pipeline_parallel, 1) * max(job.context_parallel, 1)
+    return max(job.num_gpus // model_parallel, 1)
 
 
 def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,
@@ -388,7 +395,7 @@ def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int, stack) 
         lora_targets=list(expand_targets(job.model, job.lora_targets)) if lora else None,
         lora_dropout=peak.lora_dropout(job) if lora else None, use_dora=peak.uses_dora(job) if lora else None,
         packing=job.packing, cpu_offload=job.cpu_offload,
-        global_batch_sequences=job.micro_batch * job.grad_accum * job.num_gpus, steps_total=steps,
+        global_batch_sequences=job.micro_batch * job.grad_accum * data_parallel_size(job), steps_total=steps,
         stack=asdict(stack),
     )
 

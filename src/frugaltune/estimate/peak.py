@@ -16,7 +16,7 @@ PyTorch CUDA caching allocator notes, "Memory management").
 
 from __future__ import annotations
 
-from frugaltune.estimate import dora
+from frugaltune.estimate import dora, pipeline, shapes
 from frugaltune.estimate import memory as mem
 from frugaltune.estimate import records as rec
 from frugaltune.estimate.calibration import Coefficients
@@ -98,16 +98,38 @@ def largest_gradient_bytes(job: rec.Job, precision: str) -> float:
 GATHERED_LAYERS = 2  # the layer computing and the next one, prefetched
 
 
-def gathered_weight_bytes(job: rec.Job, weights_bytes: float, tp: int) -> float:
+def pipeline_sharded_gradients(job: rec.Job, precision: str, parts: dict[str, float], stage_gpus: int,
+                               tp: int) -> float:
+    """FSDP under pipeline parallelism keeps a stage's gradients unsharded until its last micro-batch's backward: the
+    pipeline schedule turns gradient reduce-scatter off for the others (torch.distributed.pipelining
+    _PipelineStageBase.backward_maybe_with_nosync: set_requires_gradient_sync(False), set_reshard_after_backward(False)
+    on an FSDPModule), so each GPU accumulates its stage's whole gradient, in the reduce dtype (fp32 under mixed
+    precision: FSDP2 accumulates unsharded gradients in MixedPrecisionPolicy.reduce_dtype), beside its shard."""
+    per_param = 4.0 if precision not in mem.NO_MASTER else mem.BYTES_PER_ELEMENT[precision]
+    if job.method != "full":
+        return parts["gradients"] / tp
+    stage_params = parts["weights"] / mem.BYTES_PER_ELEMENT[precision]
+    shard = parts["gradients"] * mem.shard_fraction("gradients", job.zero_stage, stage_gpus, tp)
+    return stage_params * per_param / tp + shard
+
+
+def gathered_weight_bytes(job: rec.Job, weights_bytes: float, tp: int, num_gpus: int | None = None,
+                          pp: int = 1) -> float:
     """ZeRO-3 / FSDP full shard all-gathers each decoder layer's weights before its forward and its backward and
     frees them after: with the next layer prefetched (FSDP's default BackwardPrefetch.BACKWARD_PRE, which "overlaps
     the next all-gather with the current gradient computation" at the cost of peak memory; DeepSpeed's
     stage3_prefetch_bucket_size), GATHERED_LAYERS layers' unsharded weights are live beside the GPU's own shard:
     a layer's share of the sharded weights (their dtype: NF4 for QLoRA), less the part the shard already holds; a
-    model of fewer layers than that is gathered whole."""
-    kept = mem.shard_fraction("weights", job.zero_stage, job.num_gpus, tp) * tp
+    model of fewer layers than that is gathered whole. `weights_bytes` are those of `pp` pipeline stages' one
+    (num_layers / pp layers), sharded over `num_gpus` (default: the job's)."""
+    kept = mem.shard_fraction("weights", job.zero_stage, num_gpus or job.num_gpus, tp) * tp
     if kept >= 1.0:
         return 0.0
+    if pp > 1:
+        # under pipeline parallelism FSDP keeps every layer of the stage gathered from its first forward to its
+        # backward: torchtitan apply_fsdp reshard_after_forward = not pp_enabled, "to avoid per-microbatch
+        # all-gathers" (pytorch/torchtitan torchtitan/models/llama3/infra/parallelize.py)
+        return weights_bytes / tp * (1.0 - kept)
     layers = max(job.model.num_layers, 1)
     return min(GATHERED_LAYERS, layers) / layers * weights_bytes / tp * (1.0 - kept)
 
@@ -193,15 +215,48 @@ def grads_coexist(job: rec.Job, stack: Stack) -> bool:
 
 
 def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: Stack | None = None) -> mem.MemoryBytes:
-    """Per-GPU bytes of each component, after tensor-parallel and ZeRO sharding and CPU offload."""
+    """Per-GPU bytes of each component, after tensor-parallel and ZeRO sharding and CPU offload; with pipeline
+    parallelism, of the stage whose peak is highest (pipeline.py: the first stage keeps the most activations, the
+    last one also holds the logits)."""
     stack = stack or resolve_stack(job)
-    arch, tp = job.model, stack.tensor_parallel
-    parts = state_parts(job, precision)
+    if stack.pipeline_parallel <= 1:
+        return _stage_breakdown(job, precision, coef, stack, "whole")
+    stages = [_stage_breakdown(job, precision, coef, stack, where) for where in ("first", "last")]
+    return max(stages, key=lambda m: m.peak)
+
+
+def pipeline_stage_parts(job: rec.Job, precision: str, parts: dict[str, float], pp: int) -> dict[str, float]:
+    """state_parts on the pipeline stage that holds the most (pipeline.stage_bytes): the layers' share of each
+    component plus one V x h matrix of the parts that hold the embeddings or output layer (every trained weight in
+    full fine-tuning; the 16-bit base weights under LoRA / QLoRA, whose adapters live in the layers)."""
+    if pp <= 1:
+        return parts
+    arch = job.model
+    outside = pipeline.non_layer_params(arch)
+    if job.method == "full":
+        share = outside / max(shapes.total_params(arch), 1)
+        return {k: pipeline.stage_bytes(v, v * share, arch, pp) for k, v in parts.items()}
+    base = mem.weights_bytes(arch, job.method, precision, job.double_quant)
+    base_outside = outside * (2.0 if job.method == "qlora" else mem.BYTES_PER_ELEMENT[precision])
+    out = {k: v / pp for k, v in parts.items()}
+    out["weights"] = pipeline.stage_bytes(base, base_outside, arch, pp) + (parts["weights"] - base) / pp
+    return out
+
+
+def _stage_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: Stack, where: str) -> mem.MemoryBytes:
+    """One GPU's bytes: the whole model's share (`where` "whole"), or a pipeline stage's ("first": the most
+    activations in flight; "last": one micro-batch in flight and the logits)."""
+    arch, tp, pp, cp = job.model, stack.tensor_parallel, stack.pipeline_parallel, stack.context_parallel
+    # ZeRO / the distributed optimizer shards over the data-parallel (x context-parallel) ranks of one stage
+    stage_gpus = max(job.num_gpus // pp, 1)
+    parts = pipeline_stage_parts(job, precision, state_parts(job, precision), pp)
+    layer_share = 1.0 / pp  # what lives only in the decoder layers: NF4 constants, QLoRA / DoRA workspaces
     if stack.optimizer_in_backward and job.method == "full":
         parts["gradients"] = largest_gradient_bytes(job, precision)
-    sharded = {k: v * mem.shard_fraction(k, job.zero_stage, job.num_gpus, tp) for k, v in parts.items()}
-    unsplit = 1.0 - mem.shard_fraction("weights", job.zero_stage, job.num_gpus, tp)  # NF4 constants stay whole
-    sharded["weights"] += mem.quant_constant_bytes(arch, job.method, job.double_quant) * unsplit
+    sharded = {k: v * mem.shard_fraction(k, job.zero_stage, stage_gpus, tp) for k, v in parts.items()}
+    unsplit = 1.0 - mem.shard_fraction("weights", job.zero_stage, stage_gpus, tp)  # NF4 constants stay whole
+    constants = mem.quant_constant_bytes(arch, job.method, job.double_quant) * layer_share
+    sharded["weights"] += constants * unsplit
     offloaded = 0.0
     if job.cpu_offload:
         offloaded = (sharded["optimizer"] + sharded["master"] + sharded["gradients"]
@@ -210,16 +265,25 @@ def memory_breakdown(job: rec.Job, precision: str, coef: Coefficients, stack: St
         sharded["gradients"] = min(sharded["gradients"], offload_gradient_unit_bytes(job, precision) / tp)
         if job.zero_stage >= 3:
             sharded["weights"] = 0.0
-    sharded["weights"] += gathered_weight_bytes(job, parts["weights"] - mem.quant_constant_bytes(
-        arch, job.method, job.double_quant), tp)  # the constants are never sharded, so never gathered
+    gathered = gathered_weight_bytes(job, parts["weights"] - constants, tp, stage_gpus, pp)
+    sharded["weights"] += gathered  # the constants are never sharded, so never gathered
+    if pp > 1 and job.zero_stage >= 3 and not job.cpu_offload:
+        sharded["gradients"] = pipeline_sharded_gradients(job, precision, parts, stage_gpus, tp)
     seq = peak_seq_len(job)
     per_token = layer_bytes_per_token(job, precision, coef, stack, seq)
-    kept, working = mem.activation_parts(arch, precision, seq, job.micro_batch, job.grad_ckpt, per_token, coef,
+    rank_seq = seq / cp  # context parallelism: each rank holds s / cp of every sequence's tokens
+    kept, working = mem.activation_parts(arch, precision, rank_seq, job.micro_batch, job.grad_ckpt, per_token, coef,
                                          stack.activation_offload, tp)
-    logits = mem.logits_bytes(arch, seq * job.micro_batch, stack.loss_kernel, coef, tp,
-                              stack.chunked_kept_bytes_per_logit)
+    micro_batches = 1 if stack.optimizer_in_backward else job.grad_accum
+    if where == "first":
+        kept *= pipeline.first_stage_layers_in_flight(arch.num_layers, pp, stack.virtual_pipeline,
+                                                      micro_batches) / arch.num_layers
+    elif where == "last":
+        kept *= layer_share
+    logits = 0.0 if where == "first" else mem.logits_bytes(arch, rank_seq * job.micro_batch, stack.loss_kernel, coef,
+                                                           tp, stack.chunked_kept_bytes_per_logit)
     dora_workspace, dora_kept, dora_working = (x / tp for x in dora_memory_bytes(job, precision, coef))
-    kept, working = kept + dora_kept, working + dora_working
+    kept, working = kept + dora_kept * layer_share, working + dora_working
     workspace = mem.quant_workspace_bytes(arch, job.method) / tp + dora_workspace
     breakdown = mem.MemoryBytes(sharded["weights"], sharded["gradients"], sharded["optimizer"], sharded["master"],
                                 kept + working, logits, workspace, 0.0, offloaded,

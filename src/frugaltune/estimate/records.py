@@ -63,6 +63,12 @@ class Job:
     compile: bool | None = None
     fp8: bool | None = None
     tensor_parallel: int = 1
+    # Pipeline parallelism (estimate/pipeline.py): stages, model chunks per GPU (interleaved 1F1B), and context
+    # parallelism (the sequence split over ranks). With pipeline_parallel > 1, grad_accum is the number of
+    # micro-batches each pipeline runs between flushes (Megatron-Core: all of an optimizer step's).
+    pipeline_parallel: int = 1
+    virtual_pipeline: int = 1
+    context_parallel: int = 1
 
     def __post_init__(self) -> None:
         check_job(self)

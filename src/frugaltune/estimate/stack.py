@@ -75,6 +75,15 @@ HOST_OVERLAPPED_FRAMEWORKS = ("megatron",)
 # NVIDIA-NeMo/Megatron-Bridge @067f987df (src/megatron/bridge/models/gpt_provider.py; recipes/common.py).
 FP32_GRAD_BUFFER_FRAMEWORKS = ("megatron",)
 
+# Frameworks that overlap tensor-parallel communication with the GEMMs that produce and consume it
+# (throughput.throughput): Megatron-Bridge's Llama 3 70B recipes set CommOverlapConfig(tp_comm_overlap=True) with
+# Transformer Engine userbuffers configs (NVIDIA-NeMo/Megatron-Bridge src/megatron/bridge/recipes/llama/llama3.py
+# @0d5f5558 llama3_70b_pretrain_config; scripts/performance/configs/llama/llama3_llm_pretrain.py: the H100 configs'
+# tp_comm_overlap_cfg userbuffers_{bf16,fp8}_h100_h8192_tp4_mbs1_seqlen8192), as do NeMo 2's performance recipes
+# (MegatronCommOverlapCallback(tp_comm_overlap=True)): TE splits each all-gather / reduce-scatter into chunks and runs
+# them beside the chunked GEMM, so only what outlasts the compute shows.
+TP_OVERLAP_FRAMEWORKS = ("megatron",)
+
 # What backward keeps per logit (bytes) with a chunked cross-entropy: the tensors autograd saves for every chunk until
 # backward reaches it. Frameworks not listed (TRL's chunked_nll, frugaltune's runner, train/stack_runtime.py) run each
 # chunk under activation checkpointing and recompute it in backward: 0.
@@ -178,6 +187,15 @@ class Stack:
     compile: bool
     fp8: bool
     tensor_parallel: int
+    pipeline_parallel: int = 1
+    virtual_pipeline: int = 1
+    context_parallel: int = 1
+
+    @property
+    def model_parallel(self) -> int:
+        """GPUs that hold one replica of the model: tensor x pipeline x context parallel (the rest are data
+        parallel: Megatron-Core parallel_state, data-parallel size = world / (TP x PP x CP))."""
+        return self.tensor_parallel * self.pipeline_parallel * self.context_parallel
 
     @property
     def loss_kernel(self) -> str:
@@ -213,6 +231,11 @@ class Stack:
     def host_overlapped(self) -> bool:
         """The training loop exposes no per-micro-batch host time (HOST_OVERLAPPED_FRAMEWORKS)."""
         return self.framework in HOST_OVERLAPPED_FRAMEWORKS
+
+    @property
+    def tp_overlapped(self) -> bool:
+        """Tensor-parallel collectives run beside the GEMMs (TP_OVERLAP_FRAMEWORKS)."""
+        return self.framework in TP_OVERLAP_FRAMEWORKS
 
     @property
     def fused_elementwise(self) -> bool:
@@ -258,7 +281,10 @@ def resolve_stack(job) -> Stack:
     values = {name: getattr(job, name) if getattr(job, name) is not None else defaults[name] for name in STACK_FIELDS}
     if job.attention is None and values["attention"] == "sdpa" and padded_batches(job):
         values["attention"] = "sdpa-masked"
-    return Stack(framework=job.framework, tensor_parallel=max(int(job.tensor_parallel or 1), 1), **values)
+    return Stack(framework=job.framework, tensor_parallel=max(int(job.tensor_parallel or 1), 1),
+                 pipeline_parallel=max(int(job.pipeline_parallel or 1), 1),
+                 virtual_pipeline=max(int(job.virtual_pipeline or 1), 1),
+                 context_parallel=max(int(job.context_parallel or 1), 1), **values)
 
 
 def padded_batches(job) -> bool:
@@ -312,12 +338,42 @@ def stack_problems(job) -> list[str]:
         value = getattr(job, name)
         if not (value is None and optional) and value not in allowed:
             out.append(f"{name} (--{name}) = {value!r}: expected one of {', '.join(allowed)}")
-    tp = job.tensor_parallel
-    if not isinstance(tp, int) or tp < 1:
-        out.append(f"tensor_parallel (--tensor-parallel) = {tp!r}: expected a whole number >= 1")
-    elif job.num_gpus % tp:
+    degrees = {}
+    for name in PARALLEL_FIELDS:
+        value = getattr(job, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            out.append(f"{name} (--{name.replace('_', '-')}) = {value!r}: expected a whole number >= 1")
+        else:
+            degrees[name] = value
+    if len(degrees) < len(PARALLEL_FIELDS):
+        return out
+    tp, pp, vp, cp = (degrees[n] for n in PARALLEL_FIELDS)
+    if job.num_gpus % tp:
         out.append(f"tensor_parallel (--tensor-parallel) = {tp}: must divide --num-gpus ({job.num_gpus})")
+    elif pp > 1 and job.num_gpus % (tp * pp):
+        out.append(f"pipeline_parallel (--pipeline-parallel) = {pp}: --tensor-parallel x --pipeline-parallel "
+                   f"({tp * pp}) must divide --num-gpus ({job.num_gpus})")
+    elif cp > 1 and job.num_gpus % (tp * pp * cp):
+        out.append(f"context_parallel (--context-parallel) = {cp}: --tensor-parallel x --pipeline-parallel x "
+                   f"--context-parallel ({tp * pp * cp}) must divide --num-gpus ({job.num_gpus})")
+    layers = job.model.num_layers
+    if pp > layers:
+        out.append(f"pipeline_parallel (--pipeline-parallel) = {pp}: more stages than the model's {layers} layers")
+    if vp > 1 and pp == 1:
+        out.append(f"virtual_pipeline (--virtual-pipeline) = {vp}: needs --pipeline-parallel > 1 (model chunks "
+                   "interleave over pipeline stages)")
+    elif vp > 1 and pp * vp > layers:
+        out.append(f"virtual_pipeline (--virtual-pipeline) = {vp}: {pp} stages x {vp} chunks is more than the "
+                   f"model's {layers} layers")
+    if cp > 1 and job.seq_len % (2 * cp):
+        # Megatron-Core splits the sequence into 2 x CP chunks, two per rank, to balance causal attention
+        out.append(f"context_parallel (--context-parallel) = {cp}: --seq-len ({job.seq_len}) must be a multiple "
+                   f"of 2 x --context-parallel ({2 * cp})")
     return out
+
+
+# The parallel degrees a job states (validated together by stack_problems).
+PARALLEL_FIELDS = ("tensor_parallel", "pipeline_parallel", "virtual_pipeline", "context_parallel")
 
 
 def stack_warnings(stack: Stack, job, gpu) -> list[str]:
@@ -335,8 +391,9 @@ def stack_warnings(stack: Stack, job, gpu) -> list[str]:
                 if getattr(stack, name) not in allowed]
     if stack.host_overlapped:  # its training loop (throughput.host_seconds) is not frugaltune train's
         planning.insert(0, f"framework {stack.framework}")
-    if stack.tensor_parallel > 1:
-        planning.append(f"tensor-parallel {stack.tensor_parallel}")
+    for name in ("tensor_parallel", "pipeline_parallel", "virtual_pipeline", "context_parallel"):
+        if getattr(stack, name) > 1:
+            planning.append(f"{name.replace('_', '-')} {getattr(stack, name)}")
     if planning:
         out.append("planning input(s) " + ", ".join(planning) + ": estimated as your framework runs them; "
                    "frugaltune train does not apply them")

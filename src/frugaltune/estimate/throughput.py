@@ -12,7 +12,8 @@ Time of one micro-batch = weight-matmul FLOPs / (peak dense TFLOPs x MFU ceiling
                         + QLoRA dequantisation traffic / HBM bandwidth                      (memory-bound part)
                         + DoRA's weight norms per forward: FLOPs / compute + bytes / HBM bandwidth (dora.py)
                         + ZeRO-3 re-gathers / a fraction of HBM bandwidth, tensor-parallel collectives / link
-                          bandwidth                                                          (communication)
+                          bandwidth (where the framework overlaps them with the GEMMs, only what outlasts the
+                          compute: Stack.tp_overlapped)                                       (communication)
                         + ZeRO-3 / FSDP link traffic (all-gathers, gradient reduce-scatter) / GPU-to-GPU link
                           bandwidth, the part not hidden behind compute (FSDP prefetches the next layer's gather)
                         + DDP / ZeRO-1/2 gradient all-reduce per optimizer step, the part not hidden behind compute;
@@ -69,6 +70,14 @@ class StepWork:
     dora_norm_flops: float = 0.0  # DoRA weight norms per micro-batch (estimate/dora.py), independent of tokens
     dora_norm_bytes: float = 0.0  # their HBM traffic per micro-batch
     attention_slowdown: float = 1.0  # attention time against causal flash attention (attention_kernel_slowdown)
+    # pipeline and context parallelism (estimate/pipeline.py); the fields above are the whole model's
+    pipeline_parallel: int = 1
+    virtual_pipeline: int = 1
+    micro_batches_per_flush: int = 1  # m: micro-batches each pipeline runs between flushes
+    stage_share: float = 1.0  # the slowest stage's share of a micro-batch's layer work
+    p2p_bytes: float = 0.0  # stage-to-stage bytes per GPU and micro-batch
+    context_parallel: int = 1
+    cp_bytes: float = 0.0  # ring-attention K/V bytes per GPU and micro-batch (the stage's layers)
 
 
 # Speed of an attention backend per FLOP of the score matrix it computes, relative to FlashAttention-2 on a causal
@@ -241,6 +250,23 @@ def dora_norm_seconds(work: StepWork, flops_per_s: float, hbm_bytes_per_s: float
     return work.dora_norm_flops / flops_per_s + (work.dora_norm_bytes / hbm_bytes_per_s if hbm_bytes_per_s else 0.0)
 
 
+def pipeline_link_seconds(work: StepWork, num_gpus: int, links: dict, coef: Coefficients, stage_compute_s: float
+                          ) -> float:
+    """Exposed time per micro-batch of the pipeline's stage-to-stage transfers and of context parallelism's ring
+    attention (estimate/pipeline.py). Megatron-Core waits for the stage-to-stage transfers in the plain 1F1B schedule
+    and overlaps them with compute when interleaved; ring attention's K/V exchange runs beside the attention
+    computation, so only what outlasts the stage's compute shows."""
+    from frugaltune.estimate.pipeline import p2p_link_gb_per_s
+
+    out = 0.0
+    if work.p2p_bytes:
+        p2p_s = link_seconds(work.p2p_bytes, p2p_link_gb_per_s(links, num_gpus, work.pipeline_parallel), coef)
+        out += p2p_s if work.virtual_pipeline <= 1 else max(0.0, p2p_s - stage_compute_s)
+    if work.cp_bytes:
+        out += max(0.0, peer_seconds(work.cp_bytes, links, coef) - stage_compute_s)
+    return out
+
+
 def scaling_efficiency(num_gpus: int, coef: Coefficients) -> float:
     return coef.scaling_per_doubling ** math.log2(num_gpus) if num_gpus > 1 else 1.0
 
@@ -257,25 +283,39 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     passes = float(coef.elementwise_passes["fused" if fused else "hf"])
     hbm = _bandwidth(gpu, 1.0)
     elementwise_s = work.tokens_per_micro_batch * work.elementwise_bytes_per_token * passes / tp / hbm if hbm else 0.0
-    overhead_s = host_seconds(method, stack, coef) + launch_seconds(work, fused, coef)
+    host_s = host_seconds(method, stack, coef)
+    overhead_s = host_s + launch_seconds(work, fused, coef)
     overhead_s += dora_norm_seconds(work, peak * ceiling, hbm)
     if method == "qlora":
         overhead_s += dequant_seconds(arch, gpu, grad_ckpt, coef) / tp
     if zero_stage >= 3:
         overhead_s += gather_seconds(arch, gpu, grad_ckpt, coef) / tp
-    overhead_s += optimizer_step_seconds(work.optimizer_state_bytes, gpu, coef) / max(work.grad_accum, 1)
     from frugaltune.estimate.datafile import interconnect
 
     links = interconnect(gpu.name)
-    overhead_s += peer_seconds(work.tp_bytes, links, coef)
+    tp_s = peer_seconds(work.tp_bytes, links, coef)
+    overhead_s += max(0.0, tp_s - compute_s) if stack is not None and stack.tp_overlapped else tp_s
     offload_s = link_seconds(work.offload_bytes, float(links["host_link_gb_per_s"]), coef)
     overhead_s += max(0.0, offload_s - compute_s)  # copies run on their own stream, hidden behind compute
-    shard_s = collective_seconds(work.shard_bytes, num_gpus, tp, links, coef)
+    # Megatron-Core orders ranks tp-cp-ep-dp-pp: one pipeline stage's data-parallel groups lie within its
+    # num_gpus / pp consecutive ranks (estimate/pipeline.py); gradients are reduced over data-parallel x
+    # context-parallel ranks, beside the tensor-parallel ones
+    model_parallel = tp * work.pipeline_parallel * work.context_parallel
+    stage_gpus = num_gpus // work.pipeline_parallel
+    shard_s = collective_seconds(work.shard_bytes, stage_gpus, tp, links, coef)
     overhead_s += max(0.0, shard_s - compute_s)  # collectives run on their own stream, hidden behind compute
-    sync_s = collective_seconds(work.grad_sync_bytes, num_gpus, tp, links, coef)
-    overhead_s += max(0.0, sync_s - compute_s) / max(work.grad_accum, 1)  # bucketed, overlapped with backward
-    efficiency = scaling_efficiency(num_gpus // tp, coef)
-    step_s = compute_s + elementwise_s + overhead_s
-    per_gpu = work.tokens_per_micro_batch / tp / step_s * efficiency
+    # the slowest pipeline stage's share of everything that scales with the layers; per micro-batch host time is
+    # each stage's own, the optimizer step (from that stage's states) and gradient sync are per optimizer step
+    per_step_s = optimizer_step_seconds(work.optimizer_state_bytes, gpu, coef) / max(work.grad_accum, 1)
+    stage_s = (compute_s + elementwise_s + overhead_s - host_s) * work.stage_share + host_s
+    stage_s += pipeline_link_seconds(work, num_gpus, links, coef, compute_s * work.stage_share)
+    sync_s = collective_seconds(work.grad_sync_bytes, stage_gpus, tp, links, coef)
+    per_step_s += max(0.0, sync_s - compute_s * work.stage_share) / max(work.grad_accum, 1)  # overlapped with backward
+    from frugaltune.estimate.pipeline import bubble_units
+
+    m = max(work.micro_batches_per_flush, 1)
+    step_s = stage_s * (m + bubble_units(work.pipeline_parallel, work.virtual_pipeline)) / m + per_step_s
+    efficiency = scaling_efficiency(num_gpus // model_parallel, coef)
+    per_gpu = work.tokens_per_micro_batch / (tp * work.pipeline_parallel) / step_s * efficiency
     mfu = per_gpu * work.flops_per_token / peak
     return Throughput(per_gpu, per_gpu * num_gpus, mfu, peak, source, efficiency)
