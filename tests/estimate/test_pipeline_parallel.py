@@ -176,3 +176,24 @@ def test_estimate_json_echoes_pipeline_and_context_parallel(cli):
                 "--framework", "megatron", "--pipeline-parallel", "4", "--context-parallel", "2", "--grad-ckpt")
     assert table.returncode == 0, table.stderr
     assert "pp 4" in table.stdout and "cp 2" in table.stdout
+
+
+def test_compare_keeps_only_gpu_counts_the_parallel_degrees_divide(catalog):
+    from frugaltune.api import compare
+
+    cmp = compare(model="llama-3.1-70b", method="lora", pipeline_parallel=4, gpu="h100")
+    assert cmp.ranked and all(cand.num_gpus % 4 == 0 for cand, _est in cmp.ranked)
+    assert all(est.job.stack["pipeline_parallel"] == 4 for _cand, est in cmp.ranked)
+    reasons = {r.reason for r in cmp.rejected if r.candidate.num_gpus % 4}
+    assert "1 GPU(s) is not a multiple of tensor x pipeline x context parallel (4)" in reasons
+
+
+def test_recommended_settings_count_data_parallel_replicas(catalog):
+    from frugaltune.api import recommend
+
+    rec = recommend(model="llama-3.1-70b", method="lora", pipeline_parallel=4, gpu="h100", rent=True,
+                    target_batch=16)
+    job = rec.job
+    replicas = job.num_gpus // 4
+    assert rec.settings.to_json()["global_batch_sequences"] == job.micro_batch * job.grad_accum * replicas
+    assert job.micro_batch * job.grad_accum * replicas >= 16

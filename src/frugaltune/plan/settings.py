@@ -46,7 +46,7 @@ class Settings:
     def to_json(self) -> dict:
         j = self.job
         return {"method": j.method, "precision": self.estimate.job.precision, "micro_batch": j.micro_batch,
-                "grad_accum": j.grad_accum, "global_batch_sequences": j.micro_batch * j.grad_accum * j.num_gpus,
+                "grad_accum": j.grad_accum, "global_batch_sequences": j.micro_batch * j.grad_accum * _replicas(j),
                 "grad_ckpt": j.grad_ckpt, "optimizer": j.optimizer, "zero_stage": j.zero_stage,
                 "cpu_offload": j.cpu_offload, "lora_r": j.lora_r if j.method != "full" else None,
                 "lora_targets": list(j.lora_targets) if j.method != "full" else None,
@@ -56,12 +56,19 @@ class Settings:
                 "why": list(self.why), "trials": len(self.trials)}
 
 
+def _replicas(job: Job) -> int:
+    """Data-parallel replicas that take their own micro-batches: num_gpus / (tensor x pipeline x context parallel)."""
+    from frugaltune.estimate.estimator import data_parallel_size
+
+    return data_parallel_size(job)
+
+
 def _options(job: Job, num_gpus: int, target_global_batch: int) -> dict[str, list]:
     """Every setting tried. On one GPU, ZeRO stage 2 is there for its CPU offload of the optimizer (ZeRO-Offload,
     Ren et al. 2021); on several, QLoRA may shard its 4-bit base and keep the shards in CPU memory (FSDP-QLoRA with
     CPU offload: Answer.AI's 70B on two 24 GB GPUs); combinations no engine runs are dropped by
     `enumerate_trials`."""
-    per_gpu = max(1, target_global_batch // num_gpus)
+    per_gpu = max(1, target_global_batch // _replicas(job.with_(num_gpus=num_gpus)))
     mbs = [2 ** k for k in range(7) if 2 ** k <= min(per_gpu, MAX_MICRO_BATCH)]
     full = job.method == "full"
     sharded_qlora = job.method == "qlora" and num_gpus > 1
@@ -85,7 +92,7 @@ def enumerate_trials(job: Job, hw: Hardware, catalog, *, target_global_batch: in
     limit_gb = hw.gpu.memory_gb * (1 - safety_margin)
     trials = []
     for mb, ckpt, opt, zero, offload in product(*opts.values()):
-        accum = math.ceil(target_global_batch / (mb * hw.num_gpus))
+        accum = math.ceil(target_global_batch / (mb * _replicas(job.with_(num_gpus=hw.num_gpus))))
         trial = job.with_(micro_batch=mb, grad_ckpt=ckpt, optimizer=opt, zero_stage=zero, cpu_offload=offload,
                           grad_accum=accum, num_gpus=hw.num_gpus)
         if engine_problem(trial) or (zero and hw.num_gpus == 1 and not offload):
@@ -150,8 +157,10 @@ def _why(best: Trial, trials: list[Trial]) -> list[str]:
                      "gradient checkpointing is on: its larger micro-batch outruns every setting without it")
     else:
         lines.append("gradient checkpointing is off: it fits without, and recomputation would cost ~1/3 more compute")
-    lines.append(f"grad accumulation {j.grad_accum} x micro-batch {j.micro_batch} x {j.num_gpus} GPU(s) = "
-                 f"{j.grad_accum * j.micro_batch * j.num_gpus} sequences per optimizer step")
+    replicas = _replicas(j)
+    copies = f"{j.num_gpus} GPU(s)" if replicas == j.num_gpus else f"{replicas} data-parallel replica(s)"
+    lines.append(f"grad accumulation {j.grad_accum} x micro-batch {j.micro_batch} x {copies} = "
+                 f"{j.grad_accum * j.micro_batch * replicas} sequences per optimizer step")
     if j.zero_stage:
         lines.append(f"ZeRO stage {j.zero_stage}: lower stages do not fit or are slower")
     if j.optimizer != "adamw":
