@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 # green; the issue's target stays 20 %, and the bar goes back down when the estimator earns it.
 # 2026-12-02 (latest): 21.0 % on 160 held-out rows (bench/README.md), so the bar comes back down 30 -> 25 % to catch a
 # regression; the issue's target stays 20 %.
-BARS = {"memory": 18.0, "tokens/s": 25.0}
+# 2026-12-02 (session 4): pipeline and context parallelism modelled (their 15 held-out rows scored) and refit: 16.6 %
+# on 193 rows (17.3 % on the 178 scored before), so the bar is the issue's target again.
+BARS = {"memory": 18.0, "tokens/s": 20.0}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,10 @@ def test_held_out_median_error_within_the_bar(held_out, metric):
 # held-out coverage 77 -> 69 % (median error unchanged at 23.5 %), so the floor moved 0.72 -> 0.66.
 # 2026-12-02 (latest): the width factor and the borrowed-band widening are now chosen together (bench/README.md, "Bands
 # that hold together"): held-out coverage memory 75 %, tokens/s 79 %, so the floors move up to 0.70 / 0.72.
+# 2026-12-02 (session 4): 73 % / 76 % of rows, 80 % / 80 % averaged over sources (each source weighing the same, as
+# the bands are made): the per-source average is guarded too.
 HELD_OUT_COVERAGE = {"memory": 0.70, "tokens/s": 0.72}
+HELD_OUT_SOURCE_COVERAGE = 0.75
 MAX_MEDIAN_SPAN = {"memory": 2.0, "tokens/s": 4.0}
 
 
@@ -62,6 +67,22 @@ def test_the_80_percent_band_covers_most_held_out_measurements(held_out, metric)
     assert share is not None, "no bands shipped (catalog/data/estimator_bands.json)"
     assert share >= HELD_OUT_COVERAGE[metric], f"{metric}: {share:.0%} of held-out measurements inside the band"
     assert statistics.median(x["band"][1] / x["band"][0] for x in rows) < MAX_MEDIAN_SPAN[metric]
+
+
+@pytest.mark.parametrize("metric", sorted(BARS))
+def test_the_band_covers_about_80_percent_of_a_held_out_source_on_average(held_out, metric):
+    # the bands are made so that each project weighs the same (a new source brings its own offset), so the share
+    # inside is averaged over the held-out sources as well as counted over rows (above)
+    from scoring import coverage
+
+    by_source = {}
+    for x in held_out:
+        if x["metric"] == metric:
+            by_source.setdefault(x["source"], []).append(x)
+    assert len(by_source) >= 8, f"too few held-out {metric} sources to judge: {sorted(by_source)}"
+    shares = [coverage(rows) for rows in by_source.values()]
+    mean = sum(shares) / len(shares)
+    assert mean >= HELD_OUT_SOURCE_COVERAGE, f"{metric}: {mean:.0%} inside the band, averaged over held-out sources"
 
 
 @pytest.mark.parametrize("metric", sorted(BARS))
