@@ -158,6 +158,7 @@ def test_cli_rejects_a_pipeline_that_does_not_divide_the_gpus_in_one_line(cli):
                "--pipeline-parallel", "3")
     assert proc.returncode == 2
     assert "--pipeline-parallel" in proc.stderr and "must divide --num-gpus (8)" in proc.stderr
+    assert "To fix: change --pipeline-parallel as stated" in proc.stderr  # the fix names the flag to change
     assert "Traceback" not in proc.stderr
 
 

@@ -6,6 +6,7 @@ Pure: no I/O beyond the (cached) calibration file, no torch. The JSON contract i
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 
 from frugaltune.checks import GPU_HOURS_WARN
@@ -382,7 +383,9 @@ class _Speed:
 def validate_stack(job: rec.Job) -> None:
     problems = stack_problems(job)
     if problems:
-        raise ConfigError("invalid job: " + "; ".join(problems), fix="correct the listed values")
+        flags = dict.fromkeys(re.findall(r"\(--([a-z-]+)\)", " ".join(problems)))  # each problem names its flag
+        named = ", ".join(f"--{f}" for f in flags) or "the listed values"
+        raise ConfigError("invalid job: " + "; ".join(problems), fix=f"change {named} as stated")
 
 
 def _job_out(job: rec.Job, precision: str, real_tokens: int, steps: int, stack) -> rec.JobOut:
