@@ -102,8 +102,7 @@ def token_counts(job: rec.Job) -> tuple[int, float, float, int]:
 def data_parallel_size(job: rec.Job) -> int:
     """Model replicas that each take their own micro-batches: num_gpus / (tp x pp x cp) (Megatron-Core
     parallel_state; tensor-, pipeline- and context-parallel ranks share a micro-batch)."""
-    model_parallel = max(job.tensor_parallel, 1) * max(job.pipeline_parallel, 1) * max(job.context_parallel, 1)
-    return max(job.num_gpus // model_parallel, 1)
+    return max(job.num_gpus // job.model_parallel, 1)
 
 
 def estimate(job: rec.Job, hw: rec.Hardware, *, catalog=None, today: date | None = None,

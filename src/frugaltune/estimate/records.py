@@ -73,6 +73,12 @@ class Job:
     def __post_init__(self) -> None:
         check_job(self)
 
+    @property
+    def model_parallel(self) -> int:
+        """GPUs that share one micro-batch: tensor x pipeline x context parallel (Megatron-Core parallel_state; the
+        rest of the GPUs are data-parallel replicas)."""
+        return max(self.tensor_parallel, 1) * max(self.pipeline_parallel, 1) * max(self.context_parallel, 1)
+
     def with_(self, **changes) -> Job:
         """A copy with `changes`, validated as a new Job would be. Planners derive thousands of jobs from one: the
         fields that did not change were checked when this job was built, so only the changed ones are checked

@@ -34,6 +34,7 @@ import math
 
 from frugaltune.catalog.types import GpuSpec, ModelArch
 from frugaltune.estimate import flops, shapes
+from frugaltune.estimate.pipeline import bubble_units
 from frugaltune.estimate.calibration import Coefficients
 from frugaltune.record import record
 
@@ -311,8 +312,6 @@ def throughput(*, arch: ModelArch, gpu: GpuSpec, method: str, precision: str, gr
     stage_s += pipeline_link_seconds(work, num_gpus, links, coef, compute_s * work.stage_share)
     sync_s = collective_seconds(work.grad_sync_bytes, stage_gpus, tp, links, coef)
     per_step_s += max(0.0, sync_s - compute_s * work.stage_share) / max(work.grad_accum, 1)  # overlapped with backward
-    from frugaltune.estimate.pipeline import bubble_units
-
     m = max(work.micro_batches_per_flush, 1)
     step_s = stage_s * (m + bubble_units(work.pipeline_parallel, work.virtual_pipeline)) / m + per_step_s
     efficiency = scaling_efficiency(num_gpus // model_parallel, coef)

@@ -82,7 +82,7 @@ def _lightest(job: Job, gpu, num_gpus: int, catalog, estimator) -> Estimate:
 def _fits_locally(job: Job, gpu, num_gpus: int, catalog, estimator, margin: float) -> tuple[bool, float]:
     """Does `job` fit `num_gpus` x `gpu` at its lightest settings? With tensor / pipeline / context parallel degrees
     that `num_gpus` cannot hold, per GPU on the fewest GPUs that hold them (the VRAM question is per GPU)."""
-    model_parallel = job.tensor_parallel * job.pipeline_parallel * job.context_parallel
+    model_parallel = job.model_parallel
     if num_gpus % model_parallel:
         num_gpus = model_parallel * -(-num_gpus // model_parallel)
     peak = _lightest(job, gpu, num_gpus, catalog, estimator).memory.peak_gb_per_gpu

@@ -213,7 +213,7 @@ def _fit(cand: Candidate, job: Job, catalog, strict_precision: bool, auto_zero: 
          rejected_estimates: bool = True, gpu=None, derived: dict | None = None) -> _Fit:
     gpu = gpu or catalog.gpu(cand.offer.gpu)
     derived = {} if derived is None else derived
-    model_parallel = job.tensor_parallel * job.pipeline_parallel * job.context_parallel
+    model_parallel = job.model_parallel
     if model_parallel > 1 and cand.num_gpus % model_parallel:
         return _Fit(None, f"{cand.num_gpus} GPU(s) is not a multiple of tensor x pipeline x context parallel "
                           f"({model_parallel})")
